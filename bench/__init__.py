@@ -1,0 +1,1 @@
+"""A benchmarking and profiling harness for convolutional-network building blocks."""

@@ -1,0 +1,82 @@
+"""What the machine is: versions, devices, threads, commit, and its measured peak rates."""
+
+import functools
+import platform
+import subprocess
+
+import torch
+import torch.utils.benchmark as tbench
+
+from bench.precision import precision_mode, tf32_flags
+
+# Sizes for the peak measurements: large enough to reach the plateau, small enough for seconds.
+MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}
+COPY_ELEMENTS = {"cpu": 2**24, "cuda": 2**28}
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or what platform knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state() -> dict:
+    """The commit checked out and whether the work tree has uncommitted changes."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout
+    try:
+        return {"commit": git("rev-parse", "HEAD").strip(),
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no").strip())}
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": None, "dirty": None}
+
+
+def machine_info() -> dict:
+    """Everything a benchmark JSON needs to describe the machine that produced it."""
+    import torchvision
+
+    cuda = torch.cuda.is_available()
+    return {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "gpu": torch.cuda.get_device_name() if cuda else None,
+        "cpu_model": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "tf32_flags": tf32_flags(),
+        **git_state(),
+    }
+
+
+def _median_seconds(stmt, device, **names) -> float:
+    # torch.utils.benchmark synchronises CUDA around its measurements.
+    timer = tbench.Timer(stmt=stmt, globals=names)
+    return timer.blocked_autorange(min_run_time=0.2).median
+
+
+@functools.cache
+def peak_flops(device: str, precision: str) -> float:
+    """Measured FLOP/s of a large square matmul on `device` under `precision`."""
+    n = MATMUL_SIZE[torch.device(device).type]
+    with precision_mode(precision) as dtype:
+        a = torch.randn(n, n, device=device, dtype=dtype)
+        b = torch.randn(n, n, device=device, dtype=dtype)
+        a @ b
+        return 2 * n**3 / _median_seconds("a @ b", device, a=a, b=b)
+
+
+@functools.cache
+def peak_bandwidth(device: str) -> float:
+    """Measured bytes/s of a large float32 tensor copy on `device` (read plus write)."""
+    n = COPY_ELEMENTS[torch.device(device).type]
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    return 2 * n * 4 / _median_seconds("dst.copy_(src)", device, src=src, dst=dst)

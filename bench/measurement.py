@@ -1,0 +1,53 @@
+"""Measurement of one benchmark: correctness against a reference, warm-up, timing, device figures."""
+
+import torch
+
+from bench.machine import peak_bandwidth, peak_flops
+from bench.timing import CudaSyncTimer, device_time, is_host_bound
+
+WARMUP_CALLS = 3
+
+
+def relative_error(results: dict, reference: dict) -> float:
+    """The largest relative Frobenius-norm error over the tensors a reference names, in float64."""
+    errors = []
+    for key, ref in reference.items():
+        got = results[key].double().to(ref.device)
+        scale = ref.norm().item() or 1.0
+        errors.append((got - ref).norm().item() / scale)
+    return max(errors)
+
+
+def measure(benchmark, step, *, device: str, precision: str, warmup: int = WARMUP_CALLS) -> None:
+    """Warm `step` up, time it with pytest-benchmark, and add device-side figures to extra_info.
+
+    The warm-up pays for first-call costs (allocation, cuDNN's algorithm search, lazy init) outside
+    the timing. With --benchmark-disable the step still runs once, so a smoke run tests it.
+    """
+    for _ in range(warmup if benchmark.enabled else 0):
+        step()
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        # pytest-benchmark reads its clock through this attribute; there is no public per-test
+        # timer, and the command-line --benchmark-timer would also apply to CPU benchmarks.
+        benchmark._timer = CudaSyncTimer(dev)
+    benchmark(step)
+    if not benchmark.enabled:
+        return
+    info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device)}
+    if dev.type == "cuda":
+        wall = benchmark.stats.stats.median
+        info["device_time"] = device_time(step, dev)
+        info["host_bound"] = is_host_bound(wall, info["device_time"])
+        info["peak_memory"] = peak_memory(step, dev)
+    benchmark.extra_info.update(info)
+
+
+def peak_memory(step, device: torch.device) -> int:
+    """Bytes allocated by one call of `step` above what was allocated before it."""
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    step()
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) - base
