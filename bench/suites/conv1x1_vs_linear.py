@@ -189,7 +189,7 @@ def run(impl: Impl, inputs: Inputs, mode: str) -> tuple[Callable[[], None], Call
     None first, so accumulation into existing gradients is not part of what is timed.
     """
     module = impl.make(inputs.conv)
-    x = to_layout(inputs.x, impl.layout)
+    x = to_layout(inputs.x.detach(), impl.layout)
     grad = to_layout(inputs.grad, impl.layout)
     params = list(module.parameters())
 

@@ -1,0 +1,55 @@
+"""Figures of the results, drawn on matplotlib Figure objects and returned as SVG text."""
+
+import io
+
+import matplotlib
+import pandas as pd
+from matplotlib.figure import Figure
+
+PANEL = (4.2, 3.0)  # inches per subplot
+
+
+def figure_svg(fig: Figure) -> str:
+    """The figure as an inline <svg> element (text kept as text, so the page stays small)."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _panels(frame: pd.DataFrame, rows: list[str], cols: list[str]):
+    """A figure with one subplot per combination of the `rows` and `cols` columns' values, and
+    (axes, rows of the frame, title) for each subplot."""
+    row_keys = list(frame[rows].drop_duplicates().itertuples(index=False, name=None))
+    col_keys = list(frame[cols].drop_duplicates().itertuples(index=False, name=None))
+    fig = Figure(figsize=(PANEL[0] * len(col_keys), PANEL[1] * len(row_keys)),
+                 layout="constrained")
+    axes = fig.subplots(len(row_keys), len(col_keys), squeeze=False)
+    panels = []
+    for i, rkey in enumerate(row_keys):
+        for j, ckey in enumerate(col_keys):
+            mask = pd.Series(True, index=frame.index)
+            for column, value in zip(rows + cols, rkey + ckey):
+                mask &= frame[column] == value
+            title = " / ".join(map(str, rkey + ckey))
+            panels.append((axes[i][j], frame[mask], title))
+    return fig, panels
+
+
+def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
+               rows=("device", "precision"), cols=("mode",)) -> Figure:
+    """Median time per `x` (log scale), one line per `series`, one panel per rows x cols."""
+    fig, panels = _panels(frame, list(rows), list(cols))
+    for ax, panel, title in panels:
+        labels = list(dict.fromkeys(panel[x]))
+        for name, group in panel.groupby(series, sort=False):
+            group = group.set_index(x).reindex(labels)
+            ax.plot(range(len(labels)), group["median"], marker="o", label=str(name))
+        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
+        ax.set_yscale("log")
+        ax.set_ylabel("median time (s)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.axes[0].legend(fontsize=7)
+    return fig

@@ -1,0 +1,125 @@
+"""pytest-benchmark JSON files to one tidy pandas DataFrame with a fixed column schema."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+IDENTITY = ("run_id", "suite", "case", "impl", "device", "precision", "mode")
+# Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
+STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
+# Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).
+METRICS = ("device_time", "host_bound", "flops", "bytes", "error", "tolerance", "peak_flops",
+           "peak_bandwidth", "peak_memory", "saved_bytes", "graph_nodes", "accumulate_grad_nodes")
+PROVENANCE = ("datetime", "host", "cpu_model", "gpu", "threads", "torch", "commit", "dirty",
+              "name", "source")
+COLUMNS = IDENTITY + STATS + METRICS + PROVENANCE
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read as a benchmark JSON of this harness."""
+
+
+def read_json(path) -> dict:
+    """One pytest-benchmark JSON, checked to be one of ours; ResultsError says what is wrong."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+        if not text.strip():
+            raise ResultsError(f"{path}: the file is empty")
+        data = json.loads(text)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ResultsError(f"{path}: cannot read it ({error})") from None
+    except json.JSONDecodeError as error:
+        raise ResultsError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) \
+            or not isinstance(data.get("machine_info"), dict):
+        raise ResultsError(f"{path}: not a pytest-benchmark JSON (no 'benchmarks' and "
+                           "'machine_info'); pass a file written by --benchmark-json")
+    if not data["benchmarks"]:
+        raise ResultsError(f"{path}: holds no benchmarks; was the run started with "
+                           "--benchmark-only and did any benchmark pass?")
+    for bench in data["benchmarks"]:
+        extra = bench.get("extra_info") if isinstance(bench, dict) else None
+        if not isinstance(extra, dict) or "suite" not in extra or not isinstance(
+                bench.get("stats"), dict):
+            raise ResultsError(f"{path}: benchmark {_name(bench)!r} was not written by this "
+                               "harness (no 'suite' in extra_info or no stats)")
+    return data
+
+
+def _name(bench) -> str:
+    return bench.get("name", "?") if isinstance(bench, dict) else repr(bench)[:40]
+
+
+def _rows(data: dict, source: str):
+    machine = data["machine_info"]
+    run_id = _run_id(source, data)
+    provenance = {
+        "datetime": data.get("datetime"),
+        "host": machine.get("node"),
+        "cpu_model": machine.get("cpu_model"),
+        "gpu": machine.get("gpu"),
+        "threads": machine.get("threads"),
+        "torch": machine.get("torch"),
+        "commit": machine.get("commit"),
+        "dirty": machine.get("dirty"),
+        "source": source,
+    }
+    for bench in data["benchmarks"]:
+        extra = dict(bench["extra_info"])
+        case_fields = extra.pop("case_fields", {})
+        stats = bench["stats"]
+        yield {
+            "run_id": run_id,
+            **{key: stats.get(key) for key in STATS},
+            **provenance,
+            "name": bench.get("name"),
+            **{key: value for key, value in extra.items() if not isinstance(value, dict | list)},
+            **case_fields,
+        }
+
+
+def load_runs(paths) -> list[tuple[str, dict]]:
+    """Each JSON in `paths`, read and checked, with its path."""
+    return [(str(path), read_json(path)) for path in paths]
+
+
+def _run_id(source: str, data: dict) -> str:
+    return data["machine_info"].get("run_id") or Path(source).parent.name
+
+
+def results_frame(runs: list[tuple[str, dict]]) -> pd.DataFrame:
+    """One row per benchmark of `runs`: the schema's columns first, in order, then the cases'
+    own fields (batch, channels, ...) as real columns."""
+    frame = pd.DataFrame([row for source, data in runs for row in _rows(data, source)])
+    extra = [column for column in frame.columns if column not in COLUMNS]
+    return frame.reindex(columns=[*COLUMNS, *extra])
+
+
+def outcomes_frame(runs: list[tuple[str, dict]]) -> pd.DataFrame:
+    """Every benchmark's pytest outcome (passed, failed, skipped) and reason, with its run."""
+    frames = []
+    for source, data in runs:
+        outcomes = pd.DataFrame(data.get("outcomes", []), columns=["name", "outcome", "reason"])
+        outcomes["run_id"] = _run_id(source, data)
+        frames.append(outcomes)
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_results(paths) -> pd.DataFrame:
+    """The results table of the JSON files in `paths`."""
+    return results_frame(load_runs(paths))
+
+
+def load_rounds(path) -> dict[str, list[float]]:
+    """The raw round times that --benchmark-save-data stored, by benchmark name."""
+    return {bench["name"]: bench["stats"].get("data") or []
+            for bench in read_json(path)["benchmarks"]}
+
+
+def write_results(frame: pd.DataFrame, path) -> None:
+    """The table as CSV, at full stored precision."""
+    frame.to_csv(path, index=False)

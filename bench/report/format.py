@@ -1,0 +1,41 @@
+"""Numbers formatted for reading: units chosen per value, three significant figures."""
+
+import math
+
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+_SMALL = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def si(value, unit: str) -> str:
+    """1.23e9, 'FLOP/s' -> '1.23 GFLOP/s'; values below one use m, µ, n."""
+    if _missing(value):
+        return "–"
+    scales = _PREFIXES if abs(value) >= 1 else _SMALL
+    for scale, prefix in scales:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def seconds(value) -> str:
+    return si(value, "s")
+
+
+def ratio(value) -> str:
+    return "–" if _missing(value) else f"{value:.3g}×"
+
+
+def percent(value) -> str:
+    return "–" if _missing(value) else f"{100 * value:.3g}%"
+
+
+def error(value) -> str:
+    return "–" if _missing(value) else f"{value:.2e}"
+
+
+def count(value) -> str:
+    return "–" if _missing(value) else f"{int(value):,}"

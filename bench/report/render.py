@@ -1,0 +1,121 @@
+"""Rendering of a run's page and of the index of runs, with Jinja2 (autoescaped)."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from bench.records import load_runs, outcomes_frame, results_frame, write_results
+from bench.report import format as fmt
+from bench.report.sections import SECTIONS
+from bench.suites import SUITES
+from bench.tables import add_derived, add_speedup
+
+ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
+                         autoescape=True, undefined=jinja2.StrictUndefined)
+ENV.filters.update(seconds=fmt.seconds, si=fmt.si, percent=fmt.percent)
+
+MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "cuda", "cudnn",
+                  "tf32_flags", "grid", "commit", "dirty")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write then rename, so a reader never sees a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def run_status(outcomes: pd.DataFrame, collected) -> str:
+    """'complete', 'interrupted after N of M benchmarks', and the failures, in words."""
+    counts = outcomes["outcome"].value_counts()
+    done = len(outcomes)
+    status = ("complete" if collected is None or done >= collected
+              else f"interrupted after {done} of {collected} benchmarks")
+    failed = counts.get("failed", 0)
+    return f"{status}; {counts.get('passed', 0)} passed, {failed} failed, " \
+           f"{counts.get('skipped', 0)} skipped"
+
+
+def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[str]:
+    warnings = []
+    for _, row in frame[frame["noisy"]].iterrows():
+        warnings.append(f"noisy: {row['name']} (IQR {fmt.seconds(row['iqr'])} is "
+                        f"{fmt.percent(row['iqr'] / row['median'])} of the median)")
+    for _, row in frame[frame["host_bound"].eq(True)].iterrows():
+        warnings.append(f"host-bound: {row['name']} (wall {fmt.seconds(row['median'])}, "
+                        f"device {fmt.seconds(row['device_time'])})")
+    for _, row in outcomes[outcomes["outcome"] == "failed"].iterrows():
+        warnings.append(f"failed: {row['name']}: {row['reason']}")
+    skipped = outcomes[outcomes["outcome"] == "skipped"].groupby("reason").size()
+    for reason, n in skipped.items():
+        warnings.append(f"skipped {n} benchmarks: {reason}")
+    return warnings
+
+
+def _peaks(frame: pd.DataFrame) -> list[dict]:
+    peaks = frame.dropna(subset=["peak_flops"]).drop_duplicates(["run_id", "device", "precision"])
+    return [{"run": r["run_id"], "device": r["device"], "precision": r["precision"],
+             "flops": fmt.si(r["peak_flops"], "FLOP/s"),
+             "bandwidth": fmt.si(r["peak_bandwidth"], "B/s")} for _, r in peaks.iterrows()]
+
+
+def render_report(paths, out_dir) -> Path:
+    """Write index.html, results.csv and summary.json for the JSON files `paths` into `out_dir`.
+
+    Every file is read and checked before anything is written, so a bad input leaves nothing.
+    """
+    runs = load_runs(paths)
+    table = results_frame(runs)
+    frame = add_speedup(add_derived(table), {name: s.BASELINE for name, s in SUITES.items()})
+    outcomes = outcomes_frame(runs)
+    machines = []
+    for source, data in runs:
+        info = data["machine_info"]
+        run_outcomes = outcomes[outcomes["run_id"] == (info.get("run_id") or Path(source).parent.name)]
+        machines.append({"source": source, "datetime": data.get("datetime"),
+                         "status": run_status(run_outcomes, data.get("collected")),
+                         "fields": {key: info.get(key) for key in MACHINE_FIELDS}})
+    sections = [SECTIONS[name](frame[frame["suite"] == name])
+                for name in frame["suite"].unique() if name in SECTIONS]
+    html = ENV.get_template("run.html.j2").render(
+        title="Benchmark report", machines=machines, sections=sections, peaks=_peaks(frame),
+        warnings=_warnings(frame, outcomes))
+    summary = {
+        "run_ids": sorted(frame["run_id"].unique()),
+        "datetime": min(m["datetime"] or "" for m in machines),
+        "machines": sorted({f"{m['fields']['node']} ({m['fields']['cpu_model']})" for m in machines}),
+        "devices": sorted(frame["device"].unique()),
+        "gpus": sorted({m["fields"]["gpu"] for m in machines if m["fields"]["gpu"]}),
+        "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),
+        "suites": sorted(frame["suite"].unique()),
+        "status": "; ".join(m["status"] for m in machines),
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_results(table, out_dir / "results.csv")
+    write_atomic(out_dir / "summary.json", json.dumps(summary, indent=1))
+    write_atomic(out_dir / "index.html", html)
+    return out_dir / "index.html"
+
+
+def render_index(reports_dir) -> Path:
+    """reports/index.html: one line per run folder that holds a summary.json."""
+    reports_dir = Path(reports_dir)
+    runs = []
+    for summary in sorted(reports_dir.glob("*/*/summary.json"), reverse=True):
+        try:
+            info = json.loads(summary.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        runs.append({"href": summary.parent.relative_to(reports_dir).as_posix() + "/index.html",
+                     "name": summary.parent.name, **info})
+    html = ENV.get_template("index.html.j2").render(runs=runs)
+    path = reports_dir / "index.html"
+    write_atomic(path, html)
+    return path

@@ -1,0 +1,115 @@
+"""The 1x1-conv operators and the suite's implementations against the float64 reference."""
+
+import copy
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from bench.measurement import relative_error
+from bench.ops import conv1x1_from_linear, linear_from_conv1x1
+from bench.suites import conv1x1_vs_linear as suite
+
+
+def test_linear_from_conv1x1_copies_values_not_storage():
+    conv = nn.Conv2d(6, 4, 1)
+    linear = linear_from_conv1x1(conv)
+    assert torch.equal(linear.weight, conv.weight.view(4, 6))
+    assert torch.equal(linear.bias, conv.bias)
+    assert linear.weight.data_ptr() != conv.weight.data_ptr()
+
+
+def test_round_trip_computes_the_same_map():
+    linear = nn.Linear(5, 3, bias=False).double()
+    conv = conv1x1_from_linear(linear)
+    assert conv.bias is None
+    x = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    expected = linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    torch.testing.assert_close(conv(x), expected)
+    torch.testing.assert_close(linear_from_conv1x1(conv).weight, linear.weight)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"kernel_size": 3}, "kernel_size"),
+    ({"kernel_size": 1, "stride": 2}, "stride"),
+    ({"kernel_size": 1, "padding": 1}, "padding"),
+    ({"kernel_size": 1, "dilation": 2}, "dilation"),
+    ({"kernel_size": 1, "groups": 2}, "groups"),
+])
+def test_linear_from_conv1x1_refuses_other_convolutions(kwargs, word):
+    with pytest.raises(ValueError, match=word):
+        linear_from_conv1x1(nn.Conv2d(4, 4, **kwargs))
+
+
+def test_conversions_refuse_other_modules():
+    with pytest.raises(ValueError, match="nn.Conv2d"):
+        linear_from_conv1x1(nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="nn.Linear"):
+        conv1x1_from_linear(nn.Conv2d(2, 2, 1))
+
+
+def _noncontiguous(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """`x` (NCHW) as a strided view in `layout`: every other element of a wider tensor."""
+    strided = torch.stack([x, torch.zeros_like(x)], dim=-1)[..., 0]
+    return strided.permute(0, 2, 3, 1) if layout == "nhwc" else strided
+
+
+shapes = st.tuples(st.integers(1, 3), st.integers(1, 9), st.integers(1, 9),
+                   st.integers(1, 6), st.integers(1, 6), st.booleans())
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=shapes)
+def test_every_implementation_matches_the_reference(shape):
+    batch, c_in, c_out, h, w, bias = shape
+    case = suite.Case("random", batch, c_in, c_out, h, w, int(bias))
+    inputs = suite.make_inputs(case, "cpu", torch.float32)
+    ref = suite.reference(inputs, "forward_backward")
+    for impl in suite.IMPLEMENTATIONS.values():
+        module = impl.make(inputs.conv)
+        x = _noncontiguous(inputs.x, impl.layout).requires_grad_(True)
+        y = module(x)
+        y.backward(suite.to_layout(inputs.grad, impl.layout))
+        got = {"output": suite.from_layout(y, impl.layout),
+               "grad_input": suite.from_layout(x.grad, impl.layout),
+               "grad_weight": module.weight.grad.flatten(1)}
+        if bias:
+            got["grad_bias"] = module.bias.grad
+        assert relative_error(got, ref) < 1e-5, impl.name
+
+
+@pytest.mark.parametrize("mode", suite.MODES)
+def test_run_returns_the_results_the_reference_names(mode):
+    inputs = suite.make_inputs(suite.SMOKE[0], "cpu", torch.float32)
+    for impl in suite.IMPLEMENTATIONS.values():
+        _, results = suite.run(impl, inputs, mode)
+        ref = suite.reference(inputs, mode)
+        out = results()
+        assert set(out) == set(ref)
+        assert relative_error(out, ref) < 1e-6
+
+
+def test_wrong_weights_are_caught_by_the_check():
+    inputs = suite.make_inputs(suite.SMOKE[1], "cpu", torch.float32)
+    assert inputs.conv.bias is None
+    _, results = suite.run(suite.IMPLEMENTATIONS["einsum"], inputs, "forward")
+    scaled = copy.deepcopy(inputs.conv).requires_grad_(False)
+    scaled.weight.mul_(1.01)
+    ref = suite.reference(dataclasses.replace(inputs, conv=scaled), "forward")
+    assert relative_error(results(), ref) == pytest.approx(0.01 / 1.01, rel=1e-4)
+
+
+def test_work_model_counts_multiply_adds_twice():
+    case = suite.Case("t", 2, 3, 4, 5, 6)
+    assert suite.flops(case, "forward") == 2 * 2 * 5 * 6 * 3 * 4
+    assert suite.flops(case, "forward_backward") == 3 * suite.flops(case, "forward")
+    pixels = 2 * 5 * 6
+    assert suite.bytes_moved(case, "forward", 4) == 4 * (pixels * 3 + 3 * 4 + 4 + pixels * 4)
+
+
+def test_case_ids_are_unique_within_each_grid():
+    for cases in suite.GRIDS.values():
+        assert len({case.id for case in cases}) == len(cases)

@@ -1,0 +1,37 @@
+"""Machine description and the measured peaks (at small sizes, so they run in milliseconds)."""
+
+import pytest
+
+from bench import machine
+
+
+def test_machine_info_names_versions_threads_and_commit():
+    info = machine.machine_info()
+    for key in ("torch", "torchvision", "cuda", "cudnn", "gpu", "cpu_model", "threads",
+                "tf32_flags", "commit", "dirty"):
+        assert key in info
+    assert info["threads"] >= 1
+    assert info["cpu_model"]
+
+
+def test_git_state_outside_a_repository(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert machine.git_state() == {"commit": None, "dirty": None}
+
+
+def test_peaks_are_positive_rates(monkeypatch):
+    monkeypatch.setitem(machine.MATMUL_SIZE, "cpu", 64)
+    monkeypatch.setitem(machine.COPY_ELEMENTS, "cpu", 4096)
+    machine.peak_flops.cache_clear()
+    machine.peak_bandwidth.cache_clear()
+    try:
+        assert 1e6 < machine.peak_flops("cpu", "fp32") < 1e15
+        assert 1e6 < machine.peak_bandwidth("cpu") < 1e13
+    finally:
+        machine.peak_flops.cache_clear()
+        machine.peak_bandwidth.cache_clear()
+
+
+def test_peak_flops_refuses_an_unknown_precision():
+    with pytest.raises(ValueError, match="unknown precision"):
+        machine.peak_flops("cpu", "fp8")

@@ -1,0 +1,73 @@
+"""One benchmark's measurement: warm-up, timer choice, device figures (CUDA mocked)."""
+
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+import torch
+
+from bench import measurement
+
+
+class FakeBenchmark:
+    """Stands in for pytest-benchmark's fixture: runs the function once, reports a median."""
+
+    def __init__(self, enabled=True, median=1e-3):
+        self.enabled, self.extra_info, self._timer, self.calls = enabled, {}, None, 0
+        self.stats = SimpleNamespace(stats=SimpleNamespace(median=median))
+
+    def __call__(self, fn):
+        self.calls += 1
+        fn()
+
+
+@pytest.fixture
+def peaks(monkeypatch):
+    monkeypatch.setattr(measurement, "peak_flops", lambda device, precision: 1e12)
+    monkeypatch.setattr(measurement, "peak_bandwidth", lambda device: 1e11)
+
+
+def test_cpu_measurement_warms_up_then_times(peaks):
+    calls = []
+    bench = FakeBenchmark()
+    measurement.measure(bench, lambda: calls.append(1), device="cpu", precision="fp32")
+    assert len(calls) == measurement.WARMUP_CALLS + 1
+    assert bench._timer is None
+    assert bench.extra_info == {"peak_flops": 1e12, "peak_bandwidth": 1e11}
+
+
+def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
+    calls = []
+    bench = FakeBenchmark(enabled=False)
+    measurement.measure(bench, lambda: calls.append(1), device="cpu", precision="fp32")
+    assert len(calls) == 1 and bench.extra_info == {}
+
+
+def test_cuda_measurement_uses_the_sync_timer_and_records_device_figures(peaks, monkeypatch):
+    monkeypatch.setattr(measurement, "device_time", lambda fn, device: 1e-4)
+    monkeypatch.setattr(measurement, "peak_memory", lambda fn, device: 4096)
+    bench = FakeBenchmark(median=1e-3)
+    measurement.measure(bench, lambda: None, device="cuda", precision="tf32")
+    assert isinstance(bench._timer, measurement.CudaSyncTimer)
+    assert bench.extra_info["device_time"] == 1e-4
+    assert bench.extra_info["host_bound"] is True
+    assert bench.extra_info["peak_memory"] == 4096
+
+
+def test_peak_memory_is_measured_above_the_baseline():
+    allocated = {"now": 1000, "peak": 1000}
+
+    def step():
+        allocated["peak"] = 5000
+
+    with mock.patch.object(torch.cuda, "synchronize", lambda d=None: None), \
+            mock.patch.object(torch.cuda, "memory_allocated", lambda d=None: allocated["now"]), \
+            mock.patch.object(torch.cuda, "reset_peak_memory_stats", lambda d=None: None), \
+            mock.patch.object(torch.cuda, "max_memory_allocated", lambda d=None: allocated["peak"]):
+        assert measurement.peak_memory(step, torch.device("cuda")) == 4000
+
+
+def test_relative_error_is_the_worst_tensor():
+    ref = {"a": torch.ones(4, dtype=torch.float64), "b": torch.full((4,), 2.0, dtype=torch.float64)}
+    got = {"a": torch.ones(4), "b": torch.full((4,), 2.2)}
+    assert measurement.relative_error(got, ref) == pytest.approx(0.1, rel=1e-6)

@@ -1,0 +1,59 @@
+"""The HTML report: content, escaping of everything that comes from a JSON, the index."""
+
+import json
+import re
+from pathlib import Path
+
+from bench.report import render_index, render_report
+from bench.report import format as fmt
+
+SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
+
+
+def test_page_has_the_sections_a_reader_needs(tmp_path):
+    html = render_report([SAMPLE], tmp_path).read_text()
+    for text in ("Summary", "Environment", "How it was measured", "1x1 convolution versus",
+                 "Speedup against conv_nchw", "<svg", "linear_nhwc was fastest in 1 of 1",
+                 "failed: tests/benchmarks/test_conv1x1.py", "RuntimeError: out of memory",
+                 "skipped 1 benchmarks: CUDA is not available",
+                 "interrupted after 5 of 6 benchmarks"):
+        assert text in html, text
+    # self-contained: nothing to fetch (XML namespace names in the SVGs are not fetched)
+    for fetching in ("<link", "src=", 'href="http', "@import", "url(http"):
+        assert fetching not in html, fetching
+
+
+def test_markup_from_the_json_is_never_live(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    evil = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+    data["machine_info"]["node"] = evil
+    data["machine_info"]["cpu_model"] = evil
+    for bench in data["benchmarks"]:
+        bench["name"] += evil
+        bench["extra_info"]["impl"] += evil
+        bench["extra_info"]["case"] = evil
+    data["outcomes"][-2]["reason"] = evil
+    path = tmp_path / "evil.json"
+    path.write_text(json.dumps(data))
+    html = render_report([path], tmp_path / "out").read_text()
+    assert "<img" not in html
+    # the only scripts are the page's own sorting script
+    assert len(re.findall(r"<script", html)) == 1
+    assert "&lt;script&gt;alert" in html
+
+
+def test_index_lists_runs(tmp_path):
+    render_report([SAMPLE], tmp_path / "runs" / "r1")
+    html = render_index(tmp_path).read_text()
+    assert 'href="runs/r1/index.html"' in html
+    assert "conv1x1" in html and ">r1<" in html
+
+
+def test_formatting_picks_units_and_three_figures():
+    assert fmt.seconds(1.2345e-5) == "12.3 µs"
+    assert fmt.seconds(0.5) == "500 ms"
+    assert fmt.seconds(2.0) == "2 s"
+    assert fmt.si(1.234e9, "FLOP/s") == "1.23 GFLOP/s"
+    assert fmt.ratio(1.5) == "1.5×"
+    assert fmt.percent(0.1234) == "12.3%"
+    assert fmt.seconds(float("nan")) == "–"

@@ -1,0 +1,65 @@
+"""Derived columns and pivots on small hand-built frames with exact expected numbers."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from bench.tables import add_derived, add_speedup, fastest, fastest_counts, pivot_impls
+
+
+def frame(rows):
+    base = {"run_id": "r", "suite": "s", "device": "cpu", "precision": "fp32", "mode": "fwd",
+            "iqr": 0.0, "flops": 100.0, "bytes": 50.0, "peak_flops": 1000.0,
+            "peak_bandwidth": 500.0}
+    return pd.DataFrame([{**base, **row} for row in rows])
+
+
+ROWS = [
+    {"case": "a", "impl": "base", "median": 2.0},
+    {"case": "a", "impl": "fast", "median": 0.5, "iqr": 0.1},
+    {"case": "b", "impl": "base", "median": 1.0},
+    {"case": "b", "impl": "fast", "median": 2.0, "iqr": 0.1},
+]
+
+
+def test_add_derived_rates_and_fractions():
+    out = add_derived(frame(ROWS))
+    assert out["achieved_flops"].tolist() == [50.0, 200.0, 100.0, 50.0]
+    assert out["fraction_of_peak"].tolist() == [0.05, 0.2, 0.1, 0.05]
+    assert out["achieved_bandwidth"].tolist() == [25.0, 100.0, 50.0, 25.0]
+    assert out["fraction_of_bandwidth"].tolist() == [0.05, 0.2, 0.1, 0.05]
+    assert out["intensity"].tolist() == [2.0] * 4
+    # IQR/median: 0, 0.2, 0, 0.05 against the 10% threshold
+    assert out["noisy"].tolist() == [False, True, False, False]
+
+
+def test_add_speedup_is_relative_to_the_baseline_of_the_same_case():
+    out = add_speedup(frame(ROWS), {"s": "base"})
+    assert out["speedup"].tolist() == [1.0, 4.0, 1.0, 0.5]
+
+
+def test_add_speedup_leaves_nan_without_a_baseline():
+    out = add_speedup(frame(ROWS[1:2]), {"s": "base"})
+    assert math.isnan(out["speedup"].iloc[0])
+
+
+def test_pivot_keeps_case_order_and_requested_columns():
+    pivot = pivot_impls(frame(ROWS), "median", ["fast", "base"])
+    assert list(pivot.index) == ["a", "b"]
+    assert list(pivot.columns) == ["fast", "base"]
+    assert pivot.loc["b", "fast"] == 2.0
+
+
+def test_fastest_and_counts():
+    out = add_speedup(frame(ROWS), {"s": "base"})
+    wins = fastest(out)
+    assert wins["impl"].tolist() == ["fast", "base"]
+    counts = fastest_counts(out)
+    assert counts[["impl", "wins", "cases"]].values.tolist() == [["fast", 1, 2], ["base", 1, 2]]
+
+
+def test_speedup_groups_by_device():
+    rows = ROWS + [{**row, "device": "cuda", "median": row["median"] / 10} for row in ROWS]
+    out = add_speedup(frame(rows), {"s": "base"})
+    assert out["speedup"].tolist() == pytest.approx([1.0, 4.0, 1.0, 0.5] * 2)

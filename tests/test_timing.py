@@ -1,0 +1,56 @@
+"""CUDA timing logic, run on CPU with torch.cuda's synchronize, events and sleep mocked."""
+
+from unittest import mock
+
+import pytest
+import torch
+
+from bench import timing
+
+
+def test_cuda_timer_synchronises_before_reading_the_clock():
+    calls = []
+    with mock.patch.object(torch.cuda, "synchronize", lambda d: calls.append(("sync", d))), \
+            mock.patch.object(timing.time, "perf_counter", lambda: calls.append("clock") or 1.5):
+        timer = timing.CudaSyncTimer(torch.device("cuda:0"))
+        assert timer() == 1.5
+    assert calls == [("sync", torch.device("cuda:0")), "clock"]
+    assert "cuda:0" in repr(timer)
+
+
+class FakeEvent:
+    """Records on a fake device clock that advances only when `fn` launches work."""
+
+    clock = 0.0
+
+    def __init__(self, enable_timing):
+        assert enable_timing
+        self.at = None
+
+    def record(self):
+        self.at = FakeEvent.clock
+
+    def elapsed_time(self, end):
+        return (end.at - self.at) * 1e3  # milliseconds, as CUDA reports
+
+
+def test_device_time_is_the_median_of_event_pairs():
+    durations = iter([1e-3, 5e-3, 2e-3, 3e-3, 4e-3])
+
+    def fn():
+        FakeEvent.clock += next(durations)
+
+    events = []
+    with mock.patch.object(torch.cuda, "Event", FakeEvent), \
+            mock.patch.object(torch.cuda, "synchronize", lambda d=None: events.append("sync")), \
+            mock.patch.object(torch.cuda, "_sleep", lambda cycles: events.append("sleep")):
+        result = timing.device_time(fn, torch.device("cuda"), reps=5)
+    assert result == pytest.approx(3e-3)
+    # the queue is filled by a sleep after a sync, and read after a final sync
+    assert events == ["sync", "sleep", "sync"]
+
+
+@pytest.mark.parametrize("wall, device, expected", [(1.0, 1.0, False), (2.0, 1.0, False),
+                                                    (2.01, 1.0, True), (50e-6, 5e-6, True)])
+def test_host_bound_flag(wall, device, expected):
+    assert timing.is_host_bound(wall, device) is expected
