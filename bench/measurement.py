@@ -18,36 +18,54 @@ def relative_error(results: dict, reference: dict) -> float:
     return max(errors)
 
 
-def measure(benchmark, step, *, device: str, precision: str, warmup: int = WARMUP_CALLS) -> None:
-    """Warm `step` up, time it with pytest-benchmark, and add device-side figures to extra_info.
+# Rounds when each call needs a fresh setup (pytest-benchmark's pedantic mode cannot calibrate).
+ROUNDS_WITH_SETUP = 20
+
+
+def call(fn, setup=None):
+    """`fn()`, or `fn(*args, **kwargs)` with what `setup()` returns, as pytest-benchmark does."""
+    if setup is None:
+        return fn()
+    args, kwargs = setup()
+    return fn(*args, **kwargs)
+
+
+def measure(benchmark, fn, *, device: str, precision: str, setup=None,
+            warmup: int = WARMUP_CALLS) -> None:
+    """Warm `fn` up, time it with pytest-benchmark, and add device-side figures to extra_info.
 
     The warm-up pays for first-call costs (allocation, cuDNN's algorithm search, lazy init) outside
-    the timing. With --benchmark-disable the step still runs once, so a smoke run tests it.
+    the timing. `setup`, when given, runs before every call outside the timed region and returns
+    `fn`'s (args, kwargs). With --benchmark-disable `fn` still runs once, so a smoke run tests it.
     """
     for _ in range(warmup if benchmark.enabled else 0):
-        step()
+        call(fn, setup)
     dev = torch.device(device)
     if dev.type == "cuda":
         # pytest-benchmark reads its clock through this attribute; there is no public per-test
         # timer, and the command-line --benchmark-timer would also apply to CPU benchmarks.
         benchmark._timer = CudaSyncTimer(dev)
-    benchmark(step)
+    if setup is None:
+        benchmark(fn)
+    else:
+        benchmark.pedantic(fn, setup=setup, rounds=ROUNDS_WITH_SETUP)
     if not benchmark.enabled:
         return
     info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device)}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
-        info["device_time"] = device_time(step, dev)
+        info["device_time"] = device_time(fn, dev, setup=setup)
         info["host_bound"] = is_host_bound(wall, info["device_time"])
-        info["peak_memory"] = peak_memory(step, dev)
+        info["peak_memory"] = peak_memory(fn, dev, setup=setup)
     benchmark.extra_info.update(info)
 
 
-def peak_memory(step, device: torch.device) -> int:
-    """Bytes allocated by one call of `step` above what was allocated before it."""
+def peak_memory(fn, device: torch.device, setup=None) -> int:
+    """Bytes allocated by one call of `fn` above what was allocated before it (after setup)."""
+    args, kwargs = setup() if setup else ((), {})
     torch.cuda.synchronize(device)
     base = torch.cuda.memory_allocated(device)
     torch.cuda.reset_peak_memory_stats(device)
-    step()
+    fn(*args, **kwargs)
     torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) - base

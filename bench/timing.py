@@ -28,19 +28,21 @@ class CudaSyncTimer:
         return f"CudaSyncTimer({self.device})"
 
 
-def device_time(fn, device: torch.device, reps: int = 20) -> float:
+def device_time(fn, device: torch.device, reps: int = 20, setup=None) -> float:
     """Median seconds the device spends on one call of `fn`, from CUDA events around each call.
 
     A sleep kernel first fills the stream's queue, so that the calls after it run back to back on
-    the device: events then time the kernels, not the host's launch gaps between them.
+    the device: events then time the kernels, not the host's launch gaps between them. `setup`,
+    when given, runs before each call, outside the events, and returns `fn`'s (args, kwargs).
     """
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     torch.cuda.synchronize(device)
     torch.cuda._sleep(50_000_000)
     for start, end in zip(starts, ends):
+        args, kwargs = setup() if setup else ((), {})
         start.record()
-        fn()
+        fn(*args, **kwargs)
         end.record()
     torch.cuda.synchronize(device)
     return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends)) / 1e3

@@ -44,8 +44,8 @@ def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
 
 
 def test_cuda_measurement_uses_the_sync_timer_and_records_device_figures(peaks, monkeypatch):
-    monkeypatch.setattr(measurement, "device_time", lambda fn, device: 1e-4)
-    monkeypatch.setattr(measurement, "peak_memory", lambda fn, device: 4096)
+    monkeypatch.setattr(measurement, "device_time", lambda fn, device, setup: 1e-4)
+    monkeypatch.setattr(measurement, "peak_memory", lambda fn, device, setup: 4096)
     bench = FakeBenchmark(median=1e-3)
     measurement.measure(bench, lambda: None, device="cuda", precision="tf32")
     assert isinstance(bench._timer, measurement.CudaSyncTimer)

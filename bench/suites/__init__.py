@@ -2,10 +2,11 @@
 
 from types import ModuleType
 
-from bench.suites import conv1x1_vs_linear
+from bench.suites import conv1x1_vs_linear, frozen_backprop
 
 SUITES: dict[str, ModuleType] = {
     conv1x1_vs_linear.NAME: conv1x1_vs_linear,
+    frozen_backprop.NAME: frozen_backprop,
 }
 GRID_NAMES = ("smoke", "default", "full")
 

@@ -1,0 +1,264 @@
+"""What does backprop cost when only a subset of the parameters needs gradients?
+
+Autograd records a backward node only where some input requires a gradient, and `backward()` runs
+only the nodes on a path to a tensor that wants one. So freezing is not "fewer parameters, less
+work" in proportion: where the freeze boundary sits decides the cost.
+
+- Training only the head records one small graph: backward is nearly free.
+- Training only the first k layers still records (and runs) the backward through every later
+  layer, because the gradient has to flow back to the first ones; only the later layers'
+  weight gradients are skipped.
+- Freezing the first k layers drops their part of the graph entirely, whether done with
+  `requires_grad_(False)` or by running them under `torch.no_grad()`.
+- `torch.autograd.grad` with respect to the first layers runs the same pruned set of nodes as
+  freezing everything else.
+
+The suite counts (FLOPs, bytes saved for backward, graph nodes) and times each regime; the report
+draws the graphs. Run it: `pytest tests/benchmarks -k frozen --benchmark-only --grid default`.
+"""
+
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torchvision
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+NAME = "frozen"
+TITLE = "Frozen versus full backprop"
+QUESTION = ("When only a subset of the parameters needs gradients (for example only the first "
+            "two layers), why is backprop cheaper than for the whole network, and by how much?")
+MODES = ("forward_backward", "backward")
+PRECISIONS = {"cpu": ("fp32",), "cuda": ("fp32", "default")}
+REGIMES = ("full", "first_k", "head", "freeze_first_k", "freeze_first_k_no_grad",
+           "autograd_grad_subset", "no_grad")
+BASELINE = "full"
+DRAWN_MODELS = ("mlp", "cnn")  # small enough for a readable autograd diagram
+
+
+@dataclass(frozen=True)
+class Case:
+    model: str
+    batch: int
+    size: int   # features for the MLP, image side for the CNNs
+    k: int = 2  # layers in the first_k / freeze_first_k regimes
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}-b{self.batch}-{self.size}"
+
+
+SMOKE = (Case("mlp", 4, 32), Case("cnn", 2, 16), Case("resnet18", 2, 64))
+DEFAULT = (Case("mlp", 64, 1024), Case("cnn", 32, 32), Case("resnet18", 8, 224),
+           Case("resnet50", 4, 224))
+FULL = DEFAULT + (Case("resnet18", 32, 224), Case("resnet50", 32, 224))
+GRIDS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
+
+
+# --- models: an nn.Sequential of stages, so "the first k layers" means its first k children ----
+
+def mlp(width: int, depth: int = 5, classes: int = 10) -> nn.Sequential:
+    """The seed's feed-forward network: `depth` Linear layers with ReLU between them."""
+    hidden = [nn.Sequential(nn.Linear(width, width), nn.ReLU()) for _ in range(depth - 1)]
+    return nn.Sequential(*hidden, nn.Linear(width, classes))
+
+
+def cnn(classes: int = 10) -> nn.Sequential:
+    """Four 3x3 convolutions with ReLU, then global average pooling and a Linear head."""
+    widths = (3, 16, 32, 64, 64)
+    convs = [nn.Sequential(nn.Conv2d(cin, cout, 3, stride=1 if i == 0 else 2, padding=1),
+                           nn.ReLU())
+             for i, (cin, cout) in enumerate(zip(widths, widths[1:]))]
+    head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], classes))
+    return nn.Sequential(*convs, head)
+
+
+def resnet(depth: int) -> nn.Sequential:
+    """torchvision's ResNet (random weights) as stages: stem, layer1..layer4, pooled head."""
+    net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    head = nn.Sequential(net.avgpool, nn.Flatten(), net.fc)
+    return nn.Sequential(stem, net.layer1, net.layer2, net.layer3, net.layer4, head)
+
+
+MODELS: dict[str, Callable[[Case], nn.Sequential]] = {
+    "mlp": lambda case: mlp(case.size),
+    "cnn": lambda case: cnn(),
+    "resnet18": lambda case: resnet(18),
+    "resnet50": lambda case: resnet(50),
+}
+
+
+@dataclass
+class Inputs:
+    model: nn.Sequential
+    x: torch.Tensor
+    grad: torch.Tensor  # upstream gradient of the output
+
+
+def make_inputs(case: Case, device, dtype) -> Inputs:
+    """The seeded model (in training mode), input and upstream gradient."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = MODELS[case.model](case)
+        shape = (case.batch, case.size) if case.model == "mlp" else (case.batch, 3, case.size,
+                                                                     case.size)
+        x = torch.randn(shape)
+        with torch.no_grad():
+            grad = torch.randn(model.eval()(x).shape)
+        model.train()
+    return Inputs(model.to(device, dtype), x.to(device, dtype), grad.to(device, dtype))
+
+
+# --- regimes -----------------------------------------------------------------------------------
+
+def trainable_stages(regime: str, n: int, k: int) -> range:
+    """Indices of the stages whose parameters get gradients in `regime`."""
+    return {"first_k": range(k), "autograd_grad_subset": range(k), "head": range(n - 1, n),
+            "freeze_first_k": range(k, n), "freeze_first_k_no_grad": range(k, n),
+            "no_grad": range(0)}.get(regime, range(n))
+
+
+def trainable(model: nn.Sequential, regime: str, k: int) -> dict[str, nn.Parameter]:
+    stages = trainable_stages(regime, len(model), k)
+    return {name: p for name, p in model.named_parameters() if int(name.split(".")[0]) in stages}
+
+
+def apply_regime(model: nn.Sequential, regime: str, k: int) -> None:
+    """Set requires_grad as `regime` does. The no_grad-prefix and autograd.grad regimes leave
+    every parameter requiring grad: there, the forward or the grad call does the freezing."""
+    wanted = set(trainable(model, regime, k))
+    keep_all = regime in ("freeze_first_k_no_grad", "autograd_grad_subset", "no_grad")
+    for name, p in model.named_parameters():
+        p.requires_grad_(keep_all or name in wanted)
+
+
+def forward(model: nn.Sequential, x: torch.Tensor, regime: str, k: int) -> torch.Tensor:
+    if regime == "no_grad":
+        with torch.no_grad():
+            return model(x)
+    if regime == "freeze_first_k_no_grad":
+        with torch.no_grad():
+            x = model[:k](x)
+        return model[k:](x)
+    return model(x)
+
+
+@dataclass
+class Run:
+    """What a benchmark times for one regime: `setup` (clear grads, run forward) and
+    `backward`, and `step`, the two in one."""
+    inputs: Inputs
+    regime: str
+    k: int
+
+    def __post_init__(self):
+        apply_regime(self.inputs.model, self.regime, self.k)
+        self.params = trainable(self.inputs.model, self.regime, self.k)
+
+    def setup(self):
+        for p in self.inputs.model.parameters():
+            p.grad = None
+        return (forward(self.inputs.model, self.inputs.x, self.regime, self.k),), {}
+
+    def backward(self, out):
+        if self.regime == "no_grad":
+            return None
+        if self.regime == "autograd_grad_subset":
+            return torch.autograd.grad(out, list(self.params.values()), self.inputs.grad)
+        out.backward(self.inputs.grad)
+        return None
+
+    def step(self):
+        (out,), _ = self.setup()
+        self.backward(out)
+        return out
+
+    def results(self) -> dict[str, torch.Tensor]:
+        """Output and the gradients of the trainable parameters, keyed by parameter name."""
+        (out,), _ = self.setup()
+        grads = self.backward(out)
+        if grads is None:
+            grads = [p.grad for p in self.params.values()]
+        return {"output": out.detach(), **dict(zip(self.params, grads))}
+
+
+@functools.cache
+def _reference(case: Case) -> dict[str, torch.Tensor]:
+    inputs = make_inputs(case, "cpu", torch.float64)
+    return Run(inputs, "full", case.k).results()
+
+
+def reference(case: Case, regime: str) -> dict[str, torch.Tensor]:
+    """Float64 output and gradients (CPU, every parameter trainable) for what `regime` returns."""
+    full = _reference(case)
+    stage = {name: int(name.split(".")[0]) for name in full if name != "output"}
+    wanted = trainable_stages(regime, max(stage.values()) + 1, case.k)
+    return {"output": full["output"], **{n: full[n] for n in stage if stage[n] in wanted}}
+
+
+# --- counts: FLOPs, saved bytes, graph nodes -----------------------------------------------------
+
+def saved_bytes(fn) -> int:
+    """Bytes of distinct storages that autograd saves for backward while `fn` runs."""
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return sum(storages.values())
+
+
+def graph_counts(out: torch.Tensor, targets) -> tuple[int, int]:
+    """(nodes, AccumulateGrad nodes) that a backward towards `targets` runs: those with a path to
+    the accumulator of a target parameter, found by walking `next_functions` from the output."""
+    target_ids = {id(t) for t in targets}
+    needed: dict = {}
+
+    def visit(node) -> bool:
+        if node in needed:
+            return needed[node]
+        needed[node] = False  # the graph is acyclic; this only guards the recursion
+        variable = getattr(node, "variable", None)
+        hit = variable is not None and id(variable) in target_ids
+        for child, _ in node.next_functions:
+            if child is not None:
+                hit |= visit(child)
+        needed[node] = hit
+        return hit
+
+    if out.grad_fn is not None:
+        visit(out.grad_fn)
+    nodes = [node for node, hit in needed.items() if hit]
+    return len(nodes), sum(type(node).__name__ == "AccumulateGrad" for node in nodes)
+
+
+def flop_counts(run: Run) -> dict:
+    """Forward and backward FLOPs of `run`, and each stage's total (forward plus backward)."""
+    with FlopCounterMode(display=False) as forward_counter:
+        (out,), _ = run.setup()
+    with FlopCounterMode(display=False) as total_counter:
+        (out,), _ = run.setup()
+        run.backward(out)
+    forward_flops = forward_counter.get_total_flops()
+    by_module = {name: sum(ops.values())
+                 for name, ops in total_counter.get_flop_counts().items() if name.count(".") == 1}
+    return {"forward_flops": forward_flops,
+            "backward_flops": total_counter.get_total_flops() - forward_flops,
+            "flops_by_module": by_module}
+
+
+def counts(run: Run) -> dict:
+    """Everything counted (not timed) about a regime: FLOPs, saved bytes, graph sizes."""
+    figures = flop_counts(run)
+    figures["saved_bytes"] = saved_bytes(run.setup)
+    (out,), _ = run.setup()
+    figures["graph_nodes"], figures["accumulate_grad_nodes"] = graph_counts(
+        out, run.params.values())
+    return figures
