@@ -1,4 +1,4 @@
-"""Measurement of one benchmark: correctness against a reference, warm-up, timing, device figures."""
+"""Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
 import torch
 

@@ -21,8 +21,12 @@ def figure_svg(fig: Figure) -> str:
 def _panels(frame: pd.DataFrame, rows: list[str], cols: list[str]):
     """A figure with one subplot per combination of the `rows` and `cols` columns' values, and
     (axes, rows of the frame, title) for each subplot."""
-    row_keys = list(frame[rows].drop_duplicates().itertuples(index=False, name=None))
-    col_keys = list(frame[cols].drop_duplicates().itertuples(index=False, name=None))
+    def keys(columns):
+        if not columns:
+            return [()]
+        return list(frame[columns].drop_duplicates().itertuples(index=False, name=None))
+
+    row_keys, col_keys = keys(rows), keys(cols)
     fig = Figure(figsize=(PANEL[0] * len(col_keys), PANEL[1] * len(row_keys)),
                  layout="constrained")
     axes = fig.subplots(len(row_keys), len(col_keys), squeeze=False)
@@ -51,5 +55,25 @@ def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
         ax.set_ylabel("median time (s)")
         ax.set_title(title, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
+    fig.axes[0].legend(fontsize=7)
+    return fig
+
+
+def plot_relative(frame: pd.DataFrame, metrics: dict[str, str], x: str = "impl",
+                  panels=("case", "device", "precision")) -> Figure:
+    """Grouped bars of each metric relative to the baseline (ratio columns), per `x` value;
+    one panel per combination of `panels`. `metrics` maps a ratio column to its legend label."""
+    fig, cells = _panels(frame, list(panels), [])
+    width = 0.8 / len(metrics)
+    for ax, panel, title in cells:
+        labels = list(dict.fromkeys(panel[x]))
+        panel = panel.drop_duplicates(x).set_index(x).reindex(labels)
+        for i, (column, label) in enumerate(metrics.items()):
+            positions = [j + (i - (len(metrics) - 1) / 2) * width for j in range(len(labels))]
+            ax.bar(positions, panel[column], width, label=label)
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
+        ax.set_ylabel("relative to baseline")
+        ax.set_title(title, fontsize=9)
     fig.axes[0].legend(fontsize=7)
     return fig

@@ -56,7 +56,7 @@ def _name(bench) -> str:
 
 def _rows(data: dict, source: str):
     machine = data["machine_info"]
-    run_id = _run_id(source, data)
+    run_id = run_id(source, data)
     provenance = {
         "datetime": data.get("datetime"),
         "host": machine.get("node"),
@@ -87,7 +87,8 @@ def load_runs(paths) -> list[tuple[str, dict]]:
     return [(str(path), read_json(path)) for path in paths]
 
 
-def _run_id(source: str, data: dict) -> str:
+def run_id(source: str, data: dict) -> str:
+    """The run a JSON belongs to: recorded by `bench run`, else the folder that holds it."""
     return data["machine_info"].get("run_id") or Path(source).parent.name
 
 
@@ -104,7 +105,7 @@ def outcomes_frame(runs: list[tuple[str, dict]]) -> pd.DataFrame:
     frames = []
     for source, data in runs:
         outcomes = pd.DataFrame(data.get("outcomes", []), columns=["name", "outcome", "reason"])
-        outcomes["run_id"] = _run_id(source, data)
+        outcomes["run_id"] = run_id(source, data)
         frames.append(outcomes)
     return pd.concat(frames, ignore_index=True)
 

@@ -19,15 +19,25 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def add_speedup(frame: pd.DataFrame, baselines: dict[str, str]) -> pd.DataFrame:
-    """A copy with `speedup`: the baseline's median over each row's, within the same case,
+def add_ratios(frame: pd.DataFrame, baselines: dict[str, str], columns) -> pd.DataFrame:
+    """A copy with `<column>_ratio`: each row's value over the baseline's, within the same case,
     device, precision and mode. `baselines` maps a suite to its baseline implementation."""
+    columns = list(columns)
     out = frame.copy()
     is_base = out["impl"] == out["suite"].map(baselines)
-    base = out.loc[is_base, GROUP + ["median"]].rename(columns={"median": "baseline_median"})
+    renamed = {column: f"{column}_baseline" for column in columns}
+    base = out.loc[is_base, GROUP + columns].rename(columns=renamed)
     out = out.merge(base, on=GROUP, how="left")
-    out["speedup"] = out["baseline_median"] / out["median"]
-    return out.drop(columns="baseline_median")
+    for column in columns:
+        out[f"{column}_ratio"] = out[column] / out[renamed[column]]
+    return out.drop(columns=list(renamed.values()))
+
+
+def add_speedup(frame: pd.DataFrame, baselines: dict[str, str]) -> pd.DataFrame:
+    """A copy with `speedup`: the baseline's median over each row's (see add_ratios)."""
+    out = add_ratios(frame, baselines, ["median"])
+    out["speedup"] = 1 / out.pop("median_ratio")
+    return out
 
 
 def pivot_impls(frame: pd.DataFrame, value: str, columns=None) -> pd.DataFrame:
@@ -51,3 +61,13 @@ def fastest_counts(frame: pd.DataFrame) -> pd.DataFrame:
     counts["cases"] = counts.groupby(keys)["wins"].transform("sum")
     return counts.sort_values(keys + ["wins"], ascending=[True, True, True, False],
                               ignore_index=True)
+
+
+def by_mode(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """One row per run, suite, case, device, precision and implementation, with each of
+    `columns` once per mode, side by side, named `<column>_<mode>`."""
+    keys = ["run_id", "suite", "case", "device", "precision", "impl"]
+    wide = frame.pivot_table(index=keys, columns="mode", values=list(columns), aggfunc="first",
+                             sort=False, dropna=False)
+    wide.columns = [f"{column}_{mode}" for column, mode in wide.columns]
+    return wide.reset_index()

@@ -6,7 +6,6 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from bench.machine import machine_info
 from bench.precision import PRECISIONS, skip_reason
 from bench.suites import GRID_NAMES, SUITES, check_names
 
@@ -50,7 +49,7 @@ def _devices():
 def pytest_generate_tests(metafunc):
     """Parametrise a benchmark with its suite's cases, the devices and the precision modes."""
     suite = getattr(metafunc.module, "suite", None)
-    if suite is None or "case" not in metafunc.fixturenames:
+    if suite is None or "benchmark" not in metafunc.fixturenames:
         return
     config = metafunc.config
     cases = suite.GRIDS[config.getoption("grid")]

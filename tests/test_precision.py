@@ -3,8 +3,14 @@
 import pytest
 import torch
 
-from bench.precision import (DTYPES, PRECISIONS, check_precision, precision_mode, skip_reason,
-                             tf32_flags)
+from bench.precision import (
+    DTYPES,
+    PRECISIONS,
+    check_precision,
+    precision_mode,
+    skip_reason,
+    tf32_flags,
+)
 
 
 def flags():

@@ -5,8 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.records import (COLUMNS, ResultsError, load_results, load_rounds, load_runs,
-                           outcomes_frame, write_results)
+from bench.records import (
+    COLUMNS,
+    ResultsError,
+    load_results,
+    load_rounds,
+    load_runs,
+    outcomes_frame,
+    write_results,
+)
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 

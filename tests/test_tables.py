@@ -5,7 +5,15 @@ import math
 import pandas as pd
 import pytest
 
-from bench.tables import add_derived, add_speedup, fastest, fastest_counts, pivot_impls
+from bench.tables import (
+    add_derived,
+    add_ratios,
+    add_speedup,
+    by_mode,
+    fastest,
+    fastest_counts,
+    pivot_impls,
+)
 
 
 def frame(rows):
@@ -63,3 +71,20 @@ def test_speedup_groups_by_device():
     rows = ROWS + [{**row, "device": "cuda", "median": row["median"] / 10} for row in ROWS]
     out = add_speedup(frame(rows), {"s": "base"})
     assert out["speedup"].tolist() == pytest.approx([1.0, 4.0, 1.0, 0.5] * 2)
+
+
+def test_add_ratios_divides_by_the_baseline_value():
+    rows = [{**row, "saved_bytes": value} for row, value in zip(ROWS, [10.0, 5.0, 4.0, 1.0])]
+    out = add_ratios(frame(rows), {"s": "base"}, ["saved_bytes", "median"])
+    assert out["saved_bytes_ratio"].tolist() == [1.0, 0.5, 1.0, 0.25]
+    assert out["median_ratio"].tolist() == [1.0, 0.25, 1.0, 2.0]
+    assert "saved_bytes_baseline" not in out
+
+
+def test_by_mode_puts_modes_side_by_side():
+    rows = [{"case": "a", "impl": "x", "mode": "fwd", "median": 1.0},
+            {"case": "a", "impl": "x", "mode": "bwd", "median": 3.0},
+            {"case": "a", "impl": "y", "mode": "fwd", "median": 2.0}]
+    wide = by_mode(frame(rows), ["median"])
+    assert wide[["impl", "median_fwd"]].values.tolist() == [["x", 1.0], ["y", 2.0]]
+    assert wide["median_bwd"].iloc[0] == 3.0 and math.isnan(wide["median_bwd"].iloc[1])

@@ -25,8 +25,8 @@ def linear_from_conv1x1(conv: nn.Conv2d) -> nn.Linear:
     if conv.padding not in ((0, 0), "valid", "same"):
         problems.append(f"padding={conv.padding}")
     if problems:
-        raise ValueError(f"conv is not a plain 1x1 convolution ({', '.join(problems)}); "
-                         "only kernel_size=1, stride=1, padding=0, dilation=1, groups=1 map to Linear")
+        raise ValueError(f"conv is not a plain 1x1 convolution ({', '.join(problems)}); only "
+                         "kernel_size=1, stride=1, padding=0, dilation=1, groups=1 map to Linear")
     weight = conv.weight
     linear = nn.Linear(conv.in_channels, conv.out_channels, bias=conv.bias is not None,
                        device=weight.device, dtype=weight.dtype)

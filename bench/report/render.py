@@ -8,7 +8,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from bench.records import load_runs, outcomes_frame, results_frame, write_results
+from bench import graphs
+from bench.records import load_runs, outcomes_frame, results_frame, run_id, write_results
 from bench.report import format as fmt
 from bench.report.sections import SECTIONS
 from bench.suites import SUITES
@@ -77,19 +78,19 @@ def render_report(paths, out_dir) -> Path:
     machines = []
     for source, data in runs:
         info = data["machine_info"]
-        run_outcomes = outcomes[outcomes["run_id"] == (info.get("run_id") or Path(source).parent.name)]
+        run_outcomes = outcomes[outcomes["run_id"] == run_id(source, data)]
         machines.append({"source": source, "datetime": data.get("datetime"),
                          "status": run_status(run_outcomes, data.get("collected")),
                          "fields": {key: info.get(key) for key in MACHINE_FIELDS}})
     sections = [SECTIONS[name](frame[frame["suite"] == name])
                 for name in frame["suite"].unique() if name in SECTIONS]
     html = ENV.get_template("run.html.j2").render(
-        title="Benchmark report", machines=machines, sections=sections, peaks=_peaks(frame),
-        warnings=_warnings(frame, outcomes))
+        title="Benchmark report", install_hint=graphs.INSTALL_HINT, machines=machines,
+        sections=sections, peaks=_peaks(frame), warnings=_warnings(frame, outcomes))
     summary = {
         "run_ids": sorted(frame["run_id"].unique()),
         "datetime": min(m["datetime"] or "" for m in machines),
-        "machines": sorted({f"{m['fields']['node']} ({m['fields']['cpu_model']})" for m in machines}),
+        "machines": sorted({"{node} ({cpu_model})".format(**m["fields"]) for m in machines}),
         "devices": sorted(frame["device"].unique()),
         "gpus": sorted({m["fields"]["gpu"] for m in machines if m["fields"]["gpu"]}),
         "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),

@@ -4,10 +4,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from bench.plots import figure_svg, plot_times
+from bench import graphs
+from bench.plots import figure_svg, plot_relative, plot_times
 from bench.report import format as fmt
 from bench.suites import SUITES
-from bench.tables import fastest_counts, pivot_impls
+from bench.suites import frozen_backprop as frozen
+from bench.tables import add_ratios, by_mode, fastest_counts, pivot_impls
 
 
 @dataclass
@@ -25,6 +27,15 @@ class Section:
     findings: list[str]
     tables: list[Table] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, svg)
+    diagrams: list["Diagram"] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Diagram:
+    caption: str
+    svg: str | None      # None where Graphviz is missing: the page shows `source` instead
+    source: str = ""
 
 
 def _sort_value(value):
@@ -86,4 +97,92 @@ def conv1x1_section(frame: pd.DataFrame) -> Section:
     return section
 
 
-SECTIONS = {"conv1x1": conv1x1_section}
+FROZEN_RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
+FROZEN_COLUMNS = {
+    "case": ("case", None),
+    "regime": ("impl", None),
+    "fwd+bwd": ("median_forward_backward", fmt.seconds),
+    "× full": ("median_ratio_forward_backward", fmt.ratio),
+    "backward": ("median_backward", fmt.seconds),
+    "bwd × full": ("median_ratio_backward", fmt.ratio),
+    "backward FLOPs": ("backward_flops_forward_backward", lambda v: fmt.si(v, "FLOP")),
+    "FLOPs × full": ("backward_flops_ratio_forward_backward", fmt.ratio),
+    "saved for backward": ("saved_bytes_forward_backward", lambda v: fmt.si(v, "B")),
+    "saved × full": ("saved_bytes_ratio_forward_backward", fmt.ratio),
+    "peak memory × full": ("peak_memory_ratio_forward_backward", fmt.ratio),
+    "graph nodes": ("graph_nodes_forward_backward", fmt.count),
+    "AccumulateGrad": ("accumulate_grad_nodes_forward_backward", fmt.count),
+    "error": ("error_forward_backward", fmt.error),
+}
+FROZEN_BARS = {
+    "median_ratio_forward_backward": "fwd+bwd time",
+    "median_ratio_backward": "backward time",
+    "backward_flops_ratio_forward_backward": "backward FLOPs",
+    "saved_bytes_ratio_forward_backward": "saved bytes",
+    "peak_memory_ratio_forward_backward": "peak memory",
+}
+
+
+def _frozen_finding(wide: pd.DataFrame) -> str:
+    """Which regime saves what, for the last (largest) model of one device and precision."""
+    case = wide["case"].iloc[-1]
+    rows = wide[wide["case"] == case].set_index("impl")
+
+    def cost(regime):
+        row = rows.loc[regime]
+        return (f"{fmt.percent(row['median_ratio_forward_backward'])} of full's forward+backward "
+                f"time and {fmt.percent(row['backward_flops_ratio_forward_backward'])} of its "
+                "backward FLOPs")
+
+    device, precision = rows["device"].iloc[0], rows["precision"].iloc[0]
+    same = rows.loc["freeze_first_k", "backward_flops_forward_backward"] == \
+        rows.loc["freeze_first_k_no_grad", "backward_flops_forward_backward"]
+    return (f"{case} on {device} {precision}: training only the head took {cost('head')}; "
+            f"training only the first layers still took {cost('first_k')}, because the "
+            f"gradient has to flow back through every later layer; freezing the first layers "
+            f"took {cost('freeze_first_k')} by requires_grad_(False) and "
+            f"{fmt.percent(rows.loc['freeze_first_k_no_grad', 'median_ratio_forward_backward'])} "
+            f"of the time under torch.no_grad() ({'the same' if same else 'different'} "
+            "backward FLOPs).")
+
+
+def frozen_section(frame: pd.DataFrame) -> Section:
+    suite = SUITES["frozen"]
+    rows = add_ratios(frame, {suite.NAME: suite.BASELINE}, FROZEN_RATIOS)
+    ratio_columns = [f"{c}_ratio" for c in FROZEN_RATIOS]
+    wide = by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
+                          "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns])
+    settings = wide.groupby(["device", "precision"], sort=False)
+    section = Section(suite.NAME, suite.TITLE, suite.QUESTION,
+                      [_frozen_finding(group) for _, group in settings])
+    for (device, precision), group in settings:
+        section.tables.append(make_table(group, FROZEN_COLUMNS,
+                                         f"Regimes against full: {device}, {precision}"))
+    section.figures.append(("Cost of each regime relative to full (1 = the same as full)",
+                            figure_svg(plot_relative(wide, FROZEN_BARS))))
+    cases = {}
+    for _, row in frame.iterrows():
+        cases.setdefault(row["case"], row)
+    for case_id, row in cases.items():
+        case = frozen.Case(row["model"], int(row["batch"]), int(row["size"]), int(row["k"]))
+        if case.model not in frozen.DRAWN_MODELS:
+            section.notes.append(f"{case_id}: counts only; its graph has hundreds of nodes, "
+                                 "too many for a diagram that can be read.")
+            continue
+        for regime in frozen.REGIMES:
+            dot = graphs.regime_dot(case, regime)
+            if dot is not None:
+                section.diagrams.append(_diagram(f"{case_id}: {regime}", dot))
+        for regime in ("first_k", "head"):
+            section.diagrams.append(_diagram(
+                f"{case_id}: full graph, greyed where {regime} runs nothing",
+                graphs.greyed_dot(case, regime)))
+    return section
+
+
+def _diagram(caption: str, dot) -> Diagram:
+    svg = graphs.to_svg(dot)
+    return Diagram(caption, svg, "" if svg else dot.source)
+
+
+SECTIONS = {"conv1x1": conv1x1_section, "frozen": frozen_section}

@@ -18,13 +18,15 @@ draws the graphs. Run it: `pytest tests/benchmarks -k frozen --benchmark-only --
 """
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torchvision
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
+
+from bench.precision import TOLERANCES
 
 NAME = "frozen"
 TITLE = "Frozen versus full backprop"
@@ -89,6 +91,19 @@ MODELS: dict[str, Callable[[Case], nn.Sequential]] = {
     "resnet18": lambda case: resnet(18),
     "resnet50": lambda case: resnet(50),
 }
+
+
+def tolerance(case: Case, precision: str) -> float:
+    """Relative error allowed against float64 for `case` under `precision`.
+
+    The ResNets' earliest gradients sum over every pixel of the batch (400k terms for the stem at
+    224x224, batch 8) in float32 kernels, then pass through the backward of every later
+    BatchNorm; measured on a CPU, their error against float64 was 4e-3 (ResNet-18, batch 8) and
+    2.4e-2 (ResNet-50, batch 4), with the output itself within 1e-6. A wrong gradient is off by
+    order one, so a bound of 5e-2 still catches it.
+    """
+    return max(TOLERANCES[precision], 5e-2) if case.model.startswith("resnet") \
+        else TOLERANCES[precision]
 
 
 @dataclass

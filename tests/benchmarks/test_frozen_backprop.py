@@ -3,7 +3,7 @@
 import pytest
 
 from bench.measurement import measure, relative_error
-from bench.precision import TOLERANCES, precision_mode
+from bench.precision import precision_mode
 from bench.suites import frozen_backprop as suite
 
 
@@ -17,9 +17,10 @@ def test_frozen_backprop(benchmark, record, case, device, precision, regime, mod
         error = relative_error(run.results(), suite.reference(case, regime))
         counts = suite.counts(run)
         timed = counts["backward_flops"] + (mode == "forward_backward") * counts["forward_flops"]
+        tolerance = suite.tolerance(case, precision)
         record(case, impl=regime, device=device, precision=precision, mode=mode, error=error,
-               tolerance=TOLERANCES[precision], flops=timed, **counts)
-        assert error <= TOLERANCES[precision], f"relative error {error:.2e} above tolerance"
+               tolerance=tolerance, flops=timed, **counts)
+        assert error <= tolerance, f"relative error {error:.2e} above tolerance {tolerance:.0e}"
         if mode == "backward":
             measure(benchmark, run.backward, setup=run.setup, device=device, precision=precision)
         else:

@@ -1,0 +1,106 @@
+"""Invariants of the frozen-backprop regimes, and the counts the suite records."""
+
+import pytest
+import torch
+
+from bench.suites import frozen_backprop as suite
+
+CASES = [suite.Case("mlp", 4, 16), suite.Case("cnn", 2, 16)]
+
+
+def run(case, regime):
+    return suite.Run(suite.make_inputs(case, "cpu", torch.float32), regime, case.k)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("regime", suite.REGIMES[1:])
+def test_trainable_gradients_do_not_depend_on_what_is_frozen(case, regime):
+    full = run(case, "full").results()
+    partial = run(case, regime).results()
+    assert set(partial) <= set(full)
+    for name, grad in partial.items():
+        assert torch.equal(grad, full[name]), name
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_forward_output_is_the_same_in_every_regime(case):
+    outputs = [run(case, regime).step().detach() for regime in suite.REGIMES]
+    assert all(torch.equal(out, outputs[0]) for out in outputs[1:])
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("regime", ["first_k", "head", "freeze_first_k",
+                                    "freeze_first_k_no_grad"])
+def test_optimiser_step_changes_only_trainable_parameters(case, regime):
+    r = run(case, regime)
+    before = {name: p.detach().clone() for name, p in r.inputs.model.named_parameters()}
+    optimiser = torch.optim.SGD(r.inputs.model.parameters(), lr=0.1, momentum=0.9)
+    r.step()
+    optimiser.step()
+    assert r.params, "the regime trains something"
+    for name, p in r.inputs.model.named_parameters():
+        if name in r.params:
+            assert p.grad is not None and not torch.equal(p, before[name]), name
+        else:
+            assert p.grad is None and torch.equal(p, before[name]), name
+
+
+def test_regimes_train_the_stages_they_name():
+    model = suite.mlp(8)  # five stages
+    stages = {regime: sorted({int(n.split(".")[0]) for n in suite.trainable(model, regime, 2)})
+              for regime in suite.REGIMES}
+    assert stages == {"full": [0, 1, 2, 3, 4], "first_k": [0, 1], "head": [4],
+                      "freeze_first_k": [2, 3, 4], "freeze_first_k_no_grad": [2, 3, 4],
+                      "autograd_grad_subset": [0, 1], "no_grad": []}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+def test_a_no_grad_prefix_costs_what_requires_grad_false_costs(case):
+    frozen, no_grad = suite.counts(run(case, "freeze_first_k")), \
+        suite.counts(run(case, "freeze_first_k_no_grad"))
+    assert frozen == no_grad
+
+
+def test_mlp_counts_match_a_hand_count():
+    case = suite.Case("mlp", 4, 16)  # Linear 16->16 four times, then 16->10; batch 4
+    full, head = suite.counts(run(case, "full")), suite.counts(run(case, "head"))
+    forward = 2 * 4 * (4 * 16 * 16 + 16 * 10)
+    assert full["forward_flops"] == head["forward_flops"] == forward
+    # every layer: grad of weight; every layer but the first: grad of input (the input needs none)
+    assert full["backward_flops"] == 2 * forward - 2 * 4 * 16 * 16
+    assert head["backward_flops"] == 2 * 4 * 16 * 10
+    # nodes: per layer Addmm, T, and two AccumulateGrad; ReLU between layers
+    assert full["graph_nodes"] == 5 * 4 + 4 and full["accumulate_grad_nodes"] == 10
+    assert head["graph_nodes"] == 4 and head["accumulate_grad_nodes"] == 2
+
+
+def test_first_k_runs_the_backward_through_every_later_layer():
+    case = CASES[1]
+    first, full = suite.counts(run(case, "first_k")), suite.counts(run(case, "full"))
+    subset = suite.counts(run(case, "autograd_grad_subset"))
+    head = suite.counts(run(case, "head"))
+    assert subset["backward_flops"] == first["backward_flops"]
+    assert subset["graph_nodes"] == first["graph_nodes"]
+    # two of five stages train, yet most of the backward still runs; the head alone is cheap
+    assert first["backward_flops"] > 0.5 * full["backward_flops"]
+    assert head["backward_flops"] < 0.01 * full["backward_flops"]
+
+
+def test_no_grad_records_nothing():
+    counts = suite.counts(run(CASES[0], "no_grad"))
+    assert counts["backward_flops"] == counts["saved_bytes"] == counts["graph_nodes"] == 0
+
+
+def test_saved_bytes_count_each_storage_once():
+    x = torch.randn(100, requires_grad=True)
+    # x * x saves x twice (one storage); sin saves x again
+    assert suite.saved_bytes(lambda: (x * x).sin()) == 400 + 400
+
+
+def test_reference_gradients_match_float32_closely():
+    case = CASES[1]
+    ref = suite.reference(case, "first_k")
+    got = run(case, "first_k").results()
+    assert set(ref) == set(got)
+    for name in ref:
+        assert torch.allclose(got[name].double(), ref[name], rtol=1e-4, atol=1e-6), name
