@@ -56,8 +56,8 @@ def _name(bench) -> str:
 
 def _rows(data: dict, source: str):
     machine = data["machine_info"]
-    run_id = run_id(source, data)
     provenance = {
+        "run_id": run_id(source, data),
         "datetime": data.get("datetime"),
         "host": machine.get("node"),
         "cpu_model": machine.get("cpu_model"),
@@ -73,7 +73,6 @@ def _rows(data: dict, source: str):
         case_fields = extra.pop("case_fields", {})
         stats = bench["stats"]
         yield {
-            "run_id": run_id,
             **{key: stats.get(key) for key in STATS},
             **provenance,
             "name": bench.get("name"),
