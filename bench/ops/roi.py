@@ -122,7 +122,7 @@ def _channels_last(input: torch.Tensor) -> torch.Tensor:
     return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
 
 
-def _first_max(values, bins, maxima, n_bins):
+def _first_max(values, bins, maxima):
     """Per bin and channel, the position (into `values`) of the first element equal to the max."""
     position = torch.arange(values.shape[0], device=values.device)[:, None]
     hits = torch.where(values == maxima[bins], position, values.shape[0])
@@ -143,11 +143,11 @@ def _pool(input, rois, output_size, spatial_scale):
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     valid = maxima > floor
     out = torch.where(valid, maxima, floor)
-    if ((flat == 0) & flat.signbit()).any():
+    if values.shape[0] and ((flat == 0) & flat.signbit()).any():
         # +0.0 and -0.0 compare equal: the first one in row-major order wins, as in torchvision.
         zero = valid & (maxima == 0)
-        first = _first_max(values, bins, maxima, counts.numel())
-        winner = values.gather(0, first.clamp(max=max(values.shape[0] - 1, 0)))
+        first = _first_max(values, bins, maxima)
+        winner = values.gather(0, first.clamp(max=values.shape[0] - 1))
         out = torch.where(zero, winner, out)
     out = out.masked_fill((counts == 0)[:, None], 0)
     k, ph, pw = rows.shape[0], rows.shape[1], cols.shape[1]
@@ -158,15 +158,17 @@ def _winners(input, saved):
     """Per bin and channel, the flat NCHW index of the input element that won, or -1."""
     bins, pixels, counts = saved
     n, c, h, w = input.shape
+    if pixels.numel() == 0:
+        return torch.full((counts.numel(), c), -1, dtype=torch.long, device=input.device)
     flat = _channels_last(input)
     clean = flat.masked_fill(flat.isnan(), -math.inf)
     values = clean[pixels]
     maxima = torch.full((counts.numel(), c), -math.inf, dtype=input.dtype, device=input.device)
     maxima.scatter_reduce_(0, bins[:, None].expand_as(values), values, "amax")
-    first = _first_max(values, bins, maxima, counts.numel())
+    first = _first_max(values, bins, maxima)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     won = (maxima > floor) & (counts > 0)[:, None]
-    pixel = pixels[first.clamp(max=max(pixels.numel() - 1, 0))]  # [B, C], flat NHW
+    pixel = pixels[first.clamp(max=pixels.numel() - 1)]  # [B, C], flat NHW
     channel = torch.arange(c, device=input.device)[None, :]
     nchw = (pixel // (h * w) * c + channel) * (h * w) + pixel % (h * w)
     return torch.where(won, nchw, -1)

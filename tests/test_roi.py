@@ -1,0 +1,191 @@
+"""Our RoI and SPP operators: exactly torchvision's roi_pool, and every bad input refused."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+import torchvision
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.ops import roi_pool, roi_spp, spp
+from bench.ops.roi import COORD_LIMIT, FLT_MAX
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit: NaN equals NaN, and -0.0 differs from +0.0."""
+    int_type = {torch.float32: torch.int32, torch.float64: torch.int64,
+                torch.float16: torch.int16, torch.bfloat16: torch.int16}[a.dtype]
+    return a.shape == b.shape and torch.equal(a.view(int_type), b.view(int_type))
+
+
+def tv(x, boxes, size, scale):
+    return torchvision.ops.roi_pool(x, boxes, size, scale)
+
+
+coordinate = st.one_of(
+    st.floats(-40, 80, allow_nan=False, width=32),
+    st.sampled_from([0.0, 0.5, -0.5, 2.5, -2.5, 0.49999997, 1e4, -1e4, 56.0, 57.0]),
+)
+special = st.sampled_from([0.0, -0.0, math.nan, -math.inf, math.inf, 1.0, -1.0])
+
+
+@st.composite
+def problems(draw):
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    x = torch.randn(n, c, h, w, generator=torch.Generator().manual_seed(draw(st.integers(0, 99))))
+    # sprinkle the values whose handling differs between max implementations
+    for _ in range(draw(st.integers(0, 12))):
+        idx = tuple(draw(st.integers(0, s - 1)) for s in x.shape)
+        x[idx] = draw(special)
+    if draw(st.booleans()):  # ties of +0 and -0 in whole regions
+        x = torch.where(x.abs() < 0.7, torch.where(x > 0, 0.0, -0.0), x)
+    k = draw(st.integers(0, 8))
+    boxes = torch.tensor([[draw(st.integers(0, n - 1)) + draw(st.sampled_from([0.0, 0.7]))]
+                          + [draw(coordinate) for _ in range(4)] for _ in range(k)],
+                         dtype=torch.float32).reshape(k, 5)
+    size = (draw(st.integers(1, 8)), draw(st.integers(1, 8)))
+    scale = draw(st.sampled_from([1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7, 3.0]))
+    return x, boxes, size, scale
+
+
+@settings(max_examples=300, deadline=None)
+@given(problems(), st.sampled_from([torch.float32, torch.float64]))
+def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype):
+    x, boxes, size, scale = problem
+    x, boxes = x.to(dtype), boxes.to(dtype)
+    assert same_bits(roi_pool(x, boxes, size, scale), tv(x, boxes, size, scale))
+
+
+@settings(max_examples=100, deadline=None)
+@given(problems())
+def test_roi_spp_is_roi_pool_per_level(problem):
+    x, boxes, _, scale = problem
+    for levels in ((6, 3, 2, 1), (4, 2, 1), (5, 2), (1,), (3, 6)):
+        expected = torch.cat([tv(x, boxes, l, scale).flatten(1) for l in levels], dim=1)
+        assert same_bits(roi_spp(x, boxes, levels, scale), expected), levels
+
+
+def test_hard_cases_from_the_semantics():
+    x = torch.arange(2 * 3 * 60 * 60, dtype=torch.float32).reshape(2, 3, 60, 60).sin()
+    boxes = torch.tensor([
+        [0, 0, 0, 56, 56],          # 57 rows into 7 bins: float32 edges end one past the region
+        [1, 0.49999997, 2.5, -2.5, 10],  # rounding: 0.49999997 -> 0, 2.5 -> 3, -2.5 -> -3
+        [0, 50, 50, 100, 100],       # partly outside: outer bins empty
+        [1, 200, 200, 300, 300],     # wholly outside
+        [0, 10, 10, 5, 5],           # reversed: becomes 1x1
+        [1, 3, 3, 3, 3],             # degenerate
+        [0, -1e4, -1e4, 1e4, 1e4],   # huge
+        [1.9, 1, 1, 8, 8],           # batch index truncated to 1
+    ])
+    for size in (7, (3, 5), 14):
+        for scale in (1.0, 0.5, 1 / 16):
+            assert same_bits(roi_pool(x, boxes, size, scale), tv(x, boxes, size, scale))
+    assert (roi_pool(x, boxes[3:4], 2) == 0).all()
+
+
+def test_nan_is_skipped_and_a_bin_of_nan_gives_minus_flt_max():
+    x = torch.tensor([[[[math.nan, 1.0], [math.nan, math.nan]]]])
+    out = roi_pool(x, torch.tensor([[0, 0, 0, 1, 1.0]]), 2)
+    assert out.flatten().tolist() == [-FLT_MAX, 1.0, -FLT_MAX, -FLT_MAX]
+    assert same_bits(out, tv(x, torch.tensor([[0, 0, 0, 1, 1.0]]), 2, 1.0))
+
+
+def test_first_of_tied_zeros_wins():
+    x = torch.tensor([[[[-0.0, 0.0]]]])
+    out = roi_pool(x, torch.tensor([[0, 0, 0, 1, 0.0]]), 1)
+    assert out.item() == 0 and out.signbit().item()
+
+
+def test_list_of_boxes_and_zero_regions():
+    x = torch.randn(2, 4, 10, 10)
+    boxes = [torch.tensor([[1.0, 1, 5, 5]]), torch.tensor([[0.0, 0, 9, 9], [2, 2, 3, 3]])]
+    assert torch.equal(roi_pool(x, boxes, 3), tv(x, boxes, 3, 1.0))
+    assert roi_pool(x, torch.empty(0, 5), 3).shape == (0, 4, 3, 3)
+    assert roi_spp(x, torch.empty(0, 5)).shape == (0, 4 * 50)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_types_equal_the_float32_pooling_of_the_rounded_input(dtype):
+    x = torch.randn(1, 3, 30, 30).to(dtype)
+    boxes = torch.tensor([[0, 1, 2, 20, 27], [0, 4, 4, 9, 9]], dtype=dtype)
+    ours = roi_pool(x, boxes, 7, 0.5)
+    assert ours.dtype == dtype
+    # the maxima are input values; bin edges here are exact in both dtypes
+    assert torch.equal(ours.float(), tv(x.float(), boxes.float(), 7, 0.5))
+
+
+def test_gradient_matches_torchvision_and_a_float64_reference():
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64, requires_grad=True)
+    boxes = torch.tensor([[0, 1, 1, 12, 9], [1, -3, 2, 8, 20], [0, 1, 1, 12, 9]],
+                         dtype=torch.float64)
+    grad = torch.randn(3, 3, 4, 4, dtype=torch.float64)
+    (ours,) = torch.autograd.grad(roi_pool(x, boxes, 4, 0.5), x, grad)
+    (theirs,) = torch.autograd.grad(tv(x, boxes, 4, 0.5), x, grad)
+    assert torch.equal(ours, theirs)
+    torch.autograd.gradcheck(lambda t: roi_pool(t, boxes, 4, 0.5), (x,))
+
+
+def test_spp_gradient_is_the_sum_of_the_levels_gradients():
+    x = torch.randn(1, 2, 13, 11, requires_grad=True)
+    boxes = torch.tensor([[0, 0, 0, 12, 10], [0, 3, 1, 30, 5.0]])
+    grad = torch.randn(2, 2 * 50)
+    (ours,) = torch.autograd.grad(roi_spp(x, boxes), x, grad)
+    expected = torch.cat([tv(x, boxes, l, 1.0).flatten(1) for l in (6, 3, 2, 1)], 1)
+    (theirs,) = torch.autograd.grad(expected, x, grad)
+    torch.testing.assert_close(ours, theirs)
+
+
+def test_backward_is_deterministic():
+    x = torch.randn(1, 8, 32, 32, requires_grad=True)
+    boxes = torch.tensor([[0, 0, 0, 31, 31]] * 50 + [[0, 3, 5, 20, 30]] * 50,
+                         dtype=torch.float32)
+    grad = torch.randn(100, 8, 7, 7)
+    runs = [torch.autograd.grad(roi_pool(x, boxes, 7), x, grad)[0] for _ in range(3)]
+    assert all(same_bits(r, runs[0]) for r in runs[1:])
+
+
+def test_spp_equals_adaptive_max_pooling_and_the_paper_rule_refuses_bad_sizes():
+    x = torch.randn(2, 3, 13, 13)
+    expected = torch.cat([F.adaptive_max_pool2d(x, l).flatten(1) for l in (4, 2, 1)], 1)
+    assert torch.equal(spp(x), expected)
+    # on 13x13 the paper's windows (4, 7, 13) and strides (3, 6, 13) give the adaptive bins
+    assert torch.equal(spp(x, (4, 2, 1), rule="paper"), expected)
+    with pytest.raises(ValueError, match="gives 6x6 bins, not 4x4, on a 7x7 map"):
+        spp(torch.randn(1, 1, 7, 7), (4,), rule="paper")  # window 2, stride 1
+    with pytest.raises(ValueError, match="gives 0x0 bins"):
+        spp(torch.randn(1, 1, 3, 3), (4,), rule="paper")  # window 1, stride 0
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: roi_pool(x, torch.zeros(2, 4), 7), "Tensor\\[K, 5\\]"),
+    (lambda x: roi_pool(x, torch.zeros(2, 5, dtype=torch.float64), 7), "dtype"),
+    (lambda x: roi_pool(x, torch.tensor([[2.0, 0, 0, 1, 1]]), 7), "batch index"),
+    (lambda x: roi_pool(x, torch.tensor([[-1.0, 0, 0, 1, 1]]), 7), "batch index"),
+    (lambda x: roi_pool(x, torch.tensor([[0, math.nan, 0, 1, 1]]), 7), "non-finite"),
+    (lambda x: roi_pool(x, torch.tensor([[0, math.inf, 0, 1, 1]]), 7), "non-finite"),
+    (lambda x: roi_pool(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT]]), 7), "within"),
+    (lambda x: roi_pool(x, torch.zeros(1, 5), 0), "output_size"),
+    (lambda x: roi_pool(x, torch.zeros(1, 5), (7, -1)), "output_size"),
+    (lambda x: roi_pool(x, torch.zeros(1, 5), 7, 0.0), "spatial_scale"),
+    (lambda x: roi_pool(x, torch.zeros(1, 5), 7, -1.0), "spatial_scale"),
+    (lambda x: roi_pool(x[0], torch.zeros(1, 5), 7), "input must be"),
+    (lambda x: roi_pool(x, [torch.zeros(1, 4)] * 3, 7), "images"),
+    (lambda x: roi_spp(x, torch.zeros(1, 5), ()), "at least one"),
+    (lambda x: roi_spp(x, torch.zeros(1, 5), (2, 0)), "positive"),
+    (lambda x: spp(x, ()), "at least one"),
+    (lambda x: spp(x, (4,), rule="other"), "rule"),
+])
+def test_bad_input_is_one_line_value_error(call, message):
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=message) as error:
+        call(x)
+    assert "\n" not in str(error.value)
+
+
+def test_boxes_on_another_device_are_refused():
+    x = torch.randn(1, 1, 4, 4, device="meta")
+    with pytest.raises(ValueError, match="device"):
+        roi_pool(x, torch.zeros(1, 5), 2)
