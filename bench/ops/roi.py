@@ -7,8 +7,8 @@ Where torchvision does not support a dtype (bfloat16), bin edges are computed in
 result equals our float32 result on the same rounded inputs. The backward sends each output's
 gradient to its winning input element and sums them in a fixed order, so it is deterministic.
 
-Every element of every bin is gathered once from a channels-last copy of the input, and one
-`scatter_reduce` takes the maxima: there is no Python loop over regions.
+Every element of every bin is gathered from a channels-last copy of the input and `scatter_reduce`
+takes the maxima, in blocks of (bin, pixel) pairs: there is no Python loop over regions.
 """
 
 import math
@@ -122,6 +122,26 @@ def _channels_last(input: torch.Tensor) -> torch.Tensor:
     return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
 
 
+# Pairs gathered per step on the CPU: the gathered block stays in cache while it is reduced, which
+# made the forward three times faster than one large gather (256x50x50 map, 512 regions, 2 cores).
+# On CUDA one step takes everything.
+CPU_BLOCK = 4096
+
+
+def _bin_maxima(flat, pixels, bins, n_bins):
+    """[n_bins, C]: the maximum over each bin's pixels (-inf for an empty bin)."""
+    maxima = torch.full((n_bins, flat.shape[1]), -math.inf, dtype=flat.dtype, device=flat.device)
+    block = CPU_BLOCK if flat.device.type == "cpu" else max(pixels.numel(), 1)
+    buffer = torch.empty(min(block, pixels.numel()), flat.shape[1], dtype=flat.dtype,
+                         device=flat.device)
+    for start in range(0, pixels.numel(), block):
+        index = pixels[start:start + block]
+        values = torch.index_select(flat, 0, index, out=buffer[:index.numel()])
+        maxima.scatter_reduce_(0, bins[start:start + block, None].expand_as(values), values,
+                               "amax")
+    return maxima
+
+
 def _first_max(values, bins, maxima):
     """Per bin and channel, the position (into `values`) of the first element equal to the max."""
     position = torch.arange(values.shape[0], device=values.device)[:, None]
@@ -137,15 +157,14 @@ def _pool(input, rois, output_size, spatial_scale):
     bins, pixels, counts = _enumerate(batch, rows, cols, h, w)
     flat = _channels_last(input)
     clean = flat.masked_fill(flat.isnan(), -math.inf) if flat.isnan().any() else flat
-    values = clean[pixels]  # [E, C]
-    maxima = torch.full((counts.numel(), c), -math.inf, dtype=input.dtype, device=input.device)
-    maxima.scatter_reduce_(0, bins[:, None].expand_as(values), values, "amax")
+    maxima = _bin_maxima(clean, pixels, bins, counts.numel())
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     valid = maxima > floor
     out = torch.where(valid, maxima, floor)
-    if values.shape[0] and ((flat == 0) & flat.signbit()).any():
+    if pixels.numel() and ((flat == 0) & flat.signbit()).any():
         # +0.0 and -0.0 compare equal: the first one in row-major order wins, as in torchvision.
         zero = valid & (maxima == 0)
+        values = clean[pixels]
         first = _first_max(values, bins, maxima)
         winner = values.gather(0, first.clamp(max=values.shape[0] - 1))
         out = torch.where(zero, winner, out)
@@ -163,8 +182,7 @@ def _winners(input, saved):
     flat = _channels_last(input)
     clean = flat.masked_fill(flat.isnan(), -math.inf)
     values = clean[pixels]
-    maxima = torch.full((counts.numel(), c), -math.inf, dtype=input.dtype, device=input.device)
-    maxima.scatter_reduce_(0, bins[:, None].expand_as(values), values, "amax")
+    maxima = _bin_maxima(clean, pixels, bins, counts.numel())
     first = _first_max(values, bins, maxima)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     won = (maxima > floor) & (counts > 0)[:, None]
