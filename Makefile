@@ -45,6 +45,7 @@ report: $(STAMP)
 	$(BIN)/python -m bench report $(JSON) -o $(dir $(JSON))
 
 compare: $(STAMP)
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=run-or-json B=run-or-json"; exit 2; }
 	$(BIN)/python -m bench compare $(A) $(B)
 
 selfcheck: $(STAMP)

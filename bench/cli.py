@@ -75,6 +75,23 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _json_of(path: str) -> Path:
+    """A run folder stands for the benchmark.json inside it."""
+    path = Path(path)
+    return path / "benchmark.json" if path.is_dir() else path
+
+
+def cmd_compare(args) -> int:
+    from bench.report import render_compare
+
+    if not 0 <= args.threshold < 10:
+        raise UsageError(f"--threshold must be a fraction such as 0.05, got {args.threshold}")
+    a, b = _json_of(args.a), _json_of(args.b)
+    out = Path(args.output or Path(args.reports) / "compare" / f"{a.parent.name}-vs-{b.parent.name}")
+    print(render_compare(a, b, out, args.threshold))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
@@ -93,6 +110,16 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("json", nargs="+", help="files written by pytest --benchmark-json")
     report.add_argument("-o", "--output", required=True, help="folder to write index.html into")
     report.set_defaults(func=cmd_report)
+
+    compare = sub.add_parser("compare", help="compare run B against run A, case by case")
+    compare.add_argument("a", help="benchmark JSON or run folder (the reference)")
+    compare.add_argument("b", help="benchmark JSON or run folder (the one judged)")
+    compare.add_argument("--threshold", type=float, default=0.05,
+                         help="smallest relative change called a regression (default 0.05)")
+    compare.add_argument("-o", "--output", help="folder for index.html "
+                         "(default reports/compare/A-vs-B)")
+    compare.add_argument("--reports", default=str(REPORTS), help=argparse.SUPPRESS)
+    compare.set_defaults(func=cmd_compare)
     return top
 
 

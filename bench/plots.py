@@ -77,3 +77,21 @@ def plot_relative(frame: pd.DataFrame, metrics: dict[str, str], x: str = "impl",
         ax.set_title(title, fontsize=9)
     fig.axes[0].legend(fontsize=7)
     return fig
+
+
+def plot_scaling(frame: pd.DataFrame, x: str, series: str = "impl",
+                 rows=("device", "precision"), cols=("setting",)) -> Figure:
+    """Median time against a numeric `x` on log-log axes, one line per `series`."""
+    fig, cells = _panels(frame, list(rows), list(cols))
+    for ax, panel, title in cells:
+        for name, group in panel.groupby(series, sort=False):
+            group = group.sort_values(x)
+            ax.plot(group[x], group["median"], marker="o", label=str(name))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel("median time (s)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    return fig

@@ -21,10 +21,14 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
 
 def add_ratios(frame: pd.DataFrame, baselines: dict[str, str], columns) -> pd.DataFrame:
     """A copy with `<column>_ratio`: each row's value over the baseline's, within the same case,
-    device, precision and mode. `baselines` maps a suite to its baseline implementation."""
+    device, precision and mode. `baselines` maps a suite to its baseline implementation; a
+    `baseline` column, where present, overrides it per row."""
     columns = list(columns)
     out = frame.copy()
-    is_base = out["impl"] == out["suite"].map(baselines)
+    baseline = out["suite"].map(baselines)
+    if "baseline" in out:  # a suite with one baseline per kind of case records it per row
+        baseline = out["baseline"].fillna(baseline)
+    is_base = out["impl"] == baseline
     renamed = {column: f"{column}_baseline" for column in columns}
     base = out.loc[is_base, GROUP + columns].rename(columns=renamed)
     out = out.merge(base, on=GROUP, how="left")

@@ -46,23 +46,34 @@ def _devices():
                    pytest.mark.skipif(not has_cuda, reason="CUDA is not available"))
 
 
+def _grid(suite, grid: str, device: str):
+    cases = suite.GRIDS[grid]
+    return cases[device] if isinstance(cases, dict) else cases
+
+
 def pytest_generate_tests(metafunc):
-    """Parametrise a benchmark with its suite's cases, the devices and the precision modes."""
+    """Parametrise a benchmark with its suite's cases (per device where the grid says so), the
+    devices and the precision modes; with the implementations too where the suite says which
+    apply to which case (`impls_for`)."""
     suite = getattr(metafunc.module, "suite", None)
     if suite is None or "benchmark" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    cases = suite.GRIDS[config.getoption("grid")]
-    metafunc.parametrize("case", cases, ids=[case.id for case in cases])
+    with_impl = hasattr(suite, "impls_for")
     chosen = _selected(config, "precision")
     params = []
     for device, marks in _devices():
         for precision in chosen or suite.PRECISIONS[device]:
-            reason = skip_reason(precision, device)
-            extra = (pytest.mark.skip(reason=reason),) if reason else ()
-            params.append(pytest.param(device, precision, marks=(*marks, *extra),
-                                       id=f"{device}-{precision}"))
-    metafunc.parametrize("device,precision", params)
+            for case in _grid(suite, config.getoption("grid"), device):
+                for impl in suite.impls_for(case) if with_impl else [None]:
+                    reason = skip_reason(precision, device) or (
+                        impl and suite.skip_reason(impl, precision))
+                    skip = (pytest.mark.skip(reason=reason),) if reason else ()
+                    values = (case, device, precision) + ((impl,) if with_impl else ())
+                    ids = [case.id, device, precision] + ([impl] if with_impl else [])
+                    params.append(pytest.param(*values, marks=(*marks, *skip), id="-".join(ids)))
+    names = "case,device,precision" + (",impl" if with_impl else "")
+    metafunc.parametrize(names, params)
 
 
 def pytest_collection_modifyitems(config, items):

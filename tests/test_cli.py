@@ -60,3 +60,14 @@ def test_pytest_option_errors_are_one_line():
 def test_run_folders_never_collide(tmp_path):
     first, second = cli.new_run_dir(tmp_path), cli.new_run_dir(tmp_path)
     assert first != second and first.is_dir() and second.is_dir()
+
+
+def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys):
+    code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "-o", str(tmp_path))
+    assert code == 0 and (tmp_path / "index.html").exists()
+    assert "0 slower, 0 faster, 3 unchanged" in (tmp_path / "index.html").read_text()
+    code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
+                            "-o", str(tmp_path / "x"))
+    assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
+    code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", "-1")
+    assert code == 2 and "--threshold" in err

@@ -1,5 +1,5 @@
 """The HTML report: one self-contained page per run, and the index that lists the runs."""
 
-from bench.report.render import render_index, render_report
+from bench.report.render import render_compare, render_index, render_report
 
-__all__ = ["render_index", "render_report"]
+__all__ = ["render_compare", "render_index", "render_report"]

@@ -9,9 +9,10 @@ import jinja2
 import pandas as pd
 
 from bench import graphs
+from bench.compare import compare_runs
 from bench.records import load_runs, outcomes_frame, results_frame, run_id, write_results
 from bench.report import format as fmt
-from bench.report.sections import SECTIONS
+from bench.report.sections import SECTIONS, make_table
 from bench.suites import SUITES
 from bench.tables import add_derived, add_speedup
 
@@ -74,6 +75,10 @@ def render_report(paths, out_dir) -> Path:
     runs = load_runs(paths)
     table = results_frame(runs)
     frame = add_speedup(add_derived(table), {name: s.BASELINE for name, s in SUITES.items()})
+    if frame["run_id"].nunique() > 1:
+        # Several runs (a CPU box and a GPU box, say): each run's devices become their own
+        # columns, tables and panels, side by side.
+        frame["device"] = frame["device"] + " @ " + frame["run_id"]
     outcomes = outcomes_frame(runs)
     machines = []
     for source, data in runs:
@@ -120,3 +125,30 @@ def render_index(reports_dir) -> Path:
     path = reports_dir / "index.html"
     write_atomic(path, html)
     return path
+
+
+COMPARE_COLUMNS = {
+    "suite": ("suite", None), "case": ("case", None), "impl": ("impl", None),
+    "device": ("device", None), "precision": ("precision", None), "mode": ("mode", None),
+    "median A": ("median_a", fmt.seconds), "median B": ("median_b", fmt.seconds),
+    "B / A": ("ratio", fmt.ratio), "p (rank test)": ("p_value", lambda p: f"{p:.3g}"),
+    "verdict": ("verdict", None),
+}
+
+
+def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> Path:
+    """A page comparing run B against run A, case by case; written only if both load."""
+    table = compare_runs(a_path, b_path, threshold)
+    if table.empty:
+        raise ValueError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
+    counts = table["verdict"].value_counts()
+    html = ENV.get_template("compare.html.j2").render(
+        a=str(a_path), b=str(b_path), threshold=threshold,
+        counts={v: int(counts.get(v, 0)) for v in ("slower", "faster", "same")},
+        machines=[table[f"{c}_a"].iloc[0] for c in ("host", "cpu_model", "gpu")],
+        machines_b=[table[f"{c}_b"].iloc[0] for c in ("host", "cpu_model", "gpu")],
+        table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / "index.html", html)
+    return out_dir / "index.html"

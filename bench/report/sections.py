@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench import graphs
-from bench.plots import figure_svg, plot_relative, plot_times
+from bench.plots import figure_svg, plot_relative, plot_scaling, plot_times
 from bench.report import format as fmt
 from bench.suites import SUITES
 from bench.suites import frozen_backprop as frozen
@@ -185,4 +185,56 @@ def _diagram(caption: str, dot) -> Diagram:
     return Diagram(caption, svg, "" if svg else dot.source)
 
 
-SECTIONS = {"conv1x1": conv1x1_section, "frozen": frozen_section}
+ROI_COLUMNS = {
+    "case": ("case", None),
+    "impl": ("impl", None),
+    "median": ("median", fmt.seconds),
+    "IQR": ("iqr", fmt.seconds),
+    "speedup": ("speedup", fmt.ratio),
+    "error": ("error", fmt.error),
+    "achieved": ("achieved_bandwidth", lambda v: fmt.si(v, "B/s")),
+    "of copy bandwidth": ("fraction_of_bandwidth", fmt.percent),
+    "device time": ("device_time", fmt.seconds),
+}
+
+
+def _roi_finding(group: pd.DataFrame) -> str:
+    """How ours compared with torchvision at the largest measured pool and pyramid cases."""
+    device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
+    parts = []
+    for kind, ours, theirs in (("pool", "ours_roi_pool", "tv_roi_pool"),
+                               ("pyramid", "ours_roi_spp", "tv_roi_pool_per_level")):
+        rows = group[group["kind"] == kind]
+        if rows.empty:
+            continue
+        largest = rows.loc[rows["regions"].idxmax(), "case"]
+        by_impl = rows[rows["case"] == largest].set_index("impl")["median"]
+        if ours in by_impl and theirs in by_impl:
+            parts.append(f"at {largest}, {ours} took {fmt.ratio(by_impl[ours] / by_impl[theirs])}"
+                         f" the time of {theirs}")
+        if "python_loop" in by_impl and theirs in by_impl:
+            parts.append(f"the Python loop {fmt.ratio(by_impl['python_loop'] / by_impl[theirs])}")
+    return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
+
+
+def roi_section(frame: pd.DataFrame) -> Section:
+    suite = SUITES["roi"]
+    frame = frame.assign(setting=frame["kind"] + " " + frame["fmap"]
+                         + frame["output"].map(lambda o: f" {int(o)}x{int(o)}" if o else ""))
+    settings = frame.groupby(["device", "precision", "mode"], sort=False)
+    section = Section(suite.NAME, suite.TITLE, suite.QUESTION,
+                      [_roi_finding(group) for _, group in settings])
+    scaling = frame[frame["kind"] != "image"]
+    if not scaling.empty:
+        section.figures.append((
+            "Median time against the number of regions (log-log), per feature map and grid",
+            figure_svg(plot_scaling(scaling, "regions", rows=("device", "precision", "mode")))))
+    for (device, precision, mode), group in settings:
+        section.tables.append(make_table(group, ROI_COLUMNS, f"{device}, {precision}, {mode}"))
+    section.notes.append("python_loop clips each region to the map before pooling and uses "
+                         "adaptive pooling's bins; tv_roi_align averages bilinear samples: their "
+                         "error column measures how far they are from roi_pool, not a fault.")
+    return section
+
+
+SECTIONS = {"conv1x1": conv1x1_section, "frozen": frozen_section, "roi": roi_section}

@@ -2,11 +2,12 @@
 
 from types import ModuleType
 
-from bench.suites import conv1x1_vs_linear, frozen_backprop
+from bench.suites import conv1x1_vs_linear, frozen_backprop, roi_spp_pooling
 
 SUITES: dict[str, ModuleType] = {
     conv1x1_vs_linear.NAME: conv1x1_vs_linear,
     frozen_backprop.NAME: frozen_backprop,
+    roi_spp_pooling.NAME: roi_spp_pooling,
 }
 GRID_NAMES = ("smoke", "default", "full")
 

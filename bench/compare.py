@@ -1,0 +1,52 @@
+"""Two runs compared case by case: ratio of medians, and a verdict only where the samples differ."""
+
+import math
+
+import pandas as pd
+
+from bench.records import load_rounds, load_runs, results_frame
+
+KEY = ["suite", "case", "impl", "device", "precision", "mode"]
+ALPHA = 0.05
+
+
+def rank_test(a: list[float], b: list[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, ties averaged)."""
+    n1, n2 = len(a), len(b)
+    if n1 < 2 or n2 < 2:
+        return math.nan
+    ranks = pd.Series(list(a) + list(b)).rank()
+    u = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    counts = ranks.value_counts()
+    n = n1 + n2
+    tie_term = ((counts**3 - counts).sum()) / (n * (n - 1))
+    sigma = math.sqrt(n1 * n2 / 12 * (n + 1 - tie_term))
+    if sigma == 0:
+        return 1.0
+    z = (u - n1 * n2 / 2) / sigma
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> str:
+    """'slower' or 'faster' when the ratio passes the threshold and the samples differ."""
+    differ = p < ALPHA if not math.isnan(p) else quartiles_apart
+    if differ and ratio > 1 + threshold:
+        return "slower"
+    if differ and ratio < 1 / (1 + threshold):
+        return "faster"
+    return "same"
+
+
+def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:
+    """One row per benchmark present in both runs: medians, ratio B/A, p-value, verdict."""
+    a = results_frame(load_runs([a_path]))
+    b = results_frame(load_runs([b_path]))
+    rounds_a, rounds_b = load_rounds(a_path), load_rounds(b_path)
+    both = a.merge(b, on=KEY, suffixes=("_a", "_b"))
+    both["ratio"] = both["median_b"] / both["median_a"]
+    both["p_value"] = [rank_test(rounds_a.get(na, []), rounds_b.get(nb, []))
+                       for na, nb in zip(both["name_a"], both["name_b"])]
+    apart = (both["q1_b"] > both["q3_a"]) | (both["q3_b"] < both["q1_a"])
+    both["verdict"] = [verdict(r, p, q, threshold)
+                       for r, p, q in zip(both["ratio"], both["p_value"], apart)]
+    return both

@@ -1,0 +1,248 @@
+"""What do RoI pooling (Fast R-CNN) and spatial pyramid pooling (SPP-net) cost?
+
+RoI pooling max-pools every region proposal of a feature map into a fixed grid (7x7), so that
+regions of any size feed the same fully connected head. SPP-net pools each region at several
+grid sizes ({6,3,2,1}: 50 bins per channel) and concatenates them; image-level SPP does the same
+for whole feature maps. Costs grow with the number of regions and their area, not with the map.
+
+Implementations: torchvision's `roi_pool` (the baseline) and `roi_align` (aligned, sampling ratio
+2, as its detection models use it); our `bench.ops.roi_pool`, exact to torchvision; a Python loop
+over regions (crop, then `adaptive_max_pool2d`), which people write and which differs in its bins
+(it clips the region to the map first, and adaptive pooling places bins differently); for the
+pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
+
+What the measurements usually show: the loop is slowest by far; torchvision's CPU kernel runs on
+one thread; our operator uses every core; pooling once for the pyramid beats four calls.
+Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from bench import ops
+
+NAME = "roi"
+TITLE = "RoI pooling and spatial pyramid pooling"
+QUESTION = ("What do RoI pooling and spatial pyramid pooling cost, and how does it scale with the "
+            "number of regions and the feature-map size, on CPU and CUDA?")
+MODES = ("forward", "forward_backward")
+PRECISIONS = {"cpu": ("fp32",), "cuda": ("fp32", "bf16", "fp16")}
+LEVELS = (6, 3, 2, 1)
+IMAGE_LEVELS = (4, 2, 1)
+BATCH = 2
+
+# (name, channels, height, width, 1/spatial_scale) of the feature maps measured.
+MAPS = {
+    "vgg16-conv5": (512, 38, 50, 16),
+    "fpn-p2": (256, 200, 272, 4),
+    "small": (256, 50, 50, 16),
+    "tiny": (8, 20, 24, 4),
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    kind: str     # "pool" (one grid), "pyramid" (levels 6,3,2,1) or "image" (image-level SPP)
+    fmap: str
+    regions: int
+    output: int   # grid side for "pool"; 0 otherwise
+
+    @property
+    def id(self) -> str:
+        grid = f"-o{self.output}" if self.kind == "pool" else ""
+        regions = f"-r{self.regions}" if self.kind != "image" else ""
+        return f"{self.kind}-{self.fmap}{regions}{grid}"
+
+
+def _cases(kind, fmap, regions, output=0):
+    return tuple(Case(kind, fmap, r, output) for r in regions)
+
+
+SMOKE = (Case("pool", "tiny", 16, 7), Case("pyramid", "tiny", 16, 0), Case("image", "tiny", 0, 0))
+DEFAULT = {
+    "cpu": (_cases("pool", "small", (16, 128, 512), 7) + _cases("pool", "small", (512,), 14)
+            + _cases("pool", "vgg16-conv5", (128, 512), 7) + _cases("pool", "fpn-p2", (64,), 7)
+            + _cases("pyramid", "small", (128, 512)) + (Case("image", "vgg16-conv5", 0, 0),)),
+    "cuda": (_cases("pool", "small", (16, 128, 512, 2000), 7)
+             + _cases("pool", "vgg16-conv5", (128, 512, 2000), 7)
+             + _cases("pool", "vgg16-conv5", (512,), 14)
+             + _cases("pool", "fpn-p2", (64, 256, 1000, 4000), 7)
+             + _cases("pyramid", "small", (128, 512)) + _cases("pyramid", "fpn-p2", (1000,))
+             + (Case("image", "vgg16-conv5", 0, 0),)),
+}
+FULL = {
+    "cpu": DEFAULT["cpu"] + _cases("pool", "small", (2000, 4000), 7)
+    + _cases("pyramid", "fpn-p2", (1000,)),
+    "cuda": DEFAULT["cuda"] + _cases("pool", "small", (4000,), 7)
+    + _cases("pool", "fpn-p2", (4000,), 14) + _cases("pyramid", "fpn-p2", (4000,)),
+}
+GRIDS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
+
+
+# --- implementations -----------------------------------------------------------------------------
+
+def _loop(x, boxes, size, scale):
+    """The loop people write: crop each region (clipped to the map), adaptive max pool."""
+    _, _, h, w = x.shape
+    outputs = []
+    for b, x1, y1, x2, y2 in boxes.tolist():
+        c1, r1 = min(max(round(x1 * scale), 0), w - 1), min(max(round(y1 * scale), 0), h - 1)
+        c2, r2 = min(max(round(x2 * scale), c1), w - 1), min(max(round(y2 * scale), r1), h - 1)
+        outputs.append(F.adaptive_max_pool2d(x[int(b), :, r1:r2 + 1, c1:c2 + 1], size))
+    return torch.stack(outputs) if outputs else x.new_zeros(0, x.shape[1], size, size)
+
+
+def _roi_align(x, boxes, size, scale):
+    return torchvision.ops.roi_align(x, boxes, size, scale, sampling_ratio=2, aligned=True)
+
+
+def _per_level(x, boxes, levels, scale):
+    return torch.cat([torchvision.ops.roi_pool(x, boxes, level, scale).flatten(1)
+                      for level in levels], dim=1)
+
+
+def _image_per_level(x, levels):
+    return torch.cat([F.adaptive_max_pool2d(x, level).flatten(1) for level in levels], dim=1)
+
+
+@dataclass(frozen=True)
+class Impl:
+    kind: str
+    fn: Callable
+    exact: bool           # promised equal to the reference, bit for bit
+    torchvision: bool     # torchvision's kernels refuse bfloat16
+
+
+IMPLEMENTATIONS = {
+    "tv_roi_pool": Impl("pool", lambda x, b, s, k: torchvision.ops.roi_pool(x, b, s, k), True,
+                        True),
+    "tv_roi_align": Impl("pool", _roi_align, False, True),
+    "ours_roi_pool": Impl("pool", ops.roi_pool, True, False),
+    "python_loop": Impl("pool", _loop, False, False),
+    "tv_roi_pool_per_level": Impl("pyramid", _per_level, True, True),
+    "ours_roi_spp": Impl("pyramid", ops.roi_spp, True, False),
+    "adaptive_per_level": Impl("image", lambda x, levels: _image_per_level(x, levels), True,
+                               False),
+    "ours_spp": Impl("image", lambda x, levels: ops.spp(x, levels), True, False),
+}
+BASELINE = "tv_roi_pool"  # for "pool"; BASELINES has the baseline of each kind
+BASELINES = {"pool": "tv_roi_pool", "pyramid": "tv_roi_pool_per_level",
+             "image": "adaptive_per_level"}
+
+
+def impls_for(case: Case) -> list[str]:
+    """The implementations that compute what `case` asks for."""
+    return [name for name, impl in IMPLEMENTATIONS.items() if impl.kind == case.kind]
+
+
+def skip_reason(impl: str, precision: str) -> str | None:
+    if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
+        return "torchvision's roi_pool and roi_align do not implement bfloat16"
+    return None
+
+
+# --- inputs, reference, work model ---------------------------------------------------------------
+
+def make_boxes(regions: int, height: int, width: int, batch: int, gen) -> torch.Tensor:
+    """[K, 5] boxes in image pixels: sides log-uniform from 16 px to 80% of the image, centres
+    uniform, a few partly outside the image, as region proposals are."""
+    sides = torch.empty(regions, 2).uniform_(math.log(16), math.log(0.8 * min(height, width)),
+                                             generator=gen).exp()
+    centres = torch.rand(regions, 2, generator=gen) * torch.tensor([width, height])
+    index = torch.randint(0, batch, (regions, 1), generator=gen).float()
+    return torch.cat([index, centres - sides / 2, centres + sides / 2], dim=1)
+
+
+@dataclass
+class Inputs:
+    x: torch.Tensor
+    boxes: torch.Tensor
+    grad: torch.Tensor
+    scale: float
+
+
+def run_impl(impl: str, case: Case, x: torch.Tensor, boxes: torch.Tensor, scale: float):
+    fn = IMPLEMENTATIONS[impl].fn
+    if case.kind == "image":
+        return fn(x, IMAGE_LEVELS)
+    if case.kind == "pyramid":
+        return fn(x, boxes, LEVELS, scale)
+    return fn(x, boxes, case.output, scale)
+
+
+def make_inputs(case: Case, device, dtype) -> Inputs:
+    """Seeded feature maps (ReLU'd, as after a convolution), boxes and upstream gradient."""
+    c, h, w, stride = MAPS[case.fmap]
+    gen = torch.Generator().manual_seed(0)
+    batch = 8 if case.kind == "image" else BATCH
+    x = torch.randn(batch, c, h, w, generator=gen).relu()
+    boxes = make_boxes(case.regions, h * stride, w * stride, batch, gen)
+    out = run_impl(BASELINES[case.kind], case, x, boxes, 1 / stride)
+    grad = torch.randn(out.shape, generator=gen)
+    return Inputs(x.to(device, dtype), boxes.to(device, dtype), grad.to(device, dtype),
+                  1 / stride)
+
+
+def reference(case: Case, inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
+    """The baseline of the case's kind, on the CPU in float32 on the same (rounded) inputs.
+
+    Not float64: max pooling has no rounding error, and torchvision computes bin edges in the
+    input's dtype, so float64 would move some edges; float32 is the semantics being matched.
+    """
+    x = inputs.x.detach().float().cpu().requires_grad_(mode == "forward_backward")
+    out = run_impl(BASELINES[case.kind], case, x, inputs.boxes.float().cpu(), inputs.scale)
+    ref = {"output": out.detach()}
+    if mode == "forward_backward":
+        ref["grad_input"] = torch.autograd.grad(out, x, inputs.grad.float().cpu())[0]
+    return ref
+
+
+def run(impl: str, case: Case, inputs: Inputs, mode: str):
+    """The function to time, and one returning its results in the reference's form."""
+    x = inputs.x.detach().requires_grad_(mode == "forward_backward")
+
+    def step():
+        if mode == "forward":
+            with torch.no_grad():
+                return run_impl(impl, case, x, inputs.boxes, inputs.scale)
+        x.grad = None
+        out = run_impl(impl, case, x, inputs.boxes, inputs.scale)
+        out.backward(inputs.grad)
+        return out
+
+    def results():
+        out = {"output": step().detach()}
+        if mode == "forward_backward":
+            out["grad_input"] = x.grad
+        return out
+    return step, results
+
+
+def bytes_moved(case: Case, inputs: Inputs, mode: str) -> int:
+    """Minimal traffic: the output written once and each distinct input element it depends on
+    read once (the union of the regions' clipped areas); backward adds the gradient's twins."""
+    x = inputs.x
+    element = x.element_size()
+    if case.kind == "image":
+        touched = x.numel()
+        out = x.shape[0] * x.shape[1] * sum(level * level for level in IMAGE_LEVELS)
+    else:
+        _, h, w = x.shape[1:]
+        mask = torch.zeros(x.shape[0], h, w, dtype=torch.bool)
+        for b, x1, y1, x2, y2 in inputs.boxes.float().cpu().tolist():
+            r1, c1 = max(round(y1 * inputs.scale), 0), max(round(x1 * inputs.scale), 0)
+            r2, c2 = round(y2 * inputs.scale) + 1, round(x2 * inputs.scale) + 1
+            mask[int(b), r1:max(r2, r1), c1:max(c2, c1)] = True
+        touched = int(mask.sum()) * x.shape[1]
+        grid = sum(level * level for level in LEVELS) if case.kind == "pyramid" else \
+            case.output ** 2
+        out = inputs.boxes.shape[0] * x.shape[1] * grid
+    total = touched + out
+    if mode == "forward_backward":
+        total += out + x.numel()  # read the output gradient, write the input gradient
+    return total * element

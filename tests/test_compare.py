@@ -1,0 +1,51 @@
+"""Comparison of two runs: the rank test, the verdict rule, matching rows."""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from bench.compare import compare_runs, rank_test, verdict
+
+SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
+
+
+def test_rank_test_separates_shifted_samples_and_not_equal_ones():
+    a = [1.0, 1.1, 0.9, 1.05, 0.95, 1.02, 0.98, 1.01]
+    assert rank_test(a, [x + 1 for x in a]) < 0.01
+    assert rank_test(a, list(reversed(a))) == pytest.approx(1.0)
+    assert math.isnan(rank_test([1.0], a))
+
+
+def test_rank_test_matches_a_hand_computed_u():
+    # a = [1, 2], b = [3, 4]: U = 0, mean 2, sigma sqrt(2*2*5/12); z = -1.549
+    p = rank_test([1, 2], [3, 4])
+    assert p == pytest.approx(math.erfc(2 / math.sqrt(20 / 12) / math.sqrt(2)))
+
+
+@pytest.mark.parametrize("ratio, p, apart, expected", [
+    (1.10, 0.01, False, "slower"), (0.90, 0.01, False, "faster"),
+    (1.10, 0.50, True, "same"),     # a rank test that sees no difference wins over quartiles
+    (1.03, 0.001, True, "same"),    # within the threshold
+    (1.10, math.nan, True, "slower"), (1.10, math.nan, False, "same"),
+])
+def test_verdict_needs_both_threshold_and_difference(ratio, p, apart, expected):
+    assert verdict(ratio, p, apart, 0.05) == expected
+
+
+def test_compare_runs_matches_rows_and_flags_a_slowdown(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    for bench in data["benchmarks"]:
+        if bench["extra_info"]["impl"] == "matmul":
+            stats = bench["stats"]
+            stats["data"] = [2 * x for x in stats["data"]]
+            for key in ("median", "q1", "q3", "min", "max", "mean"):
+                stats[key] *= 2
+    slower = tmp_path / "b.json"
+    slower.write_text(json.dumps(data))
+    table = compare_runs(SAMPLE, slower).set_index("impl")
+    assert table.loc["matmul", "verdict"] == "slower"
+    assert table.loc["matmul", "ratio"] == pytest.approx(2.0)
+    assert table.loc["conv_nchw", "verdict"] == "same"
+    assert table.loc["conv_nchw", "ratio"] == 1.0
