@@ -87,7 +87,8 @@ def cmd_compare(args) -> int:
     if not 0 <= args.threshold < 10:
         raise UsageError(f"--threshold must be a fraction such as 0.05, got {args.threshold}")
     a, b = _json_of(args.a), _json_of(args.b)
-    out = Path(args.output or Path(args.reports) / "compare" / f"{a.parent.name}-vs-{b.parent.name}")
+    default = Path(args.reports) / "compare" / f"{a.parent.name}-vs-{b.parent.name}"
+    out = Path(args.output or default)
     print(render_compare(a, b, out, args.threshold))
     return 0
 

@@ -64,7 +64,7 @@ def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype):
 def test_roi_spp_is_roi_pool_per_level(problem):
     x, boxes, _, scale = problem
     for levels in ((6, 3, 2, 1), (4, 2, 1), (5, 2), (1,), (3, 6)):
-        expected = torch.cat([tv(x, boxes, l, scale).flatten(1) for l in levels], dim=1)
+        expected = torch.cat([tv(x, boxes, lv, scale).flatten(1) for lv in levels], dim=1)
         assert same_bits(roi_spp(x, boxes, levels, scale), expected), levels
 
 
@@ -133,7 +133,7 @@ def test_spp_gradient_is_the_sum_of_the_levels_gradients():
     boxes = torch.tensor([[0, 0, 0, 12, 10], [0, 3, 1, 30, 5.0]])
     grad = torch.randn(2, 2 * 50)
     (ours,) = torch.autograd.grad(roi_spp(x, boxes), x, grad)
-    expected = torch.cat([tv(x, boxes, l, 1.0).flatten(1) for l in (6, 3, 2, 1)], 1)
+    expected = torch.cat([tv(x, boxes, lv, 1.0).flatten(1) for lv in (6, 3, 2, 1)], 1)
     (theirs,) = torch.autograd.grad(expected, x, grad)
     torch.testing.assert_close(ours, theirs)
 
@@ -149,7 +149,7 @@ def test_backward_is_deterministic():
 
 def test_spp_equals_adaptive_max_pooling_and_the_paper_rule_refuses_bad_sizes():
     x = torch.randn(2, 3, 13, 13)
-    expected = torch.cat([F.adaptive_max_pool2d(x, l).flatten(1) for l in (4, 2, 1)], 1)
+    expected = torch.cat([F.adaptive_max_pool2d(x, lv).flatten(1) for lv in (4, 2, 1)], 1)
     assert torch.equal(spp(x), expected)
     # on 13x13 the paper's windows (4, 7, 13) and strides (3, 6, 13) give the adaptive bins
     assert torch.equal(spp(x, (4, 2, 1), rule="paper"), expected)

@@ -102,7 +102,7 @@ def bin_edges(rois: torch.Tensor, output_size, spatial_scale: float, height: int
 def _enumerate(batch, rows, cols, height: int, width: int):
     """Every (bin, pixel) pair, bins in (k, ph, pw) order and pixels row-major within a bin:
     returns the bin of each pair, the pixel's flat NHW index, and each bin's element count."""
-    k, ph, pw = batch.shape[0], rows.shape[1], cols.shape[1]
+    ph, pw = rows.shape[1], cols.shape[1]
     bh = (rows[..., 1] - rows[..., 0]).clamp(min=0)  # [K, PH]
     bw = (cols[..., 1] - cols[..., 0]).clamp(min=0)  # [K, PW]
     counts = (bh[:, :, None] * bw[:, None, :]).reshape(-1)
@@ -234,7 +234,7 @@ def _check_levels(levels) -> tuple[int, ...]:
     levels = tuple(levels)
     if not levels:
         raise ValueError("levels must name at least one pyramid level")
-    if not all(isinstance(l, int) and l > 0 for l in levels):
+    if not all(isinstance(level, int) and level > 0 for level in levels):
         raise ValueError(f"levels must be positive ints, got {levels}")
     return levels
 

@@ -17,8 +17,8 @@ Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
