@@ -57,7 +57,7 @@ def machine_info() -> dict:
 
 def _median_seconds(stmt, device, **names) -> float:
     # torch.utils.benchmark synchronises CUDA around its measurements.
-    timer = tbench.Timer(stmt=stmt, globals=names)
+    timer = tbench.Timer(stmt=stmt, globals=names, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=0.2).median
 
 

@@ -1,6 +1,7 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
 import torch
+import torch.utils.benchmark as tbench
 
 from bench.machine import peak_bandwidth, peak_flops
 from bench.timing import CudaSyncTimer, device_time, is_host_bound
@@ -69,3 +70,44 @@ def peak_memory(fn, device: torch.device, setup=None) -> int:
     fn(*args, **kwargs)
     torch.cuda.synchronize(device)
     return torch.cuda.max_memory_allocated(device) - base
+
+
+def utils_benchmark_time(fn) -> float:
+    """Median seconds per call by torch.utils.benchmark (which synchronises CUDA itself)."""
+    timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    return timer.blocked_autorange(min_run_time=0.5).median
+
+
+def graph_replay_time(fn, device: torch.device) -> float:
+    """Device seconds per replay of a CUDA graph that captured one call of `fn`."""
+    side = torch.cuda.Stream(device)
+    side.wait_stream(torch.cuda.current_stream(device))
+    with torch.cuda.stream(side):  # warm-up on a side stream, as graph capture requires
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream(device).wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return device_time(graph.replay, device)
+
+
+def profiler_kernel_time(fn, device: torch.device, reps: int = 10) -> float:
+    """Device seconds per call: the kernel time torch.profiler records, summed, over `reps`."""
+    activities = [torch.profiler.ProfilerActivity.CUDA]
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize(device)
+    micros = sum(event.self_device_time_total for event in prof.key_averages())
+    return micros / 1e6 / reps
+
+
+def independent_times(fn, device: str) -> dict:
+    """Times of `fn` by methods other than ours, for the self-check."""
+    times = {"utils_benchmark_time": utils_benchmark_time(fn)}
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        times["graph_replay_time"] = graph_replay_time(fn, dev)
+        times["profiler_time"] = profiler_kernel_time(fn, dev)
+    return times

@@ -6,6 +6,7 @@ from dataclasses import asdict
 import pytest
 import torch
 
+from bench import machine
 from bench.precision import PRECISIONS, skip_reason
 from bench.suites import GRID_NAMES, SUITES, check_names
 
@@ -103,7 +104,7 @@ def record(benchmark, request):
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict):
-    machine_info.update(globals()["machine_info"]())
+    machine_info.update(machine.machine_info())
     machine_info["grid"] = config.getoption("grid")
     machine_info["run_id"] = os.environ.get("BENCH_RUN_ID")
 

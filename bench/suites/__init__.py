@@ -2,12 +2,13 @@
 
 from types import ModuleType
 
-from bench.suites import conv1x1_vs_linear, frozen_backprop, roi_spp_pooling
+from bench.suites import conv1x1_vs_linear, frozen_backprop, roi_spp_pooling, timer_selfcheck
 
 SUITES: dict[str, ModuleType] = {
     conv1x1_vs_linear.NAME: conv1x1_vs_linear,
     frozen_backprop.NAME: frozen_backprop,
     roi_spp_pooling.NAME: roi_spp_pooling,
+    timer_selfcheck.NAME: timer_selfcheck,
 }
 GRID_NAMES = ("smoke", "default", "full")
 

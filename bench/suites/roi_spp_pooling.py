@@ -140,9 +140,24 @@ def impls_for(case: Case) -> list[str]:
     return [name for name, impl in IMPLEMENTATIONS.items() if impl.kind == case.kind]
 
 
+# The loop's backward writes a zero gradient the size of the whole input for every region (the
+# backward of each crop): beyond this many elements written per call it runs for minutes.
+LOOP_BACKWARD_LIMIT = 2e9
+
+
 def skip_reason(impl: str, precision: str) -> str | None:
     if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
         return "torchvision's roi_pool and roi_align do not implement bfloat16"
+    return None
+
+
+def too_slow(impl: str, case: Case, mode: str) -> str | None:
+    """Why a combination is not measured on this grid, or None."""
+    c, h, w, _ = MAPS[case.fmap]
+    if impl == "python_loop" and mode == "forward_backward" and \
+            case.regions * BATCH * c * h * w > LOOP_BACKWARD_LIMIT:
+        return (f"python_loop's backward writes a {BATCH}x{c}x{h}x{w} zero gradient per region;"
+                f" {case.regions} regions would take minutes")
     return None
 
 

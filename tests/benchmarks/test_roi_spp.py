@@ -9,6 +9,8 @@ from bench.suites import roi_spp_pooling as suite
 
 @pytest.mark.parametrize("mode", suite.MODES)
 def test_roi_spp(benchmark, record, case, device, precision, impl, mode):
+    if reason := suite.too_slow(impl, case, mode):
+        pytest.skip(reason)
     with precision_mode(precision) as dtype:
         inputs = suite.make_inputs(case, device, dtype)
         step, results = suite.run(impl, case, inputs, mode)

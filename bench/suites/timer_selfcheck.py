@@ -1,0 +1,78 @@
+"""Can the harness's timings be trusted? Reference operations timed by independent methods.
+
+Each operation (an elementwise add, a matmul, a 1x1 convolution; small and large) is timed by our
+path (pytest-benchmark with our timer; on CUDA also our device time from events) and by
+`torch.utils.benchmark.Timer.blocked_autorange`; on CUDA also by replaying a CUDA graph of the op
+and by the kernel time that `torch.profiler` sums. The floor is what the measured peak rate and
+copy bandwidth allow. The report shows the agreement beside its targets: on CPU, wall time within
+5% of torch.utils.benchmark for operations of 1 ms or more; on CUDA, device time within 3% of graph
+replay for kernels of 50 microseconds or more.
+
+Run it: `python -m bench selfcheck` (a part of every `make bench`).
+"""
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+NAME = "selfcheck"
+TITLE = "Timer self-check"
+QUESTION = "Do the harness's timings agree with independent timers and with the machine's limits?"
+MODES = ("forward",)
+PRECISIONS = {"cpu": ("fp32",), "cuda": ("fp32",)}
+BASELINE = "ours"
+CPU_TARGET, CUDA_TARGET = 0.05, 0.03          # relative disagreement allowed
+CPU_MIN_TIME, CUDA_MIN_TIME = 1e-3, 50e-6     # targets apply from these durations up
+
+
+@dataclass(frozen=True)
+class Case:
+    op: str     # "add", "matmul" or "conv1x1"
+    size: int   # elements (add), matrix side (matmul), channels at 56x56, batch 8 (conv1x1)
+
+    @property
+    def id(self) -> str:
+        return f"{self.op}-{self.size}"
+
+
+SMOKE = (Case("add", 1024), Case("matmul", 64), Case("conv1x1", 16))
+DEFAULT = (Case("add", 2**12), Case("add", 2**24), Case("matmul", 128), Case("matmul", 1024),
+           Case("conv1x1", 32), Case("conv1x1", 256))
+FULL = DEFAULT + (Case("add", 2**27), Case("matmul", 4096))
+GRIDS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
+
+
+def make_op(case: Case, device, dtype):
+    """(function to time, its FLOPs, its minimal bytes, a float64 check of its result)."""
+    gen = torch.Generator().manual_seed(0)
+    size = case.size
+    if case.op == "add":
+        a, b = (torch.randn(size, generator=gen) for _ in range(2))
+        args, flops, moved = (a, b), size, 3 * size
+        fn, ref = torch.add, (a.double() + b.double())
+    elif case.op == "matmul":
+        a, b = (torch.randn(size, size, generator=gen) for _ in range(2))
+        args, flops, moved = (a, b), 2 * size**3, 3 * size * size
+        fn, ref = torch.matmul, a.double() @ b.double()
+    else:
+        x = torch.randn(8, size, 56, 56, generator=gen)
+        w = torch.randn(size, size, 1, 1, generator=gen) / size**0.5
+        args = (x, w)
+        flops, moved = 2 * 8 * 56 * 56 * size * size, 2 * x.numel() + w.numel()
+        fn, ref = F.conv2d, F.conv2d(x.double(), w.double())
+    args = tuple(t.to(device, dtype) for t in args)
+    element = args[0].element_size()
+    return (lambda: fn(*args)), flops, moved * element, ref
+
+
+def agreement(ours: float, other: float) -> float:
+    """Relative disagreement of two times: |ours / other - 1|."""
+    return abs(ours / other - 1)
+
+
+def target_met(device: str, duration: float, disagreement: float) -> bool | None:
+    """Whether the disagreement meets its target; None where no target applies (too short)."""
+    target, shortest = (CPU_TARGET, CPU_MIN_TIME) if device == "cpu" else \
+        (CUDA_TARGET, CUDA_MIN_TIME)
+    return None if duration < shortest else disagreement <= target
