@@ -68,6 +68,11 @@ def cmd_run(args) -> int:
     return 0 if code == 0 else code
 
 
+def cmd_selfcheck(args) -> int:
+    args.suite, args.precision, args.max_time, args.pytest_args = "selfcheck", None, 0.5, []
+    return cmd_run(args)
+
+
 def cmd_report(args) -> int:
     from bench.report import render_report
 
@@ -111,6 +116,12 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("json", nargs="+", help="files written by pytest --benchmark-json")
     report.add_argument("-o", "--output", required=True, help="folder to write index.html into")
     report.set_defaults(func=cmd_report)
+
+    selfcheck = sub.add_parser("selfcheck", help="time reference operations three ways and "
+                               "report how the timers agree")
+    selfcheck.add_argument("--grid", default="default", help=f"{', '.join(GRID_NAMES)}")
+    selfcheck.add_argument("--reports", default=str(REPORTS), help="reports folder")
+    selfcheck.set_defaults(func=cmd_selfcheck)
 
     compare = sub.add_parser("compare", help="compare run B against run A, case by case")
     compare.add_argument("a", help="benchmark JSON or run folder (the reference)")

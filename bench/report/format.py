@@ -39,3 +39,7 @@ def error(value) -> str:
 
 def count(value) -> str:
     return "–" if _missing(value) else f"{int(value):,}"
+
+
+def text(value) -> str:
+    return "–" if _missing(value) else str(value)

@@ -43,11 +43,15 @@ def _sort_value(value):
 
 
 def make_table(frame: pd.DataFrame, columns: dict, caption: str) -> Table:
-    """A display table of `frame`: `columns` maps a heading to (column, formatter or None)."""
+    """A display table of `frame`: `columns` maps a heading to (column, formatter or None);
+    a column the frame lacks (device time in a CPU-only run, say) shows as missing."""
     rows = []
     for _, row in frame.iterrows():
-        rows.append([((formatter or str)(row[column]), _sort_value(row[column]))
-                     for column, formatter in columns.values()])
+        cells = []
+        for column, formatter in columns.values():
+            value = row.get(column, float("nan"))
+            cells.append(((formatter or fmt.text)(value), _sort_value(value)))
+        rows.append(cells)
     return Table(caption, list(columns), rows)
 
 
@@ -237,4 +241,68 @@ def roi_section(frame: pd.DataFrame) -> Section:
     return section
 
 
-SECTIONS = {"conv1x1": conv1x1_section, "frozen": frozen_section, "roi": roi_section}
+SELFCHECK_COLUMNS = {
+    "operation": ("case", None),
+    "device": ("device", None),
+    "ours (wall)": ("median", fmt.seconds),
+    "torch.utils.benchmark": ("utils_benchmark_time", fmt.seconds),
+    "disagreement": ("wall_disagreement", fmt.percent),
+    "ours (device)": ("device_time", fmt.seconds),
+    "CUDA graph replay": ("graph_replay_time", fmt.seconds),
+    "device disagreement": ("device_disagreement", fmt.percent),
+    "profiler kernels": ("profiler_time", fmt.seconds),
+    "floor (peaks)": ("floor_time", fmt.seconds),
+    "target": ("target", None),
+}
+
+
+def selfcheck_verdicts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The self-check rows with their disagreements and whether each meets its target: wall
+    time against torch.utils.benchmark on CPU, device time against graph replay on CUDA."""
+    suite = SUITES["selfcheck"]
+    out = frame.copy()
+    out["wall_disagreement"] = (out["median"] / out["utils_benchmark_time"] - 1).abs()
+    for column in ("graph_replay_time", "profiler_time"):  # CUDA only
+        if column not in out:
+            out[column] = float("nan")
+    out["device_disagreement"] = (out["device_time"] / out["graph_replay_time"] - 1).abs()
+    targets = []
+    for _, row in out.iterrows():
+        cpu = row["device"].startswith("cpu")
+        duration = row["median"] if cpu else row["device_time"]
+        gap = row["wall_disagreement"] if cpu else row["device_disagreement"]
+        met = suite.target_met("cpu" if cpu else "cuda", duration, gap)
+        targets.append("too short for a target" if met is None else
+                       ("met" if met else "missed"))
+    out["target"] = targets
+    return out
+
+
+def selfcheck_section(frame: pd.DataFrame) -> Section:
+    suite = SUITES["selfcheck"]
+    rows = selfcheck_verdicts(frame)
+    findings = []
+    for device, group in rows.groupby("device", sort=False):
+        judged = group[group["target"] != "too short for a target"]
+        cpu = device.startswith("cpu")
+        target, column = ((suite.CPU_TARGET, "wall_disagreement") if cpu
+                          else (suite.CUDA_TARGET, "device_disagreement"))
+        what = ("wall time within {} of torch.utils.benchmark for operations of 1 ms or more"
+                if cpu else "device time within {} of CUDA graph replay for kernels of 50 µs "
+                "or more").format(fmt.percent(target))
+        if judged.empty:
+            findings.append(f"{device}: no operation was long enough to judge the target ({what}).")
+            continue
+        met = (judged["target"] == "met").sum()
+        findings.append(f"{device}: {met} of {len(judged)} operations met the target ({what}); "
+                        f"the largest disagreement was {fmt.percent(judged[column].max())}"
+                        + ("." if met == len(judged) else
+                           ". Where it was missed, treat differences of that size between "
+                           "implementations in this run as noise."))
+    section = Section(suite.NAME, suite.TITLE, suite.QUESTION, findings)
+    section.tables.append(make_table(rows, SELFCHECK_COLUMNS, "Each operation timed three ways"))
+    return section
+
+
+SECTIONS = {"conv1x1": conv1x1_section, "frozen": frozen_section, "roi": roi_section,
+            "selfcheck": selfcheck_section}
