@@ -18,6 +18,12 @@ def figure_svg(fig: Figure) -> str:
     return svg[svg.index("<svg"):]
 
 
+def _log_scale(ax, values: pd.Series, axis: str = "y") -> None:
+    """Log scale where there is something positive to show (a panel may hold only NaN)."""
+    if (pd.to_numeric(values, errors="coerce") > 0).any():
+        getattr(ax, f"set_{axis}scale")("log")
+
+
 def _panels(frame: pd.DataFrame, rows: list[str], cols: list[str]):
     """A figure with one subplot per combination of the `rows` and `cols` columns' values, and
     (axes, rows of the frame, title) for each subplot."""
@@ -42,17 +48,19 @@ def _panels(frame: pd.DataFrame, rows: list[str], cols: list[str]):
 
 
 def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
-               rows=("device", "precision"), cols=("mode",)) -> Figure:
-    """Median time per `x` (log scale), one line per `series`, one panel per rows x cols."""
+               rows=("device", "precision"), cols=("mode",), y: str = "median",
+               ylabel: str = "median time (s)") -> Figure:
+    """`y` (median time by default) per `x` on a log scale, one line per `series`, one panel
+    per rows x cols."""
     fig, panels = _panels(frame, list(rows), list(cols))
     for ax, panel, title in panels:
         labels = list(dict.fromkeys(panel[x]))
         for name, group in panel.groupby(series, sort=False):
             group = group.set_index(x).reindex(labels)
-            ax.plot(range(len(labels)), group["median"], marker="o", label=str(name))
+            ax.plot(range(len(labels)), group[y], marker="o", label=str(name))
         ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
-        ax.set_yscale("log")
-        ax.set_ylabel("median time (s)")
+        _log_scale(ax, panel[y])
+        ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
     fig.axes[0].legend(fontsize=7)
@@ -87,10 +95,34 @@ def plot_scaling(frame: pd.DataFrame, x: str, series: str = "impl",
         for name, group in panel.groupby(series, sort=False):
             group = group.sort_values(x)
             ax.plot(group[x], group["median"], marker="o", label=str(name))
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+        _log_scale(ax, panel[x], "x")
+        _log_scale(ax, panel["median"])
         ax.set_xlabel(x)
         ax.set_ylabel("median time (s)")
+        ax.set_title(title, fontsize=9)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=6)
+    return fig
+
+
+def plot_roofline(frame: pd.DataFrame, series: str = "impl",
+                  panels=("device", "precision")) -> Figure:
+    """Achieved FLOP/s against arithmetic intensity (FLOP per byte), log-log, under the
+    run's measured ceilings: min(peak FLOP/s, intensity x copy bandwidth)."""
+    fig, cells = _panels(frame, list(panels), [])
+    for ax, panel, title in cells:
+        for name, group in panel.groupby(series, sort=False):
+            ax.scatter(group["intensity"], group["achieved_flops"], s=12, label=str(name))
+        peak, bandwidth = panel["peak_flops"].max(), panel["peak_bandwidth"].max()
+        low, high = panel["intensity"].min() / 2, panel["intensity"].max() * 2
+        if pd.notna(peak) and pd.notna(bandwidth) and low > 0:
+            ridge = [low, peak / bandwidth, high]
+            ax.plot(ridge, [min(peak, i * bandwidth) for i in ridge], color="black",
+                    linewidth=1, label="measured ceiling")
+        _log_scale(ax, panel["intensity"], "x")
+        _log_scale(ax, panel["achieved_flops"])
+        ax.set_xlabel("FLOP per byte (minimal traffic)")
+        ax.set_ylabel("achieved FLOP/s")
         ax.set_title(title, fontsize=9)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)

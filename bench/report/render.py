@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench import graphs
 from bench.compare import compare_runs
+from bench.measurement import WARMUP_CALLS
 from bench.records import load_runs, outcomes_frame, results_frame, run_id, write_results
 from bench.report import format as fmt
 from bench.report.sections import SECTIONS, make_table
@@ -84,9 +85,16 @@ def render_report(paths, out_dir) -> Path:
     for source, data in runs:
         info = data["machine_info"]
         run_outcomes = outcomes[outcomes["run_id"] == run_id(source, data)]
+        options = [bench.get("options", {}) for bench in data["benchmarks"]]
+        timing = {
+            "timers": ", ".join(sorted({str(o.get("timer")) for o in options})),
+            "min_rounds": options[0].get("min_rounds"),
+            "max_time_per_benchmark": options[0].get("max_time"),
+            "warm-up_calls": WARMUP_CALLS,
+        }
         machines.append({"source": source, "datetime": data.get("datetime"),
                          "status": run_status(run_outcomes, data.get("collected")),
-                         "fields": {key: info.get(key) for key in MACHINE_FIELDS}})
+                         "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing})
     sections = [SECTIONS[name](frame[frame["suite"] == name])
                 for name in frame["suite"].unique() if name in SECTIONS]
     html = ENV.get_template("run.html.j2").render(

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench import graphs
-from bench.plots import figure_svg, plot_relative, plot_scaling, plot_times
+from bench.plots import figure_svg, plot_relative, plot_roofline, plot_scaling, plot_times
+from bench.precision import PRECISIONS
 from bench.report import format as fmt
 from bench.suites import SUITES
 from bench.suites import frozen_backprop as frozen
@@ -77,6 +78,9 @@ def conv1x1_section(frame: pd.DataFrame) -> Section:
     suite = SUITES["conv1x1"]
     findings = []
     counts = fastest_counts(frame)
+    order = {name: i for i, name in enumerate(PRECISIONS + suite.MODES)}
+    counts = counts.sort_values(["device", "precision", "mode"],
+                                key=lambda column: column.map(order).fillna(-1), kind="stable")
     for (device, precision, mode), group in counts.groupby(["device", "precision", "mode"],
                                                            sort=False):
         best = group.iloc[0]
@@ -98,6 +102,12 @@ def conv1x1_section(frame: pd.DataFrame) -> Section:
             group, DETAIL_COLUMNS, f"Every measurement: {device}, {precision}, {mode}"))
     section.figures.append(("Median time per shape and implementation (log scale)",
                             figure_svg(plot_times(frame))))
+    section.figures.append((f"Speedup against {suite.BASELINE} (above 1: faster)",
+                            figure_svg(plot_times(frame, y="speedup", ylabel="speedup"))))
+    if frame["peak_flops"].notna().any():
+        section.figures.append((
+            "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",
+            figure_svg(plot_roofline(frame))))
     return section
 
 
