@@ -52,7 +52,8 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
         benchmark.pedantic(fn, setup=setup, rounds=ROUNDS_WITH_SETUP)
     if not benchmark.enabled:
         return
-    info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device)}
+    info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device),
+            "warmup_calls": warmup}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
         info["device_time"] = device_time(fn, dev, setup=setup)

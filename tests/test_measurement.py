@@ -33,7 +33,8 @@ def test_cpu_measurement_warms_up_then_times(peaks):
     measurement.measure(bench, lambda: calls.append(1), device="cpu", precision="fp32")
     assert len(calls) == measurement.WARMUP_CALLS + 1
     assert bench._timer is None
-    assert bench.extra_info == {"peak_flops": 1e12, "peak_bandwidth": 1e11}
+    assert bench.extra_info == {"peak_flops": 1e12, "peak_bandwidth": 1e11,
+                                "warmup_calls": measurement.WARMUP_CALLS}
 
 
 def test_disabled_benchmark_runs_once_and_records_nothing(peaks):

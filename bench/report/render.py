@@ -10,7 +10,6 @@ import pandas as pd
 
 from bench import graphs
 from bench.compare import compare_runs
-from bench.measurement import WARMUP_CALLS
 from bench.records import load_runs, outcomes_frame, results_frame, run_id, write_results
 from bench.report import format as fmt
 from bench.report.sections import SECTIONS, make_table
@@ -90,7 +89,7 @@ def render_report(paths, out_dir) -> Path:
             "timers": ", ".join(sorted({str(o.get("timer")) for o in options})),
             "min_rounds": options[0].get("min_rounds"),
             "max_time_per_benchmark": options[0].get("max_time"),
-            "warm-up_calls": WARMUP_CALLS,
+            "warm-up_calls": data["benchmarks"][0]["extra_info"].get("warmup_calls"),
         }
         machines.append({"source": source, "datetime": data.get("datetime"),
                          "status": run_status(run_outcomes, data.get("collected")),
