@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.precision import PRECISIONS
 from bench.records import ResultsError
-from bench.suites import GRID_NAMES, SUITES, check_names
+from bench.suites import GRID_NAMES, SUITES, check_selection
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = Path("reports")
@@ -38,11 +38,7 @@ def new_run_dir(reports: Path) -> Path:
 def cmd_run(args) -> int:
     from bench.report import render_index, render_report
 
-    check_names("grid", [args.grid], GRID_NAMES)
-    for option, valid in (("suite", SUITES), ("precision", PRECISIONS)):
-        value = getattr(args, option)
-        if value:
-            check_names(option, value.split(","), valid)
+    check_selection(args.grid, args.suite, args.precision)
     tests = ROOT / "tests" / "benchmarks"
     if not tests.is_dir():
         raise UsageError(f"{tests} is missing; run from a checkout of the repository")

@@ -8,7 +8,7 @@ import torch
 
 from bench import machine
 from bench.precision import PRECISIONS, skip_reason
-from bench.suites import GRID_NAMES, SUITES, check_names
+from bench.suites import GRID_NAMES, SUITES, check_selection
 
 _outcomes: list[dict] = []
 
@@ -26,11 +26,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     try:
-        check_names("grid", [config.getoption("grid")], GRID_NAMES)
-        for option, valid in (("suite", SUITES), ("precision", PRECISIONS)):
-            value = config.getoption(option)
-            if value is not None:
-                check_names(option, value.split(","), valid)
+        check_selection(*(config.getoption(name) for name in ("grid", "suite", "precision")))
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
 

@@ -2,6 +2,7 @@
 
 from types import ModuleType
 
+from bench.precision import PRECISIONS
 from bench.suites import conv1x1_vs_linear, frozen_backprop, roi_spp_pooling, timer_selfcheck
 
 SUITES: dict[str, ModuleType] = {
@@ -20,3 +21,12 @@ def check_names(kind: str, names, valid) -> list[str]:
         if name not in valid:
             raise ValueError(f"unknown {kind} {name!r}; choose from {', '.join(valid)}")
     return names
+
+
+def check_selection(grid: str, suites: str | None = None, precisions: str | None = None) -> None:
+    """ValueError naming the valid choices for an unknown grid, or an unknown name in the
+    comma-separated suites or precisions."""
+    check_names("grid", [grid], GRID_NAMES)
+    for kind, value, valid in (("suite", suites, SUITES), ("precision", precisions, PRECISIONS)):
+        if value:
+            check_names(kind, value.split(","), valid)
