@@ -189,3 +189,17 @@ def test_boxes_on_another_device_are_refused():
     x = torch.randn(1, 1, 4, 4, device="meta")
     with pytest.raises(ValueError, match="device"):
         roi_pool(x, torch.zeros(1, 5), 2)
+
+
+def test_roi_spp_pools_once_when_levels_divide_the_finest(monkeypatch):
+    from bench.ops import roi
+
+    calls = []
+    pool = roi._pool
+    monkeypatch.setattr(roi, "_pool", lambda *a: calls.append(a[2]) or pool(*a))
+    x = torch.randn(1, 4, 30, 40).relu()
+    boxes = torch.tensor([[0, 0, 0, 39, 29], [0, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
+    out = roi_spp(x, boxes, (6, 3, 2, 1))
+    assert calls == [(6, 6)]
+    expected = torch.cat([tv(x, boxes, lv, 1.0).flatten(1) for lv in (6, 3, 2, 1)], 1)
+    assert same_bits(out, expected)
