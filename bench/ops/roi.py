@@ -18,6 +18,10 @@ import torch
 import torch.nn.functional as F
 
 FLT_MAX = torch.finfo(torch.float32).max
+# Pairs gathered per step on the CPU: the gathered block stays in cache while it is reduced, which
+# made the forward three times faster than one large gather (256x50x50 map, 512 regions, 2 cores).
+# On CUDA one step takes everything.
+CPU_BLOCK = 4096
 # Scaled coordinates beyond this make torchvision's int32 arithmetic overflow; we refuse them.
 COORD_LIMIT = 2**28
 
@@ -122,32 +126,35 @@ def _channels_last(input: torch.Tensor) -> torch.Tensor:
     return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
 
 
-# Pairs gathered per step on the CPU: the gathered block stays in cache while it is reduced, which
-# made the forward three times faster than one large gather (256x50x50 map, 512 regions, 2 cores).
-# On CUDA one step takes everything.
-CPU_BLOCK = 4096
-
-
-def _bin_maxima(flat, pixels, bins, n_bins):
-    """[n_bins, C]: the maximum over each bin's pixels (-inf for an empty bin)."""
-    maxima = torch.full((n_bins, flat.shape[1]), -math.inf, dtype=flat.dtype, device=flat.device)
+def _blocks(flat, pixels, bins):
+    """(start, gathered values [b, C], their bins [b]) for consecutive blocks of pairs."""
     block = CPU_BLOCK if flat.device.type == "cpu" else max(pixels.numel(), 1)
     buffer = torch.empty(min(block, pixels.numel()), flat.shape[1], dtype=flat.dtype,
                          device=flat.device)
     for start in range(0, pixels.numel(), block):
         index = pixels[start:start + block]
         values = torch.index_select(flat, 0, index, out=buffer[:index.numel()])
-        maxima.scatter_reduce_(0, bins[start:start + block, None].expand_as(values), values,
-                               "amax")
+        yield start, values, bins[start:start + block]
+
+
+def _bin_maxima(flat, pixels, bins, n_bins):
+    """[n_bins, C]: the maximum over each bin's pixels (-inf for an empty bin)."""
+    maxima = torch.full((n_bins, flat.shape[1]), -math.inf, dtype=flat.dtype, device=flat.device)
+    for _, values, block_bins in _blocks(flat, pixels, bins):
+        maxima.scatter_reduce_(0, block_bins[:, None].expand_as(values), values, "amax")
     return maxima
 
 
-def _first_max(values, bins, maxima):
-    """Per bin and channel, the position (into `values`) of the first element equal to the max."""
-    position = torch.arange(values.shape[0], device=values.device)[:, None]
-    hits = torch.where(values == maxima[bins], position, values.shape[0])
-    first = torch.full_like(maxima, values.shape[0], dtype=torch.long)
-    return first.scatter_reduce_(0, bins[:, None].expand_as(hits), hits, "amin")
+def _first_max(flat, pixels, bins, maxima):
+    """[n_bins, C]: the position in `pixels` of each bin's first element equal to its maximum
+    (row-major order within the bin), or len(pixels) where there is none."""
+    end = pixels.numel()
+    first = torch.full(maxima.shape, end, dtype=torch.long, device=flat.device)
+    for start, values, block_bins in _blocks(flat, pixels, bins):
+        position = torch.arange(start, start + values.shape[0], device=flat.device)[:, None]
+        hits = torch.where(values == maxima[block_bins], position, end)
+        first.scatter_reduce_(0, block_bins[:, None].expand_as(hits), hits, "amin")
+    return first
 
 
 def _pool(input, rois, output_size, spatial_scale):
@@ -164,9 +171,8 @@ def _pool(input, rois, output_size, spatial_scale):
     if pixels.numel() and ((flat == 0) & flat.signbit()).any():
         # +0.0 and -0.0 compare equal: the first one in row-major order wins, as in torchvision.
         zero = valid & (maxima == 0)
-        values = clean[pixels]
-        first = _first_max(values, bins, maxima)
-        winner = values.gather(0, first.clamp(max=values.shape[0] - 1))
+        first = _first_max(clean, pixels, bins, maxima).clamp(max=pixels.numel() - 1)
+        winner = clean[pixels[first], torch.arange(c, device=input.device)]
         out = torch.where(zero, winner, out)
     out = out.masked_fill((counts == 0)[:, None], 0)
     k, ph, pw = rows.shape[0], rows.shape[1], cols.shape[1]
@@ -181,9 +187,8 @@ def _winners(input, saved):
         return torch.full((counts.numel(), c), -1, dtype=torch.long, device=input.device)
     flat = _channels_last(input)
     clean = flat.masked_fill(flat.isnan(), -math.inf)
-    values = clean[pixels]
     maxima = _bin_maxima(clean, pixels, bins, counts.numel())
-    first = _first_max(values, bins, maxima)
+    first = _first_max(clean, pixels, bins, maxima)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     won = (maxima > floor) & (counts > 0)[:, None]
     pixel = pixels[first.clamp(max=pixels.numel() - 1)]  # [B, C], flat NHW
@@ -193,13 +198,17 @@ def _winners(input, saved):
 
 
 def _scatter_grad(input, winners, grad):
-    """Sum `grad` into the winners' positions in a fixed order (deterministic on every device):
-    sort by destination, then add with index_put_, which accumulates sorted indices in order."""
+    """Sum `grad` into the winners' positions in a fixed order, so the result is the same on
+    every run and device: a stable sort by destination, a sum per destination in that order
+    (segment_reduce), then one write per destination. No accumulation races: index_put_ with
+    accumulate=True adds in parallel on the CPU, and test_backward_is_deterministic catches it."""
     keep = winners >= 0
     index, values = winners[keep], grad[keep]
     order = torch.argsort(index, stable=True)
+    destinations, counts = torch.unique_consecutive(index[order], return_counts=True)
+    sums = torch.segment_reduce(values[order], "sum", lengths=counts)
     out = torch.zeros(input.numel(), dtype=grad.dtype, device=grad.device)
-    out.index_put_((index[order],), values[order], accumulate=True)
+    out[destinations] = sums
     return out.view_as(input)
 
 

@@ -44,20 +44,24 @@ def run_status(outcomes: pd.DataFrame, collected) -> str:
            f"{counts.get('skipped', 0)} skipped"
 
 
-def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[str]:
-    warnings = []
-    for _, row in frame[frame["noisy"]].iterrows():
-        warnings.append(f"noisy: {row['name']} (IQR {fmt.seconds(row['iqr'])} is "
-                        f"{fmt.percent(row['iqr'] / row['median'])} of the median)")
-    for _, row in frame[frame["host_bound"].eq(True)].iterrows():
-        warnings.append(f"host-bound: {row['name']} (wall {fmt.seconds(row['median'])}, "
-                        f"device {fmt.seconds(row['device_time'])})")
-    for _, row in outcomes[outcomes["outcome"] == "failed"].iterrows():
-        warnings.append(f"failed: {row['name']}: {row['reason']}")
+def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """(heading, items) per kind of warning that occurred: failures, noise, host-bound, skips."""
+    failed = [f"{r['name']}: {r['reason']}"
+              for _, r in outcomes[outcomes["outcome"] == "failed"].iterrows()]
+    noisy = [f"{r['name']} (IQR {fmt.seconds(r['iqr'])} is "
+             f"{fmt.percent(r['iqr'] / r['median'])} of the median)"
+             for _, r in frame[frame["noisy"]].iterrows()]
+    host_bound = [f"{r['name']} (wall {fmt.seconds(r['median'])}, "
+                  f"device {fmt.seconds(r['device_time'])})"
+                  for _, r in frame[frame["host_bound"].eq(True)].iterrows()]
     skipped = outcomes[outcomes["outcome"] == "skipped"].groupby("reason").size()
-    for reason, n in skipped.items():
-        warnings.append(f"skipped {n} benchmarks: {reason}")
-    return warnings
+    groups = [
+        (f"{len(failed)} failed", failed),
+        (f"{len(noisy)} noisy: interquartile range above 10% of the median", noisy),
+        (f"{len(host_bound)} host-bound: wall time above twice the device time", host_bound),
+        (f"{int(skipped.sum())} skipped", [f"{n}: {reason}" for reason, n in skipped.items()]),
+    ]
+    return [(heading, items) for heading, items in groups if items]
 
 
 def _peaks(frame: pd.DataFrame) -> list[dict]:
