@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
     run_dir = new_run_dir(Path(args.reports))
     json_path = run_dir / "benchmark.json"
     command = [sys.executable, "-m", "pytest", str(tests), "--benchmark-only",
-               f"--benchmark-json={json_path}", "--benchmark-save-data",
+               f"--benchmark-json={json_path.resolve()}", "--benchmark-save-data",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
                "-p", "no:cacheprovider"]
     command += [f"--suite={args.suite}"] * bool(args.suite)
@@ -53,7 +53,12 @@ def cmd_run(args) -> int:
     command += args.pytest_args
     print(f"bench: run {run_dir.name}: {' '.join(command[1:])}", flush=True)
     env = {**os.environ, "BENCH_RUN_ID": run_dir.name}
-    code = subprocess.call(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        # pytest got the interrupt too: let it write what it measured, then report that.
+        code = process.wait()
     if not json_path.exists():
         print(f"bench: pytest wrote no results (exit status {code}); see its output above",
               file=sys.stderr)
