@@ -18,7 +18,6 @@ from bench.tables import add_derived, add_speedup
 
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
-ENV.filters.update(seconds=fmt.seconds, si=fmt.si, percent=fmt.percent)
 
 MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "cuda", "cudnn",
                   "tf32_flags", "grid", "commit", "dirty")
@@ -71,6 +70,22 @@ def _peaks(frame: pd.DataFrame) -> list[dict]:
              "bandwidth": fmt.si(r["peak_bandwidth"], "B/s")} for _, r in peaks.iterrows()]
 
 
+def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
+    """A run's machine, timer settings and status, for the environment and summary."""
+    options = [bench.get("options", {}) for bench in data["benchmarks"]]
+    timing = {
+        "timers": ", ".join(sorted({str(o.get("timer")) for o in options})),
+        "min_rounds": options[0].get("min_rounds"),
+        "max_time_per_benchmark": options[0].get("max_time"),
+        "warm-up_calls": data["benchmarks"][0]["extra_info"].get("warmup_calls"),
+    }
+    info = data["machine_info"]
+    own = outcomes[outcomes["run_id"] == run_id(source, data)]
+    return {"source": source, "datetime": data.get("datetime"),
+            "status": run_status(own, data.get("collected")),
+            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing}
+
+
 def render_report(paths, out_dir) -> Path:
     """Write index.html, results.csv and summary.json for the JSON files `paths` into `out_dir`.
 
@@ -84,20 +99,7 @@ def render_report(paths, out_dir) -> Path:
         # columns, tables and panels, side by side.
         frame["device"] = frame["device"] + " @ " + frame["run_id"]
     outcomes = outcomes_frame(runs)
-    machines = []
-    for source, data in runs:
-        info = data["machine_info"]
-        run_outcomes = outcomes[outcomes["run_id"] == run_id(source, data)]
-        options = [bench.get("options", {}) for bench in data["benchmarks"]]
-        timing = {
-            "timers": ", ".join(sorted({str(o.get("timer")) for o in options})),
-            "min_rounds": options[0].get("min_rounds"),
-            "max_time_per_benchmark": options[0].get("max_time"),
-            "warm-up_calls": data["benchmarks"][0]["extra_info"].get("warmup_calls"),
-        }
-        machines.append({"source": source, "datetime": data.get("datetime"),
-                         "status": run_status(run_outcomes, data.get("collected")),
-                         "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing})
+    machines = [_describe_run(source, data, outcomes) for source, data in runs]
     sections = [SECTIONS[name](frame[frame["suite"] == name])
                 for name in frame["suite"].unique() if name in SECTIONS]
     html = ENV.get_template("run.html.j2").render(
