@@ -72,3 +72,28 @@ def test_relative_error_is_the_worst_tensor():
     ref = {"a": torch.ones(4, dtype=torch.float64), "b": torch.full((4,), 2.0, dtype=torch.float64)}
     got = {"a": torch.ones(4), "b": torch.full((4,), 2.2)}
     assert measurement.relative_error(got, ref) == pytest.approx(0.1, rel=1e-6)
+
+
+def test_independent_times_add_graph_replay_and_profiler_on_cuda(monkeypatch):
+    monkeypatch.setattr(measurement, "utils_benchmark_time", lambda fn: 1.0)
+    monkeypatch.setattr(measurement, "graph_replay_time", lambda fn, device: 2.0)
+    monkeypatch.setattr(measurement, "profiler_kernel_time", lambda fn, device: 3.0)
+    assert measurement.independent_times(lambda: None, "cpu") == {"utils_benchmark_time": 1.0}
+    assert measurement.independent_times(lambda: None, "cuda") == {
+        "utils_benchmark_time": 1.0, "graph_replay_time": 2.0, "profiler_time": 3.0}
+
+
+def test_utils_benchmark_time_uses_every_thread(monkeypatch):
+    seen = {}
+
+    class FakeTimer:
+        def __init__(self, stmt, globals, num_threads):
+            seen["threads"] = num_threads
+
+        def blocked_autorange(self, min_run_time):
+            return SimpleNamespace(median=0.5)
+
+    monkeypatch.setattr(measurement.tbench, "Timer", FakeTimer)
+    assert measurement.utils_benchmark_time(lambda: None) == 0.5
+    # torch.utils.benchmark defaults to one thread, which halved the peaks on two cores
+    assert seen["threads"] == torch.get_num_threads()
