@@ -157,14 +157,20 @@ def _first_max(flat, pixels, bins, maxima):
     return first
 
 
+def _maxima(input, pixels, bins, n_bins):
+    """(input as [N*H*W, C] rows, the same with NaN as -inf so that it never wins, and each
+    bin's maximum [n_bins, C])."""
+    flat = _channels_last(input)
+    clean = flat.masked_fill(flat.isnan(), -math.inf) if flat.isnan().any() else flat
+    return flat, clean, _bin_maxima(clean, pixels, bins, n_bins)
+
+
 def _pool(input, rois, output_size, spatial_scale):
     """Forward of roi_pool: (output [K, C, PH, PW], what the backward needs)."""
     n, c, h, w = input.shape
     batch, rows, cols = bin_edges(rois, output_size, spatial_scale, h, w)
     bins, pixels, counts = _enumerate(batch, rows, cols, h, w)
-    flat = _channels_last(input)
-    clean = flat.masked_fill(flat.isnan(), -math.inf) if flat.isnan().any() else flat
-    maxima = _bin_maxima(clean, pixels, bins, counts.numel())
+    flat, clean, maxima = _maxima(input, pixels, bins, counts.numel())
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     valid = maxima > floor
     out = torch.where(valid, maxima, floor)
@@ -185,9 +191,7 @@ def _winners(input, saved):
     n, c, h, w = input.shape
     if pixels.numel() == 0:
         return torch.full((counts.numel(), c), -1, dtype=torch.long, device=input.device)
-    flat = _channels_last(input)
-    clean = flat.masked_fill(flat.isnan(), -math.inf)
-    maxima = _bin_maxima(clean, pixels, bins, counts.numel())
+    _, clean, maxima = _maxima(input, pixels, bins, counts.numel())
     first = _first_max(clean, pixels, bins, maxima)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     won = (maxima > floor) & (counts > 0)[:, None]
