@@ -57,3 +57,14 @@ def test_formatting_picks_units_and_three_figures():
     assert fmt.ratio(1.5) == "1.5×"
     assert fmt.percent(0.1234) == "12.3%"
     assert fmt.seconds(float("nan")) == "–"
+
+
+def test_every_suite_renders_from_the_committed_example(tmp_path):
+    example = Path(__file__).parent.parent / "reports" / "examples" / "cpu-2core-xeon"
+    html = render_report([example / "benchmark.json"], tmp_path).read_text()
+    for text in ("1x1 convolution versus per-pixel Linear", "Frozen versus full backprop",
+                 "RoI pooling and spatial pyramid pooling", "Timer self-check",
+                 "training only the head took", "ours_roi_pool took",
+                 "operations met the target", "greyed where first_k runs nothing",
+                 "counts only"):
+        assert text in html, text
