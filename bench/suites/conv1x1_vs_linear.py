@@ -6,9 +6,11 @@ parametric pooling". So `nn.Conv2d(k=1)`, `nn.Linear` over the channel axis, a b
 (N, C, H*W) and an einsum all compute the same numbers; they differ in memory layout and in which
 kernel library runs them. The suite checks each against a float64 reference, then times it.
 
-What the measurements usually show: the formulations agree to rounding; the fastest one depends on
-the shape and device, and the layout conversions people add around a Linear (permute plus
-contiguous copy) are often what costs, not the product. See the report for the run's own answer.
+What the measurements showed in the committed example (2-core Xeon, batch 8): the formulations
+agree to rounding (2.9e-6 in fp32); the NCHW convolution was never the fastest; in fp32 the
+convolution on channels-last input won 7 of 10 shapes of the forward pass, in bf16 the Linear on
+an NHWC tensor won 6 of 10. Memory layout decides more than the formula. Each run's report says
+what held on its own machine.
 
 Run it: `pytest tests/benchmarks -k conv1x1 --benchmark-only --grid default`.
 """
