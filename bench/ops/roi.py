@@ -186,34 +186,53 @@ def _pool(input, rois, output_size, spatial_scale):
 
 
 def _winners(input, saved):
-    """Per bin and channel, the flat NCHW index of the input element that won, or -1."""
+    """[B, C]: for each bin and channel, the position in `pixels` of the element that won
+    (the first maximum in row-major order), or -1 where nothing wins (an empty bin, or nothing
+    above -FLT_MAX): there torchvision sends no gradient back either."""
     bins, pixels, counts = saved
-    n, c, h, w = input.shape
     if pixels.numel() == 0:
-        return torch.full((counts.numel(), c), -1, dtype=torch.long, device=input.device)
+        return torch.full((counts.numel(), input.shape[1]), -1, dtype=torch.long,
+                          device=input.device)
     _, clean, maxima = _maxima(input, pixels, bins, counts.numel())
     first = _first_max(clean, pixels, bins, maxima)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
-    won = (maxima > floor) & (counts > 0)[:, None]
-    pixel = pixels[first.clamp(max=pixels.numel() - 1)]  # [B, C], flat NHW
-    channel = torch.arange(c, device=input.device)[None, :]
-    nchw = (pixel // (h * w) * c + channel) * (h * w) + pixel % (h * w)
-    return torch.where(won, nchw, -1)
+    return torch.where(maxima > floor, first, -1)
 
 
-def _scatter_grad(input, winners, grad):
-    """Sum `grad` into the winners' positions in a fixed order, so the result is the same on
-    every run and device: a stable sort by destination, a sum per destination in that order
-    (segment_reduce), then one write per destination. No accumulation races: index_put_ with
-    accumulate=True adds in parallel on the CPU, and test_backward_is_deterministic catches it."""
-    keep = winners >= 0
-    index, values = winners[keep], grad[keep]
-    order = torch.argsort(index, stable=True)
-    destinations, counts = torch.unique_consecutive(index[order], return_counts=True)
-    sums = torch.segment_reduce(values[order], "sum", lengths=counts)
-    out = torch.zeros(input.numel(), dtype=grad.dtype, device=grad.device)
-    out[destinations] = sums
-    return out.view_as(input)
+def _pixel_groups(lengths: torch.Tensor, block: int):
+    """(first, last) indices of runs of consecutive pixels holding about `block` pairs each."""
+    ends = torch.cumsum(lengths, 0)
+    total = int(ends[-1])
+    targets = torch.arange(block, total + block, block, device=lengths.device)
+    cuts, previous = [], 0
+    for cut in torch.searchsorted(ends, targets, right=True).tolist():
+        cut = min(max(cut, previous + 1), lengths.numel())  # a pixel with over `block` pairs
+        if cut > previous:
+            cuts.append((previous, cut))
+            previous = cut
+    return cuts
+
+
+def _input_grad(input, pixels, bins, winners, grad):
+    """The input's gradient: each bin's `grad` [B, C] added to its winner, summed per input
+    element in bin order. Pairs are grouped by pixel (a stable sort of the pairs, not of every
+    bin and channel) and each pixel's contributions are summed by segment_reduce, so the result
+    does not depend on thread timing: index_put_ with accumulate=True races on the CPU."""
+    n, c, h, w = input.shape
+    out = torch.zeros(n * h * w, c, dtype=grad.dtype, device=grad.device)
+    if pixels.numel():
+        order = torch.argsort(pixels, stable=True)
+        unique, lengths = torch.unique_consecutive(pixels[order], return_counts=True)
+        starts = torch.cumsum(lengths, 0) - lengths
+        block = CPU_BLOCK if input.device.type == "cpu" else pixels.numel()
+        for first, last in _pixel_groups(lengths, block):
+            lo, hi = int(starts[first]), int(starts[last - 1] + lengths[last - 1])
+            position = order[lo:hi]
+            owner = bins[position]
+            contribution = torch.where(winners[owner] == position[:, None], grad[owner], 0)
+            out[unique[first:last]] = torch.segment_reduce(contribution, "sum",
+                                                           lengths=lengths[first:last])
+    return out.view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
 
 
 class _RoIPool(torch.autograd.Function):
@@ -225,11 +244,10 @@ class _RoIPool(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        input, *saved = ctx.saved_tensors
-        winners = _winners(input, saved)  # [B, C] in (k, ph, pw) bin order
-        k, c, ph, pw = grad.shape
-        grad = grad.permute(0, 2, 3, 1).reshape(-1, c)
-        return _scatter_grad(input, winners, grad), None, None, None
+        input, bins, pixels, counts = ctx.saved_tensors
+        winners = _winners(input, (bins, pixels, counts))
+        grad = grad.permute(0, 2, 3, 1).reshape(-1, grad.shape[1])  # bins in (k, ph, pw) order
+        return _input_grad(input, pixels, bins, winners, grad), None, None, None
 
 
 def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0):
@@ -314,15 +332,23 @@ class _RoISPP(torch.autograd.Function):
     def backward(ctx, grad):
         input, rois = ctx.saved_tensors
         k, c = grad.shape[0], input.shape[1]
-        winners, grads, offset = [], [], 0
+        # Each level's gradient goes where roi_pool at that level sends it; the levels' pairs
+        # are put one after the other, so that every input element sums them in level order.
+        pixels, bins, winners, grads = [], [], [], []
+        offset, n_bins, n_pairs = 0, 0, 0
         for level in ctx.levels:
-            # The gradient of each level goes where roi_pool at that level sends it.
-            _, saved = _pool(input, rois, (level, level), ctx.spatial_scale)
-            winners.append(_winners(input, saved))
+            _, (level_bins, level_pixels, counts) = _pool(input, rois, (level, level),
+                                                          ctx.spatial_scale)
+            level_winners = _winners(input, (level_bins, level_pixels, counts))
+            pixels.append(level_pixels)
+            bins.append(level_bins + n_bins)
+            winners.append(torch.where(level_winners >= 0, level_winners + n_pairs, -1))
             part = grad[:, offset:offset + c * level * level].view(k, c, level, level)
             grads.append(part.permute(0, 2, 3, 1).reshape(-1, c))
-            offset += c * level * level
-        return _scatter_grad(input, torch.cat(winners), torch.cat(grads)), None, None, None
+            offset, n_bins = offset + c * level * level, n_bins + counts.numel()
+            n_pairs += level_pixels.numel()
+        return (_input_grad(input, torch.cat(pixels), torch.cat(bins), torch.cat(winners),
+                            torch.cat(grads)), None, None, None)
 
 
 def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "adaptive"):
