@@ -8,7 +8,7 @@ kernel library runs them. The suite checks each against a float64 reference, the
 
 What the measurements showed in the committed example (2-core Xeon, batch 8): the formulations
 agree to rounding (2.9e-6 in fp32); the NCHW convolution was never the fastest; in fp32 the
-convolution on channels-last input won 7 of 10 shapes of the forward pass, in bf16 the Linear on
+convolution on channels-last input won 6 of 10 shapes of the forward pass, in bf16 the Linear on
 an NHWC tensor won 6 of 10. Memory layout decides more than the formula. Each run's report says
 what held on its own machine.
 

@@ -12,10 +12,10 @@ over regions (crop, then `adaptive_max_pool2d`), which people write and which di
 pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
 
 What the committed example measured (2-core Xeon, forward): on a 256x50x50 map with 512 regions
-our roi_pool took 0.57x torchvision's time and roi_spp 0.54x the time of four roi_pool calls; the
-loop took 1.63x, yet on the large FPN map with 64 big regions it beat torchvision's roi_pool, and
-our operator took 2.4x its time there. Backward, ours is the slowest (10x torchvision's at 512
-regions): it finds the winners again and sorts the gradient for a deterministic sum.
+our roi_pool took 0.60x torchvision's time and roi_spp 0.54x the time of four roi_pool calls; the
+loop took 1.66x, yet on the large FPN map with 64 big regions it beat torchvision's roi_pool, and
+our operator took 2.8x its time there. Forward+backward, ours took 3.9x torchvision's time at 512
+regions: its backward finds the winners again and sums per input element in a fixed order.
 
 Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
