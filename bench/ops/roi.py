@@ -290,8 +290,7 @@ def _derived_levels(input, rois, levels, spatial_scale):
     """Forward of roi_spp: the list of per-level outputs [K, C, l, l]."""
     finest = max(levels)
     n, c, h, w = input.shape
-    flat = _channels_last(input)
-    has_negative_zero = bool(((flat == 0) & flat.signbit()).any())
+    has_negative_zero = bool(((input == 0) & input.signbit()).any())
     fine_out, (bins, pixels, counts) = _pool(input, rois, (finest, finest), spatial_scale)
     _, rows, cols = bin_edges(rois, (finest, finest), spatial_scale, h, w)
     # Fine maxima with empty bins at -inf, so that a block's maximum leaves them out.
