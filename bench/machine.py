@@ -5,9 +5,9 @@ import platform
 import subprocess
 
 import torch
-import torch.utils.benchmark as tbench
 
 from bench.precision import precision_mode, tf32_flags
+from bench.timing import blocked_median
 
 # Sizes for the peak measurements: large enough to reach the plateau, small enough for seconds.
 MATMUL_SIZE = {"cpu": 1024, "cuda": 8192}
@@ -55,12 +55,6 @@ def machine_info() -> dict:
     }
 
 
-def _median_seconds(stmt, device, **names) -> float:
-    # torch.utils.benchmark synchronises CUDA around its measurements.
-    timer = tbench.Timer(stmt=stmt, globals=names, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=0.2).median
-
-
 @functools.cache
 def peak_flops(device: str, precision: str) -> float:
     """Measured FLOP/s of a large square matmul on `device` under `precision`."""
@@ -69,7 +63,7 @@ def peak_flops(device: str, precision: str) -> float:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
         a @ b
-        return 2 * n**3 / _median_seconds("a @ b", device, a=a, b=b)
+        return 2 * n**3 / blocked_median("a @ b", 0.2, a=a, b=b)
 
 
 @functools.cache
@@ -79,4 +73,4 @@ def peak_bandwidth(device: str) -> float:
     src = torch.randn(n, device=device)
     dst = torch.empty_like(src)
     dst.copy_(src)
-    return 2 * n * 4 / _median_seconds("dst.copy_(src)", device, src=src, dst=dst)
+    return 2 * n * 4 / blocked_median("dst.copy_(src)", 0.2, src=src, dst=dst)

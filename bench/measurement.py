@@ -1,10 +1,9 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
 import torch
-import torch.utils.benchmark as tbench
 
 from bench.machine import peak_bandwidth, peak_flops
-from bench.timing import CudaSyncTimer, device_time, is_host_bound
+from bench.timing import CudaSyncTimer, blocked_median, device_time, is_host_bound
 
 WARMUP_CALLS = 3
 
@@ -74,9 +73,8 @@ def peak_memory(fn, device: torch.device, setup=None) -> int:
 
 
 def utils_benchmark_time(fn) -> float:
-    """Median seconds per call by torch.utils.benchmark (which synchronises CUDA itself)."""
-    timer = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    return timer.blocked_autorange(min_run_time=0.5).median
+    """Median seconds per call by torch.utils.benchmark."""
+    return blocked_median("fn()", 0.5, fn=fn)
 
 
 def graph_replay_time(fn, device: torch.device) -> float:

@@ -6,7 +6,7 @@ from unittest import mock
 import pytest
 import torch
 
-from bench import measurement
+from bench import measurement, timing
 
 
 class FakeBenchmark:
@@ -93,7 +93,7 @@ def test_utils_benchmark_time_uses_every_thread(monkeypatch):
         def blocked_autorange(self, min_run_time):
             return SimpleNamespace(median=0.5)
 
-    monkeypatch.setattr(measurement.tbench, "Timer", FakeTimer)
+    monkeypatch.setattr(timing.tbench, "Timer", FakeTimer)
     assert measurement.utils_benchmark_time(lambda: None) == 0.5
     # torch.utils.benchmark defaults to one thread, which halved the peaks on two cores
     assert seen["threads"] == torch.get_num_threads()
