@@ -1,81 +1,62 @@
 """The command line: `python -m bench run | report | ...`; user mistakes end in one line, exit 2."""
 
 import argparse
-import os
-import socket
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from bench.precision import PRECISIONS
-from bench.records import ResultsError
-from bench.suites import GRID_NAMES, SUITES, check_selection
+from bench.suites import GRID_NAMES, REGISTRY, check_selection
 
-ROOT = Path(__file__).resolve().parent.parent
 REPORTS = Path("reports")
+BENCHMARKS = Path(__file__).with_name("benchmarks.py")
 
 
 class UsageError(Exception):
     """A mistake on the command line, reported in one line."""
 
 
-def new_run_dir(reports: Path) -> Path:
-    """reports/runs/<time>-<host>, with a suffix when a run started in the same second exists."""
-    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
-    runs = reports / "runs"
-    runs.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        path = runs / (stem if n == 1 else f"{stem}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise UsageError(f"cannot create a new run folder under {runs}")
-
-
 def cmd_run(args) -> int:
-    from bench.report import render_index, render_report
-
-    check_selection(args.grid, args.suite, args.precision)
-    tests = ROOT / "tests" / "benchmarks"
-    if not tests.is_dir():
-        raise UsageError(f"{tests} is missing; run from a checkout of the repository")
-    run_dir = new_run_dir(Path(args.reports))
-    json_path = run_dir / "benchmark.json"
-    command = [sys.executable, "-m", "pytest", str(tests), "--benchmark-only",
-               f"--benchmark-json={json_path.resolve()}", "--benchmark-save-data",
+    """`pytest --benchmark` on the package's benchmark, in a child process that gets the signals
+    sent to this one: the child writes what it measured and the page, whatever stopped it."""
+    check_selection(args.grid, args.suite, args.precision, args.device)
+    command = [sys.executable, "-m", "pytest", "-p", "bench.plugin", str(BENCHMARKS),
+               "--benchmark", f"--bench-reports={Path(args.reports).resolve()}",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
-               "-p", "no:cacheprovider"]
+               f"--device={args.device}", "-p", "no:cacheprovider"]
     command += [f"--suite={args.suite}"] * bool(args.suite)
     command += [f"--precision={args.precision}"] * bool(args.precision)
     command += args.pytest_args
-    print(f"bench: run {run_dir.name}: {' '.join(command[1:])}", flush=True)
-    env = {**os.environ, "BENCH_RUN_ID": run_dir.name}
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    print(f"bench: {' '.join(command[3:])}", flush=True)
+    # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,
+    # and not a second time while it writes the report.
+    process = subprocess.Popen(command, start_new_session=True)
+    received = []
+
+    def forward(signum, frame):
+        received.append(signum)
+        process.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         code = process.wait()
-    except KeyboardInterrupt:
-        # pytest got the interrupt too: let it write what it measured, then report that.
-        code = process.wait()
-    if not json_path.exists():
-        print(f"bench: pytest wrote no results (exit status {code}); see its output above",
-              file=sys.stderr)
-        return code or 1
-    report = render_report([json_path], run_dir)
-    index = render_index(Path(args.reports))
-    print(f"bench: report {report}\nbench: all runs {index}")
-    return 0 if code == 0 else code
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:  # the shell's convention: 128 + the signal's number
+        return 128 + received[0]
+    return code
 
 
 def cmd_selfcheck(args) -> int:
     args.suite, args.precision, args.max_time, args.pytest_args = "selfcheck", None, 0.5, []
+    args.device = "auto"
     return cmd_run(args)
 
 
 def cmd_report(args) -> int:
-    from bench.report import render_report
+    from bench.report.render import render_report
 
     print(render_report(args.json, Path(args.output)))
     return 0
@@ -88,7 +69,7 @@ def _json_of(path: str) -> Path:
 
 
 def cmd_compare(args) -> int:
-    from bench.report import render_compare
+    from bench.report.render import render_compare
 
     if not 0 <= args.threshold < 10:
         raise UsageError(f"--threshold must be a fraction such as 0.05, got {args.threshold}")
@@ -105,8 +86,10 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the benchmarks and write a report under reports/runs/")
     run.add_argument("--grid", default="default", help=f"{', '.join(GRID_NAMES)}")
-    run.add_argument("--suite", help=f"comma-separated: {', '.join(SUITES)} (default: all)")
+    run.add_argument("--suite", help=f"comma-separated: {', '.join(REGISTRY)} (default: all)")
     run.add_argument("--precision", help=f"comma-separated: {', '.join(PRECISIONS)}")
+    run.add_argument("--device", default="auto",
+                     help="cpu, cuda, or auto: the CPU and CUDA where available (default)")
     run.add_argument("--max-time", type=float, default=0.5,
                      help="pytest-benchmark's time budget per benchmark, seconds (default 0.5)")
     run.add_argument("--reports", default=str(REPORTS), help="reports folder (default reports)")
@@ -140,7 +123,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ResultsError, ValueError) as error:
+    except (UsageError, ValueError) as error:
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

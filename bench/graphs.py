@@ -1,12 +1,12 @@
-"""Autograd graph diagrams: torchviz's DOT of a regime's backward graph, rendered to SVG."""
+"""Autograd graph diagrams: torchviz's DOT source of a backward graph, greyed views of it, SVG.
+
+The DOT source is made when the benchmark runs and recorded in its JSON; the report only turns
+recorded sources into SVG, so it needs Graphviz but neither torch nor the models.
+"""
 
 import re
 
 import graphviz
-import torch
-from torchviz import make_dot
-
-from bench.suites import frozen_backprop as frozen
 
 GREY = "fillcolor=grey95 fontcolor=grey60 color=grey75"
 INSTALL_HINT = ("Graphviz's `dot` is not installed, so the DOT source is shown instead: "
@@ -16,55 +16,66 @@ _NODE = re.compile(r'^\s*(\d+) \[label="?([^"\n\]]*)')
 _EDGE = re.compile(r"^\s*(\d+) -> (\d+)")
 
 
-def regime_dot(case: frozen.Case, regime: str) -> graphviz.Digraph | None:
-    """The backward graph that autograd records for `regime` (None when it records none),
-    with parameters named by their path in the model."""
-    run = frozen.Run(frozen.make_inputs(case, "cpu", torch.float32), regime, case.k)
+def regime_dot(run) -> str | None:
+    """DOT source of the backward graph that autograd records for a frozen-backprop `Run`
+    (None when it records none), with parameters named by their path in the model."""
+    from torchviz import make_dot
+
     (out,), _ = run.setup()
     if out.grad_fn is None:
         return None
-    return make_dot(out, params=dict(run.inputs.model.named_parameters()))
+    return make_dot(out, params=dict(run.inputs.model.named_parameters())).source
 
 
-def greyed_dot(case: frozen.Case, regime: str) -> graphviz.Digraph:
-    """The full model's graph with the nodes that a backward in `regime` does not run greyed out.
+def grey_unused(source: str, trained: set[str]) -> str:
+    """`source` with the nodes that a backward towards the `trained` parameters does not run
+    greyed out.
 
     Read from the DOT itself: a node runs when it lies downstream (in the forward direction) of a
-    parameter that `regime` trains, since only those paths carry a gradient that is needed.
+    parameter that is trained, since only those paths carry a gradient that is needed.
     """
-    dot = regime_dot(case, "full")
-    model = frozen.MODELS[case.model](case)
-    wanted = set(frozen.trainable(model, regime, case.k))
+    lines = _statements(source)
     labels, edges = {}, []
-    for statement in dot.body:
-        if edge := _EDGE.match(statement):
+    for line in lines:
+        if edge := _EDGE.match(line):
             edges.append(edge.groups())
-        elif node := _NODE.match(statement):
+        elif node := _NODE.match(line):
             labels[node.group(1)] = node.group(2).strip()
-    runs = {node for node, label in labels.items() if label in wanted}
+    runs = {node for node, label in labels.items() if label in trained}
     frontier = list(runs)
     while frontier:
         node = frontier.pop()
-        for source, target in edges:
-            if source == node and target not in runs:
+        for source_node, target in edges:
+            if source_node == node and target not in runs:
                 runs.add(target)
                 frontier.append(target)
-    body = []
-    for statement in dot.body:
-        edge, node = _EDGE.match(statement), _NODE.match(statement)
+    out = []
+    for line in lines:
+        edge, node = _EDGE.match(line), _NODE.match(line)
         if edge and not set(edge.groups()) <= runs:
-            statement = statement.rstrip("\n") + " [color=grey75]\n"
+            line = line.rstrip("\n") + " [color=grey75]\n"
         elif node and not edge and node.group(1) not in runs:
-            statement = statement.rstrip().removesuffix("]") + f" {GREY}]\n"
-        body.append(statement)
-    dot.body = body
-    return dot
+            line = line.rstrip().removesuffix("]") + f" {GREY}]\n"
+        out.append(line)
+    return "".join(out)
 
 
-def to_svg(dot: graphviz.Digraph) -> str | None:
+def _statements(source: str) -> list[str]:
+    """The DOT source's statements: torchviz starts each on a tab, and a parameter's label holds
+    a newline, so a line that starts otherwise continues the statement before it."""
+    statements: list[str] = []
+    for line in source.splitlines(keepends=True):
+        if statements and not line.startswith(("\t", "}")):
+            statements[-1] += line
+        else:
+            statements.append(line)
+    return statements
+
+
+def to_svg(source: str) -> str | None:
     """The diagram as inline <svg>, or None when Graphviz's `dot` program is not installed."""
     try:
-        svg = dot.pipe(format="svg").decode()
+        svg = graphviz.Source(source).pipe(format="svg").decode()
     except graphviz.ExecutableNotFound:
         return None
     return svg[svg.index("<svg"):]

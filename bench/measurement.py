@@ -3,7 +3,7 @@
 import torch
 
 from bench.machine import peak_bandwidth, peak_flops
-from bench.timing import CudaSyncTimer, blocked_median, device_time, is_host_bound
+from bench.timing import blocked_median, device_time, is_host_bound
 
 WARMUP_CALLS = 3
 
@@ -37,14 +37,12 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     The warm-up pays for first-call costs (allocation, cuDNN's algorithm search, lazy init) outside
     the timing. `setup`, when given, runs before every call outside the timed region and returns
     `fn`'s (args, kwargs). With --benchmark-disable `fn` still runs once, so a smoke run tests it.
+    On CUDA the benchmark's timer is the synchronising CudaSyncTimer, set per test by the plugin
+    through pytest-benchmark's `benchmark(timer=...)` marker.
     """
     for _ in range(warmup if benchmark.enabled else 0):
         call(fn, setup)
     dev = torch.device(device)
-    if dev.type == "cuda":
-        # pytest-benchmark reads its clock through this attribute; there is no public per-test
-        # timer, and the command-line --benchmark-timer would also apply to CPU benchmarks.
-        benchmark._timer = CudaSyncTimer(dev)
     if setup is None:
         benchmark(fn)
     else:

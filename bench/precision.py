@@ -1,41 +1,55 @@
-"""Precision modes: the dtype and the global TF32 flags that a benchmark runs under."""
+"""Precision modes, one row each: the dtype, TF32 flags and tolerance a benchmark runs under.
+
+torch is imported only where a mode is applied, so that the command line and the pytest plugin can
+list and check mode names without loading it.
+"""
 
 from contextlib import contextmanager
-
-import torch
-
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16", "default")
-CUDA_ONLY = frozenset({"tf32", "fp16"})
-
-DTYPES = {
-    "fp32": torch.float32,
-    "tf32": torch.float32,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "default": torch.float32,
-}
-
-# Relative error (Frobenius norm) allowed against the float64 reference. TF32 keeps 10 mantissa
-# bits, so any mode that may use it ("default" does for CUDA convolutions) gets the TF32 bound.
-TOLERANCES = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 2e-2, "fp16": 5e-3, "default": 5e-3}
+from dataclasses import dataclass
 
 
-def check_precision(name: str) -> str:
-    """Return `name` if it is a precision mode, else raise ValueError listing the valid ones."""
-    if name not in PRECISIONS:
+@dataclass(frozen=True)
+class Precision:
+    name: str
+    dtype: str          # the torch dtype's name
+    tf32: bool | None   # TF32 for float32 matmuls and convolutions; None: flags as shipped
+    tolerance: float    # relative error (Frobenius norm) allowed against the float64 reference
+    cuda_only: bool
+    meaning: str        # for the report and --help
+
+
+# TF32 keeps 10 mantissa bits, so any mode that may use it ("default" does for CUDA convolutions)
+# gets the TF32 bound. Half-precision modes turn TF32 off so that any float32 work inside them
+# (reductions, references) stays exact.
+MODES = {mode.name: mode for mode in (
+    Precision("fp32", "float32", False, 1e-4, False, "float32, TF32 off"),
+    Precision("tf32", "float32", True, 5e-3, True, "float32 tensors, TF32 on"),
+    Precision("bf16", "bfloat16", False, 2e-2, False, "bfloat16 tensors"),
+    Precision("fp16", "float16", False, 5e-3, True, "float16 tensors"),
+    Precision("default", "float32", None, 5e-3, False, "float32, PyTorch's TF32 flags as shipped"),
+)}
+PRECISIONS = tuple(MODES)
+TOLERANCES = {name: mode.tolerance for name, mode in MODES.items()}
+
+
+def check_precision(name: str) -> Precision:
+    """The mode called `name`, or ValueError listing the valid names."""
+    if name not in MODES:
         raise ValueError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
-    return name
+    return MODES[name]
 
 
 def skip_reason(precision: str, device: str) -> str | None:
     """Why `precision` cannot run on `device`, or None when it can."""
-    if device == "cpu" and precision in CUDA_ONLY:
+    if device == "cpu" and MODES[precision].cuda_only:
         return f"precision {precision} is a CUDA mode"
     return None
 
 
 def tf32_flags() -> dict:
     """The global flags that decide whether float32 matmuls and convolutions may use TF32."""
+    import torch
+
     return {
         "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
@@ -45,19 +59,19 @@ def tf32_flags() -> dict:
 
 @contextmanager
 def precision_mode(name: str):
-    """Set the TF32 flags for mode `name`, yield its dtype, and restore the flags afterwards.
+    """Set the TF32 flags for mode `name`, yield its torch dtype, and restore the flags afterwards.
 
     `default` leaves the flags as PyTorch ships them: TF32 on for cuDNN convolutions, off for
-    matmuls, so a 1x1 conv and a Linear compare TF32 against FP32 there. Half-precision modes turn
-    TF32 off so that any float32 work inside them (reductions, references) stays exact.
+    matmuls, so a 1x1 conv and a Linear compare TF32 against FP32 there.
     """
-    check_precision(name)
+    import torch
+
+    mode = check_precision(name)
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    if name != "default":
-        allow = name == "tf32"
-        torch.backends.cuda.matmul.allow_tf32 = allow
-        torch.backends.cudnn.allow_tf32 = allow
+    if mode.tf32 is not None:
+        torch.backends.cuda.matmul.allow_tf32 = mode.tf32
+        torch.backends.cudnn.allow_tf32 = mode.tf32
     try:
-        yield DTYPES[name]
+        yield getattr(torch, mode.dtype)
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-IDENTITY = ("run_id", "suite", "case", "impl", "device", "precision", "mode")
+IDENTITY = ("run_id", "suite", "case", "impl", "device", "precision", "mode", "baseline")
 # Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
 STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 # Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).
@@ -78,6 +78,8 @@ def _rows(data: dict, source: str):
             "name": bench.get("name"),
             **{key: value for key, value in extra.items() if not isinstance(value, dict | list)},
             **case_fields,
+            # what the page shows that is not a number (diagram sources); not written to CSV
+            "artifacts": extra.get("artifacts"),
         }
 
 
@@ -120,6 +122,15 @@ def load_rounds(path) -> dict[str, list[float]]:
             for bench in read_json(path)["benchmarks"]}
 
 
+def suite_info(runs: list[tuple[str, dict]]) -> dict[str, dict]:
+    """What the runs recorded about their suites (title, question, implementations), by name."""
+    info: dict[str, dict] = {}
+    for _, data in runs:
+        for name, about in (data.get("suites") or {}).items():
+            info.setdefault(name, about)
+    return info
+
+
 def write_results(frame: pd.DataFrame, path) -> None:
     """The table as CSV, at full stored precision."""
-    frame.to_csv(path, index=False)
+    frame.drop(columns=["artifacts"], errors="ignore").to_csv(path, index=False)

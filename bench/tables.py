@@ -19,16 +19,12 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def add_ratios(frame: pd.DataFrame, baselines: dict[str, str], columns) -> pd.DataFrame:
-    """A copy with `<column>_ratio`: each row's value over the baseline's, within the same case,
-    device, precision and mode. `baselines` maps a suite to its baseline implementation; a
-    `baseline` column, where present, overrides it per row."""
+def add_ratios(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """A copy with `<column>_ratio`: each row's value over its baseline's (the implementation
+    named in its `baseline` column), within the same case, device, precision and mode."""
     columns = list(columns)
     out = frame.copy()
-    baseline = out["suite"].map(baselines)
-    if "baseline" in out:  # a suite with one baseline per kind of case records it per row
-        baseline = out["baseline"].fillna(baseline)
-    is_base = out["impl"] == baseline
+    is_base = out["impl"] == out["baseline"]
     renamed = {column: f"{column}_baseline" for column in columns}
     base = out.loc[is_base, GROUP + columns].rename(columns=renamed)
     out = out.merge(base, on=GROUP, how="left")
@@ -37,9 +33,9 @@ def add_ratios(frame: pd.DataFrame, baselines: dict[str, str], columns) -> pd.Da
     return out.drop(columns=list(renamed.values()))
 
 
-def add_speedup(frame: pd.DataFrame, baselines: dict[str, str]) -> pd.DataFrame:
+def add_speedup(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with `speedup`: the baseline's median over each row's (see add_ratios)."""
-    out = add_ratios(frame, baselines, ["median"])
+    out = add_ratios(frame, ["median"])
     out["speedup"] = 1 / out.pop("median_ratio")
     return out
 
@@ -52,16 +48,27 @@ def pivot_impls(frame: pd.DataFrame, value: str, columns=None) -> pd.DataFrame:
 
 
 def fastest(frame: pd.DataFrame) -> pd.DataFrame:
-    """The fastest implementation per case, device, precision and mode, with its speedup."""
-    rows = frame.loc[frame.groupby(GROUP, sort=False)["median"].idxmin()]
-    return rows[GROUP + ["impl", "median"] + (["speedup"] if "speedup" in rows else [])]
+    """The fastest implementation per case, device, precision and mode, with its speedup and
+    whether its win is clear: its interquartile range below the runner-up's, not overlapping.
+    A race within noise is not called a win that the next run could take back."""
+    ordered = frame.sort_values("median", kind="stable")
+    groups = ordered.groupby(GROUP, sort=False)
+    best, second = groups.nth(0), groups.nth(1)
+    runner_up_q1 = second.set_index(GROUP)["q1"].reindex(pd.MultiIndex.from_frame(best[GROUP]))
+    # a case with one implementation has no runner-up: its win is clear
+    best = best.assign(clear=~(best["q3"].to_numpy() >= runner_up_q1.to_numpy()))
+    order = frame.drop_duplicates(GROUP)[GROUP].reset_index(drop=True)
+    best = order.merge(best, on=GROUP, how="left")
+    return best[GROUP + ["impl", "median", "clear"] + (["speedup"] if "speedup" in best else [])]
 
 
 def fastest_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """For each device, precision and mode: how many cases each implementation won, most first."""
+    """For each device, precision and mode: how many cases each implementation won (`wins`),
+    how many of those clearly (`clear`), out of `cases`; most wins first."""
     wins = fastest(frame)
     keys = ["device", "precision", "mode"]
-    counts = wins.groupby(keys + ["impl"], sort=False).size().rename("wins").reset_index()
+    counts = wins.groupby(keys + ["impl"], sort=False).agg(
+        wins=("impl", "size"), clear=("clear", "sum")).reset_index()
     counts["cases"] = counts.groupby(keys)["wins"].transform("sum")
     return counts.sort_values(keys + ["wins"], ascending=[True, True, True, False],
                               ignore_index=True)

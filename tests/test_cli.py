@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench import cli
+from bench.report.publish import new_run_dir
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 ROOT = Path(__file__).parent.parent
@@ -58,7 +59,7 @@ def test_pytest_option_errors_are_one_line():
 
 
 def test_run_folders_never_collide(tmp_path):
-    first, second = cli.new_run_dir(tmp_path), cli.new_run_dir(tmp_path)
+    first, second = new_run_dir(tmp_path), new_run_dir(tmp_path)
     assert first != second and first.is_dir() and second.is_dir()
 
 

@@ -68,9 +68,9 @@ def test_every_implementation_matches_the_reference(shape):
     case = suite.Case("random", batch, c_in, c_out, h, w, int(bias))
     # float64, so that what is compared is the formula, not float32 cancellation in small sums
     inputs = suite.make_inputs(case, "cpu", torch.float64)
-    ref = suite.reference(inputs, "forward_backward")
+    ref = suite.reference(case, inputs, "forward_backward")
     for impl in suite.IMPLEMENTATIONS.values():
-        module = impl.make(inputs.conv)
+        module = impl.fn(inputs.conv)
         x = _noncontiguous(inputs.x, impl.layout).requires_grad_(True)
         y = module(x)
         y.backward(suite.to_layout(inputs.grad, impl.layout))
@@ -82,25 +82,27 @@ def test_every_implementation_matches_the_reference(shape):
         assert relative_error(got, ref) < 1e-12, impl.name
 
 
-@pytest.mark.parametrize("mode", suite.MODES)
-def test_run_returns_the_results_the_reference_names(mode):
-    inputs = suite.make_inputs(suite.SMOKE[0], "cpu", torch.float32)
-    for impl in suite.IMPLEMENTATIONS.values():
-        _, results = suite.run(impl, inputs, mode)
-        ref = suite.reference(inputs, mode)
-        out = results()
+@pytest.mark.parametrize("mode", suite.SUITE.modes)
+def test_prepared_steps_return_the_results_the_reference_names(mode):
+    case = suite.SMOKE[0]
+    inputs = suite.make_inputs(case, "cpu", torch.float32)
+    for impl in suite.IMPLEMENTATIONS:
+        step = suite.SUITE.prepare(case, impl, inputs, mode)
+        ref = suite.SUITE.reference(case, impl, inputs, mode)
+        out = step.results()
         assert set(out) == set(ref)
         assert relative_error(out, ref) < 1e-6
 
 
 def test_wrong_weights_are_caught_by_the_check():
-    inputs = suite.make_inputs(suite.SMOKE[1], "cpu", torch.float32)
+    case = suite.SMOKE[1]
+    inputs = suite.make_inputs(case, "cpu", torch.float32)
     assert inputs.conv.bias is None
-    _, results = suite.run(suite.IMPLEMENTATIONS["einsum"], inputs, "forward")
+    step = suite.prepare(case, "einsum", inputs, "forward")
     scaled = copy.deepcopy(inputs.conv).requires_grad_(False)
     scaled.weight.mul_(1.01)
-    ref = suite.reference(dataclasses.replace(inputs, conv=scaled), "forward")
-    assert relative_error(results(), ref) == pytest.approx(0.01 / 1.01, rel=1e-4)
+    ref = suite.reference(case, dataclasses.replace(inputs, conv=scaled), "forward")
+    assert relative_error(step.results(), ref) == pytest.approx(0.01 / 1.01, rel=1e-4)
 
 
 def test_work_model_counts_multiply_adds_twice():
@@ -111,6 +113,9 @@ def test_work_model_counts_multiply_adds_twice():
     assert suite.bytes_moved(case, "forward", 4) == 4 * (pixels * 3 + 3 * 4 + 4 + pixels * 4)
 
 
-def test_case_ids_are_unique_within_each_grid():
-    for cases in suite.GRIDS.values():
-        assert len({case.id for case in cases}) == len(cases)
+def test_prepared_step_records_the_work_model():
+    case = suite.SMOKE[0]
+    inputs = suite.make_inputs(case, "cpu", torch.float32)
+    step = suite.prepare(case, "matmul", inputs, "forward_backward")
+    assert step.work == {"flops": suite.flops(case, "forward_backward"),
+                         "bytes": suite.bytes_moved(case, "forward_backward", 4)}

@@ -13,7 +13,7 @@ def run(case, regime):
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
-@pytest.mark.parametrize("regime", suite.REGIMES[1:])
+@pytest.mark.parametrize("regime", list(suite.REGIMES)[1:])
 def test_trainable_gradients_do_not_depend_on_what_is_frozen(case, regime):
     full = run(case, "full").results()
     partial = run(case, regime).results()

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bench.precision import (
-    DTYPES,
+    MODES,
     PRECISIONS,
     check_precision,
     precision_mode,
@@ -23,7 +23,7 @@ def test_modes_set_flags_and_restore_them(name, expected):
     before = flags()
     with precision_mode(name) as dtype:
         assert flags() == expected
-        assert dtype is DTYPES[name]
+        assert dtype is getattr(torch, MODES[name].dtype)
     assert flags() == before
 
 

@@ -22,7 +22,7 @@ def test_load_results_gives_the_schema_then_case_fields():
     frame = load_results([SAMPLE])
     assert list(frame.columns[: len(COLUMNS)]) == list(COLUMNS)
     assert list(frame.columns[len(COLUMNS):]) == ["net", "batch", "c_in", "c_out", "height",
-                                                  "width", "bias"]
+                                                  "width", "bias", "artifacts"]
     assert len(frame) == 3
     row = frame.set_index("impl").loc["linear_nhwc"]
     assert row["run_id"] == "sample-run"

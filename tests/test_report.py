@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from bench.report import format as fmt
-from bench.report import render_index, render_report
+from bench.report.render import render_index, render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 

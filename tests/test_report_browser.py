@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import render_report
+from bench.report.render import render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

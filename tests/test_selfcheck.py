@@ -2,12 +2,12 @@
 
 import pandas as pd
 
-from bench.report.sections import selfcheck_section, selfcheck_verdicts
-from bench.suites import timer_selfcheck as suite
+from bench.suites.timer_selfcheck_section import section, verdicts
 
 
 def rows():
-    base = {"suite": "selfcheck", "impl": "ours", "precision": "fp32", "mode": "forward"}
+    base = {"suite": "selfcheck", "impl": "ours", "precision": "fp32", "mode": "forward",
+            "target_disagreement": 0.05, "target_min_time": 1e-3}
     return pd.DataFrame([
         {**base, "case": "a", "device": "cpu", "median": 2e-3, "utils_benchmark_time": 2.05e-3,
          "device_time": float("nan")},
@@ -16,12 +16,13 @@ def rows():
         {**base, "case": "c", "device": "cpu", "median": 1e-5, "utils_benchmark_time": 2e-5,
          "device_time": float("nan")},
         {**base, "case": "d", "device": "cuda", "median": 2e-4, "utils_benchmark_time": 2e-4,
-         "device_time": 1.01e-4, "graph_replay_time": 1e-4, "profiler_time": 1e-4},
+         "device_time": 1.01e-4, "graph_replay_time": 1e-4, "profiler_time": 1e-4,
+         "target_disagreement": 0.03, "target_min_time": 50e-6},
     ])
 
 
 def test_targets_follow_the_stated_rules():
-    out = selfcheck_verdicts(rows()).set_index("case")
+    out = verdicts(rows()).set_index("case")
     assert out.loc["a", "target"] == "met"          # 2.4% off at 2 ms
     assert out.loc["b", "target"] == "missed"       # 16.7% off at 1 ms
     assert out.loc["c", "target"] == "too short for a target"
@@ -30,15 +31,33 @@ def test_targets_follow_the_stated_rules():
 
 
 def test_finding_counts_and_names_the_worst():
-    findings = selfcheck_section(rows()).findings
+    findings = section(rows(), {}).findings
     assert findings[0].startswith("cpu: 1 of 2 operations met the target")
     assert "16.7%" in findings[0] and "noise" in findings[0]
     assert findings[1].startswith("cuda: 1 of 1 operations met the target")
 
 
-def test_target_thresholds():
-    assert suite.target_met("cpu", 1e-3, 0.05) is True
-    assert suite.target_met("cpu", 1e-3, 0.051) is False
-    assert suite.target_met("cpu", 0.9e-3, 0.0) is None
-    assert suite.target_met("cuda", 50e-6, 0.03) is True
-    assert suite.target_met("cuda", 49e-6, 0.0) is None
+def test_targets_are_the_recorded_ones():
+    frame = rows()
+    frame.loc[frame["case"] == "b", "target_disagreement"] = 0.2  # 16.7% now within target
+    frame.loc[frame["case"] == "c", "target_min_time"] = 1e-6     # 10 µs now long enough
+    out = verdicts(frame).set_index("case")
+    assert out.loc["b", "target"] == "met"
+    assert out.loc["c", "target"] == "missed"  # 50% off
+
+
+def test_a_run_without_targets_judges_nothing():
+    out = verdicts(rows().drop(columns=["target_disagreement", "target_min_time"]))
+    assert set(out["target"]) == {"too short for a target"}
+
+
+def test_the_suite_records_its_targets_in_words_the_finding_repeats():
+    from bench.suites import timer_selfcheck
+
+    assert timer_selfcheck.target("cpu") == (0.05, 1e-3)
+    assert timer_selfcheck.target("cuda") == (0.03, 50e-6)
+    findings = section(rows(), {}).findings
+    assert "wall time within 5% of torch.utils.benchmark for operations of 1 ms or more" \
+        in findings[0]
+    assert "device time within 3% of CUDA graph replay for kernels of 50 µs or more" \
+        in findings[1]

@@ -17,17 +17,18 @@ from bench.tables import (
 
 
 def frame(rows):
-    base = {"run_id": "r", "suite": "s", "device": "cpu", "precision": "fp32", "mode": "fwd",
+    base = {"run_id": "r", "suite": "s", "baseline": "base", "device": "cpu", "precision": "fp32",
+            "mode": "fwd",
             "iqr": 0.0, "flops": 100.0, "bytes": 50.0, "peak_flops": 1000.0,
             "peak_bandwidth": 500.0}
     return pd.DataFrame([{**base, **row} for row in rows])
 
 
 ROWS = [
-    {"case": "a", "impl": "base", "median": 2.0},
-    {"case": "a", "impl": "fast", "median": 0.5, "iqr": 0.1},
-    {"case": "b", "impl": "base", "median": 1.0},
-    {"case": "b", "impl": "fast", "median": 2.0, "iqr": 0.1},
+    {"case": "a", "impl": "base", "median": 2.0, "q1": 1.9, "q3": 2.1},
+    {"case": "a", "impl": "fast", "median": 0.5, "iqr": 0.1, "q1": 0.45, "q3": 0.55},
+    {"case": "b", "impl": "base", "median": 1.0, "q1": 0.9, "q3": 1.1},
+    {"case": "b", "impl": "fast", "median": 2.0, "iqr": 0.1, "q1": 1.95, "q3": 2.05},
 ]
 
 
@@ -43,12 +44,12 @@ def test_add_derived_rates_and_fractions():
 
 
 def test_add_speedup_is_relative_to_the_baseline_of_the_same_case():
-    out = add_speedup(frame(ROWS), {"s": "base"})
+    out = add_speedup(frame(ROWS))
     assert out["speedup"].tolist() == [1.0, 4.0, 1.0, 0.5]
 
 
 def test_add_speedup_leaves_nan_without_a_baseline():
-    out = add_speedup(frame(ROWS[1:2]), {"s": "base"})
+    out = add_speedup(frame(ROWS[1:2]))
     assert math.isnan(out["speedup"].iloc[0])
 
 
@@ -60,22 +61,38 @@ def test_pivot_keeps_case_order_and_requested_columns():
 
 
 def test_fastest_and_counts():
-    out = add_speedup(frame(ROWS), {"s": "base"})
+    out = add_speedup(frame(ROWS))
     wins = fastest(out)
     assert wins["impl"].tolist() == ["fast", "base"]
+    assert wins["clear"].tolist() == [True, True]
     counts = fastest_counts(out)
-    assert counts[["impl", "wins", "cases"]].values.tolist() == [["fast", 1, 2], ["base", 1, 2]]
+    assert counts[["impl", "wins", "clear", "cases"]].values.tolist() == [
+        ["fast", 1, 1, 2], ["base", 1, 1, 2]]
+
+
+def test_a_win_within_the_runner_ups_spread_is_not_clear():
+    rows = [{"case": "a", "impl": "x", "median": 1.00, "q1": 0.95, "q3": 1.06},
+            {"case": "a", "impl": "y", "median": 1.08, "q1": 1.05, "q3": 1.10},  # overlaps x
+            {"case": "a", "impl": "z", "median": 3.00, "q1": 2.90, "q3": 3.10},
+            {"case": "b", "impl": "x", "median": 1.00, "q1": 0.95, "q3": 1.04},
+            {"case": "b", "impl": "y", "median": 1.08, "q1": 1.05, "q3": 1.10},  # apart
+            {"case": "c", "impl": "y", "median": 1.00, "q1": 0.90, "q3": 1.10}]  # alone
+    wins = fastest(frame(rows))
+    assert wins[["case", "impl", "clear"]].values.tolist() == [
+        ["a", "x", False], ["b", "x", True], ["c", "y", True]]
+    counts = fastest_counts(frame(rows))
+    assert counts[["impl", "wins", "clear"]].values.tolist() == [["x", 2, 1], ["y", 1, 1]]
 
 
 def test_speedup_groups_by_device():
     rows = ROWS + [{**row, "device": "cuda", "median": row["median"] / 10} for row in ROWS]
-    out = add_speedup(frame(rows), {"s": "base"})
+    out = add_speedup(frame(rows))
     assert out["speedup"].tolist() == pytest.approx([1.0, 4.0, 1.0, 0.5] * 2)
 
 
 def test_add_ratios_divides_by_the_baseline_value():
     rows = [{**row, "saved_bytes": value} for row, value in zip(ROWS, [10.0, 5.0, 4.0, 1.0])]
-    out = add_ratios(frame(rows), {"s": "base"}, ["saved_bytes", "median"])
+    out = add_ratios(frame(rows), ["saved_bytes", "median"])
     assert out["saved_bytes_ratio"].tolist() == [1.0, 0.5, 1.0, 0.25]
     assert out["median_ratio"].tolist() == [1.0, 0.25, 1.0, 2.0]
     assert "saved_bytes_baseline" not in out

@@ -1,5 +1,5 @@
-"""The HTML report: one self-contained page per run, and the index that lists the runs."""
+"""The HTML report: one self-contained page per run, the index of runs, and comparisons.
 
-from bench.report.render import render_compare, render_index, render_report
-
-__all__ = ["render_compare", "render_index", "render_report"]
+`bench.report.render` draws pages; `bench.report.publish` decides where a run's files go. Nothing
+here is imported at package import, so that the pytest plugin starts without pandas.
+"""

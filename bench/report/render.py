@@ -10,10 +10,17 @@ import pandas as pd
 
 from bench import graphs
 from bench.compare import compare_runs
-from bench.records import load_runs, outcomes_frame, results_frame, run_id, write_results
+from bench.records import (
+    load_runs,
+    outcomes_frame,
+    results_frame,
+    run_id,
+    suite_info,
+    write_results,
+)
 from bench.report import format as fmt
-from bench.report.sections import SECTIONS, make_table
-from bench.suites import SUITES
+from bench.report.sections import generic_section, make_table
+from bench.suites import load_section
 from bench.tables import add_derived, add_speedup
 
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
@@ -93,15 +100,17 @@ def render_report(paths, out_dir) -> Path:
     """
     runs = load_runs(paths)
     table = results_frame(runs)
-    frame = add_speedup(add_derived(table), {name: s.BASELINE for name, s in SUITES.items()})
+    frame = add_speedup(add_derived(table))
     if frame["run_id"].nunique() > 1:
         # Several runs (a CPU box and a GPU box, say): each run's devices become their own
         # columns, tables and panels, side by side.
         frame["device"] = frame["device"] + " @ " + frame["run_id"]
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
-    sections = [SECTIONS[name](frame[frame["suite"] == name])
-                for name in frame["suite"].unique() if name in SECTIONS]
+    info = suite_info(runs)
+    sections = [(load_section(name) or generic_section)(frame[frame["suite"] == name],
+                                                        info.get(name, {}))
+                for name in frame["suite"].unique()]
     html = ENV.get_template("run.html.j2").render(
         title="Benchmark report", install_hint=graphs.INSTALL_HINT, machines=machines,
         sections=sections, peaks=_peaks(frame), warnings=_warnings(frame, outcomes))

@@ -24,13 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bench.ops import linear_from_conv1x1
-
-NAME = "conv1x1"
-TITLE = "1x1 convolution versus per-pixel Linear"
-QUESTION = ("Is a 1x1 convolution the same operation as a Linear layer applied to every pixel, "
-            "and which way of computing it is fastest?")
-MODES = ("forward", "forward_backward")
-PRECISIONS = {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "tf32", "bf16", "fp16", "default")}
+from bench.suite import Impl, Step, Suite
 
 
 @dataclass(frozen=True)
@@ -114,22 +108,26 @@ def _clone_conv(conv: nn.Conv2d) -> nn.Conv2d:
 
 
 @dataclass(frozen=True)
-class Impl:
-    name: str
-    layout: str
-    make: Callable[[nn.Conv2d], nn.Module]
+class LayoutImpl(Impl):
+    """`fn` makes the module from the nn.Conv2d; `layout` is its input's and output's layout."""
+    layout: str = "nchw"
 
 
 IMPLEMENTATIONS = {impl.name: impl for impl in (
-    Impl("conv_nchw", "nchw", _clone_conv),
-    Impl("conv_channels_last", "channels_last",
-         lambda conv: _clone_conv(conv).to(memory_format=torch.channels_last)),
-    Impl("linear_nhwc", "nhwc", linear_from_conv1x1),
-    Impl("linear_permuted", "nchw", lambda conv: PixelLinear(linear_from_conv1x1(conv), _permute)),
-    Impl("matmul", "nchw", lambda conv: PixelLinear(linear_from_conv1x1(conv), _matmul)),
-    Impl("einsum", "nchw", lambda conv: PixelLinear(linear_from_conv1x1(conv), _einsum)),
+    LayoutImpl("conv_nchw", _clone_conv, about="nn.Conv2d(k=1) on NCHW input", layout="nchw"),
+    LayoutImpl("conv_channels_last",
+               lambda conv: _clone_conv(conv).to(memory_format=torch.channels_last),
+               about="nn.Conv2d(k=1) on channels-last input", layout="channels_last"),
+    LayoutImpl("linear_nhwc", linear_from_conv1x1, about="nn.Linear on an NHWC tensor",
+               layout="nhwc"),
+    LayoutImpl("linear_permuted",
+               lambda conv: PixelLinear(linear_from_conv1x1(conv), _permute),
+               about="nn.Linear on a permuted NCHW view", layout="nchw"),
+    LayoutImpl("matmul", lambda conv: PixelLinear(linear_from_conv1x1(conv), _matmul),
+               about="torch.matmul over (N, C, H*W)", layout="nchw"),
+    LayoutImpl("einsum", lambda conv: PixelLinear(linear_from_conv1x1(conv), _einsum),
+               about="torch.einsum", layout="nchw"),
 )}
-BASELINE = "conv_nchw"
 
 
 def to_layout(t: torch.Tensor, layout: str) -> torch.Tensor:
@@ -168,7 +166,7 @@ def make_inputs(case: Case, device, dtype) -> Inputs:
     return Inputs(x.to(device, dtype), conv.to(device, dtype), grad.to(device, dtype))
 
 
-def reference(inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
+def reference(case: Case, inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
     """Output (and for forward+backward, gradients) in float64, from closed forms, not autograd."""
     x, g = inputs.x.double(), inputs.grad.double()
     w = inputs.conv.weight.double().flatten(1)
@@ -184,13 +182,15 @@ def reference(inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
     return {"output": ref["output"]} if mode == "forward" else ref
 
 
-def run(impl: Impl, inputs: Inputs, mode: str) -> tuple[Callable[[], None], Callable[[], dict]]:
-    """The function to time for `mode`, and one that returns its results in reference form.
+def prepare(case: Case, impl: str, inputs: Inputs, mode: str) -> Step:
+    """The step to time for `mode`, with a function returning its results in reference form.
 
     Forward runs under `torch.no_grad()`, as in inference. Forward+backward sets the gradients to
     None first, so accumulation into existing gradients is not part of what is timed.
     """
-    module = impl.make(inputs.conv)
+    impl = IMPLEMENTATIONS[impl]
+    module = impl.fn(inputs.conv)
+    work = {"flops": flops(case, mode), "bytes": bytes_moved(case, mode, inputs.x.element_size())}
     x = to_layout(inputs.x.detach(), impl.layout)
     grad = to_layout(inputs.grad, impl.layout)
     params = list(module.parameters())
@@ -202,7 +202,7 @@ def run(impl: Impl, inputs: Inputs, mode: str) -> tuple[Callable[[], None], Call
 
         def results():
             return {"output": from_layout(step(), impl.layout)}
-        return step, results
+        return Step(step, results, work=work)
 
     x.requires_grad_(True)
 
@@ -222,7 +222,7 @@ def run(impl: Impl, inputs: Inputs, mode: str) -> tuple[Callable[[], None], Call
         if module.bias is not None:
             out["grad_bias"] = module.bias.grad
         return out
-    return step, results
+    return Step(step, results, work=work)
 
 
 def flops(case: Case, mode: str) -> int:
@@ -239,3 +239,27 @@ def bytes_moved(case: Case, mode: str, element_size: int) -> int:
     # backward reads grad_out, x and w; writes grad_in and grad_w.
     total = forward if mode == "forward" else forward + y + x + w + x + w
     return total * element_size
+
+
+class Conv1x1(Suite):
+    name = "conv1x1"
+    title = "1x1 convolution versus per-pixel Linear"
+    question = ("Is a 1x1 convolution the same operation as a Linear layer applied to every "
+                "pixel, and which way of computing it is fastest?")
+    modes = ("forward", "forward_backward")
+    precisions = {"cpu": ("fp32", "bf16"), "cuda": ("fp32", "tf32", "bf16", "fp16", "default")}
+    grids = GRIDS
+    impls = IMPLEMENTATIONS
+    baseline = "conv_nchw"
+
+    def make_inputs(self, case, device, dtype):
+        return make_inputs(case, device, dtype)
+
+    def prepare(self, case, impl, inputs, mode):
+        return prepare(case, impl, inputs, mode)
+
+    def reference(self, case, impl, inputs, mode):
+        return reference(case, inputs, mode)
+
+
+SUITE = Conv1x1()

@@ -21,7 +21,6 @@ Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -29,13 +28,9 @@ import torch.nn.functional as F
 import torchvision
 
 from bench import ops
+from bench.precision import TOLERANCES
+from bench.suite import Impl, Step, Suite
 
-NAME = "roi"
-TITLE = "RoI pooling and spatial pyramid pooling"
-QUESTION = ("What do RoI pooling and spatial pyramid pooling cost, and how does it scale with the "
-            "number of regions and the feature-map size, on CPU and CUDA?")
-MODES = ("forward", "forward_backward")
-PRECISIONS = {"cpu": ("fp32",), "cuda": ("fp32", "bf16", "fp16")}
 LEVELS = (6, 3, 2, 1)
 IMAGE_LEVELS = (4, 2, 1)
 BATCH = 2
@@ -115,26 +110,28 @@ def _image_per_level(x, levels):
 
 
 @dataclass(frozen=True)
-class Impl:
-    kind: str
-    fn: Callable
-    exact: bool           # promised equal to the reference, bit for bit
-    torchvision: bool     # torchvision's kernels refuse bfloat16
+class RoIImpl(Impl):
+    """`exact`: promised equal to the reference, bit for bit in the forward."""
+    kind: str = "pool"          # the kind of case it computes
+    torchvision: bool = False   # torchvision's kernels refuse bfloat16
 
 
-IMPLEMENTATIONS = {
-    "tv_roi_pool": Impl("pool", lambda x, b, s, k: torchvision.ops.roi_pool(x, b, s, k), True,
-                        True),
-    "tv_roi_align": Impl("pool", _roi_align, False, True),
-    "ours_roi_pool": Impl("pool", ops.roi_pool, True, False),
-    "python_loop": Impl("pool", _loop, False, False),
-    "tv_roi_pool_per_level": Impl("pyramid", _per_level, True, True),
-    "ours_roi_spp": Impl("pyramid", ops.roi_spp, True, False),
-    "adaptive_per_level": Impl("image", lambda x, levels: _image_per_level(x, levels), True,
-                               False),
-    "ours_spp": Impl("image", lambda x, levels: ops.spp(x, levels), True, False),
-}
-BASELINE = "tv_roi_pool"  # for "pool"; BASELINES has the baseline of each kind
+IMPLEMENTATIONS = {impl.name: impl for impl in (
+    RoIImpl("tv_roi_pool", lambda x, b, s, k: torchvision.ops.roi_pool(x, b, s, k),
+            about="torchvision.ops.roi_pool", kind="pool", torchvision=True),
+    RoIImpl("tv_roi_align", _roi_align, exact=False, kind="pool", torchvision=True,
+            about="torchvision.ops.roi_align (aligned, 2 samples): another operation"),
+    RoIImpl("ours_roi_pool", ops.roi_pool, about="bench.ops.roi_pool", kind="pool"),
+    RoIImpl("python_loop", _loop, exact=False, kind="pool",
+            about="crop each region, adaptive_max_pool2d: other bins"),
+    RoIImpl("tv_roi_pool_per_level", _per_level, kind="pyramid", torchvision=True,
+            about="torchvision.ops.roi_pool once per pyramid level"),
+    RoIImpl("ours_roi_spp", ops.roi_spp, about="bench.ops.roi_spp, one pass", kind="pyramid"),
+    RoIImpl("adaptive_per_level", lambda x, levels: _image_per_level(x, levels), kind="image",
+            about="adaptive_max_pool2d once per level"),
+    RoIImpl("ours_spp", lambda x, levels: ops.spp(x, levels), kind="image",
+            about="bench.ops.spp"),
+)}
 BASELINES = {"pool": "tv_roi_pool", "pyramid": "tv_roi_pool_per_level",
              "image": "adaptive_per_level"}
 
@@ -149,14 +146,10 @@ def impls_for(case: Case) -> list[str]:
 LOOP_BACKWARD_LIMIT = 2e9
 
 
-def skip_reason(impl: str, precision: str) -> str | None:
+def skip_reason(impl: str, case: Case, precision: str, mode: str) -> str | None:
+    """Why a combination is not measured, or None."""
     if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
         return "torchvision's roi_pool and roi_align do not implement bfloat16"
-    return None
-
-
-def too_slow(impl: str, case: Case, mode: str) -> str | None:
-    """Why a combination is not measured on this grid, or None."""
     c, h, w, _ = MAPS[case.fmap]
     if impl == "python_loop" and mode == "forward_backward" and \
             case.regions * BATCH * c * h * w > LOOP_BACKWARD_LIMIT:
@@ -221,8 +214,8 @@ def reference(case: Case, inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
     return ref
 
 
-def run(impl: str, case: Case, inputs: Inputs, mode: str):
-    """The function to time, and one returning its results in the reference's form."""
+def prepare(case: Case, impl: str, inputs: Inputs, mode: str) -> Step:
+    """The step to time, with a function returning its results in the reference's form."""
     x = inputs.x.detach().requires_grad_(mode == "forward_backward")
 
     def step():
@@ -239,7 +232,7 @@ def run(impl: str, case: Case, inputs: Inputs, mode: str):
         if mode == "forward_backward":
             out["grad_input"] = x.grad
         return out
-    return step, results
+    return Step(step, results, work={"bytes": bytes_moved(case, inputs, mode)})
 
 
 def bytes_moved(case: Case, inputs: Inputs, mode: str) -> int:
@@ -265,3 +258,44 @@ def bytes_moved(case: Case, inputs: Inputs, mode: str) -> int:
     if mode == "forward_backward":
         total += out + x.numel()  # read the output gradient, write the input gradient
     return total * element
+
+
+class RoI(Suite):
+    name = "roi"
+    title = "RoI pooling and spatial pyramid pooling"
+    question = ("What do RoI pooling and spatial pyramid pooling cost, and how does it scale with "
+                "the number of regions and the feature-map size, on CPU and CUDA?")
+    modes = ("forward", "forward_backward")
+    precisions = {"cpu": ("fp32",), "cuda": ("fp32", "bf16", "fp16")}
+    grids = GRIDS
+    impls = IMPLEMENTATIONS
+    baseline = "tv_roi_pool"
+
+    def impls_for(self, case):
+        return impls_for(case)
+
+    def baseline_for(self, case):
+        return BASELINES[case.kind]
+
+    def skip_reason(self, case, impl, device, precision, mode):
+        return skip_reason(impl, case, precision, mode)
+
+    def tolerance(self, case, impl, precision, mode):
+        """Exact ones match the reference bit for bit in the forward (bf16 and fp16 after the
+        same rounding); summed gradients may round differently. roi_align and the loop compute
+        something else: their error is recorded, not judged."""
+        if not IMPLEMENTATIONS[impl].exact:
+            return None
+        return 0.0 if mode == "forward" else TOLERANCES[precision]
+
+    def make_inputs(self, case, device, dtype):
+        return make_inputs(case, device, dtype)
+
+    def prepare(self, case, impl, inputs, mode):
+        return prepare(case, impl, inputs, mode)
+
+    def reference(self, case, impl, inputs, mode):
+        return reference(case, inputs, mode)
+
+
+SUITE = RoI()

@@ -16,12 +16,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-NAME = "selfcheck"
-TITLE = "Timer self-check"
-QUESTION = "Do the harness's timings agree with independent timers and with the machine's limits?"
-MODES = ("forward",)
-PRECISIONS = {"cpu": ("fp32",), "cuda": ("fp32",)}
-BASELINE = "ours"
+from bench.machine import peak_bandwidth, peak_flops
+from bench.measurement import independent_times
+from bench.suite import Impl, Step, Suite
+
 CPU_TARGET, CUDA_TARGET = 0.05, 0.03          # relative disagreement allowed
 CPU_MIN_TIME, CUDA_MIN_TIME = 1e-3, 50e-6     # targets apply from these durations up
 
@@ -44,7 +42,7 @@ GRIDS = {"smoke": SMOKE, "default": DEFAULT, "full": FULL}
 
 
 def make_op(case: Case, device, dtype):
-    """(function to time, its FLOPs, its minimal bytes, a float64 check of its result)."""
+    """(function to time, its FLOPs, its minimal bytes, its result in float64)."""
     gen = torch.Generator().manual_seed(0)
     size = case.size
     if case.op == "add":
@@ -66,13 +64,39 @@ def make_op(case: Case, device, dtype):
     return (lambda: fn(*args)), flops, moved * element, ref
 
 
-def agreement(ours: float, other: float) -> float:
-    """Relative disagreement of two times: |ours / other - 1|."""
-    return abs(ours / other - 1)
+def target(device: str) -> tuple[float, float]:
+    """(largest relative disagreement allowed, shortest duration judged) on `device`."""
+    return (CPU_TARGET, CPU_MIN_TIME) if device == "cpu" else (CUDA_TARGET, CUDA_MIN_TIME)
 
 
-def target_met(device: str, duration: float, disagreement: float) -> bool | None:
-    """Whether the disagreement meets its target; None where no target applies (too short)."""
-    target, shortest = (CPU_TARGET, CPU_MIN_TIME) if device == "cpu" else \
-        (CUDA_TARGET, CUDA_MIN_TIME)
-    return None if duration < shortest else disagreement <= target
+class SelfCheck(Suite):
+    name = "selfcheck"
+    title = "Timer self-check"
+    question = ("Do the harness's timings agree with independent timers and with the machine's "
+                "limits?")
+    modes = ("forward",)
+    precisions = {"cpu": ("fp32",), "cuda": ("fp32",)}
+    grids = GRIDS
+    impls = {"ours": Impl("ours", about="pytest-benchmark with the harness's timer")}
+    baseline = "ours"
+
+    def make_inputs(self, case, device, dtype):
+        return make_op(case, device, dtype)
+
+    def prepare(self, case, impl, inputs, mode):
+        fn, flops, moved, _ = inputs
+        return Step(fn, lambda: {"output": fn()}, work={"flops": flops, "bytes": moved})
+
+    def reference(self, case, impl, inputs, mode):
+        return {"output": inputs[3]}
+
+    def after_timing(self, step, device, precision):
+        """The other timers, the floor the measured peaks allow, and the target that applies."""
+        floor = max(step.work["flops"] / peak_flops(device, precision),
+                    step.work["bytes"] / peak_bandwidth(device))
+        allowed, shortest = target(torch.device(device).type)
+        return {"floor_time": floor, "target_disagreement": allowed,
+                "target_min_time": shortest, **independent_times(step.fn, device)}
+
+
+SUITE = SelfCheck()

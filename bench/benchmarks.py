@@ -1,0 +1,35 @@
+"""The one benchmark: every suite's (case, implementation, device, precision, mode), driven through
+the suite contract. The plugin (`bench.plugin`) parametrises it; pytest-benchmark times it."""
+
+from dataclasses import asdict
+
+from bench.measurement import measure, relative_error
+from bench.precision import precision_mode
+from bench.suites import load_suite
+
+
+def test_benchmark(benchmark, suite, case, impl, device, precision, mode):
+    """Check the step against the suite's reference, record what identifies and describes it,
+    then time it. A step beyond its tolerance fails before it is timed."""
+    spec = load_suite(suite)
+    the_case = spec.case(case)
+    with precision_mode(precision) as dtype:
+        inputs = spec.make_inputs(the_case, device, dtype)
+        step = spec.prepare(the_case, impl, inputs, mode)
+        error = relative_error(step.results(), spec.reference(the_case, impl, inputs, mode))
+        tolerance = spec.tolerance(the_case, impl, precision, mode)
+        benchmark.group = f"{suite} {case} {device} {precision} {mode}"
+        benchmark.extra_info.update(
+            suite=suite, case=case, case_fields=asdict(the_case), impl=impl, device=device,
+            precision=precision, mode=mode, baseline=spec.baseline_for(the_case), error=error,
+            tolerance=tolerance, **step.work)
+        if step.artifacts:
+            benchmark.extra_info["artifacts"] = step.artifacts
+        if tolerance is not None:
+            assert error <= tolerance, f"relative error {error:.2e} above tolerance {tolerance:.0e}"
+        measure(benchmark, step.fn, setup=step.setup, device=device, precision=precision)
+        if benchmark.enabled:
+            benchmark.extra_info.update(spec.after_timing(step, device, precision))
+
+
+test_benchmark.bench_benchmark = True  # what the plugin parametrises, under whatever module name

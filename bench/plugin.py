@@ -1,0 +1,219 @@
+"""The pytest plugin: options, parametrisation of the one benchmark, outcomes, machine info, and
+`pytest --benchmark`, which measures and ends in the HTML report.
+
+Registered through the `pytest11` entry point, so every pytest of the environment where the
+package is installed has it (`-p bench.plugin` where the package is on PYTHONPATH only). It imports
+nothing heavy at start-up: torch comes with the first benchmark collected.
+"""
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from bench.precision import PRECISIONS, skip_reason
+from bench.report.publish import new_run_dir
+from bench.suite import GRID_NAMES
+from bench.suites import REGISTRY, check_selection, describe, load_suite
+
+OUTCOMES = pytest.StashKey[list]()
+COLLECTED = pytest.StashKey[int]()
+RUN = pytest.StashKey[dict]()
+PARAMS = ("suite", "case", "impl", "device", "precision", "mode")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("bench", "benchmark harness (bench)")
+    group.addoption("--benchmark", action="store_true",
+                    help="run only the benchmarks, on the default grid unless --grid says "
+                         "otherwise, and write the HTML report under --bench-reports/runs/")
+    group.addoption("--bench-report", nargs="?", const="", default=None, metavar="DIR",
+                    help="also write the HTML report of the benchmark JSON this run writes "
+                         "(--benchmark-json or --benchmark-autosave) into DIR (default: a new "
+                         "run folder under --bench-reports/runs/)")
+    group.addoption("--bench-reports", default="reports", metavar="DIR",
+                    help="the reports folder (default: reports)")
+    group.addoption("--grid", default=None,
+                    help=f"case grid of the suites: {', '.join(GRID_NAMES)} (default: smoke; "
+                         "default with --benchmark)")
+    group.addoption("--suite", default=None,
+                    help=f"comma-separated suites to run: {', '.join(REGISTRY)} (default: all)")
+    group.addoption("--precision", default=None,
+                    help=f"comma-separated precision modes: {', '.join(PRECISIONS)} "
+                         "(default: each suite's own list per device)")
+    group.addoption("--device", default="auto",
+                    help="cpu, cuda, or auto: the CPU, and CUDA where it is available "
+                         "(default: auto)")
+
+
+def grid(config) -> str:
+    return config.getoption("grid") or ("default" if config.getoption("benchmark") else "smoke")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: a test or benchmark that needs a CUDA device")
+    config.addinivalue_line("markers", "bench: one benchmark of a bench suite")
+    config.stash[OUTCOMES] = []
+    config.pluginmanager.register(OutcomeRecorder(config.stash[OUTCOMES]), "bench-outcomes")
+    try:
+        check_selection(grid(config), config.getoption("suite"), config.getoption("precision"),
+                        config.getoption("device"))
+    except ValueError as error:
+        raise pytest.UsageError(str(error)) from None
+    if config.getoption("benchmark"):
+        _start_run(config)
+    elif config.getoption("bench_report") is not None:
+        if not (config.getoption("benchmark_json") or config.getoption("benchmark_autosave")
+                or config.getoption("benchmark_save")):
+            raise pytest.UsageError("--bench-report needs a run that writes a benchmark JSON: add "
+                                    "--benchmark-json=PATH or --benchmark-autosave")
+        config.stash[RUN] = {"reports": _reports(config), "dir": None,
+                             "out": config.getoption("bench_report") or None}
+
+
+def _reports(config) -> Path:
+    return Path(config.invocation_params.dir, config.getoption("bench_reports"))
+
+
+def _start_run(config) -> None:
+    """--benchmark: benchmarks only, their JSON in a new run folder, SIGTERM handled as Ctrl-C."""
+    if config.getoption("benchmark_disable"):
+        raise pytest.UsageError("--benchmark measures and --benchmark-disable turns measuring "
+                                "off; use one of them")
+    config.option.benchmark_only = True
+    try:
+        run_dir = new_run_dir(_reports(config))
+    except OSError as error:
+        raise pytest.UsageError(str(error)) from None
+    if config.getoption("benchmark_json") is None:
+        config.option.benchmark_json = run_dir / "benchmark.json"
+    config.stash[RUN] = {"reports": _reports(config), "dir": run_dir,
+                         "out": config.getoption("bench_report") or None}
+    # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
+    # and pytest-benchmark write what was measured and the page is still made.
+    signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _devices(config):
+    """(device, marks) for each device the run measures."""
+    import torch
+
+    has_cuda = torch.cuda.is_available()
+    chosen = config.getoption("device")
+    if chosen in ("auto", "cpu"):
+        yield "cpu", ()
+    if chosen == "cuda" or (chosen == "auto" and has_cuda):
+        from bench.timing import CudaSyncTimer
+
+        # pytest-benchmark's documented per-test timer: it synchronises before each reading.
+        yield "cuda", (pytest.mark.cuda, pytest.mark.benchmark(timer=CudaSyncTimer("cuda")),
+                       pytest.mark.skipif(not has_cuda, reason="CUDA is not available"))
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrise the one benchmark with plain strings: every selected suite's cases, devices,
+    precisions, implementations and modes, with the suite's skip reasons as skip marks."""
+    if not getattr(metafunc.function, "bench_benchmark", False):
+        return
+    config = metafunc.config
+    chosen = config.getoption("precision")
+    suites = (config.getoption("suite") or ",".join(REGISTRY)).split(",")
+    params = []
+    for device, marks in _devices(config):
+        for name in suites:
+            suite = load_suite(name)
+            for precision in chosen.split(",") if chosen else suite.precisions.get(device, ()):
+                for case in suite.cases(grid(config), device):
+                    for impl in suite.impls_for(case):
+                        for mode in suite.modes:
+                            reason = skip_reason(precision, device) or suite.skip_reason(
+                                case, impl, device, precision, mode)
+                            skip = (pytest.mark.skip(reason=reason),) if reason else ()
+                            values = (name, case.id, impl, device, precision, mode)
+                            params.append(pytest.param(
+                                *values, marks=(pytest.mark.bench, *marks, *skip),
+                                id="-".join((name, case.id, device, precision, impl, mode))))
+    metafunc.parametrize(",".join(PARAMS), params)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under --benchmark only the benchmarks run: the rest is deselected, not skipped."""
+    if not config.getoption("benchmark"):
+        return
+    keep = [item for item in items if item.get_closest_marker("bench")]
+    if len(keep) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if not i.get_closest_marker("bench")])
+        items[:] = keep
+
+
+def pytest_collection_finish(session):
+    session.config.stash[COLLECTED] = sum(
+        item.get_closest_marker("bench") is not None for item in session.items)
+
+
+class OutcomeRecorder:
+    """Keeps each benchmark's outcome, so the report can list failures and skips with reasons."""
+
+    def __init__(self, outcomes: list):
+        self.outcomes = outcomes
+
+    def pytest_runtest_logreport(self, report):
+        if "bench" not in report.keywords:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            reason = ""
+            if report.skipped and isinstance(report.longrepr, tuple):
+                reason = report.longrepr[2].removeprefix("Skipped: ")
+            elif report.failed:
+                crash = getattr(report.longrepr, "reprcrash", None)
+                reason = str(crash.message if crash else report.longrepr).splitlines()[0]
+            self.outcomes.append({"name": report.nodeid, "outcome": report.outcome,
+                                  "reason": reason})
+
+
+def pytest_benchmark_update_machine_info(config, machine_info: dict):
+    from bench import machine
+
+    machine_info.update(machine.machine_info())
+    machine_info["grid"] = grid(config)
+    run = config.stash.get(RUN, None) or {}
+    machine_info["run_id"] = run["dir"].name if run.get("dir") else None
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    output_json["outcomes"] = config.stash[OUTCOMES]
+    output_json["collected"] = config.stash.get(COLLECTED, None)
+    names = {bench.extra_info.get("suite") for bench in benchmarks} & set(REGISTRY)
+    output_json["suites"] = {name: describe(load_suite(name)) for name in sorted(names)}
+    run = config.stash.get(RUN, None)
+    if run is not None:
+        # the first call is the one for --benchmark-json, which holds the raw rounds
+        run.setdefault("json", output_json)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write the page of what was measured (pytest-benchmark wrote its JSON just before)."""
+    run = session.config.stash.get(RUN, None)
+    if run is None:
+        return
+    from bench.report.publish import publish
+
+    run["result"] = publish(run, session.config.getoption("benchmark_json"))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    run = config.stash.get(RUN, None)
+    if run is None or "result" not in run:
+        return
+    for line in run["result"]:
+        terminalreporter.write_line(f"bench: {line}")
+
+
+def pytest_unconfigure(config):
+    if config.getoption("benchmark"):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+

@@ -1,0 +1,65 @@
+"""Where a run's files go: a new run folder under reports/runs/, its page, and the index."""
+
+import json
+import shutil
+import socket
+import time
+from pathlib import Path
+
+
+def new_run_dir(reports: Path) -> Path:
+    """reports/runs/<time>-<host>, with a suffix when a run started in the same second exists.
+    OSError with one line when the folder cannot be made."""
+    stem = f"{time.strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}"
+    runs = Path(reports) / "runs"
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            path = runs / (stem if n == 1 else f"{stem}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise OSError(f"cannot create a run folder under {runs}: {error.strerror or error}") \
+            from None
+    raise OSError(f"cannot create a new run folder under {runs}")
+
+
+def publish(run: dict, json_path) -> list[str]:
+    """Write the page of a pytest run's benchmark JSON; the lines to tell the user.
+
+    `run` holds the reports folder, the run folder made for `--benchmark` (or None) and the
+    folder asked for by `--bench-report` (or None), and the JSON that pytest-benchmark wrote
+    (`json`, absent when nothing was measured). An empty run folder is removed, not left behind.
+    """
+    from bench.records import ResultsError
+    from bench.report.render import render_index, render_report
+
+    out = Path(run["out"]) if run.get("out") else run.get("dir")
+    if run.get("json") is None:
+        _remove_if_empty(run.get("dir"))
+        return ["no benchmark was measured, so no report was written"]
+    if out is None:
+        out = new_run_dir(run["reports"])
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "benchmark.json"
+    if json_path is not None and Path(json_path).exists():
+        if Path(json_path).resolve() != target.resolve():
+            shutil.copyfile(json_path, target)
+    else:  # --benchmark-autosave alone: the JSON that was saved, as pytest-benchmark made it
+        target.write_text(json.dumps(run["json"], indent=1))
+    try:
+        page = render_report([target], out)
+    except (ResultsError, ValueError) as error:
+        return [f"no report: {error}"]
+    lines = [f"report {page}"]
+    if run.get("dir") is not None and out == run["dir"]:
+        lines.append(f"all runs {render_index(run['reports'])}")
+    return lines
+
+
+def _remove_if_empty(folder) -> None:
+    if folder is not None and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()

@@ -1,0 +1,84 @@
+"""The frozen-backprop suite's report section: each regime's cost against full backprop, and the
+autograd graphs recorded with the run."""
+
+import pandas as pd
+
+from bench.plots import figure_svg, plot_relative
+from bench.report import format as fmt
+from bench.report.sections import Section, diagram, make_table, new_section
+from bench.tables import add_ratios, by_mode
+
+RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
+COLUMNS = {
+    "case": ("case", None),
+    "regime": ("impl", None),
+    "fwd+bwd": ("median_forward_backward", fmt.seconds),
+    "× full": ("median_ratio_forward_backward", fmt.ratio),
+    "backward": ("median_backward", fmt.seconds),
+    "bwd × full": ("median_ratio_backward", fmt.ratio),
+    "backward FLOPs": ("backward_flops_forward_backward", lambda v: fmt.si(v, "FLOP")),
+    "FLOPs × full": ("backward_flops_ratio_forward_backward", fmt.ratio),
+    "saved for backward": ("saved_bytes_forward_backward", lambda v: fmt.si(v, "B")),
+    "saved × full": ("saved_bytes_ratio_forward_backward", fmt.ratio),
+    "peak memory × full": ("peak_memory_ratio_forward_backward", fmt.ratio),
+    "graph nodes": ("graph_nodes_forward_backward", fmt.count),
+    "AccumulateGrad": ("accumulate_grad_nodes_forward_backward", fmt.count),
+    "error": ("error_forward_backward", fmt.error),
+}
+BARS = {
+    "median_ratio_forward_backward": "fwd+bwd time",
+    "median_ratio_backward": "backward time",
+    "backward_flops_ratio_forward_backward": "backward FLOPs",
+    "saved_bytes_ratio_forward_backward": "saved bytes",
+    "peak_memory_ratio_forward_backward": "peak memory",
+}
+
+
+def finding(wide: pd.DataFrame) -> str:
+    """Which regime saves what, for the last (largest) model of one device and precision."""
+    case = wide["case"].iloc[-1]
+    rows = wide[wide["case"] == case].set_index("impl")
+
+    def cost(regime):
+        row = rows.loc[regime]
+        return (f"{fmt.percent(row['median_ratio_forward_backward'])} of full's forward+backward "
+                f"time and {fmt.percent(row['backward_flops_ratio_forward_backward'])} of its "
+                "backward FLOPs")
+
+    device, precision = rows["device"].iloc[0], rows["precision"].iloc[0]
+    same = rows.loc["freeze_first_k", "backward_flops_forward_backward"] == \
+        rows.loc["freeze_first_k_no_grad", "backward_flops_forward_backward"]
+    return (f"{case} on {device} {precision}: training only the head took {cost('head')}; "
+            f"training only the first layers still took {cost('first_k')}, because the "
+            f"gradient has to flow back through every later layer; freezing the first layers "
+            f"took {cost('freeze_first_k')} by requires_grad_(False) and "
+            f"{fmt.percent(rows.loc['freeze_first_k_no_grad', 'median_ratio_forward_backward'])} "
+            f"of the time under torch.no_grad() ({'the same' if same else 'different'} "
+            "backward FLOPs).")
+
+
+def section(frame: pd.DataFrame, info: dict) -> Section:
+    rows = add_ratios(frame, RATIOS)
+    ratio_columns = [f"{c}_ratio" for c in RATIOS]
+    wide = by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
+                          "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns])
+    groups = wide.groupby(["device", "precision"], sort=False)
+    out = new_section(frame, info)
+    out.findings = [finding(group) for _, group in groups]
+    for (device, precision), group in groups:
+        out.tables.append(make_table(group, COLUMNS,
+                                     f"Regimes against full: {device}, {precision}"))
+    out.figures.append(("Cost of each regime relative to full (1 = the same as full)",
+                        figure_svg(plot_relative(wide, BARS))))
+    drawn = set()
+    for case, group in frame.groupby("case", sort=False):
+        recorded = [a for a in group["artifacts"] if isinstance(a, dict) and a.get("diagrams")]
+        if not recorded:
+            out.notes.append(f"{case}: counts only; its graph has hundreds of nodes, too many "
+                             "for a diagram that can be read.")
+        for artifacts in recorded:
+            for item in artifacts["diagrams"]:
+                if item["caption"] not in drawn:
+                    drawn.add(item["caption"])
+                    out.diagrams.append(diagram(item["caption"], item["dot"]))
+    return out

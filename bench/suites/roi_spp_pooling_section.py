@@ -1,0 +1,56 @@
+"""The RoI/SPP suite's report section: each implementation against its kind's baseline at the
+largest case measured, scaling with the number of regions, and the tables."""
+
+import pandas as pd
+
+from bench.plots import figure_svg, plot_scaling
+from bench.report import format as fmt
+from bench.report.sections import Section, make_table, new_section, settings
+
+COLUMNS = {
+    "case": ("case", None),
+    "impl": ("impl", None),
+    "median": ("median", fmt.seconds),
+    "IQR": ("iqr", fmt.seconds),
+    "speedup": ("speedup", fmt.ratio),
+    "error": ("error", fmt.error),
+    "achieved": ("achieved_bandwidth", lambda v: fmt.si(v, "B/s")),
+    "of copy bandwidth": ("fraction_of_bandwidth", fmt.percent),
+    "device time": ("device_time", fmt.seconds),
+}
+
+
+def finding(group: pd.DataFrame) -> str:
+    """How each implementation compared with its baseline (torchvision's, for RoI pooling) at
+    the largest pool and pyramid cases of one setting, in time taken."""
+    device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
+    parts = []
+    for _, rows in group[group["kind"] != "image"].groupby("kind", sort=False):
+        largest = rows.loc[rows["regions"].idxmax(), "case"]
+        at = rows[rows["case"] == largest].set_index("impl")
+        baseline = at["baseline"].iloc[0]
+        if baseline not in at.index:
+            continue
+        others = [f"{impl} {fmt.ratio(at.loc[impl, 'median'] / at.loc[baseline, 'median'])}"
+                  for impl in at.index if impl != baseline]
+        if others:
+            parts.append(f"at {largest}, against {baseline}'s time: {', '.join(others)}")
+    return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
+
+
+def section(frame: pd.DataFrame, info: dict) -> Section:
+    frame = frame.assign(setting=frame["kind"] + " " + frame["fmap"]
+                         + frame["output"].map(lambda o: f" {int(o)}x{int(o)}" if o else ""))
+    out = new_section(frame, info)
+    out.findings = [finding(group) for _, group in settings(frame)]
+    scaling = frame[frame["kind"] != "image"]
+    if not scaling.empty:
+        out.figures.append((
+            "Median time against the number of regions (log-log), per feature map and grid",
+            figure_svg(plot_scaling(scaling, "regions", rows=("device", "precision", "mode")))))
+    for (device, precision, mode), group in settings(frame):
+        out.tables.append(make_table(group, COLUMNS, f"{device}, {precision}, {mode}"))
+    out.notes.append("python_loop clips each region to the map before pooling and uses "
+                     "adaptive pooling's bins; tv_roi_align averages bilinear samples: their "
+                     "error column measures how far they are from roi_pool, not a fault.")
+    return out

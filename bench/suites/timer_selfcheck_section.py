@@ -1,0 +1,68 @@
+"""The timer self-check's report section: how our timings agree with independent timers, judged
+against the targets the run recorded."""
+
+import pandas as pd
+
+from bench.report import format as fmt
+from bench.report.sections import Section, make_table, new_section
+
+COLUMNS = {
+    "operation": ("case", None),
+    "device": ("device", None),
+    "ours (wall)": ("median", fmt.seconds),
+    "torch.utils.benchmark": ("utils_benchmark_time", fmt.seconds),
+    "disagreement": ("wall_disagreement", fmt.percent),
+    "ours (device)": ("device_time", fmt.seconds),
+    "CUDA graph replay": ("graph_replay_time", fmt.seconds),
+    "device disagreement": ("device_disagreement", fmt.percent),
+    "profiler kernels": ("profiler_time", fmt.seconds),
+    "floor (peaks)": ("floor_time", fmt.seconds),
+    "target": ("target", None),
+}
+
+
+def verdicts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows with their disagreements and whether each meets its recorded target: wall time
+    against torch.utils.benchmark on CPU, device time against graph replay on CUDA."""
+    out = frame.copy()
+    # CUDA only, or missing from a run that recorded no targets (then nothing is judged)
+    for column in ("graph_replay_time", "profiler_time", "device_time", "target_min_time",
+                   "target_disagreement"):
+        if column not in out:
+            out[column] = float("nan")
+    out["wall_disagreement"] = (out["median"] / out["utils_benchmark_time"] - 1).abs()
+    out["device_disagreement"] = (out["device_time"] / out["graph_replay_time"] - 1).abs()
+    cpu = out["device"].str.startswith("cpu")
+    duration = out["median"].where(cpu, out["device_time"])
+    gap = out["wall_disagreement"].where(cpu, out["device_disagreement"])
+    judged = duration >= out["target_min_time"]
+    out["target"] = "too short for a target"
+    out.loc[judged, "target"] = (gap[judged] <= out.loc[judged, "target_disagreement"]).map(
+        {True: "met", False: "missed"})
+    return out
+
+
+def finding(device: str, group: pd.DataFrame) -> str:
+    cpu = device.startswith("cpu")
+    allowed, shortest = group["target_disagreement"].iloc[0], group["target_min_time"].iloc[0]
+    column = "wall_disagreement" if cpu else "device_disagreement"
+    what = (f"wall time within {fmt.percent(allowed)} of torch.utils.benchmark for operations "
+            f"of {fmt.seconds(shortest)} or more" if cpu else
+            f"device time within {fmt.percent(allowed)} of CUDA graph replay for kernels of "
+            f"{fmt.seconds(shortest)} or more")
+    judged = group[group["target"] != "too short for a target"]
+    if judged.empty:
+        return f"{device}: no operation was long enough to judge the target ({what})."
+    met = (judged["target"] == "met").sum()
+    return (f"{device}: {met} of {len(judged)} operations met the target ({what}); the largest "
+            f"disagreement was {fmt.percent(judged[column].max())}"
+            + ("." if met == len(judged) else ". Where it was missed, treat differences of "
+               "that size between implementations in this run as noise."))
+
+
+def section(frame: pd.DataFrame, info: dict) -> Section:
+    rows = verdicts(frame)
+    out = new_section(frame, info)
+    out.findings = [finding(device, group) for device, group in rows.groupby("device", sort=False)]
+    out.tables.append(make_table(rows, COLUMNS, "Each operation timed three ways"))
+    return out

@@ -1,0 +1,123 @@
+"""The pytest plugin and the run it drives, in real child processes: `pytest --benchmark`, the
+toy suite carried through pytest-benchmark to a page with the generic section, and runs stopped
+by real signals that still end in their page."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bench.benchmarks
+
+ROOT = Path(__file__).parent.parent
+TOY = Path(__file__).parent / "toy"
+BENCHMARKS = Path(bench.benchmarks.__file__)
+
+
+def env():
+    return {**os.environ, "BENCH_SUITES": "toy=toy_suite",
+            "PYTHONPATH": os.pathsep.join([str(TOY), os.environ.get("PYTHONPATH", "")])}
+
+
+def run_folder(reports: Path) -> Path:
+    (folder,) = (reports / "runs").iterdir()
+    return folder
+
+
+def test_pytest_benchmark_measures_and_ends_in_the_page(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark", "--suite", "toy",
+         "--grid", "smoke", "--benchmark-max-time=0.01", f"--bench-reports={tmp_path}",
+         "-p", "no:cacheprovider"], cwd=ROOT, env=env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    folder = run_folder(tmp_path)
+    assert {p.name for p in folder.iterdir()} >= {"benchmark.json", "results.csv", "index.html"}
+    assert f"bench: report {folder / 'index.html'}" in result.stdout
+    assert (tmp_path / "index.html").exists()
+    html = (folder / "index.html").read_text()
+    # the toy suite has no section of its own: the generic one, titled from the run's record
+    for text in ("Toy: two ways to sum a vector", "Speedup against sum", "torch.cumsum",
+                 "was fastest in"):
+        assert text in html, text
+    data = json.loads((folder / "benchmark.json").read_text())
+    # plain parameters, so that pytest-benchmark's own tools show them
+    assert {b["params"]["case"] for b in data["benchmarks"]} == {"n1000", "n100000"}
+    assert all(b["extra_info"]["case_fields"]["n"] in (1000, 100000) for b in data["benchmarks"])
+    assert data["machine_info"]["run_id"] == folder.name
+
+
+def test_benchmark_and_benchmark_disable_are_refused_together(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark", "--benchmark-disable",
+         f"--bench-reports={tmp_path}", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 4
+    assert "--benchmark measures and --benchmark-disable turns measuring off" in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_bench_report_makes_the_page_of_a_json_run(tmp_path):
+    json_path = tmp_path / "mine.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark-only", "--suite", "toy",
+         "--benchmark-max-time=0.01", f"--benchmark-json={json_path}",
+         f"--bench-report={tmp_path / 'page'}", "-p", "no:cacheprovider"],
+        cwd=tmp_path, env=env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    assert json_path.exists() and (tmp_path / "page" / "index.html").exists()
+    assert f"bench: report {tmp_path / 'page' / 'index.html'}" in result.stdout
+
+
+def test_cuda_benchmarks_get_the_synchronising_timer_by_the_marker():
+    seen = {}
+
+    class Spy:
+        def pytest_collection_finish(self, session):
+            for item in session.items:
+                seen[item.callspec.params["device"]] = item.get_closest_marker("benchmark")
+
+    pytest.main([str(BENCHMARKS), "--collect-only", "-q", "--device", "cuda",
+                 "--suite", "selfcheck", "-p", "no:cacheprovider"], plugins=[Spy()])
+    assert set(seen) == {"cuda"}
+    assert type(seen["cuda"].kwargs["timer"]).__name__ == "CudaSyncTimer"
+
+
+def interrupted_run(tmp_path, command, signum):
+    """Start `command`, send `signum` to it alone once the first benchmark has finished, and
+    return (exit status, its output, the run folder)."""
+    process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    output = ""
+    while not re.search(r"(^|\n)\.", re.sub(r"(^|\n)bench:[^\n]*", "", output)):
+        char = process.stdout.read(1)  # pytest -q prints a dot when a benchmark passes
+        assert char, output
+        output += char
+    process.send_signal(signum)
+    output += process.stdout.read()
+    return process.wait(timeout=120), output, run_folder(tmp_path)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_to_bench_run_alone_keeps_what_was_measured(tmp_path, signum, status):
+    code, output, folder = interrupted_run(
+        tmp_path, [sys.executable, "-m", "bench", "run", "--suite", "toy", "--max-time", "0.05",
+                   "--reports", str(tmp_path), "--", "-q"], signum)
+    assert code == status, output[-3000:]
+    html = (folder / "index.html").read_text()
+    assert "interrupted after" in html and "of 10 benchmarks" in html
+    assert (tmp_path / "index.html").exists()
+
+
+def test_ctrl_c_in_pytest_benchmark_keeps_what_was_measured(tmp_path):
+    code, output, folder = interrupted_run(
+        tmp_path, [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark", "-q",
+                   "--suite", "toy", "--benchmark-max-time=0.05", f"--bench-reports={tmp_path}",
+                   "-p", "no:cacheprovider"], signal.SIGINT)
+    assert code == 2, output[-3000:]  # pytest's status for an interrupted session
+    assert "interrupted after" in (folder / "index.html").read_text()
+    assert f"bench: report {folder / 'index.html'}" in output
