@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 GRID ?= default
 ARGS ?=
 
-.PHONY: bench test report compare selfcheck lint clean system-deps
+.PHONY: bench test report compare selfcheck lint clean system-deps gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,28 @@ compare: $(STAMP)
 
 selfcheck: $(STAMP)
 	$(BIN)/python -m bench selfcheck
+
+# The GPU check, for a machine with CUDA and no network: the system python3 with torch,
+# torchvision, pandas, matplotlib, jinja2, pytest, pytest-benchmark and hypothesis installed,
+# plus the torchviz and graphviz wheels copied into .gpu/wheels (they go to .gpu/site).
+# Writes into $(GPU_OUT): the CUDA tests' log, the benchmarks' log, benchmark.json.gz (raw
+# rounds kept), results.csv and the page. Each part has a time limit; a part stopped by its
+# limit is interrupted as Ctrl-C would, so what it measured is kept and reported.
+GPU_OUT ?= reports/gpu-check
+GPU_PYTHON ?= python3
+GPU_PY = env PYTHONPATH=.gpu/site:. PYTHONUNBUFFERED=1 $(GPU_PYTHON)
+GPU_BENCH_TIME ?= 0.05
+gpu-check:
+	mkdir -p $(GPU_OUT)
+	test -d .gpu/site || python3 -m pip install -q --no-index --no-deps --target .gpu/site .gpu/wheels/*.whl
+	$(GPU_PY) -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name())" | tee $(GPU_OUT)/tests.log
+	-timeout -s INT 150 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider tests -m "cuda and not bench" -ra 2>&1 | tee -a $(GPU_OUT)/tests.log
+	-timeout -s INT 420 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider bench/benchmarks.py --benchmark --device cuda --grid default --benchmark-max-time=$(GPU_BENCH_TIME) --bench-reports=$(GPU_OUT)/reports -q --benchmark-columns=median,iqr,rounds 2>&1 | tail -n 400 > $(GPU_OUT)/bench.log
+	run=$$(ls -d $(GPU_OUT)/reports/runs/* 2>/dev/null | tail -n 1); \
+	  if [ -z "$$run" ]; then echo "gpu-check: no benchmark was measured"; else \
+	  gzip -c $$run/benchmark.json > $(GPU_OUT)/benchmark.json.gz; \
+	  cp $$run/results.csv $$run/index.html $(GPU_OUT)/; fi
+	tail -n 5 $(GPU_OUT)/bench.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests
