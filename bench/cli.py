@@ -1,6 +1,8 @@
 """The command line: `python -m bench run | report | ...`; user mistakes end in one line, exit 2."""
 
 import argparse
+import math
+import os
 import signal
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from bench.precision import PRECISIONS
 from bench.suites import GRID_NAMES, REGISTRY, check_selection
 
 REPORTS = Path("reports")
+GENERATOR = '<meta name="generator" content="bench">'  # in every page this harness writes
 BENCHMARKS = Path(__file__).with_name("benchmarks.py")
 
 
@@ -21,6 +24,9 @@ def cmd_run(args) -> int:
     """`pytest --benchmark` on the package's benchmark, in a child process that gets the signals
     sent to this one: the child writes what it measured and the page, whatever stopped it."""
     check_selection(args.grid, args.suite, args.precision, args.device)
+    reports = Path(args.reports)
+    if not args.reports.strip() or (reports.exists() and not reports.is_dir()):
+        raise UsageError(f"--reports {args.reports!r} must be a folder")
     command = [sys.executable, "-m", "pytest", "-p", "bench.plugin", str(BENCHMARKS),
                "--benchmark", f"--bench-reports={Path(args.reports).resolve()}",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
@@ -55,29 +61,73 @@ def cmd_selfcheck(args) -> int:
     return cmd_run(args)
 
 
-def cmd_report(args) -> int:
-    from bench.report.render import render_report
-
-    print(render_report(args.json, Path(args.output)))
-    return 0
+def check_output(folder: str, force: bool = False) -> Path:
+    """The folder a page goes to, checked before any work (and made only once the inputs have
+    been read): not a file, not empty, creatable, and not holding a page this harness did not
+    write (unless `force`)."""
+    if not folder.strip():
+        raise UsageError("the output folder is empty; name one, such as -o reports/mine")
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{path} is a file, not a folder; choose another output folder")
+    page = path / "index.html"
+    if page.is_file() and not force and GENERATOR not in page.read_text(errors="replace")[:2000]:
+        raise UsageError(f"{page} exists and was not written by this harness; "
+                         "choose another folder, or add --force to replace it")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"cannot create {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot create {path}: {existing} is not writable")
+    return path
 
 
 def _json_of(path: str) -> Path:
-    """A run folder stands for the benchmark.json inside it."""
+    """A run folder stands for the benchmark.json inside it; refused at once if missing."""
     path = Path(path)
-    return path / "benchmark.json" if path.is_dir() else path
+    path = path / "benchmark.json" if path.is_dir() else path
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    return path
+
+
+def _run_name(path: Path) -> str:
+    """A short name for the run a JSON holds: its run folder's name, else the file's stem."""
+    return path.parent.name if path.name == "benchmark.json" and path.parent.name else path.stem
+
+
+def cmd_report(args) -> int:
+    paths = [_json_of(path) for path in args.json]
+    out = check_output(args.output, args.force)
+    from bench.report.render import render_index, render_report
+
+    print(render_report(paths, out))
+    if out.parent.name == "runs":  # a run folder: the list of runs beside it changes too
+        print(render_index(out.parent.parent))
+    return 0
 
 
 def cmd_compare(args) -> int:
-    from bench.report.render import render_compare
-
     if not 0 <= args.threshold < 10:
         raise UsageError(f"--threshold must be a fraction such as 0.05, got {args.threshold}")
     a, b = _json_of(args.a), _json_of(args.b)
-    default = Path(args.reports) / "compare" / f"{a.parent.name}-vs-{b.parent.name}"
-    out = Path(args.output or default)
+    if args.output is None:
+        names = [_run_name(a), _run_name(b)]
+        if names[0] == names[1]:
+            names = [f"{name}-{i}" for i, name in zip("AB", names)]
+        args.output = str(Path(args.reports) / "compare" / "-vs-".join(names))
+    out = check_output(args.output, args.force)
+    from bench.report.render import render_compare
+
     print(render_compare(a, b, out, args.threshold))
     return 0
+
+
+def positive_seconds(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,7 +140,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", help=f"comma-separated: {', '.join(PRECISIONS)}")
     run.add_argument("--device", default="auto",
                      help="cpu, cuda, or auto: the CPU and CUDA where available (default)")
-    run.add_argument("--max-time", type=float, default=0.5,
+    run.add_argument("--max-time", type=positive_seconds, default=0.5,
                      help="pytest-benchmark's time budget per benchmark, seconds (default 0.5)")
     run.add_argument("--reports", default=str(REPORTS), help="reports folder (default reports)")
     run.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
@@ -99,6 +149,8 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build a report from benchmark JSON files")
     report.add_argument("json", nargs="+", help="files written by pytest --benchmark-json")
     report.add_argument("-o", "--output", required=True, help="folder to write index.html into")
+    report.add_argument("--force", action="store_true",
+                        help="replace an index.html there that this harness did not write")
     report.set_defaults(func=cmd_report)
 
     selfcheck = sub.add_parser("selfcheck", help="time reference operations three ways and "
@@ -113,7 +165,9 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("--threshold", type=float, default=0.05,
                          help="smallest relative change called a regression (default 0.05)")
     compare.add_argument("-o", "--output", help="folder for index.html "
-                         "(default reports/compare/A-vs-B)")
+                         "(default reports/compare/A-vs-B, from the runs' names)")
+    compare.add_argument("--force", action="store_true",
+                         help="replace an index.html there that this harness did not write")
     compare.add_argument("--reports", default=str(REPORTS), help=argparse.SUPPRESS)
     compare.set_defaults(func=cmd_compare)
     return top

@@ -38,15 +38,16 @@ def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> 
 
 
 def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:
-    """One row per benchmark present in both runs: medians, ratio B/A, p-value, verdict."""
+    """One row per benchmark of either run: medians, ratio B/A, p-value, verdict; "missing"
+    where one run has no median for it (not measured there, or failed)."""
     a = results_frame(load_runs([a_path]))
     b = results_frame(load_runs([b_path]))
     rounds_a, rounds_b = load_rounds(a_path), load_rounds(b_path)
-    both = a.merge(b, on=KEY, suffixes=("_a", "_b"))
+    both = a.merge(b, on=KEY, suffixes=("_a", "_b"), how="outer", sort=False)
     both["ratio"] = both["median_b"] / both["median_a"]
     both["p_value"] = [rank_test(rounds_a.get(na, []), rounds_b.get(nb, []))
                        for na, nb in zip(both["name_a"], both["name_b"])]
     apart = (both["q1_b"] > both["q3_a"]) | (both["q3_b"] < both["q1_a"])
-    both["verdict"] = [verdict(r, p, q, threshold)
+    both["verdict"] = [verdict(r, p, q, threshold) if pd.notna(r) else "missing"
                        for r, p, q in zip(both["ratio"], both["p_value"], apart)]
     return both

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.schema import SchemaError, check_results
+
 IDENTITY = ("run_id", "suite", "case", "impl", "device", "precision", "mode", "baseline")
 # Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
 STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
@@ -17,11 +19,11 @@ COLUMNS = IDENTITY + STATS + METRICS + PROVENANCE
 
 
 class ResultsError(ValueError):
-    """A results file that cannot be read as a benchmark JSON of this harness."""
+    """A results file that cannot be read as a benchmark JSON; the message names the file."""
 
 
 def read_json(path) -> dict:
-    """One pytest-benchmark JSON, checked to be one of ours; ResultsError says what is wrong."""
+    """One pytest-benchmark JSON, checked against the schema; ResultsError says what is wrong."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -30,28 +32,33 @@ def read_json(path) -> dict:
         data = json.loads(text)
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ResultsError(f"{path}: a folder, not a JSON file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: cannot read it ({error})") from None
     except json.JSONDecodeError as error:
         raise ResultsError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) \
-            or not isinstance(data.get("machine_info"), dict):
-        raise ResultsError(f"{path}: not a pytest-benchmark JSON (no 'benchmarks' and "
-                           "'machine_info'); pass a file written by --benchmark-json")
-    if not data["benchmarks"]:
-        raise ResultsError(f"{path}: holds no benchmarks; was the run started with "
-                           "--benchmark-only and did any benchmark pass?")
-    for bench in data["benchmarks"]:
-        extra = bench.get("extra_info") if isinstance(bench, dict) else None
-        if not isinstance(extra, dict) or "suite" not in extra or not isinstance(
-                bench.get("stats"), dict):
-            raise ResultsError(f"{path}: benchmark {_name(bench)!r} was not written by this "
-                               "harness (no 'suite' in extra_info or no stats)")
+    except RecursionError:
+        raise ResultsError(f"{path}: nested too deeply to be a benchmark JSON") from None
+    try:
+        check_results(data)
+    except SchemaError as error:
+        raise ResultsError(f"{path}: {error}") from None
     return data
 
 
-def _name(bench) -> str:
-    return bench.get("name", "?") if isinstance(bench, dict) else repr(bench)[:40]
+def _identity(bench: dict) -> dict:
+    """What a benchmark is: as this harness recorded it, or, in any other project's JSON, its
+    group as the suite, its parameters as the case and its test function as the implementation."""
+    extra = bench.get("extra_info") or {}
+    if "suite" in extra:
+        return {key: extra.get(key) for key in IDENTITY[1:]}
+    name = bench["name"]
+    function, _, param = name.partition("[")
+    return {"suite": bench.get("group") or "pytest-benchmark",
+            "case": bench.get("param") or param.rstrip("]") or name,
+            "impl": bench.get("fullname", function).partition("[")[0].rpartition("::")[2]
+            or function, "device": "-", "precision": "-", "mode": "-", "baseline": None}
 
 
 def _rows(data: dict, source: str):
@@ -60,16 +67,16 @@ def _rows(data: dict, source: str):
         "run_id": run_id(source, data),
         "datetime": data.get("datetime"),
         "host": machine.get("node"),
-        "cpu_model": machine.get("cpu_model"),
+        "cpu_model": machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw"),
         "gpu": machine.get("gpu"),
         "threads": machine.get("threads"),
         "torch": machine.get("torch"),
-        "commit": machine.get("commit"),
-        "dirty": machine.get("dirty"),
+        "commit": machine.get("commit") or (data.get("commit_info") or {}).get("id"),
+        "dirty": machine.get("dirty", (data.get("commit_info") or {}).get("dirty")),
         "source": source,
     }
     for bench in data["benchmarks"]:
-        extra = dict(bench["extra_info"])
+        extra = dict(bench.get("extra_info") or {})
         case_fields = extra.pop("case_fields", {})
         stats = bench["stats"]
         yield {
@@ -77,6 +84,7 @@ def _rows(data: dict, source: str):
             **provenance,
             "name": bench.get("name"),
             **{key: value for key, value in extra.items() if not isinstance(value, dict | list)},
+            **_identity(bench),
             **case_fields,
             # what the page shows that is not a number (diagram sources); not written to CSV
             "artifacts": extra.get("artifacts"),
@@ -84,8 +92,18 @@ def _rows(data: dict, source: str):
 
 
 def load_runs(paths) -> list[tuple[str, dict]]:
-    """Each JSON in `paths`, read and checked, with its path."""
-    return [(str(path), read_json(path)) for path in paths]
+    """Each JSON in `paths`, read and checked, with its path; a run given twice (the same file,
+    or two copies of one run) is refused, since its rows would count twice."""
+    runs, seen = [], {}
+    for path in paths:
+        data = read_json(path)
+        key = (run_id(str(path), data), data.get("datetime"))
+        if key in seen:
+            raise ResultsError(f"{path} and {seen[key]} hold the same run ({key[0]}, "
+                               f"{key[1]}); give it once")
+        seen[key] = path
+        runs.append((str(path), data))
+    return runs
 
 
 def run_id(source: str, data: dict) -> str:

@@ -72,3 +72,74 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys):
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", "-1")
     assert code == 2 and "--threshold" in err
+
+
+@pytest.mark.parametrize("output, message", [
+    ("", "the output folder is empty"),
+    ("{file}", "is a file, not a folder"),
+    ("{file}/sub", "is a file"),
+])
+def test_report_checks_the_output_folder_first(tmp_path, capsys, output, message):
+    file = tmp_path / "taken.txt"
+    file.write_text("mine")
+    code, _, err = run_main(capsys, "report", str(SAMPLE), "-o", output.format(file=file))
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert file.read_text() == "mine"
+
+
+def test_a_page_this_harness_did_not_write_is_kept_unless_forced(tmp_path, capsys):
+    page = tmp_path / "index.html"
+    page.write_text("<html>someone's page</html>")
+    code, _, err = run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path))
+    assert code == 2 and "not written by this harness" in err and "--force" in err
+    assert page.read_text() == "<html>someone's page</html>"
+    assert run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path), "--force")[0] == 0
+    # our own page is replaced without asking
+    assert run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path))[0] == 0
+
+
+def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.json", "b.json"):
+        (tmp_path / name).write_text(SAMPLE.read_text())
+    code, out, _ = run_main(capsys, "compare", "a.json", "b.json")
+    assert code == 0 and out.strip() == str(Path("reports/compare/a-vs-b/index.html"))
+    for run in ("r1", "r2"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "benchmark.json").write_text(SAMPLE.read_text())
+    assert "r1-vs-r2" in run_main(capsys, "compare", "r1", "r2")[1]
+    assert "r1-A-vs-r1-B" in run_main(capsys, "compare", "r1", "r1/benchmark.json")[1]
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "0"])
+def test_run_refuses_a_time_budget_that_is_not_positive(capsys, value):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["run", "--max-time", value])
+    assert exit_.value.code == 2
+    assert "must be a positive number of seconds" in capsys.readouterr().err
+
+
+def test_report_into_a_run_folder_refreshes_the_list_of_runs(tmp_path, capsys):
+    killed = tmp_path / "runs" / "20260101-000000-host"
+    killed.mkdir(parents=True)  # what a run killed with SIGKILL leaves
+    damaged = tmp_path / "runs" / "20260102-000000-host"
+    damaged.mkdir()
+    (damaged / "summary.json").write_text("[1, 2]")
+    code, out, _ = run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path / "runs" / "r9"))
+    assert code == 0 and str(tmp_path / "index.html") in out
+    html = (tmp_path / "index.html").read_text()
+    assert 'href="runs/r9/index.html"' in html
+    assert html.count("incomplete: no results") == 2
+
+
+def test_report_refuses_a_missing_input_before_loading_anything(capsys):
+    code, _, err = run_main(capsys, "report", "/no/such.json", "-o", "/tmp/unused-out")
+    assert code == 2 and err == "bench: error: /no/such.json: no such file\n"
+
+
+def test_the_command_line_and_the_plugin_start_without_torch_or_pandas():
+    code = ("import sys; from bench import cli, plugin; cli.parser(); "
+            "print(sorted({'torch', 'pandas', 'matplotlib'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -49,3 +49,40 @@ def test_compare_runs_matches_rows_and_flags_a_slowdown(tmp_path):
     assert table.loc["matmul", "ratio"] == pytest.approx(2.0)
     assert table.loc["conv_nchw", "verdict"] == "same"
     assert table.loc["conv_nchw", "ratio"] == 1.0
+
+
+def without_rounds(data):
+    for bench in data["benchmarks"]:
+        bench["stats"].pop("data", None)
+    return data
+
+
+def test_without_raw_rounds_the_verdict_falls_back_to_quartiles(tmp_path):
+    a = without_rounds(json.loads(SAMPLE.read_text()))
+    b = without_rounds(json.loads(SAMPLE.read_text()))
+    for bench in b["benchmarks"]:
+        stats = bench["stats"]
+        if bench["extra_info"]["impl"] == "matmul":  # 2x slower: quartiles apart
+            for key in ("median", "q1", "q3"):
+                stats[key] *= 2
+        elif bench["extra_info"]["impl"] == "conv_nchw":  # 10% slower, quartiles overlapping
+            stats["median"] *= 1.1
+            stats["q1"], stats["q3"] = stats["median"] * 0.5, stats["median"] * 2
+    paths = []
+    for name, data in (("a", a), ("b", b)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(data))
+    table = compare_runs(*paths).set_index("impl")
+    assert math.isnan(table.loc["matmul", "p_value"])
+    assert table.loc["matmul", "verdict"] == "slower"
+    assert table.loc["conv_nchw", "verdict"] == "same"
+
+
+def test_a_benchmark_of_one_run_only_is_missing_not_unchanged(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["impl"] != "matmul"]
+    fewer = tmp_path / "b.json"
+    fewer.write_text(json.dumps(data))
+    table = compare_runs(SAMPLE, fewer).set_index("impl")
+    assert table.loc["matmul", "verdict"] == "missing"
+    assert table["verdict"].value_counts().to_dict() == {"same": 2, "missing": 1}

@@ -69,7 +69,7 @@ def test_csv_round_trip_keeps_full_precision(tmp_path):
     ("[1, 2]", "not a pytest-benchmark JSON"),
     ('{"benchmarks": [], "machine_info": {}}', "holds no benchmarks"),
     ('{"benchmarks": [{"name": "x", "extra_info": {}, "stats": {}}], "machine_info": {}}',
-     "not written by this harness"),
+     "benchmark 'x': stats.median must be a finite number, got None"),
 ])
 def test_broken_files_raise_one_line_errors(tmp_path, content, message):
     path = tmp_path / "b.json"
@@ -89,3 +89,86 @@ def test_truncated_file_is_refused(tmp_path):
 def test_missing_file_is_refused(tmp_path):
     with pytest.raises(ResultsError, match="no such file"):
         load_results([tmp_path / "absent.json"])
+
+
+def odd(tmp_path, change) -> Path:
+    """The sample with one thing changed by `change(data)`, written to a file."""
+    data = json.loads(SAMPLE.read_text())
+    change(data)
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def first_stats(data):
+    return data["benchmarks"][0]["stats"]
+
+
+NAME = "'test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-conv_nchw-forward]'"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: first_stats(d).update(median="fast"), f"{NAME}: stats.median must be a finite"),
+    (lambda d: first_stats(d).update(median=0), f"{NAME}: stats.median must be above zero"),
+    (lambda d: first_stats(d).pop("median"), f"{NAME}: stats.median must be a finite number"),
+    (lambda d: first_stats(d).update(rounds=float("inf")), f"{NAME}: stats.rounds must be a fin"),
+    (lambda d: first_stats(d).update(rounds=2.5), f"{NAME}: stats.rounds must be a positive wh"),
+    (lambda d: first_stats(d).update(stddev=-1), f"{NAME}: stats.stddev must not be negative"),
+    (lambda d: first_stats(d).update(data=["x"]), f"{NAME}: stats.data must be a list of numb"),
+    (lambda d: d["benchmarks"][0]["extra_info"].update(case_fields=[1]),
+     f"{NAME}: extra_info.case_fields must be a mapping"),
+    (lambda d: d["benchmarks"][0]["extra_info"].pop("impl"),
+     f"{NAME}: extra_info.impl must be a non-empty string"),
+    (lambda d: d.update(collected="many"), "'collected' must be a count"),
+    (lambda d: d.update(outcomes=[{"name": "x", "outcome": "maybe"}]), "'outcomes' must be"),
+    (lambda d: d["benchmarks"][1].update(extra_info={}), "mixes benchmarks of this harness"),
+])
+def test_odd_json_is_refused_naming_the_benchmark_and_field(tmp_path, change, message):
+    path = odd(tmp_path, change)
+    with pytest.raises(ResultsError) as error:
+        load_results([path])
+    assert str(error.value).startswith(f"{path}: ")
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_deeply_nested_json_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(ResultsError, match="nested too deeply"):
+        load_results([path])
+
+
+def test_null_options_are_no_options(tmp_path):
+    path = odd(tmp_path, lambda d: d["benchmarks"][0].update(options=None))
+    assert len(load_results([path])) == 3
+
+
+def foreign_json() -> dict:
+    """What any project's pytest-benchmark run writes: no extra_info of ours."""
+    data = json.loads(SAMPLE.read_text())
+    for bench, (name, group) in zip(data["benchmarks"], [("test_sort[100]", "sort"),
+                                                          ("test_sort[1000]", "sort"),
+                                                          ("test_other", None)]):
+        bench.update(name=name, fullname=f"tests/test_x.py::{name}", group=group, extra_info={},
+                     param=name.partition("[")[2].rstrip("]") or None)
+    for key in ("outcomes", "collected", "suites"):
+        data.pop(key)
+    return data
+
+
+def test_any_pytest_benchmark_json_is_read_with_its_groups_and_params(tmp_path):
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps(foreign_json()))
+    frame = load_results([path])
+    assert frame[["suite", "case", "impl"]].values.tolist() == [
+        ["sort", "100", "test_sort"], ["sort", "1000", "test_sort"],
+        ["pytest-benchmark", "test_other", "test_other"]]
+    assert frame["baseline"].isna().all()
+
+
+def test_a_run_given_twice_is_refused(tmp_path):
+    copy = tmp_path / "copy.json"
+    copy.write_text(SAMPLE.read_text())
+    for paths in ([SAMPLE, SAMPLE], [SAMPLE, copy]):
+        with pytest.raises(ResultsError, match="hold the same run .sample-run"):
+            load_runs(paths)

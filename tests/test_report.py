@@ -68,3 +68,40 @@ def test_every_suite_renders_from_the_committed_example(tmp_path):
                  "operations met the target", "greyed where first_k runs nothing",
                  "counts only"):
         assert text in html, text
+
+
+def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    for bench, name in zip(data["benchmarks"], ("test_sort[100]", "test_sort[1000]", "test_x")):
+        bench.update(name=name, fullname=f"tests/test_s.py::{name}", group="sorting",
+                     extra_info={}, param=name.partition("[")[2].rstrip("]") or None)
+    for key in ("outcomes", "collected", "suites"):
+        data.pop(key)
+    path = tmp_path / "foreign.json"
+    path.write_text(json.dumps(data))
+    html = render_report([path], tmp_path / "out").read_text()
+    for text in ("sorting", "test_sort was fastest in", "test outcomes not recorded in this file",
+                 "Every measurement"):
+        assert text in html, text
+    assert "Speedup against" not in html  # no baseline, so no speedups
+
+
+def test_an_unknown_suite_gets_the_generic_section(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["suite"] = "depthwise"
+    data["suites"] = {"depthwise": {"title": "Depthwise versus grouped"}}
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps(data))
+    html = render_report([path], tmp_path / "out").read_text()
+    assert "Depthwise versus grouped" in html and "Speedup against conv_nchw" in html
+
+
+def test_a_suite_section_that_cannot_read_the_file_falls_back(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["suite"] = "roi"  # the roi section needs kind, regions, ...
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(data))
+    html = render_report([path], tmp_path / "out").read_text()
+    assert "The roi section could not be drawn from this file" in html

@@ -39,8 +39,11 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def run_status(outcomes: pd.DataFrame, collected) -> str:
-    """'complete', 'interrupted after N of M benchmarks', and the failures, in words."""
+def run_status(outcomes: pd.DataFrame, collected, recorded: bool = True) -> str:
+    """'complete', 'interrupted after N of M benchmarks', and the failures, in words; for a JSON
+    whose outcomes were not recorded (not written by this harness), only what it holds."""
+    if not recorded:
+        return "test outcomes not recorded in this file"
     counts = outcomes["outcome"].value_counts()
     done = len(outcomes)
     status = ("complete" if collected is None or done >= collected
@@ -79,18 +82,34 @@ def _peaks(frame: pd.DataFrame) -> list[dict]:
 
 def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     """A run's machine, timer settings and status, for the environment and summary."""
-    options = [bench.get("options", {}) for bench in data["benchmarks"]]
+    options = [bench.get("options") or {} for bench in data["benchmarks"]]
     timing = {
         "timers": ", ".join(sorted({str(o.get("timer")) for o in options})),
         "min_rounds": options[0].get("min_rounds"),
         "max_time_per_benchmark": options[0].get("max_time"),
-        "warm-up_calls": data["benchmarks"][0]["extra_info"].get("warmup_calls"),
+        "warm-up_calls": (data["benchmarks"][0].get("extra_info") or {}).get("warmup_calls"),
     }
     info = data["machine_info"]
     own = outcomes[outcomes["run_id"] == run_id(source, data)]
     return {"source": source, "datetime": data.get("datetime"),
-            "status": run_status(own, data.get("collected")),
+            "status": run_status(own, data.get("collected"), "outcomes" in data),
             "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing}
+
+
+def _section(frame: pd.DataFrame, info: dict):
+    """The suite's own section; the generic one, with a note, where the file lacks what the
+    suite's section reads (a file edited by hand, or written by another version)."""
+    name = frame["suite"].iloc[0]
+    section = load_section(name)
+    if section is not None:
+        try:
+            return section(frame, info)
+        except (KeyError, ValueError, TypeError) as error:
+            fallback = generic_section(frame, info)
+            fallback.notes.insert(0, f"The {name} section could not be drawn from this file "
+                                     f"({type(error).__name__}: {error}); shown generically.")
+            return fallback
+    return generic_section(frame, info)
 
 
 def render_report(paths, out_dir) -> Path:
@@ -108,8 +127,7 @@ def render_report(paths, out_dir) -> Path:
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
     info = suite_info(runs)
-    sections = [(load_section(name) or generic_section)(frame[frame["suite"] == name],
-                                                        info.get(name, {}))
+    sections = [_section(frame[frame["suite"] == name], info.get(name, {}))
                 for name in frame["suite"].unique()]
     html = ENV.get_template("run.html.j2").render(
         title="Benchmark report", install_hint=graphs.INSTALL_HINT, machines=machines,
@@ -132,17 +150,31 @@ def render_report(paths, out_dir) -> Path:
     return out_dir / "index.html"
 
 
+# A run folder without a readable summary: the run was killed before it wrote its results.
+INCOMPLETE = {"datetime": "", "machines": [], "devices": [], "gpus": [], "commits": [],
+              "suites": [], "status": "incomplete: no results (the run was stopped before it "
+                                    "wrote them, or its summary.json is damaged)"}
+
+
+def _summary(path: Path) -> dict | None:
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), type(v))
+                                             for k, v in INCOMPLETE.items()):
+        return None
+    return info
+
+
 def render_index(reports_dir) -> Path:
     """reports/index.html: one line per run folder that holds a summary.json."""
     reports_dir = Path(reports_dir)
     runs = []
-    for summary in sorted(reports_dir.glob("*/*/summary.json"), reverse=True):
-        try:
-            info = json.loads(summary.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        runs.append({"href": summary.parent.relative_to(reports_dir).as_posix() + "/index.html",
-                     "name": summary.parent.name, **info})
+    for folder in sorted((reports_dir / "runs").glob("*/"), reverse=True):
+        info = _summary(folder / "summary.json")
+        runs.append({"href": f"runs/{folder.name}/index.html", "name": folder.name,
+                     **(info or INCOMPLETE)})
     html = ENV.get_template("index.html.j2").render(runs=runs)
     path = reports_dir / "index.html"
     write_atomic(path, html)
@@ -161,14 +193,14 @@ COMPARE_COLUMNS = {
 def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> Path:
     """A page comparing run B against run A, case by case; written only if both load."""
     table = compare_runs(a_path, b_path, threshold)
-    if table.empty:
+    if (table["verdict"] == "missing").all():
         raise ValueError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
     counts = table["verdict"].value_counts()
     html = ENV.get_template("compare.html.j2").render(
         a=str(a_path), b=str(b_path), threshold=threshold,
-        counts={v: int(counts.get(v, 0)) for v in ("slower", "faster", "same")},
-        machines=[table[f"{c}_a"].iloc[0] for c in ("host", "cpu_model", "gpu")],
-        machines_b=[table[f"{c}_b"].iloc[0] for c in ("host", "cpu_model", "gpu")],
+        counts={v: int(counts.get(v, 0)) for v in ("slower", "faster", "same", "missing")},
+        machines=[table[f"{c}_a"].dropna().iloc[0] for c in ("host", "cpu_model")],
+        machines_b=[table[f"{c}_b"].dropna().iloc[0] for c in ("host", "cpu_model")],
         table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

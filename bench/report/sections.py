@@ -102,10 +102,11 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
         clear = int(best["clear"])
         within = "" if clear == best["wins"] else \
             f" ({clear} clearly; in {best['wins'] - clear} the runner-up was within noise)"
-        findings.append(
-            f"{device} {precision} {mode}: {best['impl']} was fastest in {best['wins']} of "
-            f"{best['cases']} {noun}{within}, at a median {fmt.ratio(rows['speedup'].median())} "
-            f"the speed of {baseline}.")
+        speed = "" if pd.isna(baseline) else \
+            f", at a median {fmt.ratio(rows['speedup'].median())} the speed of {baseline}"
+        setting = " ".join(part for part in (device, precision, mode) if part != "-")
+        findings.append(f"{setting or 'all'}: {best['impl']} was fastest in {best['wins']} of "
+                        f"{best['cases']} {noun}{within}{speed}.")
     return findings
 
 
@@ -118,6 +119,8 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
     impls = list(frame["impl"].unique())
     for (device, precision, mode), group in settings(frame):
         baseline = group["baseline"].iloc[0]
+        if pd.isna(baseline):  # any project's JSON: no baseline, so no speedups
+            continue
         pivot = pivot_impls(group, "speedup", impls).reset_index()
         columns = {"case": ("case", None)} | {impl: (impl, fmt.ratio) for impl in impls}
         section.tables.append(make_table(
@@ -127,8 +130,9 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
             group, DETAIL_COLUMNS, f"Every measurement: {device}, {precision}, {mode}"))
     section.figures.append(("Median time per case and implementation (log scale)",
                             figure_svg(plot_times(frame))))
-    section.figures.append(("Speedup against the baseline (above 1: faster)",
-                            figure_svg(plot_times(frame, y="speedup", ylabel="speedup"))))
+    if frame["speedup"].notna().any():
+        section.figures.append(("Speedup against the baseline (above 1: faster)",
+                                figure_svg(plot_times(frame, y="speedup", ylabel="speedup"))))
     if frame["peak_flops"].notna().any() and frame["flops"].notna().any():
         section.figures.append((
             "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",

@@ -1,0 +1,86 @@
+"""What a benchmark JSON must hold for the report to use it, checked in one place.
+
+pytest-benchmark's own fields (any project's JSON, any version since 3.0) and, where the harness
+wrote the file, ours. A file that passes can be rendered; one that does not gets one line naming
+the file, the benchmark and the field. The report code after this trusts what it reads.
+"""
+
+import math
+
+HARNESS = ("suite", "case", "impl", "device", "precision", "mode")
+POSITIVE = ("median",)
+NON_NEGATIVE = ("min", "max", "mean", "stddev", "q1", "q3", "iqr")
+COUNTS = ("rounds", "iterations")
+
+
+class SchemaError(ValueError):
+    """A field the report cannot use; the message names where it is."""
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_results(data) -> None:
+    """SchemaError for the first field of `data` (a parsed JSON) the report cannot use."""
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) \
+            or not isinstance(data.get("machine_info"), dict):
+        raise SchemaError("not a pytest-benchmark JSON (no 'benchmarks' list and "
+                          "'machine_info'); pass a file written by --benchmark-json")
+    if not data["benchmarks"]:
+        raise SchemaError("holds no benchmarks; was the run started with --benchmark-only and "
+                          "did any benchmark pass?")
+    collected = data.get("collected")
+    if collected is not None and not (isinstance(collected, int) and collected >= 0):
+        raise SchemaError(f"'collected' must be a count, got {collected!r:.40}")
+    outcomes = data.get("outcomes", [])
+    if not isinstance(outcomes, list) or not all(
+            isinstance(o, dict) and isinstance(o.get("name"), str)
+            and o.get("outcome") in ("passed", "failed", "skipped") for o in outcomes):
+        raise SchemaError("'outcomes' must be a list of {name, outcome, reason}")
+    for key in ("suites",):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise SchemaError(f"{key!r} must be a mapping")
+    harness = [isinstance(b, dict) and isinstance(b.get("extra_info"), dict)
+               and "suite" in b["extra_info"] for b in data["benchmarks"]]
+    if any(harness) and not all(harness):
+        raise SchemaError("mixes benchmarks of this harness with others")
+    for bench in data["benchmarks"]:
+        _check_benchmark(bench, all(harness))
+
+
+def _check_benchmark(bench, harness: bool) -> None:
+    if not isinstance(bench, dict) or not isinstance(bench.get("name"), str):
+        raise SchemaError(f"a benchmark without a name: {str(bench)[:60]}")
+
+    def fail(field, problem):
+        raise SchemaError(f"benchmark {bench['name']!r}: {field} {problem}")
+
+    stats = bench.get("stats")
+    if not isinstance(stats, dict):
+        fail("'stats'", "is missing or not a mapping")
+    for key in POSITIVE + NON_NEGATIVE + COUNTS:
+        value = stats.get(key)
+        if key in ("q1", "q3", "iqr") and value is None:
+            continue  # not in every version
+        if not _number(value):
+            fail(f"stats.{key}", f"must be a finite number, got {value!r:.40}")
+        if key in POSITIVE and value <= 0:
+            fail(f"stats.{key}", f"must be above zero, got {value!r}")
+        if key in COUNTS and (value < 1 or value != int(value)):
+            fail(f"stats.{key}", f"must be a positive whole number, got {value!r}")
+        if value < 0:
+            fail(f"stats.{key}", f"must not be negative, got {value!r}")
+    data = stats.get("data")
+    if data is not None and not (isinstance(data, list) and all(_number(v) for v in data)):
+        fail("stats.data", "must be a list of numbers")
+    for key in ("options", "extra_info", "params"):
+        if bench.get(key) is not None and not isinstance(bench[key], dict):
+            fail(f"'{key}'", "must be a mapping")
+    if harness:
+        extra = bench["extra_info"]
+        for key in HARNESS:
+            if not isinstance(extra.get(key), str) or not extra[key]:
+                fail(f"extra_info.{key}", "must be a non-empty string")
+        if not isinstance(extra.get("case_fields", {}), dict):
+            fail("extra_info.case_fields", "must be a mapping")
