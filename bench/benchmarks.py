@@ -5,12 +5,14 @@ from dataclasses import asdict
 
 from bench.measurement import measure, relative_error
 from bench.precision import precision_mode
+from bench.profiling import profile_step, trace_name
 from bench.suites import load_suite
 
 
-def test_benchmark(benchmark, suite, case, impl, device, precision, mode):
+def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precision, mode):
     """Check the step against the suite's reference, record what identifies and describes it,
-    then time it. A step beyond its tolerance fails before it is timed."""
+    then time it; with --profile, profile one more call after the timing. A step beyond its
+    tolerance fails before it is timed."""
     spec = load_suite(suite)
     the_case = spec.case(case)
     with precision_mode(precision) as dtype:
@@ -30,6 +32,13 @@ def test_benchmark(benchmark, suite, case, impl, device, precision, mode):
         measure(benchmark, step.fn, setup=step.setup, device=device, precision=precision)
         if benchmark.enabled:
             benchmark.extra_info.update(spec.after_timing(step, device, precision))
+        profile, traces = bench_profile
+        if profile and benchmark.enabled:
+            trace = traces / trace_name(benchmark.name) if profile == "trace" else None
+            found = profile_step(step.fn, step.setup, device, trace)
+            benchmark.extra_info.setdefault("artifacts", {})["profile"] = found
+            if "launches" in found:
+                benchmark.extra_info["launches"] = found["launches"]
 
 
 test_benchmark.bench_benchmark = True  # what the plugin parametrises, under whatever module name

@@ -33,6 +33,7 @@ def cmd_run(args) -> int:
                f"--device={args.device}", "-p", "no:cacheprovider"]
     command += [f"--suite={args.suite}"] * bool(args.suite)
     command += [f"--precision={args.precision}"] * bool(args.precision)
+    command += [f"--profile={args.profile}"] * bool(getattr(args, "profile", None))
     command += args.pytest_args
     print(f"bench: {' '.join(command[3:])}", flush=True)
     # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,
@@ -142,6 +143,9 @@ def parser() -> argparse.ArgumentParser:
                      help="cpu, cuda, or auto: the CPU and CUDA where available (default)")
     run.add_argument("--max-time", type=positive_seconds, default=0.5,
                      help="pytest-benchmark's time budget per benchmark, seconds (default 0.5)")
+    run.add_argument("--profile", nargs="?", const="table", choices=("table", "trace"),
+                     help="profile one extra call of each benchmark after its timing; "
+                          "=trace also saves each Chrome trace (gzipped) in the run folder")
     run.add_argument("--reports", default=str(REPORTS), help="reports folder (default reports)")
     run.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     run.set_defaults(func=cmd_run)

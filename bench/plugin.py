@@ -41,6 +41,11 @@ def pytest_addoption(parser):
     group.addoption("--precision", default=None,
                     help=f"comma-separated precision modes: {', '.join(PRECISIONS)} "
                          "(default: each suite's own list per device)")
+    group.addoption("--profile", nargs="?", const="table", default=None,
+                    choices=("table", "trace"),
+                    help="profile one extra call of every benchmark, outside the timing: "
+                         "the top operators and kernels into its JSON; --profile=trace also "
+                         "writes each Chrome trace, gzipped, under the run folder's traces/")
     group.addoption("--device", default="auto",
                     help="cpu, cuda, or auto: the CPU, and CUDA where it is available "
                          "(default: auto)")
@@ -173,6 +178,17 @@ class OutcomeRecorder:
                 reason = str(crash.message if crash else report.longrepr).splitlines()[0]
             self.outcomes.append({"name": report.nodeid, "outcome": report.outcome,
                                   "reason": reason})
+
+
+@pytest.fixture
+def bench_profile(request):
+    """(None, "table" or "trace"; the folder for traces) as --profile asked."""
+    config = request.config
+    mode = config.getoption("profile")
+    run = config.stash.get(RUN, None) or {}
+    json_path = config.getoption("benchmark_json")
+    base = run.get("dir") or (Path(json_path).parent if json_path else Path.cwd())
+    return mode, Path(base) / "traces"
 
 
 def pytest_benchmark_update_machine_info(config, machine_info: dict):

@@ -49,6 +49,26 @@ def test_pytest_benchmark_measures_and_ends_in_the_page(tmp_path):
     assert {b["params"]["case"] for b in data["benchmarks"]} == {"n1000", "n100000"}
     assert all(b["extra_info"]["case_fields"]["n"] in (1000, 100000) for b in data["benchmarks"])
     assert data["machine_info"]["run_id"] == folder.name
+    # without --profile nothing is profiled and no trace is written
+    assert not any("artifacts" in b["extra_info"] for b in data["benchmarks"])
+    assert not (folder / "traces").exists()
+
+
+def test_profile_trace_records_profiles_and_writes_traces(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark", "--suite", "toy",
+         "--grid", "smoke", "--benchmark-max-time=0.01", f"--bench-reports={tmp_path}",
+         "--profile=trace", "-p", "no:cacheprovider"], cwd=ROOT, env=env(), capture_output=True,
+        text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    folder = run_folder(tmp_path)
+    data = json.loads((folder / "benchmark.json").read_text())
+    traces = sorted(p.name for p in (folder / "traces").iterdir())
+    assert len(traces) == len(data["benchmarks"]) == 4
+    for bench in data["benchmarks"]:
+        found = bench["extra_info"]["artifacts"]["profile"]
+        assert found["trace"] in traces and found["operators"]
+    assert "What each implementation runs" in (folder / "index.html").read_text()
 
 
 def test_benchmark_and_benchmark_disable_are_refused_together(tmp_path):

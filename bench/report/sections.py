@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.graphs import to_svg
-from bench.plots import figure_svg, plot_roofline, plot_times
+from bench.plots import figure_svg, plot_breakdown, plot_roofline, plot_times
 from bench.precision import PRECISIONS
 from bench.report import format as fmt
 from bench.tables import fastest_counts, pivot_impls
@@ -80,12 +80,13 @@ DETAIL_COLUMNS = {
 }
 
 
-def settings(frame: pd.DataFrame):
-    """The rows grouped by device, precision and mode, precisions in the table's order."""
+def settings(frame: pd.DataFrame, more=()):
+    """The rows grouped by device, precision and mode (and `more`), precisions in the order
+    of their table."""
     order = {name: i for i, name in enumerate(PRECISIONS)}
     ranked = frame.assign(_order=frame["precision"].map(order).fillna(len(order)))
     ranked = ranked.sort_values(["_order"], kind="stable").drop(columns="_order")
-    return ranked.groupby(["device", "precision", "mode"], sort=False)
+    return ranked.groupby(["device", "precision", "mode", *more], sort=False, dropna=False)
 
 
 def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
@@ -108,6 +109,56 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
         findings.append(f"{setting or 'all'}: {best['impl']} was fastest in {best['wins']} of "
                         f"{best['cases']} {noun}{within}{speed}.")
     return findings
+
+
+PROFILE_NOTE = ("Profiles come from one extra call of each step under torch.profiler, after "
+                "its timing: their times are for that one call, with the profiler's own "
+                "overhead, and explain where time goes; every other time on this page is the "
+                "timer's.")
+COPY_SHARE = 0.10  # a formulation spending this much of its time on copies is called out
+
+
+def _profiled(frame: pd.DataFrame) -> pd.DataFrame:
+    profiles = frame["artifacts"].map(lambda a: a.get("profile") if isinstance(a, dict) else None)
+    return frame.assign(profile=profiles)[profiles.notna()]
+
+
+def _top(profile: dict) -> str:
+    rows = profile.get("kernels") or profile["operators"]
+    return ", ".join(f"{row['name'][:60]} {fmt.percent(row['share'])}" for row in rows[:2])
+
+
+def add_profiles(section: Section, frame: pd.DataFrame) -> None:
+    """What each implementation runs, from the profiles recorded with --profile: per setting,
+    at its largest profiled case, the top operators (kernels on CUDA), the time by class of
+    work as a stacked bar, launches per call on CUDA, and the copies called out."""
+    profiled = _profiled(frame)
+    if profiled.empty:
+        return
+    # one case per setting and baseline (a suite compares different things per baseline)
+    for (device, precision, mode, _), group in settings(profiled, ["baseline"]):
+        case = group["case"].iloc[-1]
+        rows = group[group["case"] == case]
+        shares = pd.DataFrame(
+            [{k: v / sum(p["classes"].values()) for k, v in p["classes"].items()}
+             for p in rows["profile"]], index=rows["impl"]).fillna(0.0)
+        table = pd.DataFrame({"impl": rows["impl"].to_numpy(),
+                              "runs": [_top(p) for p in rows["profile"]],
+                              "launches": [p.get("launches") for p in rows["profile"]]})
+        table = pd.concat([table, shares.reset_index(drop=True)], axis=1)
+        columns = {"impl": ("impl", None), "what it runs (share of its time)": ("runs", None)}
+        if table["launches"].notna().any():
+            columns["kernel launches"] = ("launches", fmt.count)
+        columns |= {label: (label, fmt.percent) for label in shares.columns}
+        where = f"{case}: {device}, {precision}, {mode}"
+        section.tables.append(make_table(table, columns, f"What each implementation runs, {where}"))
+        section.figures.append((f"Profiled time by class of work, {where}",
+                                figure_svg(plot_breakdown(shares))))
+        copies = shares.get("copy / layout", pd.Series(dtype=float))
+        for impl, share in copies[copies >= COPY_SHARE].items():
+            section.notes.append(f"{impl} spends {fmt.percent(share)} of its profiled time at "
+                                 f"{where} copying or changing the layout of tensors.")
+    section.notes.append(PROFILE_NOTE)
 
 
 def generic_section(frame: pd.DataFrame, info: dict) -> Section:
@@ -137,6 +188,7 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
         section.figures.append((
             "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",
             figure_svg(plot_roofline(frame))))
+    add_profiles(section, frame)
     about = info.get("impls") or {}
     if about:
         section.notes.append("; ".join(f"{name}: {text}" for name, text in about.items()

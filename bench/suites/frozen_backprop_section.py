@@ -5,7 +5,7 @@ import pandas as pd
 
 from bench.plots import figure_svg, plot_relative
 from bench.report import format as fmt
-from bench.report.sections import Section, diagram, make_table, new_section
+from bench.report.sections import Section, add_profiles, diagram, make_table, new_section
 from bench.tables import add_ratios, by_mode
 
 RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
@@ -70,6 +70,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
                                      f"Regimes against full: {device}, {precision}"))
     out.figures.append(("Cost of each regime relative to full (1 = the same as full)",
                         figure_svg(plot_relative(wide, BARS))))
+    add_profiles(out, frame)
     drawn = set()
     for case, group in frame.groupby("case", sort=False):
         recorded = [a for a in group["artifacts"] if isinstance(a, dict) and a.get("diagrams")]

@@ -5,7 +5,7 @@ import pandas as pd
 
 from bench.plots import figure_svg, plot_scaling
 from bench.report import format as fmt
-from bench.report.sections import Section, make_table, new_section, settings
+from bench.report.sections import Section, add_profiles, make_table, new_section, settings
 
 COLUMNS = {
     "case": ("case", None),
@@ -50,6 +50,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
             figure_svg(plot_scaling(scaling, "regions", rows=("device", "precision", "mode")))))
     for (device, precision, mode), group in settings(frame):
         out.tables.append(make_table(group, COLUMNS, f"{device}, {precision}, {mode}"))
+    add_profiles(out, frame)
     out.notes.append("python_loop clips each region to the map before pooling and uses "
                      "adaptive pooling's bins; tv_roi_align averages bilinear samples: their "
                      "error column measures how far they are from roi_pool, not a fault.")
