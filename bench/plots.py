@@ -127,3 +127,74 @@ def plot_roofline(frame: pd.DataFrame, series: str = "impl",
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=6)
     return fig
+
+
+def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
+    """One model's backward, layer by layer: a strip per regime (in the order given), a cell per
+    layer in forward order (the rows of `bench.layers.anatomy`), shaded by its backward FLOPs on
+    a log scale. Grey: no backward runs through the layer; white: it runs, but only operations
+    without a FLOP formula (BatchNorm, ReLU, pooling); a dot: the layer's parameters train."""
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    if not rows_by_regime:
+        raise ValueError("rows_by_regime is empty: no regime to draw")
+
+    def is_layer(row):
+        return row["name"] != "(outside any layer)"
+
+    keys = [(row["name"], row["call"]) for row in next(iter(rows_by_regime.values()))
+            if is_layer(row)]
+    values = {}
+    for regime, rows in rows_by_regime.items():
+        by_key = {(row["name"], row["call"]): row for row in rows if is_layer(row)}
+        values[regime] = [by_key.get(key, {}) for key in keys]
+    flops = [row.get("backward_flops", 0) for cells in values.values() for row in cells]
+    high = max(flops, default=0) or 10
+    low = min([f for f in flops if f > 0], default=high / 10)
+    low = min(low, high / 10)
+    norm = LogNorm(vmin=low, vmax=high)
+    cmap = colormaps["viridis"].with_extremes(bad="lightgrey", under="white")
+
+    fig = Figure(figsize=(10, 0.3 * len(values) + 1.2), layout="constrained")
+    axes = fig.subplots(len(values), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (regime, cells) in zip(axes, values.items()):
+        ran = [row.get("backward_ran", row.get("backward_flops", 0) > 0) for row in cells]
+        # zero FLOPs but a backward that ran sits under the scale: the colour bar's white end
+        shade = [row.get("backward_flops", 0) or low / 10 for row in cells]
+        strip = np.ma.masked_array([shade], mask=[[not r for r in ran]])
+        # rasterised: a ResNet-50 strip is 160 cells, too many paths for an inline SVG
+        ax.pcolormesh(np.arange(len(keys) + 1), [0, 1], strip, cmap=cmap, norm=norm,
+                      rasterized=True)
+        trained = [i + 0.5 for i, row in enumerate(cells) if row.get("trainable")]
+        ax.scatter(trained, [0.5] * len(trained), s=3, color="black", rasterized=True)
+        ax.set_yticks([0.5], [regime], fontsize=8)
+        ax.tick_params(axis="y", length=0)
+    stages = [i for i, (name, _) in enumerate(keys)
+              if i == 0 or name.split(".")[0] != keys[i - 1][0].split(".")[0]]
+    axes[-1].set_xticks([i + 0.5 for i in stages], [keys[i][0].split(".")[0] for i in stages],
+                        fontsize=7)
+    axes[-1].set_xlabel("layers in forward order (ticks: first layer of each stage)")
+    colorbar = fig.colorbar(axes[0].collections[0], ax=list(axes), extend="min", pad=0.01)
+    colorbar.set_label("backward FLOPs\n(white: uncounted ops only;\ngrey: no backward)",
+                       fontsize=7)
+    return fig
+
+
+def plot_breakdown(shares: pd.DataFrame, title: str = "") -> Figure:
+    """Horizontal stacked bars: one per row of `shares` (indexed by implementation), its
+    columns the fraction of profiled time in each class of work."""
+    fig = Figure(figsize=(7, 0.35 * len(shares) + 1.3), layout="constrained")
+    ax = fig.subplots()
+    left = pd.Series(0.0, index=shares.index)
+    for column in shares.columns:
+        ax.barh(range(len(shares)), shares[column], left=left, label=str(column))
+        left += shares[column].fillna(0)
+    ax.set_yticks(range(len(shares)), [str(i) for i in shares.index], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of the profiled call's time")
+    ax.set_title(title, fontsize=9)
+    fig.legend(loc="outside lower center", ncols=min(len(shares.columns), 6), fontsize=7)
+    return fig
