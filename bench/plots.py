@@ -1,134 +1,193 @@
 """Figures of the results, drawn on matplotlib Figure objects and returned as SVG text."""
 
+import functools
 import io
 
 import matplotlib
 import pandas as pd
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
-PANEL = (4.2, 3.0)  # inches per subplot
+PANEL = (5.6, 3.6)  # inches per panel: about 540 px wide, text 9 pt or more (12 px and up)
+STYLE = {
+    "svg.fonttype": "none",  # text stays text: small pages, and the browser test can measure it
+    "text.parse_math": False,  # names are names: a "$" in one must not start mathtext
+    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8.5,
+    "ytick.labelsize": 8.5, "legend.fontsize": 8.5,
+}
 
 
 def figure_svg(fig: Figure) -> str:
-    """The figure as an inline <svg> element (text kept as text, so the page stays small)."""
+    """The figure as an inline <svg> element."""
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none"}):
+    with matplotlib.rc_context(STYLE):
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     svg = buffer.getvalue()
     return svg[svg.index("<svg"):]
 
 
-def _log_scale(ax, values: pd.Series, axis: str = "y") -> None:
-    """Log scale where there is something positive to show (a panel may hold only NaN)."""
-    if (pd.to_numeric(values, errors="coerce") > 0).any():
-        getattr(ax, f"set_{axis}scale")("log")
+def figures_svg(figs) -> list[str]:
+    return [figure_svg(fig) for fig in figs]
 
 
-def _panels(frame: pd.DataFrame, rows: list[str], cols: list[str]):
-    """A figure with one subplot per combination of the `rows` and `cols` columns' values, and
-    (axes, rows of the frame, title) for each subplot."""
-    def keys(columns):
-        if not columns:
-            return [()]
-        return list(frame[columns].drop_duplicates().itertuples(index=False, name=None))
+def styled(plot):
+    """Draw under STYLE: a text's size and whether it is mathtext are fixed when it is made."""
+    @functools.wraps(plot)
+    def draw(*args, **kwargs):
+        with matplotlib.rc_context(STYLE):
+            return plot(*args, **kwargs)
+    return draw
 
-    row_keys, col_keys = keys(rows), keys(cols)
-    fig = Figure(figsize=(PANEL[0] * len(col_keys), PANEL[1] * len(row_keys)),
-                 layout="constrained")
-    axes = fig.subplots(len(row_keys), len(col_keys), squeeze=False)
+
+def _new_figure(size=PANEL) -> Figure:
+    return Figure(figsize=size, layout="constrained")
+
+
+def _factor(value, _=None) -> str:
+    return f"{value:g}×"
+
+
+def _seconds(value, _=None) -> str:
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns")):
+        if value >= scale:
+            return f"{value / scale:g} {unit}"
+    return f"{value:g} s"
+
+
+def _log_scale(ax, values: pd.Series, axis: str = "y", formatter=None) -> None:
+    """Log scale where there is something positive to show (a panel may hold only NaN), with
+    labels on the major ticks only, in plain units: minor labels ran into each other."""
+    if not (pd.to_numeric(values, errors="coerce") > 0).any():
+        return
+    target = getattr(ax, f"{axis}axis")
+    getattr(ax, f"set_{axis}scale")("log")
+    # 1, 2 and 5 per decade: a range of less than a decade still gets labels
+    target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    target.set_minor_formatter(ticker.NullFormatter())
+    if formatter is not None:
+        target.set_major_formatter(ticker.FuncFormatter(formatter))
+
+
+def _legend(ax) -> None:
+    """The legend outside the data, to the right of the axes."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False)
+
+
+def _panels(frame: pd.DataFrame, columns: list[str], size=PANEL):
+    """One figure per combination of the `columns`' values: (figure, axes, its rows, title)."""
+    keys = list(frame[columns].drop_duplicates().itertuples(index=False, name=None)) \
+        if columns else [()]
     panels = []
-    for i, rkey in enumerate(row_keys):
-        for j, ckey in enumerate(col_keys):
-            mask = pd.Series(True, index=frame.index)
-            for column, value in zip(rows + cols, rkey + ckey):
-                mask &= frame[column] == value
-            title = " / ".join(map(str, rkey + ckey))
-            panels.append((axes[i][j], frame[mask], title))
-    return fig, panels
+    for key in keys:
+        mask = pd.Series(True, index=frame.index)
+        for column, value in zip(columns, key):
+            mask &= frame[column] == value
+        fig = _new_figure(size)
+        panels.append((fig, fig.subplots(), frame[mask], " / ".join(map(str, key))))
+    return panels
 
 
+@styled
 def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
-               rows=("device", "precision"), cols=("mode",), y: str = "median",
-               ylabel: str = "median time (s)") -> Figure:
-    """`y` (median time by default) per `x` on a log scale, one line per `series`, one panel
-    per rows x cols."""
-    fig, panels = _panels(frame, list(rows), list(cols))
-    for ax, panel, title in panels:
+               panels=("device", "precision", "mode"), y: str = "median",
+               ylabel: str = "median time") -> list[Figure]:
+    """`y` (median time by default) per `x` on a log scale, one line per `series`, one figure
+    per combination of `panels`. A speedup is labelled in plain factors (0.5×, 2×)."""
+    figs = []
+    for fig, ax, panel, title in _panels(frame, list(panels)):
         labels = list(dict.fromkeys(panel[x]))
         for name, group in panel.groupby(series, sort=False):
             group = group.set_index(x).reindex(labels)
-            ax.plot(range(len(labels)), group[y], marker="o", label=str(name))
-        ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=7)
-        _log_scale(ax, panel[y])
+            ax.plot(range(len(labels)), group[y], marker="o",
+                    linestyle="-" if len(labels) > 1 else "none", label=str(name))
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+        _log_scale(ax, panel[y], formatter=_factor if y == "speedup" else _seconds)
+        if y == "speedup":
+            ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_ylabel(ylabel)
-        ax.set_title(title, fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-    fig.axes[0].legend(fontsize=7)
-    return fig
+        ax.set_title(title)
+        ax.grid(True, which="major", alpha=0.3)
+        _legend(ax)
+        figs.append(fig)
+    return figs
 
 
+@styled
 def plot_relative(frame: pd.DataFrame, metrics: dict[str, str], x: str = "impl",
-                  panels=("case", "device", "precision")) -> Figure:
-    """Grouped bars of each metric relative to the baseline (ratio columns), per `x` value;
-    one panel per combination of `panels`. `metrics` maps a ratio column to its legend label."""
-    fig, cells = _panels(frame, list(panels), [])
-    width = 0.8 / len(metrics)
-    for ax, panel, title in cells:
+                  panels=("case", "device", "precision")) -> list[Figure]:
+    """Grouped bars of each metric relative to the baseline (ratio columns), per `x` value,
+    one figure per combination of `panels`. `metrics` maps a ratio column to its legend label;
+    a metric with no value at all (peak memory on a CPU run) is left out."""
+    metrics = {c: label for c, label in metrics.items() if c in frame and frame[c].notna().any()}
+    figs = []
+    for fig, ax, panel, title in _panels(frame, list(panels)):
         labels = list(dict.fromkeys(panel[x]))
         panel = panel.drop_duplicates(x).set_index(x).reindex(labels)
+        width = 0.8 / max(len(metrics), 1)
         for i, (column, label) in enumerate(metrics.items()):
             positions = [j + (i - (len(metrics) - 1) / 2) * width for j in range(len(labels))]
             ax.bar(positions, panel[column], width, label=label)
         ax.axhline(1.0, color="black", linewidth=0.8)
-        ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
-        ax.set_ylabel("relative to baseline")
-        ax.set_title(title, fontsize=9)
-    fig.axes[0].legend(fontsize=7)
-    return fig
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(_factor))
+        ax.set_ylabel("relative to the baseline")
+        ax.set_title(title)
+        _legend(ax)
+        figs.append(fig)
+    return figs
 
 
+@styled
 def plot_scaling(frame: pd.DataFrame, x: str, series: str = "impl",
-                 rows=("device", "precision"), cols=("setting",)) -> Figure:
-    """Median time against a numeric `x` on log-log axes, one line per `series`."""
-    fig, cells = _panels(frame, list(rows), list(cols))
-    for ax, panel, title in cells:
+                 panels=("device", "precision", "mode", "setting")) -> list[Figure]:
+    """Median time against a numeric `x` on log-log axes, one line per `series`; panels with a
+    single value of `x` show nothing that scales and are left out."""
+    figs = []
+    for fig, ax, panel, title in _panels(frame, list(panels)):
+        if panel[x].nunique() < 2:
+            continue
         for name, group in panel.groupby(series, sort=False):
             group = group.sort_values(x)
             ax.plot(group[x], group["median"], marker="o", label=str(name))
-        _log_scale(ax, panel[x], "x")
-        _log_scale(ax, panel["median"])
+        _log_scale(ax, panel[x], "x", lambda v, _: f"{v:g}")
+        _log_scale(ax, panel["median"], formatter=_seconds)
         ax.set_xlabel(x)
-        ax.set_ylabel("median time (s)")
-        ax.set_title(title, fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
-    return fig
+        ax.set_ylabel("median time")
+        ax.set_title(title)
+        ax.grid(True, which="major", alpha=0.3)
+        _legend(ax)
+        figs.append(fig)
+    return figs
 
 
+@styled
 def plot_roofline(frame: pd.DataFrame, series: str = "impl",
-                  panels=("device", "precision")) -> Figure:
+                  panels=("device", "precision")) -> list[Figure]:
     """Achieved FLOP/s against arithmetic intensity (FLOP per byte), log-log, under the
     run's measured ceilings: min(peak FLOP/s, intensity x copy bandwidth)."""
-    fig, cells = _panels(frame, list(panels), [])
-    for ax, panel, title in cells:
+    figs = []
+    for fig, ax, panel, title in _panels(frame, list(panels)):
         for name, group in panel.groupby(series, sort=False):
-            ax.scatter(group["intensity"], group["achieved_flops"], s=12, label=str(name))
+            ax.scatter(group["intensity"], group["achieved_flops"], s=14, label=str(name))
         peak, bandwidth = panel["peak_flops"].max(), panel["peak_bandwidth"].max()
         low, high = panel["intensity"].min() / 2, panel["intensity"].max() * 2
         if pd.notna(peak) and pd.notna(bandwidth) and low > 0:
             ridge = [low, peak / bandwidth, high]
             ax.plot(ridge, [min(peak, i * bandwidth) for i in ridge], color="black",
                     linewidth=1, label="measured ceiling")
-        _log_scale(ax, panel["intensity"], "x")
-        _log_scale(ax, panel["achieved_flops"])
+        _log_scale(ax, panel["intensity"], "x", lambda v, _: f"{v:g}")
+        _log_scale(ax, panel["achieved_flops"], formatter=lambda v, _: f"{v:.0e}")
         ax.set_xlabel("FLOP per byte (minimal traffic)")
         ax.set_ylabel("achieved FLOP/s")
-        ax.set_title(title, fontsize=9)
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=6)
-    return fig
+        ax.set_title(title)
+        ax.grid(True, which="major", alpha=0.3)
+        _legend(ax)
+        figs.append(fig)
+    return figs
 
 
+@styled
 def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
     """One model's backward, layer by layer: a strip per regime (in the order given), a cell per
     layer in forward order (the rows of `bench.layers.anatomy`), shaded by its backward FLOPs on
@@ -157,7 +216,7 @@ def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
     norm = LogNorm(vmin=low, vmax=high)
     cmap = colormaps["viridis"].with_extremes(bad="lightgrey", under="white")
 
-    fig = Figure(figsize=(10, 0.3 * len(values) + 1.2), layout="constrained")
+    fig = _new_figure((10, 0.3 * len(values) + 1.2))
     axes = fig.subplots(len(values), 1, sharex=True, squeeze=False)[:, 0]
     for ax, (regime, cells) in zip(axes, values.items()):
         ran = [row.get("backward_ran", row.get("backward_flops", 0) > 0) for row in cells]
@@ -174,18 +233,19 @@ def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
     stages = [i for i, (name, _) in enumerate(keys)
               if i == 0 or name.split(".")[0] != keys[i - 1][0].split(".")[0]]
     axes[-1].set_xticks([i + 0.5 for i in stages], [keys[i][0].split(".")[0] for i in stages],
-                        fontsize=7)
+                        fontsize=8)
     axes[-1].set_xlabel("layers in forward order (ticks: first layer of each stage)")
     colorbar = fig.colorbar(axes[0].collections[0], ax=list(axes), extend="min", pad=0.01)
     colorbar.set_label("backward FLOPs\n(white: uncounted ops only;\ngrey: no backward)",
-                       fontsize=7)
+                       fontsize=8)
     return fig
 
 
+@styled
 def plot_breakdown(shares: pd.DataFrame, title: str = "") -> Figure:
     """Horizontal stacked bars: one per row of `shares` (indexed by implementation), its
     columns the fraction of profiled time in each class of work."""
-    fig = Figure(figsize=(7, 0.35 * len(shares) + 1.3), layout="constrained")
+    fig = _new_figure((7, 0.35 * len(shares) + 1.3))
     ax = fig.subplots()
     left = pd.Series(0.0, index=shares.index)
     for column in shares.columns:
@@ -195,6 +255,6 @@ def plot_breakdown(shares: pd.DataFrame, title: str = "") -> Figure:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of the profiled call's time")
-    ax.set_title(title, fontsize=9)
-    fig.legend(loc="outside lower center", ncols=min(len(shares.columns), 6), fontsize=7)
+    ax.set_title(title)
+    fig.legend(loc="outside lower center", ncols=min(len(shares.columns), 6))
     return fig

@@ -1,11 +1,19 @@
-"""Figures: one panel per combination asked for, log axes only where data is positive, SVG out."""
+"""Figures: one figure per panel, log axes only where data is positive, plain units on the axes,
+legends outside the data, names drawn as text, SVG out."""
 
 import math
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bench.plots import figure_svg, plot_relative, plot_roofline, plot_scaling, plot_times
+from bench.plots import (
+    figure_svg,
+    plot_breakdown,
+    plot_relative,
+    plot_roofline,
+    plot_scaling,
+    plot_times,
+)
 
 
 def frame():
@@ -18,37 +26,78 @@ def frame():
                              "setting": "pool", "median": scale * regions * 1e-6,
                              "speedup": 1 / scale, "intensity": 2.0 * scale,
                              "achieved_flops": 1e9 * scale, "peak_flops": 1e10,
-                             "peak_bandwidth": 1e9, "median_ratio": scale})
+                             "peak_bandwidth": 1e9, "median_ratio": scale,
+                             "memory_ratio": math.nan})
     return pd.DataFrame(rows)
 
 
-def test_one_panel_per_device_and_precision():
-    fig = plot_times(frame())
-    assert isinstance(fig, Figure) and len(fig.axes) == 2
-    assert fig.axes[0].get_yscale() == "log"
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["r16", "r128"]
+
+def test_one_figure_per_device_precision_and_mode():
+    figs = plot_times(frame())
+    assert len(figs) == 2 and all(isinstance(fig, Figure) for fig in figs)
+    ax = figs[0].axes[0]
+    assert ax.get_yscale() == "log" and ax.get_title() == "cpu / fp32 / forward"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["r16", "r128"]
 
 
 def test_all_nan_panels_stay_linear():
-    data = frame().assign(speedup=math.nan)
-    fig = plot_times(data, y="speedup", ylabel="speedup")
-    assert fig.axes[0].get_yscale() == "linear"
+    figs = plot_times(frame().assign(speedup=math.nan), y="speedup", ylabel="speedup")
+    assert figs[0].axes[0].get_yscale() == "linear"
+
+
+def test_speedups_read_as_plain_factors_and_times_in_units():
+    svg = figure_svg(plot_times(frame(), y="speedup", ylabel="speedup")[0])
+    assert "0.5×" in svg and "10^" not in svg and "mathdefault" not in svg
+    svg = figure_svg(plot_times(frame())[0])
+    assert "µs" in svg
+
+
+def test_legends_sit_outside_the_axes():
+    for fig in (plot_times(frame())[0], plot_roofline(frame())[0]):
+        legend = fig.axes[0].get_legend()
+        assert legend is not None and legend.get_bbox_to_anchor().x0 > \
+            fig.axes[0].get_window_extent().x1 - 1
 
 
 def test_scaling_relative_and_roofline_draw_every_series():
     data = frame()
     scaling = plot_scaling(data, "regions")
-    assert len(scaling.axes) == 2 and len(scaling.axes[0].lines) == 2
-    assert scaling.axes[0].get_xscale() == "log"
-    relative = plot_relative(data, {"median_ratio": "time"}, panels=("device",))
-    assert len(relative.axes) == 2 and len(relative.axes[0].patches) == 2
+    assert len(scaling) == 2 and len(scaling[0].axes[0].lines) == 2
+    assert scaling[0].axes[0].get_xscale() == "log"
+    relative = plot_relative(data, {"median_ratio": "time", "memory_ratio": "memory"},
+                             panels=("device",))
+    # two implementations, one bar each: the all-NaN memory ratio is left out
+    assert len(relative) == 2 and len(relative[0].axes[0].patches) == 2
+    assert [t.get_text() for t in relative[0].axes[0].get_legend().get_texts()] == ["time"]
     roofline = plot_roofline(data)
     # two implementations as points, and the ceiling as a line with its ridge at 10 FLOP/byte
-    ceiling = roofline.axes[0].lines[0]
+    ceiling = roofline[0].axes[0].lines[0]
     assert list(ceiling.get_xdata())[1] == 10.0 and max(ceiling.get_ydata()) == 1e10
 
 
+def test_a_single_point_is_a_dot_and_a_single_count_does_not_scale():
+    one = frame()[frame()["case"] == "r16"]
+    (line, _) = plot_times(one)[0].axes[0].lines
+    assert line.get_linestyle() == "None" and line.get_marker() == "o"
+    assert plot_scaling(one, "regions") == []
+
+
+def test_names_are_text_not_mathtext():
+    data = frame().assign(impl=frame()["impl"].map({"a": "cost $5", "b": "$x$"}))
+    svg = figure_svg(plot_times(data)[0])
+    assert "cost $5" in svg and "$x$" in svg
+
+
 def test_svg_is_inline_markup_with_text_kept_as_text():
-    svg = figure_svg(plot_times(frame()))
+    svg = figure_svg(plot_times(frame())[0])
     assert svg.startswith("<svg") and "<?xml" not in svg
     assert "r128" in svg
+
+
+def test_breakdown_stacks_the_classes():
+    shares = pd.DataFrame({"GEMM": [0.75, 0.5], "copy / layout": [0.25, 0.5]},
+                          index=["a", "b"])
+    ax = plot_breakdown(shares).axes[0]
+    widths = [patch.get_width() for patch in ax.patches]
+    lefts = [patch.get_x() for patch in ax.patches]
+    assert widths == [0.75, 0.5, 0.25, 0.5] and lefts == [0, 0, 0.75, 0.5]

@@ -12,12 +12,19 @@ SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 
 def test_page_has_the_sections_a_reader_needs(tmp_path):
     html = render_report([SAMPLE], tmp_path).read_text()
-    for text in ("Summary", "Environment", "How it was measured", "1x1 convolution versus",
+    for text in ("Environment", "How it was measured", "1x1 convolution versus",
                  "Speedup against conv_nchw", "<svg", "linear_nhwc was fastest in 1 of 1",
                  "1 failed", "RuntimeError: out of memory",
-                 "1 skipped", "1: CUDA is not available",
+                 "1 skipped: 1 CUDA is not available", "1: CUDA is not available",
                  "interrupted after 5 of 6 benchmarks"):
         assert text in html, text
+    # the first screen: the run's status, then the findings, then the folded warnings
+    summary = html[html.index('<section id="summary">'):html.index("</section>")]
+    assert summary.index("interrupted after") < summary.index("linear_nhwc was fastest") \
+        < summary.index('class="warning">1 failed')
+    assert "<details open" not in html
+    assert "Run <code>sample-run</code>, 2026-" in summary  # a date, not an ISO stamp
+    assert "they changed nothing here" in html  # a CPU-only run's TF32 flags explained
     # self-contained: nothing to fetch (XML namespace names in the SVGs are not fetched)
     for fetching in ("<link", "src=", 'href="http', "@import", "url(http"):
         assert fetching not in html, fetching

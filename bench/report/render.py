@@ -1,5 +1,6 @@
 """Rendering of a run's page and of the index of runs, with Jinja2 (autoescaped)."""
 
+import datetime
 import json
 import os
 import tempfile
@@ -68,7 +69,9 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
         (f"{len(failed)} failed", failed),
         (f"{len(noisy)} noisy: interquartile range above 10% of the median", noisy),
         (f"{len(host_bound)} host-bound: wall time above twice the device time", host_bound),
-        (f"{int(skipped.sum())} skipped", [f"{n}: {reason}" for reason, n in skipped.items()]),
+        (f"{int(skipped.sum())} skipped: " + "; ".join(
+            f"{n} {reason}" for reason, n in skipped.sort_values(ascending=False).items()),
+         [f"{n}: {reason}" for reason, n in skipped.items()]),
     ]
     return [(heading, items) for heading, items in groups if items]
 
@@ -91,9 +94,26 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     }
     info = data["machine_info"]
     own = outcomes[outcomes["run_id"] == run_id(source, data)]
-    return {"source": source, "datetime": data.get("datetime"),
+    devices = {str((b.get("extra_info") or {}).get("device")) for b in data["benchmarks"]}
+    machine = info.get("gpu") or info.get("cpu_model") or (info.get("cpu") or {}).get(
+        "brand_raw") or info.get("node") or "an unnamed machine"
+    return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
+            "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data),
-            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing}
+            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing,
+            "tf32_note": None if "cuda" in devices else
+            "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
+            "CUDA device, so they changed nothing here."}
+
+
+def readable_date(stamp) -> str:
+    """'2026-11-26 11:53 UTC' from pytest-benchmark's ISO timestamp; as given if it is not one."""
+    try:
+        when = datetime.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp or "date unknown")
+    zone = when.tzname() or ""
+    return when.strftime("%Y-%m-%d %H:%M") + (f" {zone}" if zone else "")
 
 
 def _section(frame: pd.DataFrame, info: dict):

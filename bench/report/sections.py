@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.graphs import to_svg
-from bench.plots import figure_svg, plot_breakdown, plot_roofline, plot_times
+from bench.plots import figure_svg, figures_svg, plot_breakdown, plot_roofline, plot_times
 from bench.precision import PRECISIONS
 from bench.report import format as fmt
 from bench.tables import fastest_counts, pivot_impls
@@ -33,7 +33,7 @@ class Section:
     question: str
     findings: list[str]
     tables: list[Table] = field(default_factory=list)
-    figures: list[tuple[str, str]] = field(default_factory=list)  # (caption, svg)
+    figures: list[tuple[str, list[str]]] = field(default_factory=list)  # (caption, SVGs)
     diagrams: list[Diagram] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -49,13 +49,15 @@ def _sort_value(value):
 
 
 def make_table(frame: pd.DataFrame, columns: dict, caption: str) -> Table:
-    """A display table of `frame`: `columns` maps a heading to (column, formatter or None);
-    a column the frame lacks (device time in a CPU-only run, say) shows as missing."""
+    """A display table of `frame`: `columns` maps a heading to (column, formatter or None).
+    A column with no value in any row (device time in a CPU-only run, say) is left out."""
+    columns = {heading: spec for heading, spec in columns.items()
+               if spec[0] in frame and frame[spec[0]].notna().any()}
     rows = []
     for _, row in frame.iterrows():
         cells = []
         for column, formatter in columns.values():
-            value = row.get(column, float("nan"))
+            value = row[column]
             cells.append(((formatter or fmt.text)(value), _sort_value(value)))
         rows.append(cells)
     return Table(caption, list(columns), rows)
@@ -153,7 +155,7 @@ def add_profiles(section: Section, frame: pd.DataFrame) -> None:
         where = f"{case}: {device}, {precision}, {mode}"
         section.tables.append(make_table(table, columns, f"What each implementation runs, {where}"))
         section.figures.append((f"Profiled time by class of work, {where}",
-                                figure_svg(plot_breakdown(shares))))
+                                [figure_svg(plot_breakdown(shares))]))
         copies = shares.get("copy / layout", pd.Series(dtype=float))
         for impl, share in copies[copies >= COPY_SHARE].items():
             section.notes.append(f"{impl} spends {fmt.percent(share)} of its profiled time at "
@@ -180,14 +182,14 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
         section.tables.append(make_table(
             group, DETAIL_COLUMNS, f"Every measurement: {device}, {precision}, {mode}"))
     section.figures.append(("Median time per case and implementation (log scale)",
-                            figure_svg(plot_times(frame))))
+                            figures_svg(plot_times(frame))))
     if frame["speedup"].notna().any():
         section.figures.append(("Speedup against the baseline (above 1: faster)",
-                                figure_svg(plot_times(frame, y="speedup", ylabel="speedup"))))
+                                figures_svg(plot_times(frame, y="speedup", ylabel="speedup"))))
     if frame["peak_flops"].notna().any() and frame["flops"].notna().any():
         section.figures.append((
             "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",
-            figure_svg(plot_roofline(frame))))
+            figures_svg(plot_roofline(frame))))
     add_profiles(section, frame)
     about = info.get("impls") or {}
     if about:

@@ -3,7 +3,7 @@ autograd graphs recorded with the run."""
 
 import pandas as pd
 
-from bench.plots import figure_svg, plot_relative
+from bench.plots import figures_svg, plot_relative
 from bench.report import format as fmt
 from bench.report.sections import Section, add_profiles, diagram, make_table, new_section
 from bench.tables import add_ratios, by_mode
@@ -69,7 +69,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
         out.tables.append(make_table(group, COLUMNS,
                                      f"Regimes against full: {device}, {precision}"))
     out.figures.append(("Cost of each regime relative to full (1 = the same as full)",
-                        figure_svg(plot_relative(wide, BARS))))
+                        figures_svg(plot_relative(wide, BARS))))
     add_profiles(out, frame)
     drawn = set()
     for case, group in frame.groupby("case", sort=False):

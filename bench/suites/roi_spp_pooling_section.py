@@ -3,7 +3,7 @@ largest case measured, scaling with the number of regions, and the tables."""
 
 import pandas as pd
 
-from bench.plots import figure_svg, plot_scaling
+from bench.plots import figures_svg, plot_scaling
 from bench.report import format as fmt
 from bench.report.sections import Section, add_profiles, make_table, new_section, settings
 
@@ -43,11 +43,11 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
                          + frame["output"].map(lambda o: f" {int(o)}x{int(o)}" if o else ""))
     out = new_section(frame, info)
     out.findings = [finding(group) for _, group in settings(frame)]
-    scaling = frame[frame["kind"] != "image"]
-    if not scaling.empty:
+    scaling = plot_scaling(frame[frame["kind"] != "image"], "regions")
+    if scaling:
         out.figures.append((
-            "Median time against the number of regions (log-log), per feature map and grid",
-            figure_svg(plot_scaling(scaling, "regions", rows=("device", "precision", "mode")))))
+            "Median time against the number of regions (log-log), per feature map and grid "
+            "measured at more than one count", figures_svg(scaling)))
     for (device, precision, mode), group in settings(frame):
         out.tables.append(make_table(group, COLUMNS, f"{device}, {precision}, {mode}"))
     add_profiles(out, frame)
