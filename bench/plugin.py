@@ -7,6 +7,7 @@ nothing heavy at start-up: torch comes with the first benchmark collected.
 """
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,7 @@ def _start_run(config) -> None:
         raise pytest.UsageError("--benchmark measures and --benchmark-disable turns measuring "
                                 "off; use one of them")
     config.option.benchmark_only = True
+    config.option.benchmark_quiet = True  # the page has the tables, hundreds of them
     try:
         run_dir = new_run_dir(_reports(config))
     except OSError as error:
@@ -97,6 +99,43 @@ def _start_run(config) -> None:
     # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
     # and pytest-benchmark write what was measured and the page is still made.
     signal.signal(signal.SIGTERM, _terminate)
+
+
+class Progress:
+    """Under --benchmark, a line when a suite is done, with how much is left and about how
+    long it will take: a run of the default grid takes minutes, its dots say little."""
+
+    def __init__(self, reporter):
+        self.reporter, self.left, self.done, self.start = reporter, {}, 0, time.monotonic()
+
+    def pytest_collection_finish(self, session):
+        for item in session.items:
+            if item.get_closest_marker("bench"):
+                suite = item.callspec.params["suite"]
+                self.left[suite] = self.left.get(suite, 0) + 1
+        counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
+        self.reporter.write_line(f"bench: {sum(self.left.values())} benchmarks ({counts}); "
+                                 "the page is written at the end")
+
+    def pytest_runtest_logreport(self, report):
+        if "bench" not in report.keywords or not (
+                report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        suite = report.nodeid.partition("[")[2].partition("-")[0]
+        if suite not in self.left:
+            return
+        self.left[suite] -= 1
+        self.done += 1
+        if self.left[suite] == 0:
+            elapsed = time.monotonic() - self.start
+            remaining = sum(self.left.values())
+            eta = f", about {_minutes(elapsed / self.done * remaining)} more" if remaining else ""
+            self.reporter.write_line(f"bench: {suite} done after {_minutes(elapsed)}; "
+                                     f"{remaining} benchmarks left{eta}")
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
 def _terminate(signum, frame):
@@ -143,6 +182,12 @@ def pytest_generate_tests(metafunc):
                                 *values, marks=(pytest.mark.bench, *marks, *skip),
                                 id="-".join((name, case.id, device, precision, impl, mode))))
     metafunc.parametrize(",".join(PARAMS), params)
+
+
+def pytest_sessionstart(session):
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if session.config.getoption("benchmark") and reporter is not None:
+        session.config.pluginmanager.register(Progress(reporter), "bench-progress")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -62,6 +62,7 @@ class Suite:
     grids: Mapping[str, Sequence | Mapping[str, Sequence]]  # grid -> cases, or device -> cases
     impls: Mapping[str, Impl]
     baseline: str
+    case_key: str = ""   # how to read a case id, for the report: "b8-c256x64-56x56: batch 8, ..."
 
     def cases(self, grid: str, device: str) -> tuple:
         cases = self.grids[grid]

@@ -41,7 +41,10 @@ class Section:
 def new_section(frame: pd.DataFrame, info: dict) -> Section:
     """An empty section titled with what the run recorded about its suite."""
     name = frame["suite"].iloc[0]
-    return Section(name, info.get("title") or name, info.get("question", ""), [])
+    section = Section(name, info.get("title") or name, info.get("question", ""), [])
+    if info.get("case_key"):
+        section.notes.append(f"Case ids: {info['case_key']}.")
+    return section
 
 
 def _sort_value(value):

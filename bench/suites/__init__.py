@@ -50,6 +50,7 @@ def load_section(name: str):
 def describe(suite: Suite) -> dict:
     """What the report shows about a suite besides its measurements, recorded with the run."""
     return {"title": suite.title, "question": suite.question, "baseline": suite.baseline,
+            "case_key": suite.case_key,
             "impls": {name: impl.about for name, impl in suite.impls.items()}}
 
 

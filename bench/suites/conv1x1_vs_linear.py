@@ -251,6 +251,8 @@ class Conv1x1(Suite):
     grids = GRIDS
     impls = IMPLEMENTATIONS
     baseline = "conv_nchw"
+    case_key = ("b8-c256x64-56x56 is batch 8, 256 input and 64 output channels, 56x56 pixels; "
+                "-nobias: without a bias")
 
     def make_inputs(self, case, device, dtype):
         return make_inputs(case, device, dtype)

@@ -328,6 +328,8 @@ class Frozen(Suite):
     grids = GRIDS
     impls = {name: Impl(name, about=about) for name, about in REGIMES.items()}
     baseline = "full"
+    case_key = ("resnet18-b8-224 is the model, batch 8, and the image side (the features for "
+                "the MLP); k = 2 stages in the first_k and freeze_first_k regimes")
 
     def skip_reason(self, case, impl, device, precision, mode):
         return "no_grad runs no backward" if impl == "no_grad" and mode == "backward" else None

@@ -79,6 +79,8 @@ class SelfCheck(Suite):
     grids = GRIDS
     impls = {"ours": Impl("ours", about="pytest-benchmark with the harness's timer")}
     baseline = "ours"
+    case_key = ("add-16777216 is the operation and its size: elements (add), matrix side "
+                "(matmul), or channels at 56x56, batch 8 (conv1x1)")
 
     def make_inputs(self, case, device, dtype):
         return make_op(case, device, dtype)
