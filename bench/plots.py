@@ -258,3 +258,29 @@ def plot_breakdown(shares: pd.DataFrame, title: str = "") -> Figure:
     ax.set_title(title)
     fig.legend(loc="outside lower center", ncols=min(len(shares.columns), 6))
     return fig
+
+
+@styled
+def plot_history(table: pd.DataFrame) -> Figure:
+    """Each benchmark's median over runs (in date order), relative to its first run, as a thin
+    line, and their geometric mean as a thick one: drift and regressions at a glance."""
+    import numpy as np
+
+    key = ["case", "impl", "device", "precision", "mode"]
+    order = list(dict.fromkeys(table.sort_values("datetime")["run_id"]))
+    wide = table.pivot_table(index="run_id", columns=key, values="median", aggfunc="first")
+    wide = wide.reindex(order)
+    relative = wide / wide.bfill().iloc[0]
+    fig = _new_figure()
+    ax = fig.subplots()
+    x = range(len(order))
+    for column in relative.columns:
+        ax.plot(x, relative[column], color="tab:blue", alpha=0.25, linewidth=0.8)
+    mean = np.exp(np.log(relative).mean(axis=1))
+    ax.plot(x, mean, color="black", linewidth=2, marker="o", label="geometric mean")
+    ax.axhline(1.0, color="grey", linewidth=0.8)
+    _log_scale(ax, pd.Series(relative.to_numpy().ravel()), formatter=_factor)
+    ax.set_xticks(list(x), order, rotation=35, ha="right")
+    ax.set_ylabel("median, relative to the first run")
+    _legend(ax)
+    return fig

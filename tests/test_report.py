@@ -112,3 +112,26 @@ def test_a_suite_section_that_cannot_read_the_file_falls_back(tmp_path):
     path.write_text(json.dumps(data))
     html = render_report([path], tmp_path / "out").read_text()
     assert "The roi section could not be drawn from this file" in html
+
+
+def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    for n, (day, factor) in enumerate([("24", 1.0), ("25", 1.0), ("26", 2.0)]):
+        data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
+        data["machine_info"]["run_id"] = f"run{n}"
+        for bench in data["benchmarks"]:
+            if bench["extra_info"]["impl"] == "matmul":  # twice as slow in the last run
+                stats = json.loads(SAMPLE.read_text())["benchmarks"][2]["stats"]
+                bench["stats"] = {k: (v * factor if k in ("median", "q1", "q3", "min", "max",
+                                                          "mean") else v)
+                                  for k, v in stats.items()}
+                bench["stats"]["data"] = [x * factor for x in stats["data"]]
+        path = tmp_path / f"in{n}.json"
+        path.write_text(json.dumps(data))
+        render_report([path], tmp_path / "runs" / f"run{n}")
+        (tmp_path / "runs" / f"run{n}" / "benchmark.json").write_text(json.dumps(data))
+    html = render_index(tmp_path).read_text()
+    assert "3 runs" in html and "Last two runs (run1 then run2): 1 slower" in html
+    changed = html[html.index("Changed between the last two runs"):]
+    assert "matmul" in changed and "conv_nchw" not in changed.split("</table>")[0]
+    assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure

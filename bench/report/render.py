@@ -11,6 +11,7 @@ import pandas as pd
 
 from bench import graphs
 from bench.compare import compare_runs
+from bench.plots import figure_svg, plot_history
 from bench.records import (
     load_runs,
     outcomes_frame,
@@ -187,18 +188,50 @@ def _summary(path: Path) -> dict | None:
     return info
 
 
-def render_index(reports_dir) -> Path:
-    """reports/index.html: one line per run folder that holds a summary.json."""
+def render_index(reports_dir, threshold: float = 0.05) -> Path:
+    """reports/index.html: every run folder, and per machine its history: each benchmark's
+    median over the runs as trend lines, and what changed between its last two runs, judged as
+    `compare` judges (ratio past the threshold, and the rank test on the raw rounds)."""
     reports_dir = Path(reports_dir)
     runs = []
     for folder in sorted((reports_dir / "runs").glob("*/"), reverse=True):
         info = _summary(folder / "summary.json")
         runs.append({"href": f"runs/{folder.name}/index.html", "name": folder.name,
+                     "date": readable_date(info["datetime"]) if info else "",
                      **(info or INCOMPLETE)})
-    html = ENV.get_template("index.html.j2").render(runs=runs)
+    html = ENV.get_template("index.html.j2").render(
+        runs=runs, machines=_history(reports_dir, runs, threshold), threshold=threshold)
     path = reports_dir / "index.html"
     write_atomic(path, html)
     return path
+
+
+def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict]:
+    """Per machine with two runs or more: trend figures per suite and the latest changes."""
+    complete = [r for r in runs if r["status"] != INCOMPLETE["status"]
+                and (reports_dir / "runs" / r["name"] / "results.csv").exists()]
+    by_machine: dict[str, list[dict]] = {}
+    for run in sorted(complete, key=lambda r: r["datetime"]):
+        by_machine.setdefault(", ".join(run["machines"]) or "unknown", []).append(run)
+    machines = []
+    for machine, history in by_machine.items():
+        if len(history) < 2:
+            continue
+        frames = [pd.read_csv(reports_dir / "runs" / r["name"] / "results.csv") for r in history]
+        table = pd.concat(frames, ignore_index=True)
+        previous, latest = (reports_dir / "runs" / r["name"] / "benchmark.json"
+                            for r in history[-2:])
+        changes = compare_runs(previous, latest, threshold)
+        changed = changes[changes["verdict"].isin(["slower", "faster"])]
+        machines.append({
+            "name": machine, "runs": len(history),
+            "figures": [(suite, figure_svg(plot_history(rows)))
+                        for suite, rows in table.groupby("suite", sort=False)],
+            "pair": (history[-2]["name"], history[-1]["name"]),
+            "counts": changes["verdict"].value_counts().to_dict(),
+            "changes": make_table(changed.sort_values("ratio", ascending=False),
+                                  COMPARE_COLUMNS, "Changed between the last two runs")})
+    return machines
 
 
 COMPARE_COLUMNS = {
