@@ -1,9 +1,13 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
+import statistics
+import time
+
 import torch
 
 from bench.machine import peak_bandwidth, peak_flops
-from bench.timing import blocked_median, device_time, is_host_bound
+from bench.tables import NOISY_IQR_RATIO
+from bench.timing import CudaSyncTimer, blocked_median, device_time, is_host_bound
 
 WARMUP_CALLS = 3
 
@@ -50,13 +54,34 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     if not benchmark.enabled:
         return
     info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device),
-            "warmup_calls": warmup}
+            "warmup_calls": warmup, **remeasure_if_noisy(benchmark.stats.stats, fn, dev, setup)}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
         info["device_time"] = device_time(fn, dev, setup=setup)
         info["host_bound"] = is_host_bound(wall, info["device_time"])
         info["peak_memory"] = peak_memory(fn, dev, setup=setup)
     benchmark.extra_info.update(info)
+
+
+def remeasure_if_noisy(stats, fn, device: torch.device, setup=None) -> dict:
+    """A second measurement of a noisy benchmark (interquartile range above NOISY_IQR_RATIO of
+    the median): as many rounds of as many calls, by the same clock, right after the first. The
+    report flags the row only if the second is noisy too: a burst of load from elsewhere spoils
+    one measurement, not two. Costs the noisy rows' time once more (a tenth of a run or so)."""
+    if stats.iqr <= NOISY_IQR_RATIO * stats.median:
+        return {}
+    clock = CudaSyncTimer(device) if device.type == "cuda" else time.perf_counter
+    iterations = 1 if setup else stats.iterations
+    samples = []
+    for _ in range(stats.rounds):
+        args, kwargs = setup() if setup else ((), {})
+        start = clock()
+        for _ in range(iterations):
+            fn(*args, **kwargs)
+        samples.append((clock() - start) / iterations)
+    q1, median, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
+    return {"remeasured_median": median, "remeasured_iqr": q3 - q1,
+            "remeasured_rounds": len(samples)}
 
 
 def peak_memory(fn, device: torch.device, setup=None) -> int:

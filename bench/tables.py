@@ -16,6 +16,9 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     out["fraction_of_bandwidth"] = out["achieved_bandwidth"] / out["peak_bandwidth"]
     out["intensity"] = out["flops"] / out["bytes"]
     out["noisy"] = out["iqr"] / out["median"] > NOISY_IQR_RATIO
+    if "remeasured_iqr" in out:  # noisy only if its second measurement was noisy too
+        second = out["remeasured_iqr"] / out["remeasured_median"] > NOISY_IQR_RATIO
+        out["noisy"] &= second.where(out["remeasured_iqr"].notna(), True)
     return out
 
 

@@ -1,5 +1,6 @@
 """Clocks: a synchronising CUDA wall timer, device time from CUDA events, torch.utils.benchmark."""
 
+import math
 import statistics
 import time
 
@@ -59,3 +60,47 @@ def blocked_median(stmt: str, min_run_time: float, **names) -> float:
     every thread: its Timer defaults to one, which halved the measured peaks on two cores."""
     timer = tbench.Timer(stmt=stmt, globals=names, num_threads=torch.get_num_threads())
     return timer.blocked_autorange(min_run_time=min_run_time).median
+
+
+def paired_ratio(fn, device: torch.device, blocks: int = 12, block_time: float = 0.04) -> dict:
+    """Our clock against torch.utils.benchmark on `fn`, in alternating short blocks (ABBA...),
+    so that drift and a neighbour's load fall on both sides alike: the median of the blocks'
+    ratios (ours / theirs) and its 95% interval.
+
+    Our side is what pytest-benchmark does with the harness's timer: read the clock, run `fn`
+    `n` times, read it again (synchronising first on CUDA); theirs is Timer.timeit(n).
+    """
+    clock = CudaSyncTimer(device) if device.type == "cuda" else time.perf_counter
+    theirs = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    start = clock()
+    fn()
+    once = max(clock() - start, 1e-7)
+    n = max(1, int(block_time / once))
+
+    def ours():
+        start = clock()
+        for _ in range(n):
+            fn()
+        return (clock() - start) / n
+
+    ratios = []
+    for block in range(blocks):
+        if block % 2:
+            b, a = theirs.timeit(n).median, ours()
+        else:
+            a, b = ours(), theirs.timeit(n).median
+        ratios.append(a / b)
+    low, high = median_interval(ratios)
+    return {"paired_ratio": statistics.median(ratios), "paired_low": low, "paired_high": high,
+            "paired_blocks": blocks}
+
+
+def median_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median: the order statistics between which it lies
+    with at least `confidence` (by the binomial distribution of values below the median)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    k = 0  # the largest k with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2
+    while k < n and sum(math.comb(n, i) for i in range(k + 1)) / 2**n <= (1 - confidence) / 2:
+        k += 1
+    return ordered[max(k - 1, 0)], ordered[min(n - k, n - 1)]

@@ -12,9 +12,10 @@ from bench import measurement, timing
 class FakeBenchmark:
     """Stands in for pytest-benchmark's fixture: runs the function once, reports a median."""
 
-    def __init__(self, enabled=True, median=1e-3):
+    def __init__(self, enabled=True, median=1e-3, iqr=0.0):
         self.enabled, self.extra_info, self.calls = enabled, {}, 0
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=median))
+        self.stats = SimpleNamespace(stats=SimpleNamespace(median=median, iqr=iqr, rounds=6,
+                                                           iterations=2))
 
     def __call__(self, fn):
         self.calls += 1
@@ -95,3 +96,19 @@ def test_utils_benchmark_time_uses_every_thread(monkeypatch):
     assert measurement.utils_benchmark_time(lambda: None) == 0.5
     # torch.utils.benchmark defaults to one thread, which halved the peaks on two cores
     assert seen["threads"] == torch.get_num_threads()
+
+
+def test_a_noisy_benchmark_is_measured_once_more_with_as_many_calls(peaks):
+    calls = []
+    bench = FakeBenchmark(median=1e-3, iqr=2e-4)  # 20% of the median
+    measurement.measure(bench, lambda: calls.append(1), device="cpu", precision="fp32")
+    # warm-up, the benchmark's call, then 6 rounds of 2 iterations
+    assert len(calls) == measurement.WARMUP_CALLS + 1 + 6 * 2
+    assert bench.extra_info["remeasured_rounds"] == 6
+    assert 0 < bench.extra_info["remeasured_median"] < 1e-3
+
+
+def test_a_quiet_benchmark_is_measured_once(peaks):
+    bench = FakeBenchmark(median=1e-3, iqr=1e-4)  # 10%: not above the threshold
+    measurement.measure(bench, lambda: None, device="cpu", precision="fp32")
+    assert "remeasured_median" not in bench.extra_info

@@ -1,5 +1,7 @@
-"""The report in a real browser: no console errors, figures drawn, tables sort on a click."""
+"""The report in a real browser: no console errors, figures drawn and legible, tables sort on a
+click, diagrams open full size, and no sideways scrolling of the page at 800 px."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -8,38 +10,60 @@ import pytest
 from bench.report.render import render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
+EXAMPLE = Path(__file__).parent.parent / "reports" / "examples" / "cpu-2core-xeon"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOTS = Path(__file__).parent.parent / "reports" / "test-output"
+SMALLEST_TEXT_PX = 10
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (make test installs it with apt)")
 
+# Each SVG text's rendered size: its font size in the SVG's units times the SVG's scale.
+TEXT_SIZES = """() => Array.from(document.querySelectorAll("figure svg")).flatMap(svg => {
+  const box = svg.getBoundingClientRect(), view = svg.viewBox.baseVal;
+  const scale = view && view.width ? box.width / view.width : 1;
+  return Array.from(svg.querySelectorAll("text")).filter(t => t.textContent.trim())
+    .map(t => [parseFloat(getComputedStyle(t).fontSize) * scale, t.textContent.trim()]);
+})"""
+
 
 @pytest.fixture(scope="module")
-def page():
+def browser():
     playwright = pytest.importorskip("playwright.sync_api")
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"])
-        yield browser.new_page()
+        yield browser
         browser.close()
 
 
-def test_report_renders_and_sorts(tmp_path, page):
-    html = render_report([SAMPLE], tmp_path)
+def open_page(browser, html: Path, width: int):
+    page = browser.new_page(viewport={"width": width, "height": 1000})
     errors = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(html.as_uri())
-    assert errors == []
+    return page, errors
 
+
+def check_legible(page):
     figures = page.locator("figure svg")
     assert figures.count() >= 1
     for i in range(figures.count()):
         box = figures.nth(i).bounding_box()
         assert box and box["width"] > 0 and box["height"] > 0
+    small = [(size, text) for size, text in page.evaluate(TEXT_SIZES)
+             if size < SMALLEST_TEXT_PX]
+    assert small == [], small[:5]
+
+
+def test_report_renders_sorts_and_is_legible(tmp_path, browser):
+    html = render_report([SAMPLE], tmp_path)
+    page, errors = open_page(browser, html, 1400)
+    assert errors == []
+    check_legible(page)
 
     table = page.locator("table.sortable").filter(has_text="Every measurement").first
     median = table.locator("th", has_text="median")
@@ -56,5 +80,30 @@ def test_report_renders_and_sorts(tmp_path, page):
     assert ascending == sorted(before) and descending == sorted(before, reverse=True)
     assert ascending != before or descending != before
 
+
+def test_no_sideways_scrolling_at_800_px(tmp_path, browser):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["commit"] = "f" * 200  # a long unbroken value
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps(data))
+    page, errors = open_page(browser, render_report([path], tmp_path / "out"), 800)
+    assert errors == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= 800
+
+
+@pytest.mark.skipif(not (EXAMPLE / "benchmark.json").exists(), reason="no committed example")
+def test_the_committed_example_is_legible_and_its_diagrams_open(tmp_path, browser):
+    html = render_report([EXAMPLE / "benchmark.json"], tmp_path)
+    page, errors = open_page(browser, html, 1400)
+    assert errors == []
+    check_legible(page)
+    diagram = page.locator("figure.diagram").first
+    narrow = diagram.bounding_box()["width"]
+    diagram.click()
+    assert "open" in diagram.get_attribute("class")
+    assert diagram.bounding_box()["width"] > narrow
+    diagram.click()
+    assert "open" not in diagram.get_attribute("class")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "report.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / "report.png"))

@@ -61,3 +61,34 @@ def test_the_suite_records_its_targets_in_words_the_finding_repeats():
         in findings[0]
     assert "device time within 3% of CUDA graph replay for kernels of 50 µs or more" \
         in findings[1]
+
+
+def test_paired_blocks_judge_on_the_cpu_by_their_interval():
+    frame = rows()
+    frame["paired_ratio"], frame["paired_low"], frame["paired_high"] = 1.0, 0.97, 1.02
+    # b: the medians were 16.7% apart, but the paired blocks agree within 5%
+    frame.loc[frame["case"] == "a", ["paired_low", "paired_high"]] = [0.90, 1.01]
+    frame.loc[frame["case"] == "c", ["paired_low", "paired_high"]] = [1.2, 1.3]
+    out = verdicts(frame).set_index("case")
+    assert out.loc["a", "target"] == "inconclusive"  # the interval straddles 0.952
+    assert out.loc["b", "target"] == "met"
+    assert out.loc["c", "target"] == "too short for a target"  # 10 µs: not judged
+    assert out.loc["d", "target"] == "met"  # CUDA: device time against graph replay
+    assert out.loc["b", "paired"] == "1.000 (0.970–1.020)"
+    finding = section(frame, {}).findings[0]
+    assert finding.startswith("cpu: 1 of 2 operations met the target")
+    assert "inconclusive for a: 1.000 (0.900–1.010), met for b: 1.000 (0.970–1.020)" in finding
+
+
+def test_paired_blocks_outside_the_target_miss_it():
+    frame = rows()
+    frame["paired_ratio"], frame["paired_low"], frame["paired_high"] = 1.5, 1.4, 1.6
+    assert verdicts(frame).set_index("case").loc["a", "target"] == "missed"
+
+
+def test_the_median_interval_is_the_binomial_order_statistics():
+    from bench.timing import median_interval
+
+    assert median_interval(range(1, 11)) == (2, 9)     # 97.9% coverage for 10 values
+    assert median_interval(range(1, 13)) == (3, 10)    # 96.1% for 12
+    assert median_interval([5, 1, 4, 2, 3]) == (1, 5)  # 5 values: the whole range

@@ -105,3 +105,12 @@ def test_by_mode_puts_modes_side_by_side():
     wide = by_mode(frame(rows), ["median"])
     assert wide[["impl", "median_fwd"]].values.tolist() == [["x", 1.0], ["y", 2.0]]
     assert wide["median_bwd"].iloc[0] == 3.0 and math.isnan(wide["median_bwd"].iloc[1])
+
+
+def test_a_noisy_row_whose_second_measurement_is_quiet_is_not_noisy():
+    rows = [{**ROWS[1], "remeasured_median": 0.5, "remeasured_iqr": 0.01},   # quiet again
+            {**ROWS[3], "remeasured_median": 2.0, "remeasured_iqr": 0.3},    # noisy twice
+            {**ROWS[1], "case": "c"}]                                       # not re-measured
+    out = add_derived(frame(rows))
+    # 0.1/0.5 = 20% then 2%; 0.1/2 = 5% (not noisy to begin with); 20% and never re-measured
+    assert out["noisy"].tolist() == [False, False, True]

@@ -54,3 +54,11 @@ def test_device_time_is_the_median_of_event_pairs():
                                                     (2.01, 1.0, True), (50e-6, 5e-6, True)])
 def test_host_bound_flag(wall, device, expected):
     assert timing.is_host_bound(wall, device) is expected
+
+
+def test_paired_ratio_alternates_the_two_timers_and_brackets_its_median():
+    x = torch.randn(256, 256)
+    found = timing.paired_ratio(lambda: x @ x, torch.device("cpu"), blocks=6, block_time=0.002)
+    assert found["paired_blocks"] == 6
+    assert found["paired_low"] <= found["paired_ratio"] <= found["paired_high"]
+    assert 0.2 < found["paired_ratio"] < 5  # the same work by two clocks

@@ -60,7 +60,9 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
     failed = [f"{r['name']}: {r['reason']}"
               for _, r in outcomes[outcomes["outcome"] == "failed"].iterrows()]
     noisy = [f"{r['name']} (IQR {fmt.seconds(r['iqr'])} is "
-             f"{fmt.percent(r['iqr'] / r['median'])} of the median)"
+             f"{fmt.percent(r['iqr'] / r['median'])} of the median"
+             + (f"; re-measured, {fmt.percent(r['remeasured_iqr'] / r['remeasured_median'])})"
+                if pd.notna(r.get("remeasured_iqr")) else ")")
              for _, r in frame[frame["noisy"]].iterrows()]
     host_bound = [f"{r['name']} (wall {fmt.seconds(r['median'])}, "
                   f"device {fmt.seconds(r['device_time'])})"
@@ -68,7 +70,8 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
     skipped = outcomes[outcomes["outcome"] == "skipped"].groupby("reason").size()
     groups = [
         (f"{len(failed)} failed", failed),
-        (f"{len(noisy)} noisy: interquartile range above 10% of the median", noisy),
+        (f"{len(noisy)} noisy: interquartile range above 10% of the median, measured twice",
+         noisy),
         (f"{len(host_bound)} host-bound: wall time above twice the device time", host_bound),
         (f"{int(skipped.sum())} skipped: " + "; ".join(
             f"{n} {reason}" for reason, n in skipped.sort_values(ascending=False).items()),

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from bench.machine import peak_bandwidth, peak_flops
 from bench.measurement import independent_times
 from bench.suite import Impl, Step, Suite
+from bench.timing import paired_ratio
 
 CPU_TARGET, CUDA_TARGET = 0.05, 0.03          # relative disagreement allowed
 CPU_MIN_TIME, CUDA_MIN_TIME = 1e-3, 50e-6     # targets apply from these durations up
@@ -98,7 +99,8 @@ class SelfCheck(Suite):
                     step.work["bytes"] / peak_bandwidth(device))
         allowed, shortest = target(torch.device(device).type)
         return {"floor_time": floor, "target_disagreement": allowed,
-                "target_min_time": shortest, **independent_times(step.fn, device)}
+                "target_min_time": shortest, **independent_times(step.fn, device),
+                **paired_ratio(step.fn, torch.device(device))}
 
 
 SUITE = SelfCheck()

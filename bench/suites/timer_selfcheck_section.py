@@ -12,6 +12,7 @@ COLUMNS = {
     "ours (wall)": ("median", fmt.seconds),
     "torch.utils.benchmark": ("utils_benchmark_time", fmt.seconds),
     "disagreement": ("wall_disagreement", fmt.percent),
+    "ours / theirs, alternating blocks (95% interval)": ("paired", None),
     "ours (device)": ("device_time", fmt.seconds),
     "CUDA graph replay": ("graph_replay_time", fmt.seconds),
     "device disagreement": ("device_disagreement", fmt.percent),
@@ -32,6 +33,9 @@ def verdicts(frame: pd.DataFrame) -> pd.DataFrame:
             out[column] = float("nan")
     out["wall_disagreement"] = (out["median"] / out["utils_benchmark_time"] - 1).abs()
     out["device_disagreement"] = (out["device_time"] / out["graph_replay_time"] - 1).abs()
+    for column in ("paired_ratio", "paired_low", "paired_high"):
+        if column not in out:
+            out[column] = float("nan")
     cpu = out["device"].str.startswith("cpu")
     duration = out["median"].where(cpu, out["device_time"])
     gap = out["wall_disagreement"].where(cpu, out["device_disagreement"])
@@ -39,6 +43,18 @@ def verdicts(frame: pd.DataFrame) -> pd.DataFrame:
     out["target"] = "too short for a target"
     out.loc[judged, "target"] = (gap[judged] <= out.loc[judged, "target_disagreement"]).map(
         {True: "met", False: "missed"})
+    # On the CPU the paired blocks judge, where they were measured: their interval says whether
+    # the two timers agree, disagree, or cannot be told apart from noise on this machine.
+    allowed = out["target_disagreement"]
+    inside = (out["paired_low"] >= 1 / (1 + allowed)) & (out["paired_high"] <= 1 + allowed)
+    outside = (out["paired_high"] < 1 / (1 + allowed)) | (out["paired_low"] > 1 + allowed)
+    paired = judged & cpu & out["paired_low"].notna()
+    out.loc[paired, "target"] = "inconclusive"
+    out.loc[paired & inside, "target"] = "met"
+    out.loc[paired & outside, "target"] = "missed"
+    out["paired"] = [f"{r:.3f} ({lo:.3f}–{hi:.3f})" if pd.notna(r) else None
+                     for r, lo, hi in zip(out["paired_ratio"], out["paired_low"],
+                                          out["paired_high"])]
     return out
 
 
@@ -54,10 +70,15 @@ def finding(device: str, group: pd.DataFrame) -> str:
     if judged.empty:
         return f"{device}: no operation was long enough to judge the target ({what})."
     met = (judged["target"] == "met").sum()
-    return (f"{device}: {met} of {len(judged)} operations met the target ({what}); the largest "
-            f"disagreement was {fmt.percent(judged[column].max())}"
-            + ("." if met == len(judged) else ". Where it was missed, treat differences of "
-               "that size between implementations in this run as noise."))
+    text = (f"{device}: {met} of {len(judged)} operations met the target ({what}); the largest "
+            f"disagreement of the medians was {fmt.percent(judged[column].max())}")
+    paired = judged[judged["paired"].notna()]
+    if cpu and not paired.empty:
+        text += ("; timed in alternating blocks, ours over torch.utils.benchmark was "
+                 + ", ".join(f"{r['target']} for {r['case']}: {r['paired']}"
+                             for _, r in paired.iterrows()))
+    return text + ("." if met == len(judged) else ". Where it was not met, treat differences "
+                   "of that size between implementations in this run as noise.")
 
 
 def section(frame: pd.DataFrame, info: dict) -> Section:
