@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from bench.precision import PRECISIONS
@@ -60,6 +61,28 @@ def cmd_selfcheck(args) -> int:
     args.suite, args.precision, args.max_time, args.pytest_args = "selfcheck", None, 0.5, []
     args.device = "auto"
     return cmd_run(args)
+
+
+def cmd_repeat(args) -> int:
+    """The same small run `times` times in a row, then a page of how far each benchmark's
+    median moved between them; the spread is kept in reports/repeatability.json, which later
+    runs on this machine quote as what to expect."""
+    if args.times < 2:
+        raise UsageError(f"--times must be 2 or more, got {args.times}")
+    folder = Path(args.reports) / "repeat" / time.strftime("%Y%m%d-%H%M%S")
+    for n in range(args.times):
+        print(f"bench: repeat {n + 1} of {args.times}", flush=True)
+        sub = argparse.Namespace(**{**vars(args), "reports": str(folder), "pytest_args": [],
+                                    "device": "auto", "precision": None, "profile": None})
+        code = cmd_run(sub)
+        if code != 0:
+            return code
+    runs = sorted((folder / "runs").glob("*/benchmark.json"))
+    from bench.report.render import render_repeat
+
+    page, spread = render_repeat(runs, folder)
+    print(f"bench: repeatability {page}\nbench: median spread of the medians {spread:.1%}")
+    return 0
 
 
 def check_output(folder: str, force: bool = False) -> Path:
@@ -156,6 +179,16 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--force", action="store_true",
                         help="replace an index.html there that this harness did not write")
     report.set_defaults(func=cmd_report)
+
+    repeat = sub.add_parser("repeat", help="run a small grid several times and report how far "
+                            "each median moves between runs")
+    repeat.add_argument("--times", type=int, default=3, help="runs (default 3)")
+    repeat.add_argument("--grid", default="smoke", help=f"{', '.join(GRID_NAMES)} (default smoke)")
+    repeat.add_argument("--suite", help=f"comma-separated: {', '.join(REGISTRY)} (default: all)")
+    repeat.add_argument("--max-time", type=positive_seconds, default=0.5,
+                        help="pytest-benchmark's time budget per benchmark, seconds")
+    repeat.add_argument("--reports", default=str(REPORTS), help="reports folder")
+    repeat.set_defaults(func=cmd_repeat)
 
     selfcheck = sub.add_parser("selfcheck", help="time reference operations three ways and "
                                "report how the timers agree")

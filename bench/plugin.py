@@ -243,6 +243,12 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
     machine_info["grid"] = grid(config)
     run = config.stash.get(RUN, None) or {}
     machine_info["run_id"] = run["dir"].name if run.get("dir") else None
+    if run.get("reports"):  # what `python -m bench repeat` found on this machine, if it ran
+        from bench.report.render import _summary_of
+
+        known = _summary_of(run["reports"] / "repeatability.json").get(machine_info.get("node"))
+        if isinstance(known, dict):
+            machine_info["expected_spread"] = known.get("median_spread")
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):

@@ -135,3 +135,31 @@ def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path)
     changed = html[html.index("Changed between the last two runs"):]
     assert "matmul" in changed and "conv_nchw" not in changed.split("</table>")[0]
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
+
+
+def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):
+    from bench.report.render import render_repeat
+
+    paths = []
+    for n, scale in enumerate([1.0, 1.1, 1.3]):
+        data = json.loads(SAMPLE.read_text())
+        data["machine_info"]["run_id"] = f"r{n}"
+        for bench in data["benchmarks"]:
+            if bench["extra_info"]["impl"] == "matmul":
+                bench["stats"]["median"] *= scale
+        paths.append(tmp_path / f"r{n}.json")
+        paths[-1].write_text(json.dumps(data))
+    out = tmp_path / "reports" / "repeat" / "x"
+    out.mkdir(parents=True)
+    page, typical = render_repeat(paths, out)
+    assert typical == 0.0  # two of three benchmarks did not move; matmul moved by 30%
+    html = page.read_text()
+    assert "30%" in html and "3 times" in html
+    known = json.loads((tmp_path / "reports" / "repeatability.json").read_text())
+    assert known[data["machine_info"]["node"]]["median_spread"] == 0.0
+    # a later run on this machine quotes it
+    data["machine_info"]["expected_spread"] = 0.042
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps(data))
+    assert "runs on this machine moved by 4.2%" in \
+        render_report([later], tmp_path / "later").read_text()

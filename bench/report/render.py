@@ -103,7 +103,9 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
         "brand_raw") or info.get("node") or "an unnamed machine"
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "date": readable_date(data.get("datetime")), "machine": machine,
-            "status": run_status(own, data.get("collected"), "outcomes" in data),
+            "status": run_status(own, data.get("collected"), "outcomes" in data)
+            + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
+               "(median, by python -m bench repeat)" if info.get("expected_spread") else ""),
             "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing,
             "tf32_note": None if "cuda" in devices else
             "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
@@ -262,3 +264,49 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
     return out_dir / "index.html"
+
+
+REPEAT_COLUMNS = {
+    "suite": ("suite", None), "case": ("case", None), "impl": ("impl", None),
+    "device": ("device", None), "precision": ("precision", None), "mode": ("mode", None),
+    "runs": ("runs", fmt.count), "lowest median": ("low", fmt.seconds),
+    "highest median": ("high", fmt.seconds),
+    "spread (highest / lowest - 1)": ("spread", fmt.percent),
+}
+
+
+def repeat_spread(table: pd.DataFrame) -> pd.DataFrame:
+    """Per benchmark, its medians' range over the runs and the spread, highest over lowest."""
+    key = ["suite", "case", "impl", "device", "precision", "mode"]
+    out = table.groupby(key, sort=False)["median"].agg(runs="size", low="min", high="max")
+    out["spread"] = out["high"] / out["low"] - 1
+    return out.reset_index()
+
+
+def render_repeat(paths, out_dir) -> tuple[Path, float]:
+    """A page of the run-to-run spread of each benchmark over the runs in `paths`; the median
+    spread is written to reports/repeatability.json beside the runs' folder, by machine."""
+    runs = load_runs(paths)
+    spread = repeat_spread(results_frame(runs)).sort_values("spread", ascending=False)
+    typical = float(spread["spread"].median())
+    machine = runs[0][1]["machine_info"]
+    html = ENV.get_template("repeat.html.j2").render(
+        runs=[run_id(source, data) for source, data in runs], typical=typical,
+        worst=float(spread["spread"].quantile(0.9)), machine=machine.get("node"),
+        table=make_table(spread, REPEAT_COLUMNS, "Each benchmark over the runs, widest first"))
+    out_dir = Path(out_dir)
+    write_atomic(out_dir / "index.html", html)
+    known = out_dir.parent.parent / "repeatability.json"
+    record = _summary_of(known)
+    record[str(machine.get("node"))] = {"median_spread": typical, "runs": len(runs),
+                                        "page": str(out_dir / "index.html")}
+    write_atomic(known, json.dumps(record, indent=1))
+    return out_dir / "index.html", typical
+
+
+def _summary_of(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
