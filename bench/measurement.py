@@ -54,7 +54,7 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     if not benchmark.enabled:
         return
     info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device),
-            "warmup_calls": warmup, **remeasure_if_noisy(benchmark.stats.stats, fn, dev, setup)}
+            "warmup_calls": warmup, **remeasure_if_noisy(benchmark.stats, fn, dev, setup)}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
         info["device_time"] = device_time(fn, dev, setup=setup)
@@ -63,15 +63,16 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     benchmark.extra_info.update(info)
 
 
-def remeasure_if_noisy(stats, fn, device: torch.device, setup=None) -> dict:
+def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
     """A second measurement of a noisy benchmark (interquartile range above NOISY_IQR_RATIO of
     the median): as many rounds of as many calls, by the same clock, right after the first. The
     report flags the row only if the second is noisy too: a burst of load from elsewhere spoils
     one measurement, not two. Costs the noisy rows' time once more (a tenth of a run or so)."""
+    stats = metadata.stats  # pytest-benchmark's: statistics here, iterations on the metadata
     if stats.iqr <= NOISY_IQR_RATIO * stats.median:
         return {}
     clock = CudaSyncTimer(device) if device.type == "cuda" else time.perf_counter
-    iterations = 1 if setup else stats.iterations
+    iterations = 1 if setup else metadata.iterations
     samples = []
     for _ in range(stats.rounds):
         args, kwargs = setup() if setup else ((), {})

@@ -14,8 +14,8 @@ class FakeBenchmark:
 
     def __init__(self, enabled=True, median=1e-3, iqr=0.0):
         self.enabled, self.extra_info, self.calls = enabled, {}, 0
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=median, iqr=iqr, rounds=6,
-                                                           iterations=2))
+        self.stats = SimpleNamespace(stats=SimpleNamespace(median=median, iqr=iqr, rounds=6),
+                                     iterations=2)
 
     def __call__(self, fn):
         self.calls += 1

@@ -46,8 +46,13 @@ def test_pytest_benchmark_measures_and_ends_in_the_page(tmp_path):
         assert text in html, text
     data = json.loads((folder / "benchmark.json").read_text())
     # plain parameters, so that pytest-benchmark's own tools show them
-    assert {b["params"]["case"] for b in data["benchmarks"]} == {"n1000", "n100000"}
-    assert all(b["extra_info"]["case_fields"]["n"] in (1000, 100000) for b in data["benchmarks"])
+    assert {b["params"]["case"] for b in data["benchmarks"]} == {"n1000", "n100000",
+                                                                 "n10-jitter"}
+    assert all(b["extra_info"]["case_fields"]["n"] in (1000, 100000, 10)
+               for b in data["benchmarks"])
+    # the jittery case is noisy: measured a second time, with as many rounds
+    jittery = [b for b in data["benchmarks"] if b["params"]["case"] == "n10-jitter"]
+    assert all(b["extra_info"]["remeasured_rounds"] == b["stats"]["rounds"] for b in jittery)
     assert data["machine_info"]["run_id"] == folder.name
     # without --profile nothing is profiled and no trace is written
     assert not any("artifacts" in b["extra_info"] for b in data["benchmarks"])
@@ -64,7 +69,7 @@ def test_profile_trace_records_profiles_and_writes_traces(tmp_path):
     folder = run_folder(tmp_path)
     data = json.loads((folder / "benchmark.json").read_text())
     traces = sorted(p.name for p in (folder / "traces").iterdir())
-    assert len(traces) == len(data["benchmarks"]) == 4
+    assert len(traces) == len(data["benchmarks"]) == 6
     for bench in data["benchmarks"]:
         found = bench["extra_info"]["artifacts"]["profile"]
         assert found["trace"] in traces and found["operators"]

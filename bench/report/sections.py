@@ -27,6 +27,14 @@ class Diagram:
 
 
 @dataclass
+class Fold:
+    """Tables shown folded, under a one-line summary: long detail a reader opens on purpose."""
+    summary: str
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Section:
     suite: str
     title: str
@@ -36,6 +44,7 @@ class Section:
     figures: list[tuple[str, list[str]]] = field(default_factory=list)  # (caption, SVGs)
     diagrams: list[Diagram] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    folds: list[Fold] = field(default_factory=list)
 
 
 def new_section(frame: pd.DataFrame, info: dict) -> Section:

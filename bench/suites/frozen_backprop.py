@@ -39,7 +39,7 @@ REGIMES = {
     "autograd_grad_subset": "torch.autograd.grad for the first k stages' parameters",
     "no_grad": "forward only, under torch.no_grad()",
 }
-DRAWN_MODELS = ("mlp", "cnn")  # small enough for a readable autograd diagram
+DRAWN_MODELS = ("mlp", "cnn", "cnn1d")  # small enough for a readable autograd diagram
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,9 @@ class Case:
         return f"{self.model}-b{self.batch}-{self.size}"
 
 
-SMOKE = (Case("mlp", 4, 32), Case("cnn", 2, 16), Case("resnet18", 2, 64))
-_DEFAULT = (Case("mlp", 64, 1024), Case("cnn", 32, 32), Case("resnet18", 8, 224),
-            Case("resnet50", 4, 224))
+SMOKE = (Case("mlp", 4, 32), Case("cnn", 2, 16), Case("cnn1d", 2, 64), Case("resnet18", 2, 64))
+_DEFAULT = (Case("mlp", 64, 1024), Case("cnn", 32, 32), Case("cnn1d", 32, 1024),
+            Case("resnet18", 8, 224), Case("resnet50", 4, 224))
 # Batch 32 is what a GPU trains ResNet-50 with; on two CPU cores it would take minutes.
 DEFAULT = {"cpu": _DEFAULT, "cuda": _DEFAULT + (Case("resnet50", 32, 224),)}
 FULL = _DEFAULT + (Case("resnet18", 32, 224), Case("resnet50", 32, 224))
@@ -81,6 +81,22 @@ def cnn(classes: int = 10) -> nn.Sequential:
     return nn.Sequential(*convs, head)
 
 
+CNN1D_CHANNELS = 4  # input channels of cnn1d, e.g. a one-hot DNA sequence
+
+
+def cnn1d(channels: int = CNN1D_CHANNELS, classes: int = 10) -> nn.Sequential:
+    """Three Conv1d + ReLU + MaxPool1d stages over (batch, channels, length) sequences, then
+    global average pooling and a Linear head; the middle convolution is dilated. Each stage
+    halves the length (which must be at least 8)."""
+    widths = (channels, 16, 32, 64)
+    kernels = ({"kernel_size": 5, "padding": 2}, {"kernel_size": 3, "padding": 2, "dilation": 2},
+               {"kernel_size": 3, "padding": 1})
+    stages = [nn.Sequential(nn.Conv1d(cin, cout, **kernel), nn.ReLU(), nn.MaxPool1d(2))
+              for cin, cout, kernel in zip(widths, widths[1:], kernels)]
+    head = nn.Sequential(nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(widths[-1], classes))
+    return nn.Sequential(*stages, head)
+
+
 def resnet(depth: int) -> nn.Sequential:
     """torchvision's ResNet (random weights) as stages: stem, layer1..layer4, pooled head."""
     net = getattr(torchvision.models, f"resnet{depth}")(weights=None)
@@ -92,6 +108,7 @@ def resnet(depth: int) -> nn.Sequential:
 MODELS: dict[str, Callable[[Case], nn.Sequential]] = {
     "mlp": lambda case: mlp(case.size),
     "cnn": lambda case: cnn(),
+    "cnn1d": lambda case: cnn1d(),
     "resnet18": lambda case: resnet(18),
     "resnet50": lambda case: resnet(50),
 }
@@ -122,8 +139,9 @@ def make_inputs(case: Case, device, dtype) -> Inputs:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         model = MODELS[case.model](case)
-        shape = (case.batch, case.size) if case.model == "mlp" else (case.batch, 3, case.size,
-                                                                     case.size)
+        shape = {"mlp": (case.batch, case.size),
+                 "cnn1d": (case.batch, CNN1D_CHANNELS, case.size)}.get(
+            case.model, (case.batch, 3, case.size, case.size))
         x = torch.randn(shape)
         with torch.no_grad():
             grad = torch.randn(model.eval()(x).shape)
@@ -298,6 +316,17 @@ def diagrams(case: Case, regime: str) -> list[dict]:
 
 
 @functools.cache
+def layer_anatomy(case: Case, regime: str) -> dict:
+    """Where the backward goes, layer by layer (bench.layers.anatomy), and how far a few SGD
+    steps move each layer's weights in `regime`: counted once per model and regime."""
+    from bench import layers
+
+    found = layers.anatomy(case, regime)
+    found["weight_change"] = layers.weight_changes(case, regime)
+    return found
+
+
+@functools.cache
 def _dots(case: Case) -> dict[str, str | None]:
     return {regime: graphs.regime_dot(Run(make_inputs(case, "cpu", torch.float32), regime, case.k))
             for regime in REGIMES}
@@ -310,8 +339,10 @@ def prepare(case: Case, regime: str, inputs: Inputs, mode: str) -> Step:
     work = counts(run)
     work["flops"] = work["backward_flops"] + (mode == "forward_backward") * work["forward_flops"]
     artifacts = {}
-    if case.model in DRAWN_MODELS and mode == "forward_backward":
-        artifacts["diagrams"] = diagrams(case, regime)
+    if mode == "forward_backward":
+        artifacts["anatomy"] = layer_anatomy(case, regime)
+        if case.model in DRAWN_MODELS:
+            artifacts["diagrams"] = diagrams(case, regime)
     if mode == "backward":
         return Step(run.backward, run.results, setup=run.setup, work=work, artifacts=artifacts)
     return Step(run.step, run.results, work=work, artifacts=artifacts)

@@ -3,9 +3,9 @@ autograd graphs recorded with the run."""
 
 import pandas as pd
 
-from bench.plots import figures_svg, plot_relative
+from bench.plots import figure_svg, figures_svg, plot_layer_flow, plot_relative
 from bench.report import format as fmt
-from bench.report.sections import Section, add_profiles, diagram, make_table, new_section
+from bench.report.sections import Fold, Section, add_profiles, diagram, make_table, new_section
 from bench.tables import add_ratios, by_mode
 
 RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
@@ -70,6 +70,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
                                      f"Regimes against full: {device}, {precision}"))
     out.figures.append(("Cost of each regime relative to full (1 = the same as full)",
                         figures_svg(plot_relative(wide, BARS))))
+    add_anatomy(out, frame)
     add_profiles(out, frame)
     drawn = set()
     for case, group in frame.groupby("case", sort=False):
@@ -83,3 +84,70 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
                     drawn.add(item["caption"])
                     out.diagrams.append(diagram(item["caption"], item["dot"]))
     return out
+
+
+LAYER_COLUMNS = {
+    "layer": ("name", None),
+    "type": ("type", None),
+    "weight (PyTorch)": ("weight_shape", fmt.text),
+    "weight (Keras)": ("keras_shape", fmt.text),
+    "parameters": ("params", fmt.count),
+    "output": ("output_shape", fmt.text),
+    "output size: formula": ("output_size", fmt.text),
+    "in this regime": ("state", None),
+    "forward FLOPs": ("forward_flops", lambda v: fmt.si(v, "FLOP")),
+    "backward: input grad": ("backward_input_flops", lambda v: fmt.si(v, "FLOP")),
+    "backward: weight grad": ("backward_weight_flops", lambda v: fmt.si(v, "FLOP")),
+    "saved for backward": ("saved_bytes", lambda v: fmt.si(v, "B")),
+    "weight change, 3 SGD steps": ("weight_change", lambda v: fmt.text(None if pd.isna(v)
+                                                                         else f"{v:.3g}")),
+}
+
+
+def _shape(value) -> str | None:
+    return None if value is None else "(" + ", ".join(map(str, value)) + ")"
+
+
+def layer_rows(found: dict) -> pd.DataFrame:
+    """One regime's anatomy as display rows: shapes as tuples, the formulas joined, the state."""
+    rows = pd.DataFrame(found["rows"])
+    rows["weight_shape"] = rows["weight_shape"].map(_shape)
+    rows["keras_shape"] = rows["keras_shape"].map(_shape)
+    rows["output_shape"] = rows["output_shape"].map(_shape)
+    rows["output_size"] = [None if not f else "; ".join(f) + ("" if ok else " (not as produced)")
+                           for f, ok in zip(rows["output_size"], rows["output_size_ok"])]
+    rows["state"] = [("trains" if t else "frozen") if t is not None else
+                     ("backward runs" if ran else "no backward")
+                     for t, ran in zip(rows["trainable"], rows["backward_ran"])]
+    rows["weight_change"] = rows["name"].map(found.get("weight_change", {}))
+    return rows
+
+
+def add_anatomy(out: Section, frame: pd.DataFrame) -> None:
+    """Per model: the flow of the backward through its layers in every regime, as strips, and
+    the per-layer tables, folded; what the FLOP counter does not know is listed, not hidden."""
+    recorded = frame[frame["artifacts"].map(lambda a: isinstance(a, dict) and "anatomy" in a)]
+    for case, group in recorded.groupby("case", sort=False):
+        by_regime = {}
+        for _, row in group.iterrows():
+            by_regime.setdefault(row["impl"], row["artifacts"]["anatomy"])
+        out.figures.append((
+            f"{case}: backward FLOPs per layer in each regime (grey: no backward runs through "
+            "the layer; dots: its parameters train)",
+            [figure_svg(plot_layer_flow({r: a["rows"] for r, a in by_regime.items()}))]))
+        uncounted = sorted({op for a in by_regime.values() for op in a["uncounted_ops"]})
+        fold = Fold(f"{case}: layer by layer ({len(by_regime)} regimes)")
+        fold.notes.append("Weights in PyTorch's order (out, in/groups, kh, kw) and in Keras's "
+                          "(kh, kw, in/groups, out); output sizes by floor((L + 2p - d(k-1) - 1)/s)"
+                          " + 1, checked against the shape each layer produced. Counted as zero "
+                          "FLOPs (no formula in torch's FLOP counter), not free: "
+                          + (", ".join(uncounted) or "none") + ".")
+        for regime, found in by_regime.items():
+            fold.tables.append(make_table(layer_rows(found), LAYER_COLUMNS, f"{case}: {regime}"))
+        out.folds.append(fold)
+        ran = {r: sum(row["backward_ran"] for row in a["rows"]) for r, a in by_regime.items()}
+        total = len(next(iter(by_regime.values()))["rows"])
+        if "first_k" in ran and "head" in ran:
+            out.notes.append(f"{case}: a backward runs through {ran['first_k']} of {total} "
+                             f"layer calls when only the first layers train, "
+                             f"{ran['head']} when only the head trains.")
