@@ -70,8 +70,8 @@ def test_profile_trace_records_profiles_and_writes_traces(tmp_path):
     data = json.loads((folder / "benchmark.json").read_text())
     traces = sorted(p.name for p in (folder / "traces").iterdir())
     assert len(traces) == len(data["benchmarks"]) == 6
-    for bench in data["benchmarks"]:
-        found = bench["extra_info"]["artifacts"]["profile"]
+    for entry in data["benchmarks"]:
+        found = entry["extra_info"]["artifacts"]["profile"]
         assert found["trace"] in traces and found["operators"]
     assert "What each implementation runs" in (folder / "index.html").read_text()
 
