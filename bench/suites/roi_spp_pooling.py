@@ -28,6 +28,7 @@ import torch.nn.functional as F
 import torchvision
 
 from bench import ops
+from bench.ops.roi import roi_pool_torch, roi_spp_torch
 from bench.precision import TOLERANCES
 from bench.suite import Impl, Step, Suite
 
@@ -114,6 +115,7 @@ class RoIImpl(Impl):
     """`exact`: promised equal to the reference, bit for bit in the forward."""
     kind: str = "pool"          # the kind of case it computes
     torchvision: bool = False   # torchvision's kernels refuse bfloat16
+    cuda_only: bool = False     # on the CPU it is another row's code
 
 
 IMPLEMENTATIONS = {impl.name: impl for impl in (
@@ -121,12 +123,17 @@ IMPLEMENTATIONS = {impl.name: impl for impl in (
             about="torchvision.ops.roi_pool", kind="pool", torchvision=True),
     RoIImpl("tv_roi_align", _roi_align, exact=False, kind="pool", torchvision=True,
             about="torchvision.ops.roi_align (aligned, 2 samples): another operation"),
-    RoIImpl("ours_roi_pool", ops.roi_pool, about="bench.ops.roi_pool", kind="pool"),
+    RoIImpl("ours_roi_pool", ops.roi_pool, kind="pool",
+            about="bench.ops.roi_pool: vectorised PyTorch on the CPU, Triton kernels on CUDA"),
+    RoIImpl("ours_roi_pool_torch", roi_pool_torch, kind="pool", cuda_only=True,
+            about="bench.ops.roi_pool's PyTorch path on CUDA, for what the kernels buy"),
     RoIImpl("python_loop", _loop, exact=False, kind="pool",
             about="crop each region, adaptive_max_pool2d: other bins"),
     RoIImpl("tv_roi_pool_per_level", _per_level, kind="pyramid", torchvision=True,
             about="torchvision.ops.roi_pool once per pyramid level"),
     RoIImpl("ours_roi_spp", ops.roi_spp, about="bench.ops.roi_spp, one pass", kind="pyramid"),
+    RoIImpl("ours_roi_spp_torch", roi_spp_torch, kind="pyramid", cuda_only=True,
+            about="bench.ops.roi_spp's PyTorch path on CUDA"),
     RoIImpl("adaptive_per_level", lambda x, levels: _image_per_level(x, levels), kind="image",
             about="adaptive_max_pool2d once per level"),
     RoIImpl("ours_spp", lambda x, levels: ops.spp(x, levels), kind="image",
@@ -146,8 +153,10 @@ def impls_for(case: Case) -> list[str]:
 LOOP_BACKWARD_LIMIT = 2e9
 
 
-def skip_reason(impl: str, case: Case, precision: str, mode: str) -> str | None:
+def skip_reason(impl: str, case: Case, device: str, precision: str, mode: str) -> str | None:
     """Why a combination is not measured, or None."""
+    if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
+        return "on the CPU, the PyTorch path is what ours_roi_pool and ours_roi_spp run"
     if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
         return "torchvision's roi_pool and roi_align do not implement bfloat16"
     c, h, w, _ = MAPS[case.fmap]
@@ -282,7 +291,7 @@ class RoI(Suite):
         return BASELINES[case.kind]
 
     def skip_reason(self, case, impl, device, precision, mode):
-        return skip_reason(impl, case, precision, mode)
+        return skip_reason(impl, case, device, precision, mode)
 
     def tolerance(self, case, impl, precision, mode):
         """Exact ones match the reference bit for bit in the forward (bf16 and fp16 after the

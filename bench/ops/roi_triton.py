@@ -1,0 +1,510 @@
+"""RoI pooling and RoI spatial pyramid pooling as Triton kernels, bit for bit `bench.ops.roi`.
+
+`roi_pool` and `roi_spp` take the arguments, box formats and checks of `bench.ops.roi_pool` /
+`bench.ops.roi_spp` (the checks are the helpers of `bench.ops.roi`, all called before anything is
+launched) and return the same bits: torchvision's in float32 and float64, our CPU operator's in
+float16 and bfloat16.
+
+Bin edges are computed on the host by `bench.ops.roi.bin_edges`, the function our CPU operator
+uses: torch ops in the input's dtype (float32 for bfloat16, float16 for float16), divisions by
+tensors. The kernels get integer [start, end) edges and do no arithmetic on coordinates, so how
+Triton rounds a float32 division (not IEEE on a GPU unless div_rn is asked for) never matters,
+and the edges are the CPU operator's by construction. The cost is a few small torch ops and a
+host synchronisation per call, which the validation of the boxes already makes.
+
+Layout. The input is read channels-last (a copy unless it already is), so that every load is one
+pixel's run of contiguous channels, coalesced whatever the bins' width; reading NCHW would make
+each channel of a gathered pixel its own memory transaction. A program takes one region, a group
+of its bins and a block of channels, and gathers tiles of [bins, pixels, channels]: the pixels
+of a bin are enumerated row-major (q = 0 .. bh*bw - 1), which is the scan order of torchvision's
+kernel and so decides ties. On a GPU the pixel axis is sized for the largest bin (up to a tile of
+2048 elements) and filled up with bins, so a typical bin is one gather and one reduction. Grid:
+(regions x bin groups, channel blocks) for roi_pool, (regions, channel blocks) for roi_spp.
+
+Maxima. NaN becomes -inf before comparing, so it never wins. Per bin and channel the program
+keeps the best value and the position q of its first occurrence, starting from the floor
+(-FLT_MAX in the dtype: -inf for the half types, as in the CPU operator) and replacing it only on
+a strict `>`: a later tile never displaces an equal earlier maximum, and within a tile the
+smallest q among the elements equal to the maximum is taken. The output is then re-read from the
+input at the winning position, because a max reduction may return +0.0 where -0.0 came first.
+The argmax (flat NCHW index into the input; -1 for an empty bin or one with nothing above the
+floor) is kept for the backward, as torchvision does.
+
+Pyramid: one launch for all levels. A level that divides the finest one and whose bin edges are,
+for every region, unions of blocks of the finest level's bins (decided on the host as
+`bench.ops.roi._derived_levels` does) is derived from the finest level's results, which the same
+program wrote just before (a barrier orders the two): the maximum over the block's fine winners,
+with the smallest flat index among the winners equal to it. That is the first maximum of the
+coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
+first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no
+special case. Other levels are pooled from the input by the same program.
+
+Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
+in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
+so that each input element's terms form a run in that order, and one lane of a Triton program
+adds its run up one term after the other, rounding to the dtype after every addition (bfloat16
+by an explicit round-to-nearest-even on the bits, which the interpreter would otherwise
+truncate). No atomics: repeated runs give the same bits, and float32/float64 gradients are
+torchvision's CPU gradient bit for bit. For roi_spp the levels' terms go level after level, the
+order in which `bench.ops.roi_spp` sums them.
+
+Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
+interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
+operation rather than per element, so under it a tile holds all of a region's bins instead. A
+CPU tensor without the interpreter is refused with a ValueError pointing to `bench.ops.roi_pool`.
+
+Verified on a machine without a GPU (tests/test_roi_triton.py): through the interpreter, bit
+equality with torchvision in float32 and float64 on random problems with NaN, ±inf and ±0 ties,
+boxes outside, partly outside, reversed, degenerate and huge, fractional batch indices, with the
+GPU's tile sizes and with tiny ones; the pyramid against torchvision at each level; gradients
+equal to torchvision's CPU gradient and to themselves over repeated runs; float16 and bfloat16
+forward and backward against `bench.ops.roi_pool` / `roi_spp`; zero regions, empty maps, bad
+inputs refused before a launch. The kernels compile for sm_90 down to a cubin. Nothing was run on
+a GPU: timings and the CUDA tests are unmeasured.
+"""
+
+import math
+from collections.abc import Sequence
+
+import torch
+import triton
+import triton.language as tl
+
+from bench.ops.roi import FLT_MAX, _check_levels, _check_scale, _pair, _rois, bin_edges
+
+try:  # the class that triton.jit returns when TRITON_INTERPRET=1 was set before its import
+    from triton.runtime.interpreter import InterpretedFunction
+except ImportError:  # pragma: no cover - a Triton without an interpreter
+    InterpretedFunction = ()
+
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+# Elements in one gathered tile [bins, pixels, channels]. On a GPU, 2048 float32 values over
+# 4 warps are 16 registers a thread per tile. The kernels' logic is the same for any sizes (the
+# tests run small ones too); the interpreter's values are set below.
+TILE = 2048
+# Size a tile's pixel axis for the largest bin first, then fill it with bins (GPU): a bin's pixels
+# are then gathered in one step where they fit. Otherwise the bins first (interpreter).
+PIXELS_FIRST = True
+# Runs of gradient terms summed per program of the backward, one run per lane.
+RUN_BLOCK = 128
+# 64 float32 channels are 256 contiguous bytes per pixel.
+MAX_BLOCK_C = 64
+# The pixels of one bin gathered per tile, at most.
+MAX_BLOCK_Q = 1 << 20
+
+
+@triton.jit
+def _pool_bins(x_ptr, rows_ptr, cols_ptr, b, t, t_ok, PW, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
+               FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
+               BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr):
+    """(value [B, C], flat NCHW index or -1 [B, C]): the first maximum of the bins t [B] of a
+    PW-wide grid whose row and column edges are at rows_ptr and cols_ptr, for channels c [C]."""
+    i = t // PW
+    j = t % PW
+    hs = tl.load(rows_ptr + 2 * i, mask=t_ok, other=0)
+    he = tl.load(rows_ptr + 2 * i + 1, mask=t_ok, other=0)
+    ws = tl.load(cols_ptr + 2 * j, mask=t_ok, other=0)
+    we = tl.load(cols_ptr + 2 * j + 1, mask=t_ok, other=0)
+    bh = he - hs
+    bw = we - ws
+    n = tl.where((bh > 0) & (bw > 0), bh * bw, 0)
+    bw = tl.maximum(bw, 1)  # divides q only where the bin is not empty
+    base = x_ptr + b.to(tl.int64) * s_n + c.to(tl.int64) * s_c
+    best = tl.full([BLOCK_B, BLOCK_C], FLOOR, ACC)
+    best_q = tl.full([BLOCK_B, BLOCK_C], -1, tl.int32)
+    for q0 in range(0, tl.max(n, axis=0), BLOCK_Q):
+        q = q0 + tl.arange(0, BLOCK_Q)
+        row = hs[:, None] + q[None, :] // bw[:, None]
+        col = ws[:, None] + q[None, :] % bw[:, None]
+        offset = row.to(tl.int64) * s_h + col.to(tl.int64) * s_w
+        ok = q[None, :] < n[:, None]
+        v = tl.load(base[None, None, :] + offset[:, :, None],
+                    mask=ok[:, :, None] & c_ok[None, None, :], other=float("-inf")).to(ACC)
+        v = tl.where(v == v, v, float("-inf"))
+        m = tl.max(v, axis=1)
+        first = tl.min(tl.where(v == m[:, None, :], q[None, :, None], 2147483647), axis=1)
+        # Strict: a later tile never displaces an equal maximum found earlier.
+        better = m > best
+        best = tl.where(better, m, best)
+        best_q = tl.where(better, first, best_q)
+    won = best_q >= 0
+    row = hs[:, None] + best_q // bw[:, None]
+    col = ws[:, None] + best_q % bw[:, None]
+    # Re-read the winner: the max reduction may return +0.0 for a first maximum of -0.0.
+    value = tl.load(base[None, :] + row.to(tl.int64) * s_h + col.to(tl.int64) * s_w,
+                    mask=won & c_ok[None, :], other=0).to(ACC)
+    value = tl.where(won, value, tl.where(n[:, None] > 0, FLOOR, 0.0))
+    index = ((b.to(tl.int64) * C + c[None, :]) * H + row) * W + col
+    return value, tl.where(won, index, -1)
+
+
+@triton.jit
+def _roi_pool_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, out_ptr, arg_ptr,
+                     C, H, W, PH, PW, groups, s_n, s_c, s_h, s_w,
+                     FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
+                     BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr):
+    # Regions and groups of their bins share the first grid axis, the only one that is not
+    # limited to 65535 programs.
+    k = tl.program_id(0) // groups
+    t = (tl.program_id(0) % groups) * BLOCK_B + tl.arange(0, BLOCK_B)
+    t_ok = t < PH * PW
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    c_ok = c < C
+    b = tl.load(batch_ptr + k)
+    value, index = _pool_bins(x_ptr, rows_ptr + k * PH * 2, cols_ptr + k * PW * 2, b, t, t_ok,
+                              PW, c, c_ok, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B,
+                              BLOCK_Q, BLOCK_C)
+    out = (k.to(tl.int64) * C + c[None, :]) * (PH * PW) + t[:, None]
+    ok = t_ok[:, None] & c_ok[None, :]
+    tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
+    tl.store(arg_ptr + out, index, mask=ok)
+
+
+@triton.jit
+def _roi_spp_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, plan_ptr, out_ptr, arg_ptr,
+                    n_levels, n_edges, row_len, C, H, W, s_n, s_c, s_h, s_w, fine, fine_out,
+                    FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
+                    BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr,
+                    BLOCK_C: tl.constexpr, DERIVED: tl.constexpr):
+    """All levels of one region for a block of channels. Plan rows: (level, offset of the level
+    in an output row, offset of its edges, step), step 0 for a level pooled from the input and
+    finest // level for one derived from the finest level, whose output starts at fine_out."""
+    k = tl.program_id(0)
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    c_ok = c < C
+    b = tl.load(batch_ptr + k)
+    row_start = k.to(tl.int64) * row_len
+    for d in range(0, n_levels):
+        level = tl.load(plan_ptr + 4 * d)
+        out_off = tl.load(plan_ptr + 4 * d + 1)
+        edge_off = tl.load(plan_ptr + 4 * d + 2)
+        step = tl.load(plan_ptr + 4 * d + 3)
+        if step == 0:
+            for t0 in range(0, level * level, BLOCK_B):
+                t = t0 + tl.arange(0, BLOCK_B)
+                t_ok = t < level * level
+                value, index = _pool_bins(
+                    x_ptr, rows_ptr + (k * n_edges + edge_off) * 2,
+                    cols_ptr + (k * n_edges + edge_off) * 2, b, t, t_ok, level, c, c_ok,
+                    C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C)
+                out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
+                ok = t_ok[:, None] & c_ok[None, :]
+                tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
+                tl.store(arg_ptr + out, index, mask=ok)
+    if DERIVED:
+        # The finest level's results were stored by other threads of this program.
+        tl.debug_barrier()
+        fine_row = row_start + fine_out + c * (fine * fine)
+        for d in range(0, n_levels):
+            level = tl.load(plan_ptr + 4 * d)
+            out_off = tl.load(plan_ptr + 4 * d + 1)
+            edge_off = tl.load(plan_ptr + 4 * d + 2)
+            step = tl.load(plan_ptr + 4 * d + 3)
+            if step > 0:
+                for t0 in range(0, level * level, BLOCK_D):
+                    t = t0 + tl.arange(0, BLOCK_D)
+                    t_ok = t < level * level
+                    i = t // level
+                    j = t % level
+                    best = tl.full([BLOCK_D, BLOCK_C], FLOOR, ACC)
+                    best_index = tl.full([BLOCK_D, BLOCK_C], -1, tl.int64)
+                    for f0 in range(0, step * step, BLOCK_F):
+                        f = f0 + tl.arange(0, BLOCK_F)
+                        fi = i[:, None] * step + f[None, :] // step
+                        fj = j[:, None] * step + f[None, :] % step
+                        at = fine_row[None, None, :] + (fi * fine + fj)[:, :, None]
+                        mask = ((t_ok[:, None] & (f < step * step)[None, :])[:, :, None]
+                                & c_ok[None, None, :])
+                        index = tl.load(arg_ptr + at, mask=mask, other=-1)
+                        won = index >= 0
+                        v = tl.load(out_ptr + at, mask=won, other=float("-inf")).to(ACC)
+                        v = tl.where(won, v, float("-inf"))
+                        m = tl.max(v, axis=1)
+                        # Fine bins overlap by a row or column, so their order is not the
+                        # coarse bin's scan order: among equal maxima the smallest flat index
+                        # is the first in row-major order.
+                        first = tl.min(tl.where(won & (v == m[:, None, :]), index,
+                                                9223372036854775807), axis=1)
+                        found = first < 9223372036854775807
+                        better = found & ((m > best) | ((m == best) & (first < best_index)))
+                        best = tl.where(better, m, best)
+                        best_index = tl.where(better, first, best_index)
+                    won = best_index >= 0
+                    # Re-read the winner, whose sign a tie of +0.0 and -0.0 leaves open in m.
+                    plane = best_index - (b.to(tl.int64) * C + c[None, :]) * H * W
+                    at = (b.to(tl.int64) * s_n + c[None, :].to(tl.int64) * s_c
+                          + (plane // W) * s_h + (plane % W) * s_w)
+                    value = tl.load(x_ptr + at, mask=won & c_ok[None, :], other=0).to(ACC)
+                    hs = tl.load(rows_ptr + (k * n_edges + edge_off + i) * 2, mask=t_ok, other=0)
+                    he = tl.load(rows_ptr + (k * n_edges + edge_off + i) * 2 + 1, mask=t_ok,
+                                 other=0)
+                    ws = tl.load(cols_ptr + (k * n_edges + edge_off + j) * 2, mask=t_ok, other=0)
+                    we = tl.load(cols_ptr + (k * n_edges + edge_off + j) * 2 + 1, mask=t_ok,
+                                 other=0)
+                    filled = (he > hs) & (we > ws)
+                    value = tl.where(won, value, tl.where(filled[:, None], FLOOR, 0.0))
+                    out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
+                    ok = t_ok[:, None] & c_ok[None, :]
+                    tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
+                    tl.store(arg_ptr + out, best_index, mask=ok)
+
+
+@triton.jit
+def _to_bfloat16(x):
+    """float32 -> bfloat16 rounded to nearest even, by integer arithmetic on the bits: the
+    interpreter's own conversion truncates, and this gives the GPU's cvt.rn result on both."""
+    bits = x.to(tl.int32, bitcast=True)
+    magnitude = bits & 0x7FFFFFFF
+    magnitude = tl.where(x != x, 0x7FC00000, magnitude)  # a quiet NaN, and no carry out of it
+    magnitude = (magnitude + 0x7FFF + ((magnitude >> 16) & 1)) >> 16
+    half = magnitude | ((bits >> 16) & 0x8000)
+    return half.to(tl.int16).to(tl.bfloat16, bitcast=True)
+
+
+@triton.jit
+def _run_sum_kernel(grad_ptr, start_ptr, length_ptr, target_ptr, out_ptr, n_runs,
+                    BLOCK: tl.constexpr):
+    """out[target[r]] = sum of grad[start[r] : start[r] + length[r]], added one after the other
+    from zero, each addition rounded to the gradient's dtype, as torchvision's CPU loop does."""
+    DTYPE: tl.constexpr = grad_ptr.dtype.element_ty
+    r = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = r < n_runs
+    start = tl.load(start_ptr + r, mask=live, other=0)
+    length = tl.load(length_ptr + r, mask=live, other=0)
+    acc = tl.zeros([BLOCK], DTYPE)
+    for i in range(0, tl.max(length, axis=0)):
+        more = i < length
+        g = tl.load(grad_ptr + start + i, mask=more, other=0)
+        if DTYPE == tl.bfloat16:
+            # float32 holds a sum of two bfloat16 closely enough that rounding it to bfloat16
+            # gives the correctly rounded bfloat16 sum.
+            total = _to_bfloat16(acc.to(tl.float32) + g.to(tl.float32))
+        else:
+            total = acc + g
+        acc = tl.where(more, total, acc)
+    target = tl.load(target_ptr + r, mask=live, other=0)
+    tl.store(out_ptr + target, acc, mask=live)
+
+
+INTERPRETED = isinstance(_roi_pool_kernel, InterpretedFunction)
+if INTERPRETED:
+    # The interpreter pays per program and per operation, hardly per element: it gets large
+    # tiles holding all of a region's bins, so that a region is one program with few loop trips.
+    TILE, PIXELS_FIRST, RUN_BLOCK = 1 << 16, False, 4096
+
+
+def _interpreted() -> bool:
+    return INTERPRETED
+
+
+def _check_runnable(input: torch.Tensor) -> None:
+    if input.dtype not in _DTYPES:
+        raise ValueError(f"input must be float16, bfloat16, float32 or float64, got {input.dtype}")
+    if input.device.type == "cuda" or (input.device.type == "cpu" and _interpreted()):
+        return
+    raise ValueError(f"the Triton RoI kernels run on CUDA tensors, got one on {input.device}; "
+                     "use bench.ops.roi_pool / roi_spp there")
+
+
+def _floor(dtype: torch.dtype) -> float:
+    """-FLT_MAX in the input's dtype: -inf for the half types, as in the CPU operator."""
+    return float(torch.tensor(-FLT_MAX, dtype=dtype))
+
+
+def _acc(dtype: torch.dtype):
+    # Half types are compared in float32, which holds them exactly.
+    return tl.float64 if dtype == torch.float64 else tl.float32
+
+
+def _pow2(n: int) -> int:
+    return triton.next_power_of_2(max(1, n))
+
+
+def _tiles(channels: int, bins: int, rows: torch.Tensor, cols: torch.Tensor):
+    """(BLOCK_C, BLOCK_B, BLOCK_Q): channels, bins and pixels per bin of a tile of about TILE
+    elements. PIXELS_FIRST: the pixel axis is sized for the largest bin as far as the tile
+    allows, and the rest of the tile filled with bins; otherwise the other way round."""
+    block_c = min(MAX_BLOCK_C, _pow2(channels))
+    height = int((rows[..., 1] - rows[..., 0]).max()) if rows.numel() else 1
+    width = int((cols[..., 1] - cols[..., 0]).max()) if cols.numel() else 1
+    if PIXELS_FIRST:
+        block_q = min(MAX_BLOCK_Q, _pow2(height * width), max(1, TILE // block_c))
+        block_b = min(_pow2(bins), max(1, TILE // (block_c * block_q)))
+    else:
+        block_b = min(_pow2(bins), max(1, TILE // block_c))
+        block_q = min(MAX_BLOCK_Q, _pow2(height * width), max(1, TILE // (block_c * block_b)))
+    return block_c, block_b, block_q
+
+
+def _warps(*block: int) -> int:
+    return max(1, min(4, math.prod(block) // 256))
+
+
+def _channels_last_strides(input: torch.Tensor):
+    x = input.contiguous(memory_format=torch.channels_last)
+    return x, x.stride()
+
+
+def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torch.Tensor:
+    """[size]: grad summed per flat index, each index's terms in their order in `index`."""
+    out = torch.zeros(size, dtype=grad.dtype, device=grad.device)
+    keep = index >= 0  # nothing won: no gradient, as in torchvision
+    index, grad = index[keep], grad[keep]
+    if index.numel() == 0:
+        return out
+    index, order = torch.sort(index, stable=True)
+    targets, lengths = torch.unique_consecutive(index, return_counts=True)
+    starts = torch.cumsum(lengths, 0) - lengths
+    grid = (triton.cdiv(targets.numel(), RUN_BLOCK),)
+    _run_sum_kernel[grid](grad[order].contiguous(), starts, lengths, targets, out,
+                          targets.numel(), BLOCK=RUN_BLOCK, num_warps=_warps(RUN_BLOCK))
+    return out
+
+
+class _RoIPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, rois, output_size, spatial_scale):
+        n, c, h, w = input.shape
+        ph, pw = output_size
+        batch, rows, cols = bin_edges(rois, output_size, spatial_scale, h, w)
+        k = rois.shape[0]
+        launch = k * c and h * w  # every bin of an empty map is empty: 0, and no winner
+        # A launch writes every output and argmax.
+        out = torch.empty(k, c, ph, pw, dtype=input.dtype, device=input.device) if launch else \
+            torch.zeros(k, c, ph, pw, dtype=input.dtype, device=input.device)
+        argmax = torch.empty(out.shape, dtype=torch.long, device=input.device) if launch else \
+            torch.full(out.shape, -1, dtype=torch.long, device=input.device)
+        if launch:
+            x, strides = _channels_last_strides(input)
+            block_c, block_b, block_q = _tiles(c, ph * pw, rows, cols)
+            groups = triton.cdiv(ph * pw, block_b)
+            _roi_pool_kernel[(k * groups, triton.cdiv(c, block_c))](
+                x, batch.contiguous(), rows.to(torch.int32).contiguous(),
+                cols.to(torch.int32).contiguous(), out, argmax, c, h, w, ph, pw, groups,
+                *strides,
+                FLOOR=_floor(input.dtype), ACC=_acc(input.dtype), BLOCK_B=block_b,
+                BLOCK_Q=block_q, BLOCK_C=block_c, num_warps=_warps(block_c, block_b, block_q))
+        ctx.save_for_backward(argmax)
+        ctx.input_shape = input.shape
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (argmax,) = ctx.saved_tensors
+        # The flat order of [K, C, PH, PW] is torchvision's loop order.
+        flat = _gather_gradient(argmax.reshape(-1), grad.contiguous().reshape(-1),
+                                math.prod(ctx.input_shape))
+        return flat.view(ctx.input_shape), None, None, None
+
+
+def _check_input(input: torch.Tensor) -> None:
+    if input.dim() == 4 and input.shape[2] * input.shape[3] >= 2**31:
+        raise ValueError(f"input maps of 2**31 pixels or more are not supported, "
+                         f"got {input.shape[2]}x{input.shape[3]}")
+    _check_runnable(input)
+
+
+def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0):
+    """Max-pool each region of `input` into an output_size grid: [K, C, PH, PW].
+
+    Same signature, box formats, checks and result as `bench.ops.roi_pool`; see the module doc.
+    """
+    output_size = _pair(output_size, "output_size")
+    spatial_scale = _check_scale(spatial_scale)
+    rois = _rois(input, boxes)
+    _check_input(input)
+    return _RoIPool.apply(input, rois, output_size, spatial_scale)
+
+
+def _plan(rois, levels, spatial_scale, h, w):
+    """(batch, rows, cols, plan rows, index of the finest level): every level's edges side by
+    side, and for each level whether it is pooled from the input (step 0) or derived from the
+    finest level (step finest // level)."""
+    finest = max(levels)
+    edges = {level: bin_edges(rois, (level, level), spatial_scale, h, w)
+             for level in sorted(set(levels))}
+    batch, fine_rows, fine_cols = edges[finest]
+    first_fine = levels.index(finest)
+    plan, rows, cols = [], [], []
+    out_off = edge_off = 0
+    for d, level in enumerate(levels):
+        _, level_rows, level_cols = edges[level]
+        step = 0
+        if d != first_fine and finest % level == 0:
+            s = finest // level
+            # A coarse bin is the union of its block of fine bins only where the edges say so.
+            if all(torch.equal(e[:, :, 0], f[:, ::s, 0])
+                   and torch.equal(e[:, :, 1], f[:, s - 1::s, 1])
+                   for e, f in ((level_rows, fine_rows), (level_cols, fine_cols))):
+                step = s
+        plan.append((level, out_off, edge_off, step))
+        rows.append(level_rows)
+        cols.append(level_cols)
+        out_off += level * level
+        edge_off += level
+    return batch, torch.cat(rows, 1), torch.cat(cols, 1), plan, first_fine
+
+
+class _RoISPP(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, rois, levels, spatial_scale):
+        n, c, h, w = input.shape
+        k = rois.shape[0]
+        batch, rows, cols, plan, first_fine = _plan(rois, levels, spatial_scale, h, w)
+        plan = [(level, c * out_off, edge_off, step) for level, out_off, edge_off, step in plan]
+        row_len = c * sum(level * level for level in levels)
+        launch = k * c and h * w
+        out = torch.empty(k, row_len, dtype=input.dtype, device=input.device) if launch else \
+            torch.zeros(k, row_len, dtype=input.dtype, device=input.device)
+        argmax = torch.empty(out.shape, dtype=torch.long, device=input.device) if launch else \
+            torch.full(out.shape, -1, dtype=torch.long, device=input.device)
+        if launch:
+            x, strides = _channels_last_strides(input)
+            direct = [p for p in plan if p[3] == 0]
+            derived = [p for p in plan if p[3] > 0]
+            block_c, block_b, block_q = _tiles(
+                c, max(p[0] ** 2 for p in direct),
+                torch.cat([rows[:, p[2]:p[2] + p[0]] for p in direct], 1),
+                torch.cat([cols[:, p[2]:p[2] + p[0]] for p in direct], 1))
+            block_f = min(_pow2(max((p[3] ** 2 for p in derived), default=1)),
+                          max(1, TILE // block_c))
+            block_d = min(_pow2(max((p[0] ** 2 for p in derived), default=1)),
+                          max(1, TILE // (block_c * block_f)))
+            fine_level, fine_out = plan[first_fine][0], plan[first_fine][1]
+            _roi_spp_kernel[(k, triton.cdiv(c, block_c))](
+                x, batch.contiguous(), rows.to(torch.int32).contiguous(),
+                cols.to(torch.int32).contiguous(),
+                torch.tensor(plan, dtype=torch.int32, device=input.device), out, argmax,
+                len(plan), rows.shape[1], row_len, c, h, w, *strides, fine_level, fine_out,
+                FLOOR=_floor(input.dtype), ACC=_acc(input.dtype), BLOCK_B=block_b,
+                BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
+                DERIVED=bool(derived),
+                num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)))
+        ctx.save_for_backward(argmax)
+        ctx.input_shape = input.shape
+        ctx.spans = [(p[1], c * p[0] * p[0]) for p in plan]
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (argmax,) = ctx.saved_tensors
+        grad = grad.contiguous()
+        # Level by level, then the roi_pool order within a level: the order in which
+        # bench.ops.roi_spp adds the levels' contributions.
+        index = torch.cat([argmax[:, a:a + n].reshape(-1) for a, n in ctx.spans])
+        values = torch.cat([grad[:, a:a + n].reshape(-1) for a, n in ctx.spans])
+        flat = _gather_gradient(index, values, math.prod(ctx.input_shape))
+        return flat.view(ctx.input_shape), None, None, None
+
+
+def roi_spp(input: torch.Tensor, boxes, levels: Sequence[int] = (6, 3, 2, 1),
+            spatial_scale: float = 1.0) -> torch.Tensor:
+    """Spatial pyramid pooling of each region: [K, C * sum(l*l)], equal to `roi_pool` at each
+    level, flattened and concatenated in the given order (as `bench.ops.roi_spp`)."""
+    levels = _check_levels(levels)
+    spatial_scale = _check_scale(spatial_scale)
+    rois = _rois(input, boxes)
+    _check_input(input)
+    return _RoISPP.apply(input, rois, levels, spatial_scale)

@@ -1,0 +1,114 @@
+"""Edges of our RoI operators: what torchvision accepts gives its result, what it refuses gets a
+one-line ValueError naming the problem, and memory follows the result."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+from bench.ops import roi_pool, roi_spp, spp
+
+
+def tv(x, boxes, size, scale=1.0):
+    return torchvision.ops.roi_pool(x, boxes, size, scale)
+
+
+BOXES = torch.tensor([[0, 1, 1, 6, 5], [1, 0, 2, 7, 7], [0, -3, 4, 20, 9.0]])
+
+
+def test_zero_channels_give_torchvision_s_empty_result():
+    x = torch.randn(2, 0, 8, 8, requires_grad=True)
+    out = roi_pool(x, BOXES, 3)
+    assert out.shape == tv(x, BOXES, 3).shape == (3, 0, 3, 3)
+    (grad,) = torch.autograd.grad(out, x, torch.ones_like(out))
+    assert grad.shape == x.shape
+    assert roi_spp(x, BOXES).shape == (3, 0)
+
+
+@pytest.mark.parametrize("size", [np.int64(3), np.int32(3), (np.int64(3), 2), np.array([3, 2]),
+                                  torch.tensor([3, 2]), torch.tensor(3), True])
+@pytest.mark.parametrize("scale", [np.float32(0.5), np.float64(0.5), np.int64(1),
+                                   torch.tensor(0.5), torch.tensor(0.5, dtype=torch.float64),
+                                   torch.tensor([0.5])])
+def test_numpy_scalars_and_tensors_as_output_size_and_scale(size, scale):
+    x = torch.randn(2, 3, 10, 10)
+    # torchvision takes these too, except a 0-d tensor as output_size (it iterates over it):
+    # there the reference is the same size as an int
+    plain = 3 if isinstance(size, torch.Tensor) and size.dim() == 0 else size
+    assert torch.equal(roi_pool(x, BOXES, size, scale), tv(x, BOXES, plain, scale))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int8, torch.int32, torch.int64, torch.bool,
+                                   torch.complex64])
+def test_integer_bool_and_complex_inputs_are_refused_by_dtype(dtype):
+    x, boxes = torch.zeros(1, 2, 8, 8, dtype=dtype), torch.tensor([[0, 0, 0, 7, 7]], dtype=dtype)
+    with pytest.raises(RuntimeError):
+        tv(x, boxes, 2)
+    for call in (lambda: roi_pool(x, boxes, 2), lambda: roi_spp(x, boxes)):
+        with pytest.raises(ValueError, match=f"input dtype {dtype} is not supported") as error:
+            call()
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda x: roi_pool(x, BOXES, 2.5), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, 3.0), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, "3"), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, None), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, (3,)), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, (3, 2, 1)), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, torch.zeros(50, 50)), "output_size must be a positive int"),
+    (lambda x: roi_pool(x, BOXES, 3, "0.5"), "spatial_scale"),
+    (lambda x: roi_pool(x, BOXES, 3, 1 + 0j), "spatial_scale"),
+    (lambda x: roi_pool(x, BOXES, 3, torch.tensor([0.5, 0.5])), "spatial_scale"),
+    (lambda x: roi_pool(x, BOXES, 3, float("nan")), "spatial_scale"),
+    (lambda x: roi_spp(x, BOXES, 4), "levels must be a sequence"),
+    (lambda x: roi_spp(x, BOXES, np.int64(4)), "levels must be a sequence"),
+    (lambda x: roi_spp(x, BOXES, "41"), "levels must be a sequence"),
+    (lambda x: roi_spp(x, BOXES, (4, 2.5)), "levels must be positive ints"),
+    (lambda x: spp(x, 4), "levels must be a sequence"),
+    (lambda x: roi_pool(x.numpy(), BOXES, 3), "input must be"),
+])
+def test_more_bad_input_is_one_line_value_error(call, message):
+    x = torch.randn(2, 3, 8, 8)
+    with pytest.raises(ValueError, match=message) as error:
+        call(x)
+    assert "\n" not in str(error.value)
+
+
+def test_levels_accept_numpy_ints_and_arrays():
+    x = torch.randn(2, 3, 12, 12)
+    expected = roi_spp(x, BOXES, (4, 2))
+    assert torch.equal(roi_spp(x, BOXES, np.array([4, 2])), expected)
+    assert torch.equal(roi_spp(x, BOXES, [np.int64(4), 2]), expected)
+
+
+def _peak(call: str) -> dict:
+    """Peak resident memory (bytes) a call adds, in a fresh process."""
+    code = textwrap.dedent(f"""
+        import json, resource, torch, torchvision
+        from bench.ops import roi_pool
+        x = torch.randn(1, 1, 8, 8)
+        boxes = torch.tensor([[0, 0, 0, 7, 7.0]])
+        tv = torchvision.ops.roi_pool
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        out = {call}
+        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({{"added": (after - before) * 1024, "shape": list(out.shape)}}))
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+def test_memory_follows_the_result_not_the_pairs():
+    # 9M bins of one pixel on an 8x8 map: the result is 36 MB; torchvision adds an int32 argmax
+    ours = _peak("roi_pool(x, boxes, (3000, 3000))")
+    theirs = _peak("tv(x, boxes, (3000, 3000), 1.0)")
+    assert ours["shape"] == theirs["shape"] == [1, 1, 3000, 3000]
+    assert ours["added"] <= 2 * max(theirs["added"], 36e6)

@@ -1,0 +1,439 @@
+"""The Triton RoI kernels: bit for bit torchvision's roi_pool (and our CPU operator where
+torchvision has no answer), a deterministic backward, and every bad input refused before a launch.
+
+Runs on CUDA tensors where CUDA is available, otherwise on CPU tensors through Triton's
+interpreter, which needs TRITON_INTERPRET=1 in the environment before triton is first imported
+(the CI sets it for the whole pytest process).
+"""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
+    pytest.skip("the Triton kernels need CUDA or TRITON_INTERPRET=1", allow_module_level=True)
+pytest.importorskip("triton")
+
+import torchvision  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from bench.ops import roi as cpu  # noqa: E402
+from bench.ops import roi_triton as tri  # noqa: E402
+from bench.ops.roi import COORD_LIMIT, FLT_MAX  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+if DEVICE == "cpu" and not tri._interpreted():
+    pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
+
+INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64,
+            torch.float16: torch.int16, torch.bfloat16: torch.int16}
+
+
+def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal bit for bit (so -0.0 differs from +0.0), except that any NaN equals any NaN: CPU
+    and GPU conversions write different NaN payloads, and no test here is about payloads."""
+    a, b = a.detach().cpu(), b.detach().cpu()
+    if a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a.isnan(), b.isnan()):
+        return False
+    keep = ~a.isnan()
+    return torch.equal(a.view(INT_VIEW[a.dtype])[keep], b.view(INT_VIEW[b.dtype])[keep])
+
+
+def tv(x, boxes, size, scale=1.0):
+    """torchvision's roi_pool on the CPU: the reference."""
+    boxes = [b.cpu() for b in boxes] if isinstance(boxes, list) else boxes.cpu()
+    return torchvision.ops.roi_pool(x.cpu(), boxes, size, scale)
+
+
+def tv_pyramid(x, boxes, levels, scale=1.0):
+    return torch.cat([tv(x, boxes, level, scale).flatten(1) for level in levels], dim=1)
+
+
+def on(*tensors):
+    return tuple(t.to(DEVICE) for t in tensors)
+
+
+coordinate = st.one_of(
+    st.floats(-30, 50, allow_nan=False, width=32),
+    # half-way cases of C's round, a value just below one half, huge boxes, 57 rows into 7 bins
+    st.sampled_from([0.0, 0.5, -0.5, 2.5, -2.5, 0.49999997, 1e4, -1e4, 56.0, 57.0]),
+)
+special = st.sampled_from([0.0, -0.0, math.nan, -math.inf, math.inf, 1.0, -1.0])
+SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
+LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
+
+
+@st.composite
+def problems(draw, max_regions=6):
+    """(input, boxes [K, 5], output size, scale) in float32, small enough for the interpreter."""
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 16)), draw(st.integers(1, 16))
+    seed = draw(st.integers(0, 2**16))
+    x = torch.randn(n, c, h, w, generator=torch.Generator().manual_seed(seed))
+    # the values on which max implementations differ: NaN, infinities, and ±0
+    for _ in range(draw(st.integers(0, 10))):
+        x[tuple(draw(st.integers(0, s - 1)) for s in x.shape)] = draw(special)
+    if draw(st.booleans()):  # whole areas of tied +0.0 and -0.0
+        x = torch.where(x.abs() < 0.7, torch.where(x > 0, 0.0, -0.0), x)
+    k = draw(st.integers(0, max_regions))
+    # batch index: truncated toward zero, so 0.7 goes to the same image as 0
+    boxes = torch.tensor([[draw(st.integers(0, n - 1)) + draw(st.sampled_from([0.0, 0.7]))]
+                          + [draw(coordinate) for _ in range(4)] for _ in range(k)],
+                         dtype=torch.float32).reshape(k, 5)
+    size = (draw(st.integers(1, 7)), draw(st.integers(1, 7)))
+    return x, boxes, size, draw(st.sampled_from(SCALES))
+
+
+@settings(max_examples=50, deadline=None)
+@given(problems(), st.sampled_from([torch.float32, torch.float64]))
+def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype):
+    x, boxes, size, scale = problem
+    x, boxes = x.to(dtype), boxes.to(dtype)
+    assert same_bits(tri.roi_pool(*on(x, boxes), size, scale), tv(x, boxes, size, scale))
+
+
+@settings(max_examples=20, deadline=None)
+@given(problems(max_regions=4), st.sampled_from(LEVEL_SETS),
+       st.sampled_from([torch.float32, torch.float64]))
+def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype):
+    x, boxes, _, scale = problem
+    x, boxes = x.to(dtype), boxes.to(dtype)
+    assert same_bits(tri.roi_spp(*on(x, boxes), levels, scale),
+                     tv_pyramid(x, boxes, levels, scale))
+
+
+@settings(max_examples=15, deadline=None)
+@given(problems(max_regions=4), st.sampled_from([torch.float32, torch.float64]))
+def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype):
+    x, boxes, size, scale = problem
+    x, boxes = x.to(dtype).requires_grad_(), boxes.to(dtype)
+    grad = torch.randn(boxes.shape[0], x.shape[1], *size, dtype=dtype)
+    xd, boxes_d, grad_d = on(x.detach(), boxes, grad)
+    xd.requires_grad_()
+    (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, size, scale), xd, grad_d)
+    (theirs,) = torch.autograd.grad(tv(x, boxes, size, scale), x, grad)
+    assert same_bits(ours, theirs)
+
+
+HARD_BOXES = [
+    [0, 0, 0, 56, 56],               # 57 rows into 7 bins: float32 edges end one past the region
+    [1, 0.49999997, 2.5, -2.5, 10],  # C's round: 0.49999997 -> 0, 2.5 -> 3, -2.5 -> -3
+    [0, 50, 50, 100, 100],           # partly outside: outer bins empty
+    [1, 200, 200, 300, 300],         # wholly outside
+    [0, 10, 10, 5, 5],               # reversed: becomes 1x1
+    [1, 3, 3, 3, 3],                 # degenerate
+    [0, -1e4, -1e4, 1e4, 1e4],       # huge
+    [1.9, 1, 1, 8, 8],               # batch index truncated to 1
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_hard_cases_from_the_semantics(dtype):
+    x = torch.arange(2 * 2 * 60 * 60, dtype=dtype).reshape(2, 2, 60, 60).sin()
+    boxes = torch.tensor(HARD_BOXES, dtype=dtype)
+    xd, boxes_d = on(x, boxes)
+    for size, scale in ((7, 1.0), ((3, 5), 1 / 16)):
+        assert same_bits(tri.roi_pool(xd, boxes_d, size, scale), tv(x, boxes, size, scale))
+    assert same_bits(tri.roi_spp(xd, boxes_d, (6, 3, 2, 1), 0.5),
+                     tv_pyramid(x, boxes, (6, 3, 2, 1), 0.5))
+    assert (tri.roi_pool(xd, boxes_d[3:4], 2) == 0).all()
+
+
+def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max():
+    x = torch.tensor([[[[math.nan, 1.0, -math.inf], [math.nan, math.nan, -math.inf]]]])
+    boxes = torch.tensor([[0, 0, 0, 2, 1.0]])
+    out = tri.roi_pool(*on(x, boxes), (2, 3))
+    assert out.flatten().tolist() == [-FLT_MAX, 1.0, -FLT_MAX, -FLT_MAX, -FLT_MAX, -FLT_MAX]
+    assert same_bits(out, tv(x, boxes, (2, 3)))
+    # exactly -FLT_MAX does not win either (strict >), in float64 too
+    x64 = torch.tensor([[[[-FLT_MAX, -1e300]]]], dtype=torch.float64)
+    boxes64 = torch.tensor([[0, 0, 0, 1, 0.0]], dtype=torch.float64)
+    assert same_bits(tri.roi_pool(*on(x64, boxes64), 1), tv(x64, boxes64, 1))
+
+
+@pytest.mark.parametrize("first", [-0.0, 0.0])
+def test_first_of_tied_zeros_wins_also_in_the_pyramid(first):
+    # the tie spans two fine bins, the later row's zero in the earlier fine bin column
+    x = torch.full((1, 1, 4, 4), -1.0)
+    x[0, 0, 1, 3], x[0, 0, 2, 0] = first, -first
+    boxes = torch.tensor([[0, 0, 0, 3, 3.0]])
+    for out, ref in ((tri.roi_pool(*on(x, boxes), 1), tv(x, boxes, 1)),
+                     (tri.roi_spp(*on(x, boxes), (2, 1)), tv_pyramid(x, boxes, (2, 1)))):
+        assert same_bits(out, ref)
+    negative = math.copysign(1, first) < 0
+    assert tri.roi_spp(*on(x, boxes), (2, 1))[0, -1].signbit().item() == negative
+
+
+def test_pyramid_gradient_is_bench_roi_spp_gradient_and_the_levels_sum():
+    x = torch.randn(2, 3, 13, 11, dtype=torch.float64)
+    boxes = torch.tensor([[0, 0, 0, 12, 10], [1, 3, 1, 30, 5], [0, 2, 2, 9, 9],
+                          [1, -4, -3, 6, 14]], dtype=torch.float64)
+    levels = (6, 3, 2, 1)
+    grad = torch.randn(4, 3 * 50, dtype=torch.float64)
+    xd, boxes_d, grad_d = on(x, boxes, grad)
+    xd.requires_grad_()
+    (ours,) = torch.autograd.grad(tri.roi_spp(xd, boxes_d, levels), xd, grad_d)
+    x.requires_grad_()
+    (bench,) = torch.autograd.grad(cpu.roi_spp(x, boxes, levels), x, grad)
+    assert same_bits(ours, bench)
+    (theirs,) = torch.autograd.grad(tv_pyramid(x, boxes, levels), x, grad)
+    torch.testing.assert_close(ours.cpu(), theirs)
+
+
+@pytest.mark.parametrize("op", ["pool", "spp"])
+def test_backward_is_deterministic(op):
+    x = torch.randn(1, 3, 12, 12, device=DEVICE, requires_grad=True)
+    # many terms per input element, in an order that two runs must not change
+    boxes = torch.tensor([[0, 0, 0, 11, 11]] * 4 + [[0, 3, 5, 10, 11]] * 4,
+                         dtype=torch.float32, device=DEVICE)
+    if op == "pool":
+        def forward():
+            return tri.roi_pool(x, boxes, 7)
+    else:
+        def forward():
+            return tri.roi_spp(x, boxes, (2, 1))
+    grad = torch.randn_like(forward())
+    runs = [torch.autograd.grad(forward(), x, grad)[0] for _ in range(3)]
+    assert all(same_bits(r, runs[0]) for r in runs[1:])
+    if op == "pool":
+        (theirs,) = torch.autograd.grad(tv(x, boxes, 7), x, grad.cpu())
+        assert same_bits(runs[0], theirs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_types_are_our_cpu_operator(dtype):
+    x = torch.randn(2, 3, 14, 13, generator=torch.Generator().manual_seed(5)).to(dtype)
+    x[0, 0, 2:5, 2:5] = -math.inf  # a bin of -inf gives the floor, -inf in these dtypes
+    x[1, 1, 3:6, 1:7] = math.nan
+    x[0, 2] = torch.where(x[0, 2] > 0, 0.0, -0.0)
+    boxes = torch.tensor(HARD_BOXES + [[0, 1.3, 2.6, 9.5, 11.2], [1, 0, 0, 13, 12]]).to(dtype)
+    xd, boxes_d = on(x, boxes)
+    out = tri.roi_pool(xd, boxes_d, (7, 5), 0.37)
+    assert out.dtype == dtype and same_bits(out, cpu.roi_pool(x, boxes, (7, 5), 0.37))
+    assert same_bits(tri.roi_spp(xd, boxes_d, (6, 3, 2, 1), 0.5),
+                     cpu.roi_spp(x, boxes, (6, 3, 2, 1), 0.5))
+    # gradients: many terms per element, each addition rounded to the dtype
+    x, xd = x.nan_to_num(0.0, 0.0, 0.0).requires_grad_(), xd.nan_to_num(0.0, 0.0, 0.0)
+    xd.requires_grad_()
+    boxes = torch.cat([boxes] * 2)
+    grad = torch.randn(boxes.shape[0], 3, 4, 4).to(dtype)
+    (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes.to(DEVICE), 4), xd, grad.to(DEVICE))
+    (bench,) = torch.autograd.grad(cpu.roi_pool(x, boxes, 4), x, grad)
+    assert same_bits(ours, bench)
+
+
+def test_small_tiles_give_the_same_bits(monkeypatch):
+    """The pixel loop, several bins and channel blocks per region, and the fine-bin loop of
+    derived levels, which the default tile sizes cover in one step on these small inputs."""
+    monkeypatch.setattr(tri, "TILE", 16)
+    monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
+    monkeypatch.setattr(tri, "MAX_BLOCK_Q", 4)
+    monkeypatch.setattr(tri, "PIXELS_FIRST", True)
+    monkeypatch.setattr(tri, "RUN_BLOCK", 16)
+    x = torch.randn(2, 3, 9, 10, generator=torch.Generator().manual_seed(3))
+    x[0, :, 1:4, 1:4] = torch.where(x[0, :, 1:4, 1:4] > 0, 0.0, -0.0)
+    x[1, 1, 2, 2] = math.nan
+    boxes = torch.tensor([[0, 0, 0, 8, 9], [1, -2, 1, 6, 12], [0, 1, 1, 4.4, 3]])
+    xd, boxes_d = on(x, boxes)
+    assert same_bits(tri.roi_pool(xd, boxes_d, (3, 2)), tv(x, boxes, (3, 2)))
+    assert same_bits(tri.roi_spp(xd, boxes_d[:2], (4, 2, 1)), tv_pyramid(x, boxes[:2], (4, 2, 1)))
+    xd.requires_grad_()
+    x.requires_grad_()
+    grad = torch.randn(3, 3, 3, 2)
+    (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, (3, 2)), xd, grad.to(DEVICE))
+    (theirs,) = torch.autograd.grad(tv(x, boxes, (3, 2)), x, grad)
+    assert same_bits(ours, theirs)
+
+
+class _Launches:
+    """Stands in for a kernel and records its launches (and runs it unless told not to)."""
+
+    def __init__(self, kernel=None):
+        self.kernel, self.grids = kernel, []
+
+    def __getitem__(self, grid):
+        self.grids.append(grid)
+        if self.kernel is None:
+            raise AssertionError("launched")
+        return self.kernel[grid]
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    kernels = {name: _Launches(getattr(tri, name))
+               for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel")}
+    for name, stub in kernels.items():
+        monkeypatch.setattr(tri, name, stub)
+    return kernels
+
+
+def test_pyramid_is_one_launch_deriving_the_levels_that_divide_the_finest(launches):
+    x = torch.randn(1, 4, 30, 40).relu()  # many tied zeros
+    boxes = torch.tensor([[0, 0, 0, 39, 29], [0, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
+    _, _, _, plan, _ = tri._plan(boxes, (6, 3, 2, 1), 1.0, 30, 40)
+    assert [step for *_, step in plan] == [0, 2, 3, 6]
+    out = tri.roi_spp(*on(x, boxes), (6, 3, 2, 1))
+    assert same_bits(out, tv_pyramid(x, boxes, (6, 3, 2, 1)))
+    assert len(launches["_roi_spp_kernel"].grids) == 1
+    assert not launches["_roi_pool_kernel"].grids
+    # 5 does not divide 6: pooled directly, still in the same launch
+    _, _, _, plan, _ = tri._plan(boxes, (6, 5, 3), 1.0, 30, 40)
+    assert [step for *_, step in plan] == [0, 0, 2]
+
+
+def test_zero_regions_and_empty_inputs_give_empty_results_without_a_launch(monkeypatch):
+    for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
+        monkeypatch.setattr(tri, name, _Launches())
+    x = torch.randn(2, 4, 10, 10, device=DEVICE, requires_grad=True)
+    none = torch.empty(0, 5, device=DEVICE)
+    out = tri.roi_pool(x, none, 3)
+    assert out.shape == (0, 4, 3, 3)
+    assert tri.roi_spp(x, none).shape == (0, 4 * 50)
+    empty_lists = [torch.empty(0, 4, device=DEVICE)] * 2
+    assert tri.roi_pool(x, empty_lists, (2, 5)).shape == (0, 4, 2, 5)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert grad.shape == x.shape and not grad.any()
+    boxes = torch.tensor([[0, 1, 1, 5, 5.0]], device=DEVICE)
+    assert tri.roi_pool(x[:, :0], boxes, 3).shape == (1, 0, 3, 3)
+    assert tri.roi_spp(x[:, :0], boxes, (2, 1)).shape == (1, 0)
+    flat = torch.randn(1, 2, 0, 7, device=DEVICE)
+    assert torch.equal(tri.roi_pool(flat, boxes, 2), tv(flat, boxes, 2).to(DEVICE))
+    assert not tri.roi_spp(flat, boxes, (2, 1)).any()
+
+
+BAD_INPUTS = [
+    (lambda x: tri.roi_pool(x, torch.zeros(2, 4), 7), "Tensor\\[K, 5\\]"),
+    (lambda x: tri.roi_pool(x, torch.zeros(2, 5, dtype=torch.float64), 7), "dtype"),
+    (lambda x: tri.roi_pool(x, torch.tensor([[2.0, 0, 0, 1, 1]]), 7), "batch index"),
+    (lambda x: tri.roi_pool(x, torch.tensor([[-1.0, 0, 0, 1, 1]]), 7), "batch index"),
+    (lambda x: tri.roi_pool(x, torch.tensor([[0, math.nan, 0, 1, 1]]), 7), "non-finite"),
+    (lambda x: tri.roi_pool(x, torch.tensor([[0, math.inf, 0, 1, 1]]), 7), "non-finite"),
+    (lambda x: tri.roi_pool(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT]]), 7), "within"),
+    (lambda x: tri.roi_spp(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT]])), "within"),
+    (lambda x: tri.roi_pool(x, torch.zeros(1, 5), 0), "output_size"),
+    (lambda x: tri.roi_pool(x, torch.zeros(1, 5), (7, -1)), "output_size"),
+    (lambda x: tri.roi_pool(x, torch.zeros(1, 5), 7, 0.0), "spatial_scale"),
+    (lambda x: tri.roi_pool(x, torch.zeros(1, 5), 7, -1.0), "spatial_scale"),
+    (lambda x: tri.roi_spp(x, torch.zeros(1, 5), spatial_scale=math.nan), "spatial_scale"),
+    (lambda x: tri.roi_pool(x[0], torch.zeros(1, 5), 7), "input must be"),
+    (lambda x: tri.roi_pool(x, [torch.zeros(1, 4)] * 3, 7), "images"),
+    (lambda x: tri.roi_pool(x, [torch.zeros(1, 5)] * 2, 7), "list"),
+    (lambda x: tri.roi_spp(x, torch.zeros(1, 5), ()), "at least one"),
+    (lambda x: tri.roi_spp(x, torch.zeros(1, 5), (2, 0)), "positive"),
+    (lambda x: tri.roi_pool(x.long(), torch.zeros(1, 5, dtype=torch.long), 2), "float"),
+]
+
+
+@pytest.mark.parametrize("call, message", BAD_INPUTS)
+def test_bad_input_is_a_one_line_value_error_before_any_launch(call, message, monkeypatch):
+    for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
+        monkeypatch.setattr(tri, name, _Launches())
+    x = torch.randn(2, 3, 8, 8, device=DEVICE)
+
+    def moved(boxes):  # the boxes of BAD_INPUTS are built on the CPU
+        if isinstance(boxes, list):
+            return [b.to(DEVICE) for b in boxes]
+        return boxes.to(DEVICE) if isinstance(boxes, torch.Tensor) else boxes
+
+    roi_pool, roi_spp = tri.roi_pool, tri.roi_spp
+    monkeypatch.setattr(tri, "roi_pool", lambda x, b, *a, **k: roi_pool(x, moved(b), *a, **k))
+    monkeypatch.setattr(tri, "roi_spp", lambda x, b, *a, **k: roi_spp(x, moved(b), *a, **k))
+    with pytest.raises(ValueError, match=message) as error:
+        call(x)
+    assert "\n" not in str(error.value)
+
+
+def test_cpu_tensors_are_refused_without_the_interpreter(monkeypatch):
+    monkeypatch.setattr(tri, "_interpreted", lambda: False)
+    x, boxes = torch.randn(1, 1, 4, 4), torch.zeros(1, 5)
+    for call in (lambda: tri.roi_pool(x, boxes, 2), lambda: tri.roi_spp(x, boxes)):
+        with pytest.raises(ValueError, match="CUDA tensors") as error:
+            call()
+        assert "\n" not in str(error.value)
+    with pytest.raises(ValueError, match="device"):
+        tri.roi_pool(torch.randn(1, 1, 4, 4, device="meta"), torch.zeros(1, 5), 2)
+
+
+COMPILE = textwrap.dedent("""
+    import triton, triton.language as tl
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from bench.ops import roi_triton as tri
+
+    def compile(fn, signature, constants):
+        signature = {**signature, **{name: "constexpr" for name in constants}}
+        triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants),
+                       target=GPUTarget("cuda", 90, 32))
+
+    ints = lambda *names: {name: "i32" for name in names}
+    floor = dict(FLOOR=-3.4028234663852886e38, ACC=tl.float32)
+    compile(tri._roi_pool_kernel,
+            {"x_ptr": "*fp32", "batch_ptr": "*i64", "rows_ptr": "*i32", "cols_ptr": "*i32",
+             "out_ptr": "*fp32", "arg_ptr": "*i64", **ints("C", "H", "W", "PH", "PW", "groups",
+             "s_n", "s_c", "s_h", "s_w")}, dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_C=64))
+    compile(tri._roi_spp_kernel,
+            {"x_ptr": "*bf16", "batch_ptr": "*i64", "rows_ptr": "*i32", "cols_ptr": "*i32",
+             "plan_ptr": "*i32", "out_ptr": "*bf16", "arg_ptr": "*i64",
+             **ints("n_levels", "n_edges", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
+                    "fine", "fine_out")},
+            dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64, DERIVED=True))
+    compile(tri._run_sum_kernel,
+            {"grad_ptr": "*bf16", "start_ptr": "*i64", "length_ptr": "*i64",
+             "target_ptr": "*i64", "out_ptr": "*bf16", "n_runs": "i32"}, dict(BLOCK=128))
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(DEVICE == "cuda", reason="on CUDA every test compiles the kernels")
+def test_kernels_compile_for_a_gpu_without_one():
+    """The interpreter accepts code that the compiler rejects: compile for sm_90 down to a cubin
+    (ptxas comes with triton), in a process where the interpreter is off. Triton's own cache
+    keys on the source, so a cached result is a compilation of this very code."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    result = subprocess.run([sys.executable, "-c", COMPILE], env=env, capture_output=True,
+                            text=True, timeout=300,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_cuda_equals_torchvision_cuda_kernel(dtype):
+    x = torch.randn(2, 16, 60, 60, device="cuda").to(dtype)
+    x[0, :, 5:9, 5:9] = torch.where(x[0, :, 5:9, 5:9] > 0, 0.0, -0.0)
+    x[1, 3, 10:20, 10:20] = math.nan
+    boxes = torch.tensor(HARD_BOXES + [[0, 3.3, 4.5, 40.2, 57.7]] * 3, device="cuda").to(dtype)
+    for size, scale in ((7, 1.0), ((3, 5), 0.5), (14, 1 / 16)):
+        ours = tri.roi_pool(x, boxes, size, scale)
+        assert same_bits(ours, torchvision.ops.roi_pool(x, boxes, size, scale))
+        if dtype != torch.float16:
+            assert same_bits(ours, tv(x, boxes, size, scale))
+    levels = (6, 3, 2, 1)
+    assert same_bits(tri.roi_spp(x, boxes, levels),
+                     torch.cat([torchvision.ops.roi_pool(x, boxes, lv, 1.0).flatten(1)
+                                for lv in levels], dim=1))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_backward_is_deterministic_and_allowed_in_deterministic_mode():
+    x = torch.randn(2, 64, 50, 50, device="cuda", requires_grad=True)
+    boxes = torch.tensor([[0, 0, 0, 49, 49], [1, 5, 5, 30, 40]] * 200, device="cuda")
+    grad = torch.randn(400, 64, 7, 7, device="cuda")
+    runs = [torch.autograd.grad(tri.roi_pool(x, boxes, 7), x, grad)[0] for _ in range(3)]
+    assert all(same_bits(r, runs[0]) for r in runs[1:])
+    xc = x.detach().cpu().requires_grad_()
+    (theirs,) = torch.autograd.grad(tv(xc, boxes, 7), xc, grad.cpu())
+    assert same_bits(runs[0], theirs)
+    torch.use_deterministic_algorithms(True)
+    try:
+        torch.autograd.grad(tri.roi_pool(x, boxes, 7), x, grad)
+    finally:
+        torch.use_deterministic_algorithms(False)
