@@ -1,6 +1,7 @@
 """What the machine is: versions, devices, threads, commit, and its measured peak rates."""
 
 import functools
+import os
 import platform
 import subprocess
 
@@ -37,6 +38,15 @@ def git_state() -> dict:
         return {"commit": None, "dirty": None}
 
 
+def allocator() -> str:
+    """How glibc treats large blocks in this process: it decides what a fresh output costs."""
+    chosen = {name: os.environ[name] for name in ("MALLOC_MMAP_THRESHOLD_",
+                                                  "MALLOC_TRIM_THRESHOLD_") if name in os.environ}
+    if not chosen:
+        return "glibc defaults: large blocks mapped afresh on every call"
+    return "glibc, " + " ".join(f"{name}={value}" for name, value in chosen.items())
+
+
 def machine_info() -> dict:
     """Everything a benchmark JSON needs to describe the machine that produced it."""
     import torchvision
@@ -51,6 +61,7 @@ def machine_info() -> dict:
         "cpu_model": cpu_model(),
         "threads": torch.get_num_threads(),
         "tf32_flags": tf32_flags(),
+        "allocator": allocator(),
         **git_state(),
     }
 

@@ -35,3 +35,20 @@ def test_peaks_are_positive_rates(monkeypatch):
 def test_peak_flops_refuses_an_unknown_precision():
     with pytest.raises(ValueError, match="unknown precision"):
         machine.peak_flops("cpu", "fp8")
+
+
+def test_the_allocator_choice_is_recorded(monkeypatch):
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    assert machine.allocator().startswith("glibc defaults")
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4294967296")
+    assert machine.allocator() == "glibc, MALLOC_MMAP_THRESHOLD_=4294967296"
+
+
+def test_bench_run_keeps_freed_memory_unless_told_otherwise(monkeypatch):
+    from bench import cli
+
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    env = cli.allocator_env()
+    assert env["MALLOC_MMAP_THRESHOLD_"] == str(2**32) and env["MALLOC_TRIM_THRESHOLD_"] == "0"

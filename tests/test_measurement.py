@@ -112,3 +112,11 @@ def test_a_quiet_benchmark_is_measured_once(peaks):
     bench = FakeBenchmark(median=1e-3, iqr=1e-4)  # 10%: not above the threshold
     measurement.measure(bench, lambda: None, device="cpu", precision="fp32")
     assert "remeasured_median" not in bench.extra_info
+
+
+def test_the_second_measurement_is_bounded_in_time(peaks):
+    calls = []
+    bench = FakeBenchmark(median=0.1, iqr=0.05)  # 6 rounds of 2 calls of 0.1 s: 1.2 s
+    measurement.measure(bench, lambda: calls.append(1), device="cpu", precision="fp32")
+    # at most REMEASURE_TIME (0.2 s) of calls, but never under 5 rounds
+    assert bench.extra_info["remeasured_rounds"] == 5

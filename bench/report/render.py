@@ -29,7 +29,7 @@ ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"
                          autoescape=True, undefined=jinja2.StrictUndefined)
 
 MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "cuda", "cudnn",
-                  "tf32_flags", "grid", "commit", "dirty")
+                  "tf32_flags", "allocator", "grid", "commit", "dirty")
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -315,6 +315,18 @@ def diagrams(case: Case, regime: str) -> list[dict]:
     return out
 
 
+_COUNTED: dict = {}
+
+
+def _counts(case: Case, regime: str, device: str, dtype, run: Run) -> dict:
+    """counts(run), once per case, regime, device and dtype: both timed modes share them, and
+    on ResNet-50 each count is a forward and a backward under FlopCounterMode and hooks."""
+    key = (case, regime, device, dtype)
+    if key not in _COUNTED:
+        _COUNTED[key] = counts(run)
+    return _COUNTED[key]
+
+
 @functools.cache
 def layer_anatomy(case: Case, regime: str) -> dict:
     """Where the backward goes, layer by layer (bench.layers.anatomy), and how far a few SGD
@@ -336,7 +348,7 @@ def prepare(case: Case, regime: str, inputs: Inputs, mode: str) -> Step:
     """The timed step of `regime`: forward and backward, or the backward alone after an
     untimed forward; with its counts, and its diagrams for the models small enough to draw."""
     run = Run(inputs, regime, case.k)
-    work = counts(run)
+    work = dict(_counts(case, regime, run.inputs.x.device.type, run.inputs.x.dtype, run))
     work["flops"] = work["backward_flops"] + (mode == "forward_backward") * work["forward_flops"]
     artifacts = {}
     if mode == "forward_backward":

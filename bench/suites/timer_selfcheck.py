@@ -8,6 +8,18 @@ copy bandwidth allow. The report shows the agreement beside its targets: on CPU,
 5% of torch.utils.benchmark for operations of 1 ms or more; on CUDA, device time within 3% of graph
 replay for kernels of 50 microseconds or more.
 
+Why the CPU self-check disagreed (25.1 ms by our timer, 16.7 ms by torch.utils.benchmark, for
+the add of 16M elements, on the 2-core Xeon VM): allocation, not the timers. The add allocates a
+fresh 64 MB output per call; glibc maps blocks that large afresh and unmaps them when freed, so
+every call takes 16,385 minor page faults. Measured (2 threads, 40 rounds each, two processes
+one after the other): a fresh output took 27.1 and 21.7 ms (utils 25.1 and 21.5 ms), the same
+add into a kept output 7.2 and 5.9 ms (utils 7.1 and 6.1 ms), with no page faults; with glibc
+told to keep freed memory (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_) the fresh output took
+8.3 and 7.7 ms and took no faults. The page-fault cost moved by 25% between two runs, so two
+timers run one after the other saw different costs. `python -m bench run` therefore keeps freed
+memory (recorded as `allocator` in the machine info), and the self-check alternates the two
+timers in short blocks, judging by the 95% interval of the paired ratio.
+
 Run it: `python -m bench selfcheck` (a part of every `make bench`).
 """
 

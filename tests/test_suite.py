@@ -1,0 +1,69 @@
+"""The suite contract: every registered suite keeps it, and a broken one is refused with a line
+naming the suite and what is wrong."""
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.suite import Impl, Suite, SuiteError, check_suite
+from bench.suites import REGISTRY, load_section, load_suite
+
+sys.path.insert(0, str(Path(__file__).parent / "toy"))
+from toy_suite import Toy  # noqa: E402
+
+
+@pytest.mark.parametrize("name", list(REGISTRY))
+def test_every_registered_suite_keeps_the_contract(name):
+    assert load_suite(name).name == name
+
+
+def test_suites_have_their_sections_and_others_get_none():
+    assert load_section("frozen").__module__ == "bench.suites.frozen_backprop_section"
+    assert load_section("conv1x1") is None  # the generic section serves it
+    assert load_section("nonexistent") is None
+
+
+def broken(**changes) -> Suite:
+    suite = Toy()
+    for name, value in changes.items():
+        setattr(suite, name, value)
+    return suite
+
+
+@dataclasses.dataclass(frozen=True)
+class OddCase:
+    n: object
+
+    @property
+    def id(self):
+        return "odd"
+
+
+@pytest.mark.parametrize("suite, message", [
+    (object(), "is a object, not a bench.suite.Suite"),
+    (broken(modes=()), "suite toy: declares no modes"),
+    (broken(grids={"smoke": ()}), "suite toy: grids must be exactly smoke, default, full"),
+    (broken(precisions={"tpu": ("fp32",)}), "unknown device 'tpu'"),
+    (broken(precisions={"cpu": ("fp8",)}), "unknown modes fp8"),
+    (broken(baseline="nope"), "baseline 'nope' is not one of its implementations"),
+    (broken(impls={"sum": Impl("other")}), "implementation 'sum' must be an Impl named 'sum'"),
+    (broken(grids={**Toy.grids, "smoke": (Toy.grids["full"][0],) * 2}),
+     "case id 'n1000' appears twice in grid smoke"),
+    (broken(grids={**Toy.grids, "full": (OddCase([1]),)}),
+     "case odd has fields that are not plain scalars: n"),
+])
+def test_a_broken_suite_is_refused_naming_what_is_wrong(suite, message):
+    with pytest.raises(SuiteError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_suite(suite)
+
+
+def test_a_suite_without_its_three_methods_is_refused():
+    class Half(Suite):
+        name, title, question, modes = "half", "Half", "?", ("forward",)
+        precisions, grids, impls, baseline = {}, Toy.grids, Toy.impls, "sum"
+
+    with pytest.raises(SuiteError, match=r"suite half: does not define make_inputs\(\), "
+                                         r"prepare\(\), reference\(\)"):
+        check_suite(Half())
