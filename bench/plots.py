@@ -236,6 +236,8 @@ def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
                         fontsize=8)
     axes[-1].set_xlabel("layers in forward order (ticks: first layer of each stage)")
     colorbar = fig.colorbar(axes[0].collections[0], ax=list(axes), extend="min", pad=0.01)
+    colorbar.formatter = ticker.FuncFormatter(lambda v, _: f"{v:.0e}")  # text, not mathtext
+    colorbar.update_ticks()
     colorbar.set_label("backward FLOPs\n(white: uncounted ops only;\ngrey: no backward)",
                        fontsize=8)
     return fig

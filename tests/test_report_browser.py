@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Chromium is not installed (make test installs it with apt)")
 
 # Each SVG text's rendered size: its font size in the SVG's units times the SVG's scale.
-TEXT_SIZES = """() => Array.from(document.querySelectorAll("figure svg")).flatMap(svg => {
+TEXT_SIZES = """selector => Array.from(document.querySelectorAll(selector)).flatMap(svg => {
   const box = svg.getBoundingClientRect(), view = svg.viewBox.baseVal;
   const scale = view && view.width ? box.width / view.width : 1;
   return Array.from(svg.querySelectorAll("text")).filter(t => t.textContent.trim())
@@ -48,14 +48,21 @@ def open_page(browser, html: Path, width: int):
     return page, errors
 
 
+def small_text(page, selector):
+    return [(size, text) for size, text in page.evaluate(TEXT_SIZES, selector)
+            if size < SMALLEST_TEXT_PX]
+
+
 def check_legible(page):
+    """Every figure has a size; every plot's text is 10 px or more as shown (diagrams are
+    shrunk to their card, and checked opened)."""
     figures = page.locator("figure svg")
     assert figures.count() >= 1
     for i in range(figures.count()):
         box = figures.nth(i).bounding_box()
         assert box and box["width"] > 0 and box["height"] > 0
-    small = [(size, text) for size, text in page.evaluate(TEXT_SIZES)
-             if size < SMALLEST_TEXT_PX]
+    assert page.locator(".plot svg").count() >= 1
+    small = small_text(page, ".plot svg")
     assert small == [], small[:5]
 
 
@@ -102,6 +109,7 @@ def test_the_committed_example_is_legible_and_its_diagrams_open(tmp_path, browse
     diagram.click()
     assert "open" in diagram.get_attribute("class")
     assert diagram.bounding_box()["width"] > narrow
+    assert small_text(page, "figure.diagram.open svg") == []
     diagram.click()
     assert "open" not in diagram.get_attribute("class")
     assert page.evaluate("document.documentElement.scrollWidth") <= 1400
