@@ -45,7 +45,8 @@ def cmd_run(args) -> int:
                f"--device={args.device}", "-p", "no:cacheprovider"]
     command += [f"--suite={args.suite}"] * bool(args.suite)
     command += [f"--precision={args.precision}"] * bool(args.precision)
-    command += [f"--profile={args.profile}"] * bool(getattr(args, "profile", None))
+    if getattr(args, "profile", None):
+        command.append(f"--profile={args.profile}")
     command += args.pytest_args
     print(f"bench: {' '.join(command[3:])}", flush=True)
     # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,

@@ -143,3 +143,26 @@ def test_the_command_line_and_the_plugin_start_without_torch_or_pandas():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["selfcheck"], ["--suite=selfcheck", "--grid=default", "--device=auto"]),
+    (["run", "--suite", "roi", "--profile"], ["--suite=roi", "--profile=table"]),
+    (["run", "--device", "cuda", "--profile=trace"], ["--device=cuda", "--profile=trace"]),
+])
+def test_run_and_selfcheck_call_pytest_benchmark(tmp_path, monkeypatch, argv, expected):
+    seen = {}
+
+    class FakeChild:
+        def __init__(self, command, **kwargs):
+            seen["command"], seen["env"] = command, kwargs["env"]
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakeChild)
+    assert cli.main([*argv, "--reports", str(tmp_path)]) == 0
+    command = seen["command"]
+    assert command[1:4] == ["-m", "pytest", "-p"] and "--benchmark" in command
+    assert all(option in command for option in expected), command
+    assert seen["env"]["MALLOC_MMAP_THRESHOLD_"]
