@@ -68,7 +68,7 @@ gpu-check:
 	test -d .gpu/site || python3 -m pip install -q --no-index --no-deps --target .gpu/site .gpu/wheels/*.whl
 	$(GPU_PY) -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name())" | tee $(GPU_OUT)/tests.log
 	-timeout -s INT 150 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider tests -m "cuda and not bench" -ra 2>&1 | tee -a $(GPU_OUT)/tests.log
-	-timeout -s INT 420 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider bench/benchmarks.py --benchmark --device cuda --grid default --benchmark-max-time=$(GPU_BENCH_TIME) --bench-reports=$(GPU_OUT)/reports -q --benchmark-columns=median,iqr,rounds 2>&1 | tail -n 400 > $(GPU_OUT)/bench.log
+	-timeout -s INT 420 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider bench/benchmarks.py --benchmark --device cuda --grid default --profile --benchmark-max-time=$(GPU_BENCH_TIME) --bench-reports=$(GPU_OUT)/reports -q --benchmark-columns=median,iqr,rounds 2>&1 | tail -n 400 > $(GPU_OUT)/bench.log
 	run=$$(ls -d $(GPU_OUT)/reports/runs/* 2>/dev/null | tail -n 1); \
 	  if [ -z "$$run" ]; then echo "gpu-check: no benchmark was measured"; else \
 	  gzip -c $$run/benchmark.json > $(GPU_OUT)/benchmark.json.gz; \
