@@ -166,3 +166,13 @@ def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_pat
     later.write_text(json.dumps(data))
     assert "runs on this machine moved by 4.2%" in \
         render_report([later], tmp_path / "later").read_text()
+
+
+def test_the_report_is_made_without_torch(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from bench.report.render import render_report; "
+            f"render_report([{str(SAMPLE)!r}], {str(tmp_path)!r}); print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr[-500:]
