@@ -74,6 +74,14 @@ def _legend(ax) -> None:
         ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, frameon=False)
 
 
+def _finish(ax, title: str, grid: bool = True) -> None:
+    """A panel's title, its major grid, and its legend outside the data."""
+    ax.set_title(title)
+    if grid:
+        ax.grid(True, which="major", alpha=0.3)
+    _legend(ax)
+
+
 def _panels(frame: pd.DataFrame, columns: list[str], size=PANEL):
     """One figure per combination of the `columns`' values: (figure, axes, its rows, title)."""
     keys = list(frame[columns].drop_duplicates().itertuples(index=False, name=None)) \
@@ -106,9 +114,7 @@ def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
         if y == "speedup":
             ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_ylabel(ylabel)
-        ax.set_title(title)
-        ax.grid(True, which="major", alpha=0.3)
-        _legend(ax)
+        _finish(ax, title)
         figs.append(fig)
     return figs
 
@@ -132,8 +138,7 @@ def plot_relative(frame: pd.DataFrame, metrics: dict[str, str], x: str = "impl",
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(_factor))
         ax.set_ylabel("relative to the baseline")
-        ax.set_title(title)
-        _legend(ax)
+        _finish(ax, title, grid=False)
         figs.append(fig)
     return figs
 
@@ -154,9 +159,7 @@ def plot_scaling(frame: pd.DataFrame, x: str, series: str = "impl",
         _log_scale(ax, panel["median"], formatter=_seconds)
         ax.set_xlabel(x)
         ax.set_ylabel("median time")
-        ax.set_title(title)
-        ax.grid(True, which="major", alpha=0.3)
-        _legend(ax)
+        _finish(ax, title)
         figs.append(fig)
     return figs
 
@@ -180,9 +183,7 @@ def plot_roofline(frame: pd.DataFrame, series: str = "impl",
         _log_scale(ax, panel["achieved_flops"], formatter=lambda v, _: f"{v:.0e}")
         ax.set_xlabel("FLOP per byte (minimal traffic)")
         ax.set_ylabel("achieved FLOP/s")
-        ax.set_title(title)
-        ax.grid(True, which="major", alpha=0.3)
-        _legend(ax)
+        _finish(ax, title)
         figs.append(fig)
     return figs
 

@@ -244,9 +244,9 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
     run = config.stash.get(RUN, None) or {}
     machine_info["run_id"] = run["dir"].name if run.get("dir") else None
     if run.get("reports"):  # what `python -m bench repeat` found on this machine, if it ran
-        from bench.report.render import _summary_of
+        from bench.report.render import read_mapping
 
-        known = _summary_of(run["reports"] / "repeatability.json").get(machine_info.get("node"))
+        known = read_mapping(run["reports"] / "repeatability.json").get(machine_info.get("node"))
         if isinstance(known, dict):
             machine_info["expected_spread"] = known.get("median_spread")
 

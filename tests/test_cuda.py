@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 import torchvision
+from roi_cases import HARD_BOXES, same_bits
 
 from bench import measurement, timing
 from bench.ops import roi_pool, roi_spp
@@ -15,12 +16,6 @@ from bench.suites import frozen_backprop as frozen
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")]
 DEVICE = torch.device("cuda")
-
-
-def same_bits(a, b):
-    kind = {torch.float32: torch.int32, torch.float64: torch.int64, torch.float16: torch.int16,
-            torch.bfloat16: torch.int16}[a.dtype]
-    return a.shape == b.shape and torch.equal(a.view(kind), b.view(kind))
 
 
 def test_sync_timer_waits_for_queued_work():
@@ -52,9 +47,7 @@ def problems(seed: int, dtype):
     x[0, 0, 5:9, 5:9] = math.nan
     x[1, 1] = torch.where(x[1, 1].abs() < 0.5, -0.0, x[1, 1])
     x[0, 2, :, :3] = -math.inf
-    boxes = torch.tensor([[0, 0, 0, 56, 56], [1, 0.49999997, 2.5, -2.5, 10], [0, 50, 50, 100, 100],
-                          [1, 200, 200, 300, 300], [0, 10, 10, 5, 5], [1, 3, 3, 3, 3],
-                          [0, -1e4, -1e4, 1e4, 1e4], [1.9, 1, 1, 8, 8]])
+    boxes = torch.tensor(HARD_BOXES)
     random = torch.rand(64, 4, generator=gen) * torch.tensor([60, 50, 60, 50]) - 5
     index = torch.randint(0, 2, (64, 1), generator=gen).float()
     boxes = torch.cat([boxes, torch.cat([index, random], 1)])

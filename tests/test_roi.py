@@ -8,16 +8,10 @@ import torch.nn.functional as F
 import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from roi_cases import HARD_BOXES, same_bits
 
 from bench.ops import roi_pool, roi_spp, spp
 from bench.ops.roi import COORD_LIMIT, FLT_MAX
-
-
-def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Equal bit for bit: NaN equals NaN, and -0.0 differs from +0.0."""
-    int_type = {torch.float32: torch.int32, torch.float64: torch.int64,
-                torch.float16: torch.int16, torch.bfloat16: torch.int16}[a.dtype]
-    return a.shape == b.shape and torch.equal(a.view(int_type), b.view(int_type))
 
 
 def tv(x, boxes, size, scale):
@@ -70,16 +64,7 @@ def test_roi_spp_is_roi_pool_per_level(problem):
 
 def test_hard_cases_from_the_semantics():
     x = torch.arange(2 * 3 * 60 * 60, dtype=torch.float32).reshape(2, 3, 60, 60).sin()
-    boxes = torch.tensor([
-        [0, 0, 0, 56, 56],          # 57 rows into 7 bins: float32 edges end one past the region
-        [1, 0.49999997, 2.5, -2.5, 10],  # rounding: 0.49999997 -> 0, 2.5 -> 3, -2.5 -> -3
-        [0, 50, 50, 100, 100],       # partly outside: outer bins empty
-        [1, 200, 200, 300, 300],     # wholly outside
-        [0, 10, 10, 5, 5],           # reversed: becomes 1x1
-        [1, 3, 3, 3, 3],             # degenerate
-        [0, -1e4, -1e4, 1e4, 1e4],   # huge
-        [1.9, 1, 1, 8, 8],           # batch index truncated to 1
-    ])
+    boxes = torch.tensor(HARD_BOXES)
     for size in (7, (3, 5), 14):
         for scale in (1.0, 0.5, 1 / 16):
             assert same_bits(roi_pool(x, boxes, size, scale), tv(x, boxes, size, scale))

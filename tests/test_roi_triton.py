@@ -22,6 +22,8 @@ pytest.importorskip("triton")
 import torchvision  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from roi_cases import HARD_BOXES  # noqa: E402
+from roi_cases import same_bits as _same_bits  # noqa: E402
 
 from bench.ops import roi as cpu  # noqa: E402
 from bench.ops import roi_triton as tri  # noqa: E402
@@ -31,18 +33,10 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu" and not tri._interpreted():
     pytest.skip("triton was imported before TRITON_INTERPRET=1 was set", allow_module_level=True)
 
-INT_VIEW = {torch.float32: torch.int32, torch.float64: torch.int64,
-            torch.float16: torch.int16, torch.bfloat16: torch.int16}
-
-
 def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Equal bit for bit (so -0.0 differs from +0.0), except that any NaN equals any NaN: CPU
-    and GPU conversions write different NaN payloads, and no test here is about payloads."""
-    a, b = a.detach().cpu(), b.detach().cpu()
-    if a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a.isnan(), b.isnan()):
-        return False
-    keep = ~a.isnan()
-    return torch.equal(a.view(INT_VIEW[a.dtype])[keep], b.view(INT_VIEW[b.dtype])[keep])
+    """Bit equality where any NaN equals any NaN: the GPU writes other NaN payloads than the
+    CPU, and no test here is about payloads."""
+    return _same_bits(a, b, any_nan=True)
 
 
 def tv(x, boxes, size, scale=1.0):
@@ -121,16 +115,6 @@ def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype):
     assert same_bits(ours, theirs)
 
 
-HARD_BOXES = [
-    [0, 0, 0, 56, 56],               # 57 rows into 7 bins: float32 edges end one past the region
-    [1, 0.49999997, 2.5, -2.5, 10],  # C's round: 0.49999997 -> 0, 2.5 -> 3, -2.5 -> -3
-    [0, 50, 50, 100, 100],           # partly outside: outer bins empty
-    [1, 200, 200, 300, 300],         # wholly outside
-    [0, 10, 10, 5, 5],               # reversed: becomes 1x1
-    [1, 3, 3, 3, 3],                 # degenerate
-    [0, -1e4, -1e4, 1e4, 1e4],       # huge
-    [1.9, 1, 1, 8, 8],               # batch index truncated to 1
-]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -182,13 +182,20 @@ INCOMPLETE = {"datetime": "", "machines": [], "devices": [], "gpus": [], "commit
                                     "wrote them, or its summary.json is damaged)"}
 
 
-def _summary(path: Path) -> dict | None:
+def read_mapping(path: Path) -> dict:
+    """A JSON file holding a mapping (summary.json, repeatability.json), or {} where it is
+    missing or damaged: a broken side file must not stop the page of every later run."""
     try:
-        info = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(info, dict) or not all(isinstance(info.get(k), type(v))
-                                             for k, v in INCOMPLETE.items()):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _summary(path: Path) -> dict | None:
+    """A run folder's summary.json, or None where it lacks a field the list of runs shows."""
+    info = read_mapping(path)
+    if not all(isinstance(info.get(k), type(v)) for k, v in INCOMPLETE.items()):
         return None
     return info
 
@@ -297,16 +304,8 @@ def render_repeat(paths, out_dir) -> tuple[Path, float]:
     out_dir = Path(out_dir)
     write_atomic(out_dir / "index.html", html)
     known = out_dir.parent.parent / "repeatability.json"
-    record = _summary_of(known)
+    record = read_mapping(known)
     record[str(machine.get("node"))] = {"median_spread": typical, "runs": len(runs),
                                         "page": str(out_dir / "index.html")}
     write_atomic(known, json.dumps(record, indent=1))
     return out_dir / "index.html", typical
-
-
-def _summary_of(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
