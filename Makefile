@@ -56,23 +56,28 @@ selfcheck: $(STAMP)
 # The GPU check, for a machine with CUDA and no network: the system python3 with torch,
 # torchvision, pandas, matplotlib, jinja2, pytest, pytest-benchmark and hypothesis installed,
 # plus the torchviz and graphviz wheels copied into .gpu/wheels (they go to .gpu/site).
-# Writes into $(GPU_OUT): the CUDA tests' log, the benchmarks' log, benchmark.json.gz (raw
-# rounds kept), results.csv and the page. Each part has a time limit; a part stopped by its
-# limit is interrupted as Ctrl-C would, so what it measured is kept and reported.
+# Runs the CUDA tests, the Triton kernels' tests compiled (all of tests/test_roi_triton.py), then
+# the default grid on CUDA, suites in GPU_SUITES order. Writes into $(GPU_OUT): the tests' log,
+# the benchmarks' log, benchmark.json.gz (raw rounds kept), results.csv and the page. Each part
+# has a time limit; a part stopped by its limit is interrupted as Ctrl-C would, so what it
+# measured is kept and reported. GPU_TESTS_K="-k name" narrows the tests (a rerun after a fix).
 GPU_OUT ?= reports/gpu-check
 GPU_PYTHON ?= python3
 GPU_PY = env PYTHONPATH=.gpu/site:. PYTHONUNBUFFERED=1 $(GPU_PYTHON)
 GPU_BENCH_TIME ?= 0.05
+# The self-check and the RoI goals first: a part stopped by its limit loses the suites last in line.
+GPU_SUITES ?= selfcheck,roi,conv1x1,frozen
+GPU_BENCH_LIMIT ?= 360
+GPU_PROFILE ?= --profile
 gpu-check:
 	mkdir -p $(GPU_OUT)
 	test -d .gpu/site || python3 -m pip install -q --no-index --no-deps --target .gpu/site .gpu/wheels/*.whl
 	$(GPU_PY) -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available() and torch.cuda.get_device_name())" | tee $(GPU_OUT)/tests.log
-	-timeout -s INT 150 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider tests -m "cuda and not bench" -ra 2>&1 | tee -a $(GPU_OUT)/tests.log
-	-timeout -s INT 420 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider bench/benchmarks.py --benchmark --device cuda --grid default --profile --benchmark-max-time=$(GPU_BENCH_TIME) --bench-reports=$(GPU_OUT)/reports -q --benchmark-columns=median,iqr,rounds 2>&1 | tail -n 400 > $(GPU_OUT)/bench.log
-	run=$$(ls -d $(GPU_OUT)/reports/runs/* 2>/dev/null | tail -n 1); \
-	  if [ -z "$$run" ]; then echo "gpu-check: no benchmark was measured"; else \
-	  gzip -c $$run/benchmark.json > $(GPU_OUT)/benchmark.json.gz; \
-	  cp $$run/results.csv $$run/index.html $(GPU_OUT)/; fi
+	-timeout -s INT 110 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider tests -m "cuda and not bench" $(GPU_TESTS_K) -ra 2>&1 | tee -a $(GPU_OUT)/tests.log
+	-timeout -s INT 80 $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider tests/test_roi_triton.py $(GPU_TESTS_K) -ra 2>&1 | tee -a $(GPU_OUT)/tests.log
+	-timeout -k 20 -s INT $(GPU_BENCH_LIMIT) $(GPU_PY) -m pytest -p bench.plugin -p no:cacheprovider bench/benchmarks.py --benchmark --device cuda --grid default --suite $(GPU_SUITES) $(GPU_PROFILE) --benchmark-max-time=$(GPU_BENCH_TIME) --bench-reports=$(GPU_OUT)/reports --benchmark-json=$(GPU_OUT)/benchmark.json -q --benchmark-columns=median,iqr,rounds 2>&1 | tail -n 400 > $(GPU_OUT)/bench.log
+	test -s $(GPU_OUT)/benchmark.json && gzip -f $(GPU_OUT)/benchmark.json || echo "gpu-check: no benchmark was measured"
+	-run=$$(ls -d $(GPU_OUT)/reports/runs/* | tail -n 1); cp $$run/results.csv $$run/index.html $(GPU_OUT)/
 	tail -n 5 $(GPU_OUT)/bench.log
 
 lint: $(STAMP)

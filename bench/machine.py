@@ -1,6 +1,7 @@
 """What the machine is: versions, devices, threads, commit, and its measured peak rates."""
 
 import functools
+import importlib.metadata
 import os
 import platform
 import subprocess
@@ -47,6 +48,13 @@ def allocator() -> str:
     return "glibc, " + " ".join(f"{name}={value}" for name, value in chosen.items())
 
 
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def machine_info() -> dict:
     """Everything a benchmark JSON needs to describe the machine that produced it."""
     import torchvision
@@ -55,6 +63,7 @@ def machine_info() -> dict:
     return {
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
+        "triton": _version("triton"),  # compiles our RoI kernels on CUDA
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "gpu": torch.cuda.get_device_name() if cuda else None,

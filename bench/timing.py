@@ -9,6 +9,10 @@ import torch.utils.benchmark as tbench
 
 # Host-side time far above device time means the GPU waits for the CPU to launch work.
 HOST_BOUND_RATIO = 2.0
+# Shortest round of calls between two synchronisations on CUDA. A synchronisation and the launch
+# it leaves unhidden cost 12-21 us on an H200 (pytest-benchmark's median minus the device time of
+# the self-check's 50-123 us operations, one call per round); in rounds of 1 ms that is ~2%.
+CUDA_MIN_ROUND = 1e-3
 
 
 class CudaSyncTimer:

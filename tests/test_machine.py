@@ -7,7 +7,7 @@ from bench import machine
 
 def test_machine_info_names_versions_threads_and_commit():
     info = machine.machine_info()
-    for key in ("torch", "torchvision", "cuda", "cudnn", "gpu", "cpu_model", "threads",
+    for key in ("torch", "torchvision", "triton", "cuda", "cudnn", "gpu", "cpu_model", "threads",
                 "tf32_flags", "commit", "dirty"):
         assert key in info
     assert info["threads"] >= 1

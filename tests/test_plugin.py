@@ -110,6 +110,7 @@ def test_cuda_benchmarks_get_the_synchronising_timer_by_the_marker():
                  "--suite", "selfcheck", "-p", "no:cacheprovider"], plugins=[Spy()])
     assert set(seen) == {"cuda"}
     assert type(seen["cuda"].kwargs["timer"]).__name__ == "CudaSyncTimer"
+    assert seen["cuda"].kwargs["min_time"] == 1e-3
 
 
 def interrupted_run(tmp_path, command, signum):

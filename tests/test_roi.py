@@ -188,3 +188,20 @@ def test_roi_spp_pools_once_when_levels_divide_the_finest(monkeypatch):
     assert calls == [(6, 6)]
     expected = torch.cat([tv(x, boxes, lv, 1.0).flatten(1) for lv in (6, 3, 2, 1)], 1)
     assert same_bits(out, expected)
+
+
+@pytest.mark.parametrize("kind", ["pool", "pyramid", "image"])
+def test_suite_inputs_know_the_baselines_shape_and_references_are_shared(kind):
+    """The gradient's shape comes without pooling, and is the baseline's; the one reference of
+    a case and mode serves every implementation, and another mode gets its own."""
+    from bench.suites import roi_spp_pooling as suite
+
+    case = suite.Case(kind, "tiny", 0 if kind == "image" else 5, 3 if kind == "pool" else 0)
+    inputs = suite.make_inputs(case, "cpu", torch.float32)
+    baseline = suite.run_impl(suite.BASELINES[kind], case, inputs.x, inputs.boxes, inputs.scale)
+    assert inputs.grad.shape == baseline.shape
+    forward = suite.SUITE.reference(case, "ours_roi_pool", inputs, "forward")
+    assert same_bits(forward["output"], baseline)
+    assert suite.SUITE.reference(case, "tv_roi_pool", inputs, "forward") is forward
+    both = suite.SUITE.reference(case, "tv_roi_pool", inputs, "forward_backward")
+    assert both is not forward and "grad_input" in both

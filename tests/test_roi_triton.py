@@ -409,12 +409,12 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 def test_cuda_backward_is_deterministic_and_allowed_in_deterministic_mode():
     x = torch.randn(2, 64, 50, 50, device="cuda", requires_grad=True)
-    boxes = torch.tensor([[0, 0, 0, 49, 49], [1, 5, 5, 30, 40]] * 200, device="cuda")
+    boxes = torch.tensor([[0, 0, 0, 49, 49], [1, 5, 5, 30, 40.]] * 200, device="cuda")
     grad = torch.randn(400, 64, 7, 7, device="cuda")
     runs = [torch.autograd.grad(tri.roi_pool(x, boxes, 7), x, grad)[0] for _ in range(3)]
     assert all(same_bits(r, runs[0]) for r in runs[1:])
     xc = x.detach().cpu().requires_grad_()
-    (theirs,) = torch.autograd.grad(tv(xc, boxes, 7), xc, grad.cpu())
+    (theirs,) = torch.autograd.grad(tv(xc, boxes.cpu(), 7), xc, grad.cpu())
     assert same_bits(runs[0], theirs)
     torch.use_deterministic_algorithms(True)
     try:

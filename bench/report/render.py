@@ -28,8 +28,8 @@ from bench.tables import add_derived, add_speedup
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
 
-MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "cuda", "cudnn",
-                  "tf32_flags", "allocator", "grid", "commit", "dirty")
+MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "triton", "cuda",
+                  "cudnn", "tf32_flags", "allocator", "grid", "commit", "dirty")
 
 
 def write_atomic(path: Path, text: str) -> None:
