@@ -32,6 +32,20 @@ def test_load_results_gives_the_schema_then_case_fields():
     assert row["threads"] == 2
 
 
+def test_every_statistic_and_provenance_column_is_its_own_field():
+    """Each column by value from the sample, where the fields differ, so a swap shows."""
+    data = json.loads(SAMPLE.read_text())
+    stats = next(b["stats"] for b in data["benchmarks"] if b["extra_info"]["impl"] == "matmul")
+    row = load_results([SAMPLE]).set_index("impl").loc["matmul"]
+    for key in ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds",
+                "iterations"):
+        assert row[key] == stats[key], key
+    assert row["q1"] < row["median"] < row["q3"]
+    assert (row["host"], row["cpu_model"], row["torch"]) == (
+        "vm", "Intel(R) Xeon(R) Processor", "2.14.1+cu130")
+    assert row["gpu"] is None and row["datetime"] == data["datetime"]
+
+
 def test_several_files_are_concatenated(tmp_path):
     other = tmp_path / "other.json"
     data = json.loads(SAMPLE.read_text())

@@ -1,0 +1,70 @@
+"""Every finding sentence by value, on hand-built tables where a wrong winner, an inverted ratio
+or two swapped regimes would read differently from the right sentence."""
+
+import pandas as pd
+
+from bench.report.sections import fastest_findings
+from bench.suites.frozen_backprop_section import RATIOS
+from bench.suites.frozen_backprop_section import finding as frozen_finding
+from bench.suites.roi_spp_pooling_section import finding as roi_finding
+from bench.tables import add_ratios, add_speedup, by_mode
+
+SETTING = {"run_id": "r", "device": "cpu", "precision": "fp32"}
+
+
+def test_fastest_names_the_winner_its_clear_wins_and_its_speed_against_the_baseline():
+    rows = []
+    # three cases: "fast" wins a (clearly) and b (within the runner-up's spread); "mid" wins c
+    for case, medians in {"a": {"base": 4.0, "mid": 3.0, "fast": 1.0},
+                          "b": {"base": 4.0, "mid": 2.1, "fast": 2.0},
+                          "c": {"base": 4.0, "mid": 1.0, "fast": 2.0}}.items():
+        for impl, median in medians.items():
+            rows.append({**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
+                         "median": median, "q1": median * 0.97, "q3": median * 1.03,
+                         "baseline": "base"})
+    findings = fastest_findings(add_speedup(pd.DataFrame(rows)))
+    # fast's speeds against base in all three cases: 4, 2 and 2; their median is 2 (mean 2.67)
+    assert findings == ["cpu fp32 forward: fast was fastest in 2 of 3 cases (1 clearly; in 1 "
+                        "the runner-up was within noise), at a median 2× the speed of base."]
+
+
+def frozen_rows(case, medians, flops):
+    return [{**SETTING, "suite": "frozen", "case": case, "impl": impl, "mode": mode,
+             "median": medians[impl] * (1 if mode == "forward_backward" else 0.6),
+             "backward_flops": flops[impl], "saved_bytes": 1.0, "peak_memory": 1.0,
+             "graph_nodes": 1, "accumulate_grad_nodes": 1, "error": 0.0, "baseline": "full"}
+            for impl in medians for mode in ("forward_backward", "backward")]
+
+
+def test_frozen_finding_reads_each_regime_of_the_largest_model_against_full():
+    regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+    small = dict.fromkeys(regimes, 1.0)
+    medians = dict(zip(regimes, (10.0, 3.0, 8.0, 8.5, 9.0)))
+    flops = dict(zip(regimes, (100.0, 10.0, 60.0, 50.0, 50.0)))
+    frame = pd.DataFrame(frozen_rows("small", small, small) + frozen_rows("big", medians, flops))
+    wide = by_mode(add_ratios(frame, RATIOS), ["median", "backward_flops", "saved_bytes",
+                                               "peak_memory", "graph_nodes",
+                                               "accumulate_grad_nodes", "error",
+                                               *[f"{c}_ratio" for c in RATIOS]])
+    assert frozen_finding(wide) == (
+        "big on cpu fp32: training only the head took 30% of full's forward+backward time and "
+        "10% of its backward FLOPs; training only the first layers still took 80% of full's "
+        "forward+backward time and 60% of its backward FLOPs, because the gradient has to flow "
+        "back through every later layer; freezing the first layers took 85% of full's "
+        "forward+backward time and 50% of its backward FLOPs by requires_grad_(False) and 90% "
+        "of the time under torch.no_grad() (the same backward FLOPs).")
+
+
+def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind():
+    rows = []
+    for kind, case, regions, ours, theirs in (("pool", "pool-r16", 16, 1.0, 4.0),
+                                              ("pool", "pool-r512", 512, 6.0, 3.0),
+                                              ("pyramid", "pyr-r128", 128, 2.0, 8.0)):
+        for impl, median in (("tv", theirs), ("ours", ours)):
+            rows.append({**SETTING, "mode": "forward", "kind": kind, "case": case,
+                         "regions": regions, "impl": impl, "median": median, "baseline": "tv"})
+    rows.append({**SETTING, "mode": "forward", "kind": "image", "case": "img", "regions": 0,
+                 "impl": "ours", "median": 1.0, "baseline": "tv"})
+    assert roi_finding(pd.DataFrame(rows)) == (
+        "cpu fp32 forward: at pool-r512, against tv's time: ours 2×; "
+        "at pyr-r128, against tv's time: ours 0.25×.")
