@@ -28,6 +28,18 @@ def test_fastest_names_the_winner_its_clear_wins_and_its_speed_against_the_basel
                         "the runner-up was within noise), at a median 2× the speed of base."]
 
 
+def test_as_many_wins_for_two_implementations_is_no_single_fastest():
+    rows = [{**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
+             "median": median, "q1": median * 0.97, "q3": median * 1.03, "baseline": "base"}
+            for case, medians in {"a": {"base": 4.0, "x": 1.0, "y": 3.0},
+                                  "b": {"base": 4.0, "x": 3.0, "y": 2.95},
+                                  "c": {"base": 0.5, "x": 1.0, "y": 2.0}}.items()
+            for impl, median in medians.items()]
+    assert fastest_findings(add_speedup(pd.DataFrame(rows))) == [
+        "cpu fp32 forward: no single fastest; x (1 clearly), y (0 clearly), base (1 clearly) "
+        "were each fastest in 1 of 3 cases."]
+
+
 def frozen_rows(case, medians, flops):
     return [{**SETTING, "suite": "frozen", "case": case, "impl": impl, "mode": mode,
              "median": medians[impl] * (1 if mode == "forward_backward" else 0.6),

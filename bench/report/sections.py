@@ -111,6 +111,13 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
     counts = fastest_counts(frame)
     for (device, precision, mode), group in settings(counts):
         best = group.iloc[0]
+        setting = " ".join(part for part in (device, precision, mode) if part != "-") or "all"
+        level = group[group["wins"] == best["wins"]]
+        if len(level) > 1:  # as many wins as the first: naming one would be a coin toss
+            names = ", ".join(f"{row.impl} ({row.clear} clearly)" for row in level.itertuples())
+            findings.append(f"{setting}: no single fastest; {names} were each fastest in "
+                            f"{best['wins']} of {best['cases']} {noun}.")
+            continue
         rows = frame[(frame["device"] == device) & (frame["precision"] == precision)
                      & (frame["mode"] == mode) & (frame["impl"] == best["impl"])]
         baseline = rows["baseline"].iloc[0]
@@ -119,8 +126,7 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
             f" ({clear} clearly; in {best['wins'] - clear} the runner-up was within noise)"
         speed = "" if pd.isna(baseline) else \
             f", at a median {fmt.ratio(rows['speedup'].median())} the speed of {baseline}"
-        setting = " ".join(part for part in (device, precision, mode) if part != "-")
-        findings.append(f"{setting or 'all'}: {best['impl']} was fastest in {best['wins']} of "
+        findings.append(f"{setting}: {best['impl']} was fastest in {best['wins']} of "
                         f"{best['cases']} {noun}{within}{speed}.")
     return findings
 
