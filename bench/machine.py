@@ -63,7 +63,9 @@ def machine_info() -> dict:
     return {
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
-        "triton": _version("triton"),  # compiles our RoI kernels on CUDA
+        # compiles our RoI kernels on CUDA; nightly and ROCm builds name its package differently
+        "triton": _version("triton") or _version("pytorch-triton")
+        or _version("pytorch-triton-rocm"),
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "gpu": torch.cuda.get_device_name() if cuda else None,

@@ -6,9 +6,9 @@ package is installed has it (`-p bench.plugin` where the package is on PYTHONPAT
 nothing heavy at start-up: torch comes with the first benchmark collected.
 """
 
+import os
 import signal
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -94,10 +94,7 @@ def _start_run(config) -> None:
     except OSError as error:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("benchmark_json") is None:
-        path = run_dir / "benchmark.json"
-        # before 5.3 (the GPU machine has 5.2.3), pytest-benchmark writes into an open file
-        major, minor = (int(part) for part in version("pytest-benchmark").split(".")[:2])
-        config.option.benchmark_json = open(path, "wb") if (major, minor) < (5, 3) else path  # noqa: SIM115
+        config.option.benchmark_json = JsonTarget(run_dir / "benchmark.json")
     config.stash[RUN] = {"reports": _reports(config), "dir": run_dir,
                          "out": config.getoption("bench_report") or None}
     # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
@@ -159,7 +156,8 @@ def _devices(config):
 
         # pytest-benchmark's documented per-test timer: it synchronises before each reading;
         # rounds long enough that the synchronisation is a small part of each.
-        marker = pytest.mark.benchmark(timer=CudaSyncTimer("cuda"), min_time=CUDA_MIN_ROUND)
+        min_time = max(CUDA_MIN_ROUND, float(config.getoption("benchmark_min_time")))
+        marker = pytest.mark.benchmark(timer=CudaSyncTimer("cuda"), min_time=min_time)
         yield "cuda", (pytest.mark.cuda, marker,
                        pytest.mark.skipif(not has_cuda, reason="CUDA is not available"))
 
@@ -278,8 +276,30 @@ def pytest_sessionfinish(session, exitstatus):
     run["result"] = publish(run, _json_path(session.config))
 
 
+class JsonTarget(os.PathLike):
+    """Where pytest-benchmark writes its JSON, in the form every version takes: 5.3 and later
+    open the path; earlier ones (5.2.3 on the GPU machine) write into `with target as file`,
+    the open file that their --benchmark-json option would have made. Opened only then, so a
+    run that measures nothing leaves no empty file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    __str__ = __fspath__
+
+    def __enter__(self):
+        self.file = open(self.path, "wb")  # noqa: SIM115 - closed by __exit__
+        return self.file
+
+    def __exit__(self, *exc):
+        self.file.close()
+
+
 def _json_path(config) -> Path | None:
-    """--benchmark-json as a path (before pytest-benchmark 5.3, an open file is held there)."""
+    """--benchmark-json as a path (before pytest-benchmark 5.3, the option is an open file)."""
     value = config.getoption("benchmark_json")
     return None if value is None else Path(getattr(value, "name", value))
 

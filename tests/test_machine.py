@@ -52,3 +52,8 @@ def test_bench_run_keeps_freed_memory_unless_told_otherwise(monkeypatch):
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
     env = cli.allocator_env()
     assert env["MALLOC_MMAP_THRESHOLD_"] == str(2**32) and env["MALLOC_TRIM_THRESHOLD_"] == "0"
+
+
+def test_machine_info_names_the_triton_that_compiles_the_kernels():
+    triton = pytest.importorskip("triton")
+    assert machine.machine_info()["triton"] == triton.__version__

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 import bench.benchmarks
+from bench.plugin import JsonTarget
+from bench.timing import CUDA_MIN_ROUND
 
 ROOT = Path(__file__).parent.parent
 TOY = Path(__file__).parent / "toy"
@@ -110,7 +112,18 @@ def test_cuda_benchmarks_get_the_synchronising_timer_by_the_marker():
                  "--suite", "selfcheck", "-p", "no:cacheprovider"], plugins=[Spy()])
     assert set(seen) == {"cuda"}
     assert type(seen["cuda"].kwargs["timer"]).__name__ == "CudaSyncTimer"
-    assert seen["cuda"].kwargs["min_time"] == 1e-3
+    assert seen["cuda"].kwargs["min_time"] == CUDA_MIN_ROUND == 1e-3
+
+
+def test_the_json_target_is_a_path_and_an_open_file_as_each_pytest_benchmark_wants(tmp_path):
+    target = JsonTarget(tmp_path / "benchmark.json")
+    assert not target.path.exists()  # a run that measures nothing leaves no file
+    with open(target, "wb") as fh:  # pytest-benchmark 5.3 and later
+        fh.write(b"new")
+    assert target.path.read_bytes() == b"new" and str(target) == str(tmp_path / "benchmark.json")
+    with target as fh:  # before 5.3
+        fh.write(b"old")
+    assert fh.closed and target.path.read_bytes() == b"old"
 
 
 def interrupted_run(tmp_path, command, signum):

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bench.records import (
@@ -41,9 +42,10 @@ def test_every_statistic_and_provenance_column_is_its_own_field():
                 "iterations"):
         assert row[key] == stats[key], key
     assert row["q1"] < row["median"] < row["q3"]
-    assert (row["host"], row["cpu_model"], row["torch"]) == (
-        "vm", "Intel(R) Xeon(R) Processor", "2.14.1+cu130")
-    assert row["gpu"] is None and row["datetime"] == data["datetime"]
+    assert (row["host"], row["cpu_model"], row["torch"], row["threads"]) == (
+        "vm", "Intel(R) Xeon(R) Processor", "2.14.1+cu130", 2)
+    assert pd.isna(row["gpu"]) and row["datetime"] == data["datetime"]
+    assert row["source"] == str(SAMPLE)
 
 
 def test_several_files_are_concatenated(tmp_path):

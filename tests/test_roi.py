@@ -1,5 +1,6 @@
 """Our RoI and SPP operators: exactly torchvision's roi_pool, and every bad input refused."""
 
+import dataclasses
 import math
 
 import pytest
@@ -205,3 +206,6 @@ def test_suite_inputs_know_the_baselines_shape_and_references_are_shared(kind):
     assert suite.SUITE.reference(case, "tv_roi_pool", inputs, "forward") is forward
     both = suite.SUITE.reference(case, "tv_roi_pool", inputs, "forward_backward")
     assert both is not forward and "grad_input" in both
+    other = dataclasses.replace(inputs, x=inputs.x * 2)  # other inputs: not the kept reference
+    doubled = suite.SUITE.reference(case, "tv_roi_pool", other, "forward")
+    assert same_bits(doubled["output"], forward["output"] * 2)

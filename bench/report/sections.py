@@ -114,7 +114,8 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
         setting = " ".join(part for part in (device, precision, mode) if part != "-") or "all"
         level = group[group["wins"] == best["wins"]]
         if len(level) > 1:  # as many wins as the first: naming one would be a coin toss
-            names = ", ".join(f"{row.impl} ({row.clear} clearly)" for row in level.itertuples())
+            names = ", ".join(f"{row.impl} ({int(row.clear)} clearly)"
+                              for row in level.itertuples())
             findings.append(f"{setting}: no single fastest; {names} were each fastest in "
                             f"{best['wins']} of {best['cases']} {noun}.")
             continue
