@@ -25,6 +25,9 @@ def test_page_has_the_sections_a_reader_needs(tmp_path):
     assert "<details open" not in html
     assert "Run <code>sample-run</code>, 2026-" in summary  # a date, not an ISO stamp
     assert "they changed nothing here" in html  # a CPU-only run's TF32 flags explained
+    # what the machine lacks or the JSON does not record is a dash, not Python's None
+    assert "<dt>gpu</dt><dd>—</dd>" in html and "<dt>triton</dt><dd>—</dd>" in html
+    assert "<dd>None</dd>" not in html
     # self-contained: nothing to fetch (XML namespace names in the SVGs are not fetched)
     for fetching in ("<link", "src=", 'href="http', "@import", "url(http"):
         assert fetching not in html, fetching
