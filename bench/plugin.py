@@ -143,6 +143,21 @@ def _terminate(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_keyboard_interrupt(excinfo):
+    """A signal can land where Python keeps no line number for a frame (tb_lineno None, seen on
+    Python 3.11); pytest's report of the interruption then crashes on it, and the run ends with
+    an internal error instead of status 2. Such frames are left out of the report."""
+    excinfo.traceback = excinfo.traceback.filter(_has_line)
+
+
+def _has_line(entry) -> bool:
+    try:
+        return entry.lineno >= 0
+    except TypeError:  # tb_lineno is None
+        return False
+
+
 def _devices(config):
     """(device, marks) for each device the run measures."""
     import torch

@@ -160,3 +160,25 @@ def test_ctrl_c_in_pytest_benchmark_keeps_what_was_measured(tmp_path):
     assert code == 2, output[-3000:]  # pytest's status for an interrupted session
     assert "interrupted after" in (folder / "index.html").read_text()
     assert f"bench: report {folder / 'index.html'}" in output
+
+
+def test_an_interruption_report_survives_a_frame_without_a_line_number():
+    """Python 3.11 can leave a frame's tb_lineno None where a signal lands; pytest's report of
+    the KeyboardInterrupt crashed on it (an internal error, and no status 2)."""
+    from _pytest._code.code import Traceback, TracebackEntry
+
+    from bench.plugin import pytest_keyboard_interrupt
+
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        info = pytest.ExceptionInfo.from_current()
+
+    class NoLine:  # a raw traceback entry as such a frame leaves it
+        tb_frame, tb_lineno, tb_next = info.tb.tb_frame, None, None
+
+    info.traceback = Traceback([*info.traceback, TracebackEntry(NoLine())])
+    with pytest.raises(TypeError):
+        info.getrepr(funcargs=True)
+    pytest_keyboard_interrupt(info)
+    assert "KeyboardInterrupt" in str(info.getrepr(funcargs=True))
