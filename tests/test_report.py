@@ -28,6 +28,8 @@ def test_page_has_the_sections_a_reader_needs(tmp_path):
     # what the machine lacks or the JSON does not record is a dash, not Python's None
     assert "<dt>gpu</dt><dd>—</dd>" in html and "<dt>triton</dt><dd>—</dd>" in html
     assert "<dd>None</dd>" not in html
+    summary = json.loads((tmp_path / "summary.json").read_text())  # the dash is the page's
+    assert summary["gpus"] == [] and summary["machines"] == ["vm (Intel(R) Xeon(R) Processor)"]
     # self-contained: nothing to fetch (XML namespace names in the SVGs are not fetched)
     for fetching in ("<link", "src=", 'href="http', "@import", "url(http"):
         assert fetching not in html, fetching

@@ -106,8 +106,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
                "(median, by python -m bench repeat)" if info.get("expected_spread") else ""),
-            "fields": {key: "—" if value is None else value for key, value in
-                       ({key: info.get(key) for key in MACHINE_FIELDS} | timing).items()},
+            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing,
             "tf32_note": None if "cuda" in devices else
             "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
             "CUDA device, so they changed nothing here."}
