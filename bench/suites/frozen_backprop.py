@@ -301,6 +301,7 @@ def counts(run: Run) -> dict:
     return figures
 
 
+@functools.cache  # each device, precision and mode of a case records the same
 def diagrams(case: Case, regime: str) -> list[dict]:
     """DOT sources of what autograd records for `regime`, and for first_k and head the full
     graph with what they do not run greyed out: recorded with the run, drawn by the report."""
@@ -333,8 +334,10 @@ def layer_anatomy(case: Case, regime: str) -> dict:
     steps move each layer's weights in `regime`: counted once per model and regime."""
     from bench import layers
 
-    found = layers.anatomy(case, regime)
-    found["weight_change"] = layers.weight_changes(case, regime)
+    # built once for both: neither changes it (a meta copy, a deep copy)
+    inputs = make_inputs(case, "cpu", torch.float32)
+    found = layers.anatomy(inputs, regime, case.k)
+    found["weight_change"] = layers.weight_changes(inputs, regime, case.k)
     return found
 
 
