@@ -266,14 +266,14 @@ def _reduce(values, bins, counts, pixel, offsets, winners, negative_zero, input)
     return out, won
 
 
-def _pool(input, rois, output_size, spatial_scale, winners=False):
+def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
     """Forward of roi_pool: (output [K, C, PH, PW], winners [K, C, PH, PW] or None). winners: 1 +
     the flat index into the (contiguous) input of the element each output took its value from,
     or 0 where none did (an empty bin, or nothing above -FLT_MAX): there torchvision sends no
-    gradient back either."""
+    gradient back either. `edges`: bin_edges' result for these arguments, when already known."""
     n, c, h, w = input.shape
     ph, pw = output_size
-    batch, rows, cols = bin_edges(rois, output_size, spatial_scale, h, w)
+    batch, rows, cols = edges or bin_edges(rois, output_size, spatial_scale, h, w)
     k = rois.shape[0]
     # Not zeroed: every block writes its part (zeroing would be one more pass over the output).
     out = input.new_empty(k, c, ph, pw)
@@ -434,13 +434,22 @@ def roi_spp_torch(input: torch.Tensor, boxes, levels: Sequence[int] = (6, 3, 2, 
     return _RoISPP.apply(input, rois, levels, spatial_scale)
 
 
+def unions_of_blocks(edges, fine_edges, step: int) -> bool:
+    """Whether every bin of a coarse level is, for every region, the union of its step x step
+    block of the fine level's bins: the (batch, rows, cols) of bin_edges say so or not."""
+    return all(torch.equal(coarse[:, :, 0], fine[:, ::step, 0])
+               and torch.equal(coarse[:, :, 1], fine[:, step - 1::step, 1])
+               for coarse, fine in zip(edges[1:], fine_edges[1:]))
+
+
 def _derived_levels(input, rois, levels, spatial_scale, winners):
     """Forward of roi_spp: per level, (output [K, C, l, l], winners or None) as _pool gives."""
     finest = max(levels)
     n, c, h, w = input.shape
     k = rois.shape[0]
-    fine, fine_won = _pool(input, rois, (finest, finest), spatial_scale, winners)
-    _, rows, cols = bin_edges(rois, (finest, finest), spatial_scale, h, w)
+    fine_edges = bin_edges(rois, (finest, finest), spatial_scale, h, w)
+    fine, fine_won = _pool(input, rois, (finest, finest), spatial_scale, winners, fine_edges)
+    _, rows, cols = fine_edges
     # Without winners, a coarse bin whose maximum is 0 cannot tell which sign came first.
     negative_zero = _has_negative_zero(fine)
     # Fine maxima with empty bins at -inf, so that a block's maximum leaves them out.
@@ -453,14 +462,13 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
         if level == finest:
             results.append((fine, fine_won))
             continue
-        _, lrows, lcols = bin_edges(rois, (level, level), spatial_scale, h, w)
+        level_edges = bin_edges(rois, (level, level), spatial_scale, h, w)
+        _, lrows, lcols = level_edges
         step = finest // level
-        unions = finest % level == 0 and (winners or not negative_zero) and all(
-            torch.equal(edges[:, :, 0], fine_edges[:, ::step, 0])
-            and torch.equal(edges[:, :, 1], fine_edges[:, step - 1::step, 1])
-            for edges, fine_edges in ((lrows, rows), (lcols, cols)))
-        if not unions:
-            results.append(_pool(input, rois, (level, level), spatial_scale, winners))
+        if not (finest % level == 0 and (winners or not negative_zero)
+                and unions_of_blocks(level_edges, fine_edges, step)):
+            results.append(_pool(input, rois, (level, level), spatial_scale, winners,
+                                 level_edges))
             continue
         blocks = masked.view(k, c, level, step, level, step)
         top = blocks.amax(dim=(3, 5))

@@ -70,7 +70,15 @@ import torch
 import triton
 import triton.language as tl
 
-from bench.ops.roi import FLT_MAX, _check_levels, _check_scale, _pair, _rois, bin_edges
+from bench.ops.roi import (
+    FLT_MAX,
+    _check_levels,
+    _check_scale,
+    _pair,
+    _rois,
+    bin_edges,
+    unions_of_blocks,
+)
 
 try:  # the class that triton.jit returns when TRITON_INTERPRET=1 was set before its import
     from triton.runtime.interpreter import InterpretedFunction
@@ -424,20 +432,17 @@ def _plan(rois, levels, spatial_scale, h, w):
     finest = max(levels)
     edges = {level: bin_edges(rois, (level, level), spatial_scale, h, w)
              for level in sorted(set(levels))}
-    batch, fine_rows, fine_cols = edges[finest]
+    batch = edges[finest][0]
     first_fine = levels.index(finest)
     plan, rows, cols = [], [], []
     out_off = edge_off = 0
     for d, level in enumerate(levels):
         _, level_rows, level_cols = edges[level]
         step = 0
-        if d != first_fine and finest % level == 0:
-            s = finest // level
-            # A coarse bin is the union of its block of fine bins only where the edges say so.
-            if all(torch.equal(e[:, :, 0], f[:, ::s, 0])
-                   and torch.equal(e[:, :, 1], f[:, s - 1::s, 1])
-                   for e, f in ((level_rows, fine_rows), (level_cols, fine_cols))):
-                step = s
+        # a coarse bin is the union of its block of fine bins only where the edges say so
+        if d != first_fine and finest % level == 0 and \
+                unions_of_blocks(edges[level], edges[finest], finest // level):
+            step = finest // level
         plan.append((level, out_off, edge_off, step))
         rows.append(level_rows)
         cols.append(level_cols)
