@@ -85,7 +85,6 @@ try:  # the class that triton.jit returns when TRITON_INTERPRET=1 was set before
 except ImportError:  # pragma: no cover - a Triton without an interpreter
     InterpretedFunction = ()
 
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Elements in one gathered tile [bins, pixels, channels]. On a GPU, 2048 float32 values over
 # 4 warps are 16 registers a thread per tile. The kernels' logic is the same for any sizes (the
 # tests run small ones too); the interpreter's values are set below.
@@ -306,8 +305,7 @@ def _interpreted() -> bool:
 
 
 def _check_runnable(input: torch.Tensor) -> None:
-    if input.dtype not in _DTYPES:
-        raise ValueError(f"input must be float16, bfloat16, float32 or float64, got {input.dtype}")
+    """Its dtype was checked with the boxes (bench.ops.roi._rois); here, where it lives."""
     if input.device.type == "cuda" or (input.device.type == "cpu" and _interpreted()):
         return
     raise ValueError(f"the Triton RoI kernels run on CUDA tensors, got one on {input.device}; "
@@ -369,6 +367,16 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
     return out
 
 
+def _outputs(shape, launch: bool, input: torch.Tensor):
+    """(output, argmax) of `shape`: left for a launch to write every element of, or, where
+    nothing is launched (no region, no channel or an empty map: every bin empty), 0 and -1."""
+    if launch:
+        return (torch.empty(shape, dtype=input.dtype, device=input.device),
+                torch.empty(shape, dtype=torch.long, device=input.device))
+    return (torch.zeros(shape, dtype=input.dtype, device=input.device),
+            torch.full(shape, -1, dtype=torch.long, device=input.device))
+
+
 class _RoIPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, output_size, spatial_scale):
@@ -376,12 +384,8 @@ class _RoIPool(torch.autograd.Function):
         ph, pw = output_size
         batch, rows, cols = bin_edges(rois, output_size, spatial_scale, h, w)
         k = rois.shape[0]
-        launch = k * c and h * w  # every bin of an empty map is empty: 0, and no winner
-        # A launch writes every output and argmax.
-        out = torch.empty(k, c, ph, pw, dtype=input.dtype, device=input.device) if launch else \
-            torch.zeros(k, c, ph, pw, dtype=input.dtype, device=input.device)
-        argmax = torch.empty(out.shape, dtype=torch.long, device=input.device) if launch else \
-            torch.full(out.shape, -1, dtype=torch.long, device=input.device)
+        launch = k * c and h * w
+        out, argmax = _outputs((k, c, ph, pw), launch, input)
         if launch:
             x, strides = _channels_last_strides(input)
             block_c, block_b, block_q = _tiles(c, ph * pw, rows, cols)
@@ -460,10 +464,7 @@ class _RoISPP(torch.autograd.Function):
         plan = [(level, c * out_off, edge_off, step) for level, out_off, edge_off, step in plan]
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
-        out = torch.empty(k, row_len, dtype=input.dtype, device=input.device) if launch else \
-            torch.zeros(k, row_len, dtype=input.dtype, device=input.device)
-        argmax = torch.empty(out.shape, dtype=torch.long, device=input.device) if launch else \
-            torch.full(out.shape, -1, dtype=torch.long, device=input.device)
+        out, argmax = _outputs((k, row_len), launch, input)
         if launch:
             x, strides = _channels_last_strides(input)
             direct = [p for p in plan if p[3] == 0]
