@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from bench.records import load_rounds, load_runs, results_frame
+from bench.records import load_runs, results_frame, rounds_of
 
 KEY = ["suite", "case", "impl", "device", "precision", "mode"]
 ALPHA = 0.05
@@ -40,9 +40,9 @@ def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> 
 def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:
     """One row per benchmark of either run: medians, ratio B/A, p-value, verdict; "missing"
     where one run has no median for it (not measured there, or failed)."""
-    a = results_frame(load_runs([a_path]))
-    b = results_frame(load_runs([b_path]))
-    rounds_a, rounds_b = load_rounds(a_path), load_rounds(b_path)
+    (run_a,), (run_b,) = load_runs([a_path]), load_runs([b_path])
+    a, b = results_frame([run_a]), results_frame([run_b])
+    rounds_a, rounds_b = rounds_of(run_a[1]), rounds_of(run_b[1])
     both = a.merge(b, on=KEY, suffixes=("_a", "_b"), how="outer", sort=False)
     both["ratio"] = both["median_b"] / both["median_a"]
     both["p_value"] = [rank_test(rounds_a.get(na, []), rounds_b.get(nb, []))

@@ -135,10 +135,9 @@ def load_results(paths) -> pd.DataFrame:
     return results_frame(load_runs(paths))
 
 
-def load_rounds(path) -> dict[str, list[float]]:
-    """The raw round times that --benchmark-save-data stored, by benchmark name."""
-    return {bench["name"]: bench["stats"].get("data") or []
-            for bench in read_json(path)["benchmarks"]}
+def rounds_of(data: dict) -> dict[str, list[float]]:
+    """The raw round times of a read JSON (what --benchmark-save-data stored), by name."""
+    return {bench["name"]: bench["stats"].get("data") or [] for bench in data["benchmarks"]}
 
 
 def suite_info(runs: list[tuple[str, dict]]) -> dict[str, dict]:

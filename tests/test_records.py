@@ -10,9 +10,10 @@ from bench.records import (
     COLUMNS,
     ResultsError,
     load_results,
-    load_rounds,
     load_runs,
     outcomes_frame,
+    read_json,
+    rounds_of,
     write_results,
 )
 
@@ -67,7 +68,7 @@ def test_outcomes_keep_failures_and_skips_with_reasons():
 
 
 def test_rounds_are_the_raw_samples():
-    rounds = load_rounds(SAMPLE)
+    rounds = rounds_of(read_json(SAMPLE))
     assert len(rounds) == 3 and all(len(r) == 12 for r in rounds.values())
 
 
