@@ -5,8 +5,9 @@ import math
 import pandas as pd
 
 from bench.records import load_runs, results_frame, rounds_of
+from bench.schema import HARNESS
 
-KEY = ["suite", "case", "impl", "device", "precision", "mode"]
+KEY = list(HARNESS)
 ALPHA = 0.05
 
 

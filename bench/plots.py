@@ -8,6 +8,8 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
+from bench.schema import HARNESS
+
 PANEL = (5.6, 3.6)  # inches per panel: about 540 px wide, text 9 pt or more (12 px and up)
 STYLE = {
     "svg.fonttype": "none",  # text stays text: small pages, and the browser test can measure it
@@ -269,7 +271,7 @@ def plot_history(table: pd.DataFrame) -> Figure:
     line, and their geometric mean as a thick one: drift and regressions at a glance."""
     import numpy as np
 
-    key = ["case", "impl", "device", "precision", "mode"]
+    key = list(HARNESS[1:])
     order = list(dict.fromkeys(table.sort_values("datetime")["run_id"]))
     wide = table.pivot_table(index="run_id", columns=key, values="median", aggfunc="first")
     wide = wide.reindex(order)

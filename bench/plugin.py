@@ -15,13 +15,14 @@ import pytest
 
 from bench.precision import PRECISIONS, skip_reason
 from bench.report.publish import new_run_dir
+from bench.schema import HARNESS
 from bench.suite import GRID_NAMES
 from bench.suites import REGISTRY, check_selection, describe, load_suite
 
 OUTCOMES = pytest.StashKey[list]()
 COLLECTED = pytest.StashKey[int]()
 RUN = pytest.StashKey[dict]()
-PARAMS = ("suite", "case", "impl", "device", "precision", "mode")
+PARAMS = HARNESS
 
 
 def pytest_addoption(parser):

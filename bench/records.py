@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.schema import SchemaError, check_results
+from bench.schema import HARNESS, SchemaError, check_results
 
-IDENTITY = ("run_id", "suite", "case", "impl", "device", "precision", "mode", "baseline")
+IDENTITY = ("run_id", *HARNESS, "baseline")
 # Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
 STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 # Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).

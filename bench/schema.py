@@ -7,6 +7,7 @@ the file, the benchmark and the field. The report code after this trusts what it
 
 import math
 
+# What identifies one benchmark of the harness: its parameters, in this order everywhere.
 HARNESS = ("suite", "case", "impl", "device", "precision", "mode")
 POSITIVE = ("median",)
 NON_NEGATIVE = ("min", "max", "mean", "stddev", "q1", "q3", "iqr")

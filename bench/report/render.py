@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from bench import graphs
-from bench.compare import compare_runs
+from bench.compare import KEY, compare_runs
 from bench.plots import figure_svg, plot_history
 from bench.records import (
     load_runs,
@@ -246,9 +246,7 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
     return machines
 
 
-COMPARE_COLUMNS = {
-    "suite": ("suite", None), "case": ("case", None), "impl": ("impl", None),
-    "device": ("device", None), "precision": ("precision", None), "mode": ("mode", None),
+COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
     "median A": ("median_a", fmt.seconds), "median B": ("median_b", fmt.seconds),
     "B / A": ("ratio", fmt.ratio), "p (rank test)": ("p_value", lambda p: f"{p:.3g}"),
     "verdict": ("verdict", None),
@@ -273,9 +271,7 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> Path:
     return out_dir / "index.html"
 
 
-REPEAT_COLUMNS = {
-    "suite": ("suite", None), "case": ("case", None), "impl": ("impl", None),
-    "device": ("device", None), "precision": ("precision", None), "mode": ("mode", None),
+REPEAT_COLUMNS = {key: (key, None) for key in KEY} | {
     "runs": ("runs", fmt.count), "lowest median": ("low", fmt.seconds),
     "highest median": ("high", fmt.seconds),
     "spread (highest / lowest - 1)": ("spread", fmt.percent),
@@ -284,8 +280,7 @@ REPEAT_COLUMNS = {
 
 def repeat_spread(table: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark, its medians' range over the runs and the spread, highest over lowest."""
-    key = ["suite", "case", "impl", "device", "precision", "mode"]
-    out = table.groupby(key, sort=False)["median"].agg(runs="size", low="min", high="max")
+    out = table.groupby(KEY, sort=False)["median"].agg(runs="size", low="min", high="max")
     out["spread"] = out["high"] / out["low"] - 1
     return out.reset_index()
 
