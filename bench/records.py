@@ -62,13 +62,18 @@ def _identity(bench: dict) -> dict:
             or function, "device": "-", "precision": "-", "mode": "-", "baseline": None}
 
 
+def cpu_model(machine: dict) -> str | None:
+    """The CPU's name: ours, or pytest-benchmark's own (py-cpuinfo) in a foreign JSON."""
+    return machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw")
+
+
 def _rows(data: dict, source: str):
     machine = data["machine_info"]
     provenance = {
         "run_id": run_id(source, data),
         "datetime": data.get("datetime"),
         "host": machine.get("node"),
-        "cpu_model": machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw"),
+        "cpu_model": cpu_model(machine),
         "gpu": machine.get("gpu"),
         "threads": machine.get("threads"),
         "torch": machine.get("torch"),

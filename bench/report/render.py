@@ -13,6 +13,7 @@ from bench import graphs
 from bench.compare import KEY, compare_runs
 from bench.plots import figure_svg, plot_history
 from bench.records import (
+    cpu_model,
     load_runs,
     outcomes_frame,
     results_frame,
@@ -99,8 +100,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     info = data["machine_info"]
     own = outcomes[outcomes["run_id"] == run_id(source, data)]
     devices = {str((b.get("extra_info") or {}).get("device")) for b in data["benchmarks"]}
-    machine = info.get("gpu") or info.get("cpu_model") or (info.get("cpu") or {}).get(
-        "brand_raw") or info.get("node") or "an unnamed machine"
+    machine = info.get("gpu") or cpu_model(info) or info.get("node") or "an unnamed machine"
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
