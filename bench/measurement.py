@@ -1,13 +1,12 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
 import statistics
-import time
 
 import torch
 
 from bench.machine import peak_bandwidth, peak_flops
 from bench.tables import NOISY_IQR_RATIO
-from bench.timing import CudaSyncTimer, blocked_median, device_time, is_host_bound
+from bench.timing import blocked_median, device_time, is_host_bound, wall_clock
 
 WARMUP_CALLS = 3
 REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy benchmark
@@ -73,7 +72,7 @@ def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
     stats = metadata.stats  # pytest-benchmark's: statistics here, iterations on the metadata
     if stats.iqr <= NOISY_IQR_RATIO * stats.median:
         return {}
-    clock = CudaSyncTimer(device) if device.type == "cuda" else time.perf_counter
+    clock = wall_clock(device)
     iterations = 1 if setup else metadata.iterations
     # as many rounds as the first time, within REMEASURE_TIME: a second look, not a second run
     rounds = max(5, min(stats.rounds, int(REMEASURE_TIME / (stats.median * iterations))))

@@ -34,6 +34,11 @@ class CudaSyncTimer:
         return f"CudaSyncTimer({self.device})"
 
 
+def wall_clock(device: torch.device):
+    """The harness's wall clock for work on `device`: on CUDA it waits for queued work first."""
+    return CudaSyncTimer(device) if device.type == "cuda" else time.perf_counter
+
+
 def device_time(fn, device: torch.device, reps: int = 20, setup=None) -> float:
     """Median seconds the device spends on one call of `fn`, from CUDA events around each call.
 
@@ -74,7 +79,7 @@ def paired_ratio(fn, device: torch.device, blocks: int = 12, block_time: float =
     Our side is what pytest-benchmark does with the harness's timer: read the clock, run `fn`
     `n` times, read it again (synchronising first on CUDA); theirs is Timer.timeit(n).
     """
-    clock = CudaSyncTimer(device) if device.type == "cuda" else time.perf_counter
+    clock = wall_clock(device)
     theirs = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
     start = clock()
     fn()
