@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
                f"--device={args.device}", "-p", "no:cacheprovider"]
     command += [f"--suite={args.suite}"] * bool(args.suite)
     command += [f"--precision={args.precision}"] * bool(args.precision)
-    if getattr(args, "profile", None):
+    if args.profile:
         command.append(f"--profile={args.profile}")
     command += args.pytest_args
     print(f"bench: {' '.join(command[3:])}", flush=True)
@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
 
 def cmd_selfcheck(args) -> int:
     args.suite, args.precision, args.max_time, args.pytest_args = "selfcheck", None, 0.5, []
-    args.device = "auto"
+    args.device, args.profile = "auto", None
     return cmd_run(args)
 
 

@@ -39,9 +39,8 @@ def check_results(data) -> None:
             isinstance(o, dict) and isinstance(o.get("name"), str)
             and o.get("outcome") in ("passed", "failed", "skipped") for o in outcomes):
         raise SchemaError("'outcomes' must be a list of {name, outcome, reason}")
-    for key in ("suites",):
-        if data.get(key) is not None and not isinstance(data[key], dict):
-            raise SchemaError(f"{key!r} must be a mapping")
+    if data.get("suites") is not None and not isinstance(data["suites"], dict):
+        raise SchemaError("'suites' must be a mapping")
     harness = [isinstance(b, dict) and isinstance(b.get("extra_info"), dict)
                and "suite" in b["extra_info"] for b in data["benchmarks"]]
     if any(harness) and not all(harness):

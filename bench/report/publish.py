@@ -34,7 +34,6 @@ def publish(run: dict, json_path) -> list[str]:
     folder asked for by `--bench-report` (or None), and the JSON that pytest-benchmark wrote
     (`json`, absent when nothing was measured). An empty run folder is removed, not left behind.
     """
-    from bench.records import ResultsError
     from bench.report.render import render_index, render_report
 
     out = Path(run["out"]) if run.get("out") else run.get("dir")
@@ -52,7 +51,7 @@ def publish(run: dict, json_path) -> list[str]:
         target.write_text(json.dumps(run["json"], indent=1))
     try:
         page = render_report([target], out)
-    except (ResultsError, ValueError) as error:
+    except ValueError as error:  # ResultsError among them: one line
         return [f"no report: {error}"]
     lines = [f"report {page}"]
     if run.get("dir") is not None and out == run["dir"]:
