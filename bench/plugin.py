@@ -120,8 +120,7 @@ class Progress:
                                  "the page is written at the end")
 
     def pytest_runtest_logreport(self, report):
-        if "bench" not in report.keywords or not (
-                report.when == "call" or (report.when == "setup" and not report.passed)):
+        if not _settles_a_benchmark(report):
             return
         suite = report.nodeid.partition("[")[2].partition("-")[0]
         if suite not in self.left:
@@ -232,17 +231,22 @@ class OutcomeRecorder:
         self.outcomes = outcomes
 
     def pytest_runtest_logreport(self, report):
-        if "bench" not in report.keywords:
+        if not _settles_a_benchmark(report):
             return
-        if report.when == "call" or (report.when == "setup" and not report.passed):
-            reason = ""
-            if report.skipped and isinstance(report.longrepr, tuple):
-                reason = report.longrepr[2].removeprefix("Skipped: ")
-            elif report.failed:
-                crash = getattr(report.longrepr, "reprcrash", None)
-                reason = str(crash.message if crash else report.longrepr).splitlines()[0]
-            self.outcomes.append({"name": report.nodeid, "outcome": report.outcome,
-                                  "reason": reason})
+        reason = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            reason = report.longrepr[2].removeprefix("Skipped: ")
+        elif report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            reason = str(crash.message if crash else report.longrepr).splitlines()[0]
+        self.outcomes.append({"name": report.nodeid, "outcome": report.outcome,
+                              "reason": reason})
+
+
+def _settles_a_benchmark(report) -> bool:
+    """Whether `report` is a benchmark's last word: its call, or a setup that skipped or failed."""
+    return "bench" in report.keywords and (
+        report.when == "call" or (report.when == "setup" and not report.passed))
 
 
 @pytest.fixture
