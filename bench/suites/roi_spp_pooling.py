@@ -143,28 +143,9 @@ BASELINES = {"pool": "tv_roi_pool", "pyramid": "tv_roi_pool_per_level",
              "image": "adaptive_per_level"}
 
 
-def impls_for(case: Case) -> list[str]:
-    """The implementations that compute what `case` asks for."""
-    return [name for name, impl in IMPLEMENTATIONS.items() if impl.kind == case.kind]
-
-
 # The loop's backward writes a zero gradient the size of the whole input for every region (the
 # backward of each crop): beyond this many elements written per call it runs for minutes.
 LOOP_BACKWARD_LIMIT = 2e9
-
-
-def skip_reason(impl: str, case: Case, device: str, precision: str, mode: str) -> str | None:
-    """Why a combination is not measured, or None."""
-    if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
-        return "on the CPU, the PyTorch path is what ours_roi_pool and ours_roi_spp run"
-    if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
-        return "torchvision's roi_pool and roi_align do not implement bfloat16"
-    c, h, w, _ = MAPS[case.fmap]
-    if impl == "python_loop" and mode == "forward_backward" and \
-            case.regions * BATCH * c * h * w > LOOP_BACKWARD_LIMIT:
-        return (f"python_loop's backward writes a {BATCH}x{c}x{h}x{w} zero gradient per region;"
-                f" {case.regions} regions would take minutes")
-    return None
 
 
 # --- inputs, reference, work model ---------------------------------------------------------------
@@ -307,20 +288,31 @@ class RoI(Suite):
     precisions = {"cpu": ("fp32",), "cuda": ("fp32", "bf16", "fp16")}
     grids = GRIDS
     impls = IMPLEMENTATIONS
-    baseline = "tv_roi_pool"
+    baseline = BASELINES["pool"]
     case_key = ("pool-small-r512-o7 is RoI pooling into a 7x7 grid of 512 regions on the "
                 "'small' map (256x50x50, stride 16; vgg16-conv5: 512x38x50, stride 16; "
                 "fpn-p2: 256x200x272, stride 4), batch 2; pyramid: levels 6, 3, 2, 1; image: "
                 "image-level SPP, levels 4, 2, 1, batch 8")
 
     def impls_for(self, case):
-        return impls_for(case)
+        """The implementations that compute what `case` asks for."""
+        return [name for name, impl in IMPLEMENTATIONS.items() if impl.kind == case.kind]
 
     def baseline_for(self, case):
         return BASELINES[case.kind]
 
     def skip_reason(self, case, impl, device, precision, mode):
-        return skip_reason(impl, case, device, precision, mode)
+        """Why a combination is not measured, or None."""
+        if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
+            return "on the CPU, the PyTorch path is what ours_roi_pool and ours_roi_spp run"
+        if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
+            return "torchvision's roi_pool and roi_align do not implement bfloat16"
+        c, h, w, _ = MAPS[case.fmap]
+        if impl == "python_loop" and mode == "forward_backward" and \
+                case.regions * BATCH * c * h * w > LOOP_BACKWARD_LIMIT:
+            return (f"python_loop's backward writes a {BATCH}x{c}x{h}x{w} zero gradient per "
+                    f"region; {case.regions} regions would take minutes")
+        return None
 
     def tolerance(self, case, impl, precision, mode):
         """Exact ones match the reference bit for bit in the forward (bf16 and fp16 after the
