@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.precision import PRECISIONS
+from bench.precision import MEANINGS
 from bench.suites import GRID_NAMES, REGISTRY, check_selection
 
 REPORTS = Path("reports")
@@ -173,7 +173,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the benchmarks and write a report under reports/runs/")
     run.add_argument("--grid", default="default", help=f"{', '.join(GRID_NAMES)}")
     run.add_argument("--suite", help=f"comma-separated: {', '.join(REGISTRY)} (default: all)")
-    run.add_argument("--precision", help=f"comma-separated: {', '.join(PRECISIONS)}")
+    run.add_argument("--precision", help=f"comma-separated: {MEANINGS}")
     run.add_argument("--device", default="auto",
                      help="cpu, cuda, or auto: the CPU and CUDA where available (default)")
     run.add_argument("--max-time", type=positive_seconds, default=0.5,

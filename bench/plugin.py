@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.precision import PRECISIONS, skip_reason
+from bench.precision import MEANINGS, skip_reason
 from bench.report.publish import new_run_dir
 from bench.schema import HARNESS
 from bench.suite import GRID_NAMES
@@ -42,8 +42,8 @@ def pytest_addoption(parser):
     group.addoption("--suite", default=None,
                     help=f"comma-separated suites to run: {', '.join(REGISTRY)} (default: all)")
     group.addoption("--precision", default=None,
-                    help=f"comma-separated precision modes: {', '.join(PRECISIONS)} "
-                         "(default: each suite's own list per device)")
+                    help="comma-separated precision modes, by default each suite's own list "
+                         f"per device: {MEANINGS}")
     group.addoption("--profile", nargs="?", const="table", default=None,
                     choices=("table", "trace"),
                     help="profile one extra call of every benchmark, outside the timing: "

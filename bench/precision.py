@@ -29,7 +29,8 @@ MODES = {mode.name: mode for mode in (
     Precision("default", "float32", None, 5e-3, False, "float32, PyTorch's TF32 flags as shipped"),
 )}
 PRECISIONS = tuple(MODES)
-TOLERANCES = {name: mode.tolerance for name, mode in MODES.items()}
+# for --help
+MEANINGS = "; ".join(f"{mode.name}: {mode.meaning}" for mode in MODES.values())
 
 
 def check_precision(name: str) -> Precision:

@@ -166,3 +166,12 @@ def test_run_and_selfcheck_call_pytest_benchmark(tmp_path, monkeypatch, argv, ex
     assert command[1:4] == ["-m", "pytest", "-p"] and "--benchmark" in command
     assert all(option in command for option in expected), command
     assert seen["env"]["MALLOC_MMAP_THRESHOLD_"]
+
+
+def test_help_says_what_each_precision_mode_means(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for mode in ("fp32: float32, TF32 off", "tf32: float32 tensors, TF32 on",
+                 "bf16: bfloat16 tensors", "default: float32, PyTorch's TF32 flags as shipped"):
+        assert mode in out, mode

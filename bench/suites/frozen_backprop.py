@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import graphs
-from bench.precision import TOLERANCES
+from bench.precision import MODES
 from bench.suite import Impl, Step, Suite
 
 REGIMES = {
@@ -123,8 +123,8 @@ def tolerance(case: Case, precision: str) -> float:
     2.4e-2 (ResNet-50, batch 4), with the output itself within 1e-6. A wrong gradient is off by
     order one, so a bound of 5e-2 still catches it.
     """
-    return max(TOLERANCES[precision], 5e-2) if case.model.startswith("resnet") \
-        else TOLERANCES[precision]
+    return max(MODES[precision].tolerance, 5e-2) if case.model.startswith("resnet") \
+        else MODES[precision].tolerance
 
 
 @dataclass

@@ -29,7 +29,7 @@ import torchvision
 
 from bench import ops
 from bench.ops.roi import roi_pool_torch, roi_spp_torch
-from bench.precision import TOLERANCES
+from bench.precision import MODES
 from bench.suite import Impl, Step, Suite
 
 LEVELS = (6, 3, 2, 1)
@@ -320,7 +320,7 @@ class RoI(Suite):
         something else: their error is recorded, not judged."""
         if not IMPLEMENTATIONS[impl].exact:
             return None
-        return 0.0 if mode == "forward" else TOLERANCES[precision]
+        return 0.0 if mode == "forward" else MODES[precision].tolerance
 
     def make_inputs(self, case, device, dtype):
         return make_inputs(case, device, dtype)
