@@ -2,13 +2,8 @@
 from the package's pytest plugin, bench.plugin."""
 
 import os
-import sys
-from pathlib import Path
 
 from hypothesis import settings
-
-# the tests' shared helpers (roi_cases.py): importable by name under --import-mode=importlib
-sys.path.insert(0, str(Path(__file__).parent))
 
 # CI runs the property tests on a fixed sequence of examples, so that a pass or a failure there
 # can be reproduced; elsewhere each run explores new ones.
