@@ -260,15 +260,15 @@ def launches(monkeypatch):
 def test_pyramid_is_one_launch_deriving_the_levels_that_divide_the_finest(launches):
     x = torch.randn(1, 4, 30, 40).relu()  # many tied zeros
     boxes = torch.tensor([[0, 0, 0, 39, 29], [0, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
-    _, _, _, plan, _ = tri._plan(boxes, (6, 3, 2, 1), 1.0, 30, 40)
-    assert [step for *_, step in plan] == [0, 2, 3, 6]
+    plan, first_fine = tri._plan((6, 3, 2, 1))
+    assert plan == [(6, 0, 0), (3, 36, 2), (2, 45, 3), (1, 49, 6)] and first_fine == 0
     out = tri.roi_spp(*on(x, boxes), (6, 3, 2, 1))
     assert same_bits(out, tv_pyramid(x, boxes, (6, 3, 2, 1)))
     assert len(launches["_roi_spp_kernel"].grids) == 1
     assert not launches["_roi_pool_kernel"].grids
-    # 5 does not divide 6: pooled directly, still in the same launch
-    _, _, _, plan, _ = tri._plan(boxes, (6, 5, 3), 1.0, 30, 40)
-    assert [step for *_, step in plan] == [0, 0, 2]
+    # 5 does not divide 6: pooled directly, still in the same launch; a repeated finest level
+    # is derived from the first
+    assert tri._plan((3, 6, 5, 6))[0] == [(3, 0, 2), (6, 9, 0), (5, 45, 0), (6, 70, 1)]
 
 
 def test_zero_regions_and_empty_inputs_give_empty_results_without_a_launch(monkeypatch):
@@ -353,20 +353,30 @@ COMPILE = textwrap.dedent("""
     def compile(fn, signature, constants):
         signature = {**signature, **{name: "constexpr" for name in constants}}
         triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants),
-                       target=GPUTarget("cuda", 90, 32))
+                       target=GPUTarget("cuda", 90, 32), options=dict(enable_fp_fusion=False))
 
     ints = lambda *names: {name: "i32" for name in names}
-    floor = dict(FLOOR=-3.4028234663852886e38, ACC=tl.float32)
+    floor = dict(FLOOR=-3.4028234663852886e38, ACC=tl.float32, EDGE=tl.float32, WIDE=tl.float32)
+    compile(tri._check_kernel,
+            {"box_ptr": "*fp16", "scale_ptr": "*fp16", "stats_ptr": "*i32", "LIMIT": "fp32",
+             **ints("K", "N")}, dict(EDGE=tl.float16, BLOCK=128))
     compile(tri._roi_pool_kernel,
-            {"x_ptr": "*fp32", "batch_ptr": "*i64", "rows_ptr": "*i32", "cols_ptr": "*i32",
-             "out_ptr": "*fp32", "arg_ptr": "*i64", **ints("C", "H", "W", "PH", "PW", "groups",
+            {"x_ptr": "*fp32", "box_ptr": "*fp32", "scale_ptr": "*fp32", "out_ptr": "*fp32",
+             "arg_ptr": "*i64", **ints("C", "H", "W", "PH", "PW", "groups",
              "s_n", "s_c", "s_h", "s_w")}, dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_C=64))
+    compile(tri._roi_pool_kernel,
+            {"x_ptr": "*fp64", "box_ptr": "*fp64", "scale_ptr": "*fp64", "out_ptr": "*fp64",
+             "arg_ptr": "*i64", **ints("C", "H", "W", "PH", "PW", "groups",
+             "s_n", "s_c", "s_h", "s_w")},
+            dict(floor, ACC=tl.float64, EDGE=tl.float64, WIDE=tl.float64, BLOCK_B=2,
+                 BLOCK_Q=16, BLOCK_C=64))
     compile(tri._roi_spp_kernel,
-            {"x_ptr": "*bf16", "batch_ptr": "*i64", "rows_ptr": "*i32", "cols_ptr": "*i32",
-             "plan_ptr": "*i32", "out_ptr": "*bf16", "arg_ptr": "*i64",
-             **ints("n_levels", "n_edges", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
+            {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_ptr": "*fp32", "plan_ptr": "*i32",
+             "out_ptr": "*bf16", "arg_ptr": "*i64",
+             **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
                     "fine", "fine_out")},
-            dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64, DERIVED=True))
+            dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64, BLOCK_L=8,
+                 DERIVED=True))
     compile(tri._run_sum_kernel,
             {"grad_ptr": "*bf16", "start_ptr": "*i64", "length_ptr": "*i64",
              "target_ptr": "*i64", "out_ptr": "*bf16", "n_runs": "i32"}, dict(BLOCK=128))
@@ -403,6 +413,27 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
     assert same_bits(tri.roi_spp(x, boxes, levels),
                      torch.cat([torchvision.ops.roi_pool(x, boxes, lv, 1.0).flatten(1)
                                 for lv in levels], dim=1))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
+def test_cuda_bin_arithmetic_is_torchvision_cuda_on_many_random_boxes(dtype):
+    """The kernels compute bin edges on the GPU: its rounding of products, divisions and C's
+    round against torchvision's CUDA kernel, on 4000 random boxes with fractional corners,
+    partly outside the map, at scales that are not powers of two, for grids from 1 to 14."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 8, 47, 61, generator=g).to("cuda", dtype)
+    corners = torch.rand(4000, 4, generator=g) * torch.tensor([90.0, 70, 90, 70]) - 15
+    batch = torch.randint(0, 2, (4000, 1), generator=g).float()
+    boxes = torch.cat([batch, corners], 1).to("cuda", dtype)
+    for size, scale in ((7, 1.0), (14, 0.37), ((5, 3), 1.7), (1, 1 / 16), (6, 0.8), (11, 1.3)):
+        assert same_bits(tri.roi_pool(x, boxes, size, scale),
+                         torchvision.ops.roi_pool(x, boxes, size, scale)), (size, scale)
+    for levels, scale in (((6, 3, 2, 1), 0.37), ((4, 2, 1), 1.0), ((8, 4, 3), 0.8)):
+        assert same_bits(tri.roi_spp(x, boxes, levels, scale),
+                         torch.cat([torchvision.ops.roi_pool(x, boxes, lv, scale).flatten(1)
+                                    for lv in levels], dim=1)), (levels, scale)
 
 
 @pytest.mark.cuda

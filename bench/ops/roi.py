@@ -82,8 +82,9 @@ def _pair(size, name: str) -> tuple[int, int]:
     return pair
 
 
-def _rois(input: torch.Tensor, boxes) -> torch.Tensor:
-    """Boxes as a checked [K, 5] tensor (batch index, x1, y1, x2, y2) in the input's dtype."""
+def _boxes(input: torch.Tensor, boxes) -> torch.Tensor:
+    """Boxes as a [K, 5] tensor (batch index, x1, y1, x2, y2) in the input's dtype and on its
+    device, their form checked (not their values: no synchronisation)."""
     if not isinstance(input, torch.Tensor) or input.dim() != 4:
         shape = tuple(input.shape) if isinstance(input, torch.Tensor) else type(input).__name__
         raise ValueError(f"input must be [N, C, H, W], got shape {shape}")
@@ -108,11 +109,25 @@ def _rois(input: torch.Tensor, boxes) -> torch.Tensor:
     if boxes.device != input.device:
         raise ValueError(f"boxes must be on the input's device {input.device}, "
                          f"got {boxes.device}")
+    return boxes
+
+
+# What is wrong with boxes, in the order checked: non-finite values, a batch index outside the
+# input, coordinates that overflow torchvision's bin arithmetic once scaled.
+NON_FINITE = "boxes hold a non-finite coordinate or batch index"
+OUTSIDE = "boxes hold a batch index outside [0, {images})"
+TOO_LARGE = (f"box coordinates times spatial_scale must lie within ±{COORD_LIMIT}; "
+             "beyond that torchvision's int32 bin arithmetic overflows")
+
+
+def _rois(input: torch.Tensor, boxes) -> torch.Tensor:
+    """`_boxes`, with their values checked too (but for the coordinate limit: `bin_edges`)."""
+    boxes = _boxes(input, boxes)
     if not torch.isfinite(boxes).all():
-        raise ValueError("boxes hold a non-finite coordinate or batch index")
+        raise ValueError(NON_FINITE)
     batch = boxes[:, 0].trunc()
     if ((batch < 0) | (batch >= input.shape[0])).any():
-        raise ValueError(f"boxes hold a batch index outside [0, {input.shape[0]})")
+        raise ValueError(OUTSIDE.format(images=input.shape[0]))
     return boxes
 
 
@@ -147,8 +162,7 @@ def bin_edges(rois: torch.Tensor, output_size, spatial_scale: float, height: int
     scale = torch.tensor(spatial_scale, dtype=dtype, device=rois.device)
     scaled = rois[:, 1:] * scale
     if (scaled.abs() > COORD_LIMIT).any():
-        raise ValueError(f"box coordinates times spatial_scale must lie within ±{COORD_LIMIT}; "
-                         "beyond that torchvision's int32 bin arithmetic overflows")
+        raise ValueError(TOO_LARGE)
     x1, y1, x2, y2 = _round_half_away(scaled).unbind(1)
 
     def edges(start, end, pooled, size):

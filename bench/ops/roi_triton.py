@@ -5,12 +5,17 @@
 launched) and return the same bits: torchvision's in float32 and float64, our CPU operator's in
 float16 and bfloat16.
 
-Bin edges are computed on the host by `bench.ops.roi.bin_edges`, the function our CPU operator
-uses: torch ops in the input's dtype (float32 for bfloat16, float16 for float16), divisions by
-tensors. The kernels get integer [start, end) edges and do no arithmetic on coordinates, so how
-Triton rounds a float32 division (not IEEE on a GPU unless div_rn is asked for) never matters,
-and the edges are the CPU operator's by construction. The cost is a few small torch ops and a
-host synchronisation per call, which the validation of the boxes already makes.
+Bin edges are computed in the kernels, with torchvision's arithmetic in its dtype (the input's;
+float32 for bfloat16, as `bench.ops.roi.bin_edges` does): the scaled corners rounded half away
+from zero, the bin size divided with correct rounding (`div_rn`; Triton's `/` on float32 is not
+IEEE on a GPU, on float64 it is), each product rounded on its own (the kernels are compiled
+without fused multiply-adds). The host does no arithmetic on the boxes: one small kernel checks
+them (non-finite, batch index, coordinate limit; the messages and order of `bench.ops.roi`) and
+finds the largest region, which sizes the tiles, and one transfer brings that back. A call is
+then three launches and one synchronisation; computing the edges with torch ops, as the first
+version did, took about 100 small launches and 5 synchronisations, a cost per call that did not
+depend on the work (on an H200: 1.27 ms at 16 regions, 1.67 ms at 512; torchvision 0.06 and
+0.15 ms).
 
 Layout. The input is read channels-last (a copy unless it already is), so that every load is one
 pixel's run of contiguous channels, coalesced whatever the bins' width; reading NCHW would make
@@ -30,14 +35,14 @@ input at the winning position, because a max reduction may return +0.0 where -0.
 The argmax (flat NCHW index into the input; -1 for an empty bin or one with nothing above the
 floor) is kept for the backward, as torchvision does.
 
-Pyramid: one launch for all levels. A level that divides the finest one and whose bin edges are,
-for every region, unions of blocks of the finest level's bins (decided on the host as
-`bench.ops.roi._derived_levels` does) is derived from the finest level's results, which the same
-program wrote just before (a barrier orders the two): the maximum over the block's fine winners,
-with the smallest flat index among the winners equal to it. That is the first maximum of the
-coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
-first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no
-special case. Other levels are pooled from the input by the same program.
+Pyramid: one launch for all levels. Where a level divides the finest one and a region's bin edges
+at that level are unions of blocks of its finest bins (the program compares the edges, per region:
+float rounding need not keep them so), the level is derived from the finest level's results, which
+the same program wrote just before (a barrier orders the two): the maximum over the block's fine
+winners, with the smallest flat index among the winners equal to it. That is the first maximum of
+the coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
+first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no special
+case. Other levels are pooled from the input by the same program.
 
 Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
 in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
@@ -63,6 +68,7 @@ inputs refused before a launch. The kernels compile for sm_90 down to a cubin. N
 a GPU: timings and the CUDA tests are unmeasured.
 """
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -71,13 +77,15 @@ import triton
 import triton.language as tl
 
 from bench.ops.roi import (
+    COORD_LIMIT,
     FLT_MAX,
+    NON_FINITE,
+    OUTSIDE,
+    TOO_LARGE,
+    _boxes,
     _check_levels,
     _check_scale,
     _pair,
-    _rois,
-    bin_edges,
-    unions_of_blocks,
 )
 
 try:  # the class that triton.jit returns when TRITON_INTERPRET=1 was set before its import
@@ -101,20 +109,92 @@ MAX_BLOCK_Q = 1 << 20
 
 
 @triton.jit
-def _pool_bins(x_ptr, rows_ptr, cols_ptr, b, t, t_ok, PW, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
+def _round_half_away(x):
+    """C's round() of a scaled coordinate, as an int32: half away from zero (`bench.ops.roi`'s
+    formula, in float64)."""
+    x = x.to(tl.float64)
+    return (x + tl.where(x < 0, -0.5, 0.5)).to(tl.int32)
+
+
+@triton.jit
+def _region_axis(coord_ptr, scale, pooled, EDGE: tl.constexpr, WIDE: tl.constexpr):
+    """(start, bin size) of a region along one axis: coord_ptr at its first coordinate (x1 or
+    y1), coord_ptr + 2 at its last. torchvision's arithmetic in EDGE (the input's dtype; float32
+    for bfloat16), the division correctly rounded (in WIDE, then to EDGE: exact for float16)."""
+    start = _round_half_away(tl.load(coord_ptr).to(EDGE) * scale)
+    end = _round_half_away(tl.load(coord_ptr + 2).to(EDGE) * scale)
+    length = tl.maximum(end - start + 1, 1).to(EDGE).to(WIDE)
+    if WIDE == tl.float64:
+        bin_size = length / pooled.to(tl.float64)  # div.rn.f64: float64 division is IEEE
+    else:
+        bin_size = tl.math.div_rn(length, pooled.to(EDGE).to(WIDE))  # `/` is div.full.f32
+    return start, bin_size.to(EDGE)
+
+
+@triton.jit
+def _bin_edges(p, start, bin_size, size, EDGE: tl.constexpr, WIDE: tl.constexpr):
+    """[lo, hi) of bins p along an axis: floor(p * bin), ceil((p + 1) * bin), products in EDGE,
+    plus the region's start, clipped to [0, size]."""
+    lo = tl.floor((p.to(EDGE) * bin_size).to(WIDE)).to(tl.int32) + start
+    hi = tl.ceil(((p + 1).to(EDGE) * bin_size).to(WIDE)).to(tl.int32) + start
+    return tl.minimum(tl.maximum(lo, 0), size), tl.minimum(tl.maximum(hi, 0), size)
+
+
+@triton.jit
+def _coordinate(ptr, live, scale, EDGE: tl.constexpr):
+    """(value, value * scale in EDGE), both as float64, of a column of boxes."""
+    value = tl.load(ptr, mask=live, other=0)
+    return value.to(tl.float64), (value.to(EDGE) * scale).to(tl.float64)
+
+
+@triton.jit
+def _check_kernel(box_ptr, scale_ptr, stats_ptr, K, N, LIMIT, EDGE: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    """One program: stats = [any box non-finite, any batch index outside [0, N), any scaled
+    coordinate beyond LIMIT, the largest scaled height, the largest scaled width (rounded up)]."""
+    scale = tl.load(scale_ptr)
+    non_finite = tl.zeros([BLOCK], tl.int32)
+    outside = tl.zeros([BLOCK], tl.int32)
+    too_large = tl.zeros([BLOCK], tl.int32)
+    height = tl.zeros([BLOCK], tl.float64)
+    width = tl.zeros([BLOCK], tl.float64)
+    for k0 in range(0, K, BLOCK):
+        k = k0 + tl.arange(0, BLOCK)
+        live = k < K
+        row = box_ptr + 5 * k.to(tl.int64)
+        b = tl.load(row, mask=live, other=0).to(tl.float64)
+        x1, sx1 = _coordinate(row + 1, live, scale, EDGE)
+        y1, sy1 = _coordinate(row + 2, live, scale, EDGE)
+        x2, sx2 = _coordinate(row + 3, live, scale, EDGE)
+        y2, sy2 = _coordinate(row + 4, live, scale, EDGE)
+        # x - x is 0 for a finite x, NaN for NaN and ±inf
+        finite = (b - b == 0) & (x1 - x1 == 0) & (y1 - y1 == 0) & (x2 - x2 == 0) & (y2 - y2 == 0)
+        # trunc(b) < 0 is b <= -1; trunc(b) >= N is b >= N
+        out = finite & ((b <= -1) | (b >= N))
+        large = (tl.abs(sx1) > LIMIT) | (tl.abs(sy1) > LIMIT) | (tl.abs(sx2) > LIMIT) | \
+            (tl.abs(sy2) > LIMIT)
+        sized = finite & (large == 0)
+        non_finite = tl.maximum(non_finite, (finite == 0).to(tl.int32))
+        outside = tl.maximum(outside, out.to(tl.int32))
+        too_large = tl.maximum(too_large, (finite & large).to(tl.int32))
+        height = tl.maximum(height, tl.where(sized, tl.abs(sy2 - sy1), 0.0))
+        width = tl.maximum(width, tl.where(sized, tl.abs(sx2 - sx1), 0.0))
+    tl.store(stats_ptr, tl.max(non_finite, axis=0))
+    tl.store(stats_ptr + 1, tl.max(outside, axis=0))
+    tl.store(stats_ptr + 2, tl.max(too_large, axis=0))
+    tl.store(stats_ptr + 3, tl.ceil(tl.max(height, axis=0)).to(tl.int32))
+    tl.store(stats_ptr + 4, tl.ceil(tl.max(width, axis=0)).to(tl.int32))
+
+
+@triton.jit
+def _pool_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
                FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
                BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr):
-    """(value [B, C], flat NCHW index or -1 [B, C]): the first maximum of the bins t [B] of a
-    PW-wide grid whose row and column edges are at rows_ptr and cols_ptr, for channels c [C]."""
-    i = t // PW
-    j = t % PW
-    hs = tl.load(rows_ptr + 2 * i, mask=t_ok, other=0)
-    he = tl.load(rows_ptr + 2 * i + 1, mask=t_ok, other=0)
-    ws = tl.load(cols_ptr + 2 * j, mask=t_ok, other=0)
-    we = tl.load(cols_ptr + 2 * j + 1, mask=t_ok, other=0)
+    """(value [B, C], flat NCHW index or -1 [B, C]): the first maximum of the bins with rows
+    [hs, he) and columns [ws, we) of image b, for channels c [C]; t_ok masks the bins."""
     bh = he - hs
     bw = we - ws
-    n = tl.where((bh > 0) & (bw > 0), bh * bw, 0)
+    n = tl.where(t_ok & (bh > 0) & (bw > 0), bh * bw, 0)
     bw = tl.maximum(bw, 1)  # divides q only where the bin is not empty
     base = x_ptr + b.to(tl.int64) * s_n + c.to(tl.int64) * s_c
     best = tl.full([BLOCK_B, BLOCK_C], FLOOR, ACC)
@@ -145,11 +225,12 @@ def _pool_bins(x_ptr, rows_ptr, cols_ptr, b, t, t_ok, PW, c, c_ok, C, H, W, s_n,
     return value, tl.where(won, index, -1)
 
 
-@triton.jit
-def _roi_pool_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, out_ptr, arg_ptr,
+@triton.jit(do_not_specialize=["PH", "PW"])
+def _roi_pool_kernel(x_ptr, box_ptr, scale_ptr, out_ptr, arg_ptr,
                      C, H, W, PH, PW, groups, s_n, s_c, s_h, s_w,
-                     FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
-                     BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr):
+                     FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
+                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
+                     BLOCK_C: tl.constexpr):
     # Regions and groups of their bins share the first grid axis, the only one that is not
     # limited to 65535 programs.
     k = tl.program_id(0) // groups
@@ -157,10 +238,15 @@ def _roi_pool_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, out_ptr, arg_ptr,
     t_ok = t < PH * PW
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
-    b = tl.load(batch_ptr + k)
-    value, index = _pool_bins(x_ptr, rows_ptr + k * PH * 2, cols_ptr + k * PW * 2, b, t, t_ok,
-                              PW, c, c_ok, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B,
-                              BLOCK_Q, BLOCK_C)
+    box = box_ptr + 5 * k.to(tl.int64)
+    b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
+    scale = tl.load(scale_ptr)
+    col0, bin_w = _region_axis(box + 1, scale, PW, EDGE, WIDE)
+    row0, bin_h = _region_axis(box + 2, scale, PH, EDGE, WIDE)
+    hs, he = _bin_edges(t // PW, row0, bin_h, H, EDGE, WIDE)
+    ws, we = _bin_edges(t % PW, col0, bin_w, W, EDGE, WIDE)
+    value, index = _pool_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
+                              s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C)
     out = (k.to(tl.int64) * C + c[None, :]) * (PH * PW) + t[:, None]
     ok = t_ok[:, None] & c_ok[None, :]
     tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
@@ -168,32 +254,64 @@ def _roi_pool_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, out_ptr, arg_ptr,
 
 
 @triton.jit
-def _roi_spp_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, plan_ptr, out_ptr, arg_ptr,
-                    n_levels, n_edges, row_len, C, H, W, s_n, s_c, s_h, s_w, fine, fine_out,
-                    FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
-                    BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr,
-                    BLOCK_C: tl.constexpr, DERIVED: tl.constexpr):
+def _is_union(start, bin_size, fine_bin, level, step, size, EDGE: tl.constexpr,
+              WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
+    """Whether each of a level's bins along an axis is the union of its `step` fine bins:
+    the first one's start and the last one's end (the region's start is the same)."""
+    i = tl.arange(0, BLOCK_L)
+    lo, hi = _bin_edges(i, start, bin_size, size, EDGE, WIDE)
+    fine_lo, _ = _bin_edges(i * step, start, fine_bin, size, EDGE, WIDE)
+    _, fine_hi = _bin_edges(i * step + step - 1, start, fine_bin, size, EDGE, WIDE)
+    same = ((lo == fine_lo) & (hi == fine_hi)) | (i >= level)
+    return tl.min(same.to(tl.int32), axis=0) == 1
+
+
+@triton.jit
+def _derives(box, scale, level, step, fine, fine_w, fine_h, H, W, EDGE: tl.constexpr,
+             WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
+    """(derived from the finest level?, column start, bin width, row start, bin height) of one
+    region at one level: derived where the plan allows it (step > 0) and the edges agree."""
+    col0, bin_w = _region_axis(box + 1, scale, level, EDGE, WIDE)
+    row0, bin_h = _region_axis(box + 2, scale, level, EDGE, WIDE)
+    derived = (step > 0) & _is_union(col0, bin_w, fine_w, level, step, W, EDGE, WIDE, BLOCK_L) \
+        & _is_union(row0, bin_h, fine_h, level, step, H, EDGE, WIDE, BLOCK_L)
+    return derived, col0, bin_w, row0, bin_h
+
+
+@triton.jit(do_not_specialize=["fine"])
+def _roi_spp_kernel(x_ptr, box_ptr, scale_ptr, plan_ptr, out_ptr, arg_ptr,
+                    n_levels, row_len, C, H, W, s_n, s_c, s_h, s_w, fine, fine_out,
+                    FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
+                    WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
+                    BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
+                    BLOCK_L: tl.constexpr, DERIVED: tl.constexpr):
     """All levels of one region for a block of channels. Plan rows: (level, offset of the level
-    in an output row, offset of its edges, step), step 0 for a level pooled from the input and
-    finest // level for one derived from the finest level, whose output starts at fine_out."""
+    in an output row per channel, step), step finest // level where the level may be derived
+    from the finest level, whose output starts at fine_out, else 0."""
     k = tl.program_id(0)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
-    b = tl.load(batch_ptr + k)
+    box = box_ptr + 5 * k.to(tl.int64)
+    b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
+    scale = tl.load(scale_ptr)
+    _, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
+    _, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
     row_start = k.to(tl.int64) * row_len
     for d in range(0, n_levels):
-        level = tl.load(plan_ptr + 4 * d)
-        out_off = tl.load(plan_ptr + 4 * d + 1)
-        edge_off = tl.load(plan_ptr + 4 * d + 2)
-        step = tl.load(plan_ptr + 4 * d + 3)
-        if step == 0:
+        level = tl.load(plan_ptr + 3 * d)
+        out_off = tl.load(plan_ptr + 3 * d + 1) * C
+        step = tl.load(plan_ptr + 3 * d + 2)
+        derived, col0, bin_w, row0, bin_h = _derives(box, scale, level, step, fine, fine_w,
+                                                     fine_h, H, W, EDGE, WIDE, BLOCK_L)
+        if derived == 0:
             for t0 in range(0, level * level, BLOCK_B):
                 t = t0 + tl.arange(0, BLOCK_B)
                 t_ok = t < level * level
-                value, index = _pool_bins(
-                    x_ptr, rows_ptr + (k * n_edges + edge_off) * 2,
-                    cols_ptr + (k * n_edges + edge_off) * 2, b, t, t_ok, level, c, c_ok,
-                    C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C)
+                hs, he = _bin_edges(t // level, row0, bin_h, H, EDGE, WIDE)
+                ws, we = _bin_edges(t % level, col0, bin_w, W, EDGE, WIDE)
+                value, index = _pool_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
+                                          s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q,
+                                          BLOCK_C)
                 out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
                 ok = t_ok[:, None] & c_ok[None, :]
                 tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
@@ -203,11 +321,12 @@ def _roi_spp_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, plan_ptr, out_ptr, arg
         tl.debug_barrier()
         fine_row = row_start + fine_out + c * (fine * fine)
         for d in range(0, n_levels):
-            level = tl.load(plan_ptr + 4 * d)
-            out_off = tl.load(plan_ptr + 4 * d + 1)
-            edge_off = tl.load(plan_ptr + 4 * d + 2)
-            step = tl.load(plan_ptr + 4 * d + 3)
-            if step > 0:
+            level = tl.load(plan_ptr + 3 * d)
+            out_off = tl.load(plan_ptr + 3 * d + 1) * C
+            step = tl.load(plan_ptr + 3 * d + 2)
+            derived, col0, bin_w, row0, bin_h = _derives(box, scale, level, step, fine, fine_w,
+                                                         fine_h, H, W, EDGE, WIDE, BLOCK_L)
+            if derived:
                 for t0 in range(0, level * level, BLOCK_D):
                     t = t0 + tl.arange(0, BLOCK_D)
                     t_ok = t < level * level
@@ -242,12 +361,8 @@ def _roi_spp_kernel(x_ptr, batch_ptr, rows_ptr, cols_ptr, plan_ptr, out_ptr, arg
                     at = (b.to(tl.int64) * s_n + c[None, :].to(tl.int64) * s_c
                           + (plane // W) * s_h + (plane % W) * s_w)
                     value = tl.load(x_ptr + at, mask=won & c_ok[None, :], other=0).to(ACC)
-                    hs = tl.load(rows_ptr + (k * n_edges + edge_off + i) * 2, mask=t_ok, other=0)
-                    he = tl.load(rows_ptr + (k * n_edges + edge_off + i) * 2 + 1, mask=t_ok,
-                                 other=0)
-                    ws = tl.load(cols_ptr + (k * n_edges + edge_off + j) * 2, mask=t_ok, other=0)
-                    we = tl.load(cols_ptr + (k * n_edges + edge_off + j) * 2 + 1, mask=t_ok,
-                                 other=0)
+                    hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+                    ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
                     filled = (he > hs) & (we > ws)
                     value = tl.where(won, value, tl.where(filled[:, None], FLOOR, 0.0))
                     out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
@@ -317,22 +432,72 @@ def _floor(dtype: torch.dtype) -> float:
     return float(torch.tensor(-FLT_MAX, dtype=dtype))
 
 
+# The dtype in which bin edges are computed (torchvision's: the input's; float32 for bfloat16,
+# as bench.ops.roi does) and the one the division is rounded in before it becomes that dtype.
+_EDGE = {torch.float16: (tl.float16, tl.float32), torch.bfloat16: (tl.float32, tl.float32),
+         torch.float32: (tl.float32, tl.float32), torch.float64: (tl.float64, tl.float64)}
+
+
 def _acc(dtype: torch.dtype):
     # Half types are compared in float32, which holds them exactly.
     return tl.float64 if dtype == torch.float64 else tl.float32
+
+
+# Launched with enable_fp_fusion=False: a product followed by an addition (the scaled corner
+# and its rounding's +0.5) would otherwise become one fused multiply-add, rounded once instead
+# of twice as in torchvision.
+def _constants(dtype: torch.dtype) -> dict:
+    edge, wide = _EDGE[dtype]
+    return dict(FLOOR=_floor(dtype), ACC=_acc(dtype), EDGE=edge, WIDE=wide)
+
+
+@functools.lru_cache(maxsize=64)
+def _on_device(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A small constant tensor, copied to the device once (a copy from the host waits for
+    the device), not at every call."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def _pow2(n: int) -> int:
     return triton.next_power_of_2(max(1, n))
 
 
-def _tiles(channels: int, bins: int, rows: torch.Tensor, cols: torch.Tensor):
+def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
+    """Refuse bad boxes as `bench.ops.roi` does (the same checks, messages and order), with one
+    launch and one transfer from the device. Returns (boxes, scale on the device, largest
+    scaled region height, width), the last two rounded up."""
+    dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
+    # the scale becomes the edges' dtype first, as in bench.ops.roi.bin_edges
+    scale = _on_device((float(torch.tensor(spatial_scale, dtype=dtype)),), dtype, rois.device)
+    rois = rois.contiguous()
+    if rois.shape[0] == 0:
+        return rois, scale, 0, 0
+    stats = torch.zeros(5, dtype=torch.int32, device=rois.device)
+    _check_kernel[(1,)](rois, scale, stats, rois.shape[0], input.shape[0], float(COORD_LIMIT),
+                        EDGE=_EDGE[input.dtype][0], BLOCK=min(1024, _pow2(rois.shape[0])),
+                        enable_fp_fusion=False)
+    non_finite, outside, too_large, height, width = stats.tolist()
+    if non_finite:
+        raise ValueError(NON_FINITE)
+    if outside:
+        raise ValueError(OUTSIDE.format(images=input.shape[0]))
+    if too_large:
+        raise ValueError(TOO_LARGE)
+    return rois, scale, height, width
+
+
+def _bin_bound(extent: int, pooled: int, size: int) -> int:
+    """The most rows (or columns) a bin can hold: a region whose scaled extent is `extent` spans
+    at most extent + 2 once its corners are rounded, a bin at most 1/pooled of that plus 2."""
+    return max(1, min(size, (extent + 2) // pooled + 2))
+
+
+def _tiles(channels: int, bins: int, height: int, width: int):
     """(BLOCK_C, BLOCK_B, BLOCK_Q): channels, bins and pixels per bin of a tile of about TILE
-    elements. PIXELS_FIRST: the pixel axis is sized for the largest bin as far as the tile
-    allows, and the rest of the tile filled with bins; otherwise the other way round."""
+    elements, for bins of at most height x width pixels. PIXELS_FIRST: the pixel axis is sized
+    for the largest bin as far as the tile allows, and the rest of the tile filled with bins;
+    otherwise the other way round."""
     block_c = min(MAX_BLOCK_C, _pow2(channels))
-    height = int((rows[..., 1] - rows[..., 0]).max()) if rows.numel() else 1
-    width = int((cols[..., 1] - cols[..., 0]).max()) if cols.numel() else 1
     if PIXELS_FIRST:
         block_q = min(MAX_BLOCK_Q, _pow2(height * width), max(1, TILE // block_c))
         block_b = min(_pow2(bins), max(1, TILE // (block_c * block_q)))
@@ -382,20 +547,19 @@ class _RoIPool(torch.autograd.Function):
     def forward(ctx, input, rois, output_size, spatial_scale):
         n, c, h, w = input.shape
         ph, pw = output_size
-        batch, rows, cols = bin_edges(rois, output_size, spatial_scale, h, w)
         k = rois.shape[0]
+        rois, scale, height, width = _checked(input, rois, spatial_scale)
         launch = k * c and h * w
         out, argmax = _outputs((k, c, ph, pw), launch, input)
         if launch:
             x, strides = _channels_last_strides(input)
-            block_c, block_b, block_q = _tiles(c, ph * pw, rows, cols)
+            block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
+                                               _bin_bound(width, pw, w))
             groups = triton.cdiv(ph * pw, block_b)
             _roi_pool_kernel[(k * groups, triton.cdiv(c, block_c))](
-                x, batch.contiguous(), rows.to(torch.int32).contiguous(),
-                cols.to(torch.int32).contiguous(), out, argmax, c, h, w, ph, pw, groups,
-                *strides,
-                FLOOR=_floor(input.dtype), ACC=_acc(input.dtype), BLOCK_B=block_b,
-                BLOCK_Q=block_q, BLOCK_C=block_c, num_warps=_warps(block_c, block_b, block_q))
+                x, rois, scale, out, argmax, c, h, w, ph, pw, groups, *strides,
+                **_constants(input.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
+                num_warps=_warps(block_c, block_b, block_q), enable_fp_fusion=False)
         ctx.save_for_backward(argmax)
         ctx.input_shape = input.shape
         return out
@@ -424,35 +588,24 @@ def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0
     """
     output_size = _pair(output_size, "output_size")
     spatial_scale = _check_scale(spatial_scale)
-    rois = _rois(input, boxes)
+    rois = _boxes(input, boxes)
     _check_input(input)
     return _RoIPool.apply(input, rois, output_size, spatial_scale)
 
 
-def _plan(rois, levels, spatial_scale, h, w):
-    """(batch, rows, cols, plan rows, index of the finest level): every level's edges side by
-    side, and for each level whether it is pooled from the input (step 0) or derived from the
-    finest level (step finest // level)."""
+def _plan(levels):
+    """(plan rows, index of the finest level): per level (level, offset of its bins in an
+    output row, step), step finest // level where the level divides the finest one and may be
+    derived from it (each region's edges decide in the kernel), else 0 (pooled from the input).
+    The first occurrence of the finest level is pooled."""
     finest = max(levels)
-    edges = {level: bin_edges(rois, (level, level), spatial_scale, h, w)
-             for level in sorted(set(levels))}
-    batch = edges[finest][0]
     first_fine = levels.index(finest)
-    plan, rows, cols = [], [], []
-    out_off = edge_off = 0
+    plan, offset = [], 0
     for d, level in enumerate(levels):
-        _, level_rows, level_cols = edges[level]
-        step = 0
-        # a coarse bin is the union of its block of fine bins only where the edges say so
-        if d != first_fine and finest % level == 0 and \
-                unions_of_blocks(edges[level], edges[finest], finest // level):
-            step = finest // level
-        plan.append((level, out_off, edge_off, step))
-        rows.append(level_rows)
-        cols.append(level_cols)
-        out_off += level * level
-        edge_off += level
-    return batch, torch.cat(rows, 1), torch.cat(cols, 1), plan, first_fine
+        step = finest // level if d != first_fine and finest % level == 0 else 0
+        plan.append((level, offset, step))
+        offset += level * level
+    return plan, first_fine
 
 
 class _RoISPP(torch.autograd.Function):
@@ -460,36 +613,36 @@ class _RoISPP(torch.autograd.Function):
     def forward(ctx, input, rois, levels, spatial_scale):
         n, c, h, w = input.shape
         k = rois.shape[0]
-        batch, rows, cols, plan, first_fine = _plan(rois, levels, spatial_scale, h, w)
-        plan = [(level, c * out_off, edge_off, step) for level, out_off, edge_off, step in plan]
+        rois, scale, height, width = _checked(input, rois, spatial_scale)
+        plan, first_fine = _plan(levels)
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
         out, argmax = _outputs((k, row_len), launch, input)
         if launch:
             x, strides = _channels_last_strides(input)
-            direct = [p for p in plan if p[3] == 0]
-            derived = [p for p in plan if p[3] > 0]
+            # Tiles sized for the levels pooled from the input (a region whose edges do not
+            # allow a derivation pools the level from the input with these tiles too).
+            finest = max(levels)
+            pooled = [level for level, _, step in plan if step == 0]
             block_c, block_b, block_q = _tiles(
-                c, max(p[0] ** 2 for p in direct),
-                torch.cat([rows[:, p[2]:p[2] + p[0]] for p in direct], 1),
-                torch.cat([cols[:, p[2]:p[2] + p[0]] for p in direct], 1))
-            block_f = min(_pow2(max((p[3] ** 2 for p in derived), default=1)),
-                          max(1, TILE // block_c))
-            block_d = min(_pow2(max((p[0] ** 2 for p in derived), default=1)),
+                c, max(level * level for level in pooled),
+                _bin_bound(height, min(pooled), h), _bin_bound(width, min(pooled), w))
+            steps = [step for *_, step in plan if step > 0]
+            block_f = min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c))
+            block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
                           max(1, TILE // (block_c * block_f)))
-            fine_level, fine_out = plan[first_fine][0], plan[first_fine][1]
             _roi_spp_kernel[(k, triton.cdiv(c, block_c))](
-                x, batch.contiguous(), rows.to(torch.int32).contiguous(),
-                cols.to(torch.int32).contiguous(),
-                torch.tensor(plan, dtype=torch.int32, device=input.device), out, argmax,
-                len(plan), rows.shape[1], row_len, c, h, w, *strides, fine_level, fine_out,
-                FLOOR=_floor(input.dtype), ACC=_acc(input.dtype), BLOCK_B=block_b,
+                x, rois, scale, _on_device(tuple(v for row in plan for v in row), torch.int32,
+                                           input.device),
+                out, argmax, len(plan), row_len, c, h, w, *strides, finest,
+                c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
-                DERIVED=bool(derived),
-                num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)))
+                BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps),
+                num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
+                enable_fp_fusion=False)
         ctx.save_for_backward(argmax)
         ctx.input_shape = input.shape
-        ctx.spans = [(p[1], c * p[0] * p[0]) for p in plan]
+        ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out
 
     @staticmethod
@@ -511,6 +664,6 @@ def roi_spp(input: torch.Tensor, boxes, levels: Sequence[int] = (6, 3, 2, 1),
     level, flattened and concatenated in the given order (as `bench.ops.roi_spp`)."""
     levels = _check_levels(levels)
     spatial_scale = _check_scale(spatial_scale)
-    rois = _rois(input, boxes)
+    rois = _boxes(input, boxes)
     _check_input(input)
     return _RoISPP.apply(input, rois, levels, spatial_scale)
