@@ -84,4 +84,6 @@ def by_mode(frame: pd.DataFrame, columns) -> pd.DataFrame:
     wide = frame.pivot_table(index=keys, columns="mode", values=list(columns), aggfunc="first",
                              sort=False, dropna=False)
     wide.columns = [f"{column}_{mode}" for column, mode in wide.columns]
-    return wide.reset_index()
+    # dropna=False keeps the all-NaN columns, and also every combination of the keys' values:
+    # with several runs, each run's cases under every other run. Only the rows that exist.
+    return frame[keys].drop_duplicates().merge(wide.reset_index(), on=keys, how="left")

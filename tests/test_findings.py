@@ -40,6 +40,16 @@ def test_as_many_wins_for_two_implementations_is_no_single_fastest():
         "were each fastest in 1 of 3 cases."]
 
 
+def test_a_winning_baseline_is_not_given_a_speed_against_itself():
+    rows = [{**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
+             "median": median, "q1": median * 0.97, "q3": median * 1.03, "baseline": "base"}
+            for case, medians in {"a": {"base": 1.0, "x": 2.0}, "b": {"base": 1.0, "x": 3.0},
+                                  "c": {"base": 2.0, "x": 1.0}}.items()
+            for impl, median in medians.items()]
+    assert fastest_findings(add_speedup(pd.DataFrame(rows))) == [
+        "cpu fp32 forward: base was fastest in 2 of 3 cases."]
+
+
 def frozen_rows(case, medians, flops):
     return [{**SETTING, "suite": "frozen", "case": case, "impl": impl, "mode": mode,
              "median": medians[impl] * (1 if mode == "forward_backward" else 0.6),

@@ -107,6 +107,18 @@ def test_by_mode_puts_modes_side_by_side():
     assert wide["median_bwd"].iloc[0] == 3.0 and math.isnan(wide["median_bwd"].iloc[1])
 
 
+def test_by_mode_of_several_runs_has_only_the_rows_that_were_measured():
+    """Two runs of different cases (as several JSON files of one report): no run gets the
+    other's cases as empty rows."""
+    rows = [{"case": "a", "impl": "x", "mode": "fwd", "median": 1.0, "run_id": "r1"},
+            {"case": "b", "impl": "x", "mode": "fwd", "median": 2.0, "run_id": "r2"},
+            {"case": "b", "impl": "x", "mode": "bwd", "median": 4.0, "run_id": "r2"}]
+    wide = by_mode(frame(rows), ["median"])
+    assert wide[["run_id", "case", "median_fwd"]].values.tolist() == [["r1", "a", 1.0],
+                                                                       ["r2", "b", 2.0]]
+    assert math.isnan(wide["median_bwd"].iloc[0]) and wide["median_bwd"].iloc[1] == 4.0
+
+
 def test_a_noisy_row_whose_second_measurement_is_quiet_is_not_noisy():
     rows = [{**ROWS[1], "remeasured_median": 0.5, "remeasured_iqr": 0.01},   # quiet again
             {**ROWS[3], "remeasured_median": 2.0, "remeasured_iqr": 0.3},    # noisy twice

@@ -125,7 +125,8 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
         clear = int(best["clear"])
         within = "" if clear == best["wins"] else \
             f" ({clear} clearly; in {best['wins'] - clear} the runner-up was within noise)"
-        speed = "" if pd.isna(baseline) else \
+        # the baseline's speed against itself is 1x by definition: nothing to say
+        speed = "" if pd.isna(baseline) or best["impl"] == baseline else \
             f", at a median {fmt.ratio(rows['speedup'].median())} the speed of {baseline}"
         findings.append(f"{setting}: {best['impl']} was fastest in {best['wins']} of "
                         f"{best['cases']} {noun}{within}{speed}.")
