@@ -186,7 +186,8 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     report = sub.add_parser("report", help="build a report from benchmark JSON files")
-    report.add_argument("json", nargs="+", help="files written by pytest --benchmark-json")
+    report.add_argument("json", nargs="+",
+                        help="files written by pytest --benchmark-json (or gzipped)")
     report.add_argument("-o", "--output", required=True, help="folder to write index.html into")
     report.add_argument("--force", action="store_true",
                         help="replace an index.html there that this harness did not write")

@@ -1,5 +1,6 @@
 """pytest-benchmark JSON files to one tidy pandas DataFrame with a fixed column schema."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -24,10 +25,17 @@ class ResultsError(ValueError):
 
 
 def read_json(path) -> dict:
-    """One pytest-benchmark JSON, checked against the schema; ResultsError says what is wrong."""
+    """One pytest-benchmark JSON, gzipped or not (make gpu-check gzips its own), checked against
+    the schema; ResultsError says what is wrong."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError) as error:
+                raise ResultsError(f"{path}: a broken gzip file ({error})") from None
+        text = raw.decode()
         if not text.strip():
             raise ResultsError(f"{path}: the file is empty")
         data = json.loads(text)

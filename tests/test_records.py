@@ -1,5 +1,6 @@
 """The JSON loader, on a small committed pytest-benchmark JSON and on broken files."""
 
+import gzip
 import json
 from pathlib import Path
 
@@ -93,6 +94,16 @@ def test_broken_files_raise_one_line_errors(tmp_path, content, message):
     path.write_text(content)
     with pytest.raises(ResultsError, match=message) as error:
         load_results([path])
+    assert "\n" not in str(error.value)
+
+
+def test_a_gzipped_json_reads_as_the_plain_one_and_a_broken_one_is_one_line(tmp_path):
+    packed = tmp_path / "benchmark.json.gz"
+    packed.write_bytes(gzip.compress(SAMPLE.read_bytes()))
+    assert read_json(packed) == read_json(SAMPLE)
+    packed.write_bytes(gzip.compress(SAMPLE.read_bytes())[:200])
+    with pytest.raises(ResultsError, match="broken gzip") as error:
+        read_json(packed)
     assert "\n" not in str(error.value)
 
 
