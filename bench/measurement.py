@@ -10,6 +10,9 @@ from bench.timing import blocked_median, device_time, is_host_bound, wall_clock
 
 WARMUP_CALLS = 3
 REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy benchmark
+# Seconds of event pairs for the device time: 20 calls where they fit, at least 3. A fixed 20
+# made one 0.65 s call (the PyTorch path's RoI forward+backward on an H200) cost 13 s.
+DEVICE_TIME_BUDGET = 0.2
 
 
 def relative_error(results: dict, reference: dict) -> float:
@@ -57,10 +60,15 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
             "warmup_calls": warmup, **remeasure_if_noisy(benchmark.stats, fn, dev, setup)}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
-        info["device_time"] = device_time(fn, dev, setup=setup)
+        info["device_time"] = device_time(fn, dev, reps=device_reps(wall), setup=setup)
         info["host_bound"] = is_host_bound(wall, info["device_time"])
         info["peak_memory"] = peak_memory(fn, dev, setup=setup)
     benchmark.extra_info.update(info)
+
+
+def device_reps(wall: float) -> int:
+    """Calls for the device time of a step whose wall time is `wall` seconds."""
+    return max(3, min(20, int(DEVICE_TIME_BUDGET / wall))) if wall > 0 else 20
 
 
 def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
@@ -75,7 +83,7 @@ def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
     clock = wall_clock(device)
     iterations = 1 if setup else metadata.iterations
     # as many rounds as the first time, within REMEASURE_TIME: a second look, not a second run
-    rounds = max(5, min(stats.rounds, int(REMEASURE_TIME / (stats.median * iterations))))
+    rounds = max(3, min(stats.rounds, int(REMEASURE_TIME / (stats.median * iterations))))
     samples = []
     for _ in range(rounds):
         args, kwargs = setup() if setup else ((), {})

@@ -45,11 +45,13 @@ def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
 
 
 def test_cuda_measurement_records_device_figures(peaks, monkeypatch):
-    monkeypatch.setattr(measurement, "device_time", lambda fn, device, setup: 1e-4)
+    seen = []
+    monkeypatch.setattr(measurement, "device_time",
+                        lambda fn, device, reps, setup: seen.append(reps) or 1e-4)
     monkeypatch.setattr(measurement, "peak_memory", lambda fn, device, setup: 4096)
     bench = FakeBenchmark(median=1e-3)
     measurement.measure(bench, lambda: None, device="cuda", precision="tf32")
-    assert bench.extra_info["device_time"] == 1e-4
+    assert bench.extra_info["device_time"] == 1e-4 and seen == [measurement.device_reps(1e-3)]
     assert bench.extra_info["host_bound"] is True
     assert bench.extra_info["peak_memory"] == 4096
 
@@ -118,5 +120,10 @@ def test_the_second_measurement_is_bounded_in_time(peaks):
     calls = []
     bench = FakeBenchmark(median=0.1, iqr=0.05)  # 6 rounds of 2 calls of 0.1 s: 1.2 s
     measurement.measure(bench, lambda: calls.append(1), device="cpu", precision="fp32")
-    # at most REMEASURE_TIME (0.2 s) of calls, but never under 5 rounds
-    assert bench.extra_info["remeasured_rounds"] == 5
+    # at most REMEASURE_TIME (0.2 s) of calls, but never under 3 rounds
+    assert bench.extra_info["remeasured_rounds"] == 3
+
+
+def test_device_time_calls_fit_a_budget_but_are_never_fewer_than_three():
+    # 0.2 s of calls: 20 where they fit, 10 of 20 ms, and 3 of a 0.65 s call (not 0)
+    assert [measurement.device_reps(w) for w in (1e-4, 0.01, 0.02, 0.65)] == [20, 20, 10, 3]
