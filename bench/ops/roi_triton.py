@@ -58,14 +58,25 @@ interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per p
 operation rather than per element, so under it a tile holds all of a region's bins instead. A
 CPU tensor without the interpreter is refused with a ValueError pointing to `bench.ops.roi_pool`.
 
-Verified on a machine without a GPU (tests/test_roi_triton.py): through the interpreter, bit
+Verified (tests/test_roi_triton.py) through the interpreter on a machine without a GPU: bit
 equality with torchvision in float32 and float64 on random problems with NaN, ±inf and ±0 ties,
 boxes outside, partly outside, reversed, degenerate and huge, fractional batch indices, with the
 GPU's tile sizes and with tiny ones; the pyramid against torchvision at each level; gradients
 equal to torchvision's CPU gradient and to themselves over repeated runs; float16 and bfloat16
 forward and backward against `bench.ops.roi_pool` / `roi_spp`; zero regions, empty maps, bad
-inputs refused before a launch. The kernels compile for sm_90 down to a cubin. Nothing was run on
-a GPU: timings and the CUDA tests are unmeasured.
+inputs refused before a launch; the kernels compile for sm_90 down to a cubin. On one H200
+(Triton 3.6, torch 2.11): the same tests compiled, and bit equality with torchvision's CUDA
+kernel on 4000 random boxes (fractional corners, partly outside, scales 0.37 to 1.7, grids 1 to
+14; the pyramid per level) in float32, float64 and float16, which checks the GPU's rounding of
+the bin arithmetic.
+
+Speed on that H200 (device time, fp32, the suite's cases; reports/examples/nvidia-h200): forward
+4.8x torchvision's time at 512 regions on 256x50x50 (0.48 against 0.099 ms), 1.87x at 1000
+regions on the FPN map; the pyramid {6,3,2,1} there 0.40x torchvision's roi_pool per level. Of
+a 0.55 ms call at 512 regions the pooling kernel takes 0.37 ms (one bin of 64 channels per
+program: 100,000 programs of little work each), the box check with its synchronisation 0.075
+ms. Not tuned yet: bins per program, warps, an int32 argmax, NCHW reads where the map is large
+(the channels-last copy is 0.2 of 1.4 ms on the FPN map).
 """
 
 import functools
