@@ -12,42 +12,43 @@ from bench.tables import add_ratios, add_speedup, by_mode
 SETTING = {"run_id": "r", "device": "cpu", "precision": "fp32"}
 
 
-def test_fastest_names_the_winner_its_clear_wins_and_its_speed_against_the_baseline():
-    rows = []
-    # three cases: "fast" wins a (clearly) and b (within the runner-up's spread); "mid" wins c
-    for case, medians in {"a": {"base": 4.0, "mid": 3.0, "fast": 1.0},
-                          "b": {"base": 4.0, "mid": 2.1, "fast": 2.0},
-                          "c": {"base": 4.0, "mid": 1.0, "fast": 2.0}}.items():
-        for impl, median in medians.items():
-            rows.append({**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
-                         "median": median, "q1": median * 0.97, "q3": median * 1.03,
-                         "baseline": "base"})
-    findings = fastest_findings(add_speedup(pd.DataFrame(rows)))
-    # fast's speeds against base in all three cases: 4, 2 and 2; their median is 2 (mean 2.67)
-    assert findings == ["cpu fp32 forward: fast was fastest in 2 of 3 cases (1 clearly; in 1 "
-                        "the runner-up was within noise), at a median 2× the speed of base."]
+def race(medians_per_case):
+    return add_speedup(pd.DataFrame([
+        {**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
+         "median": median, "q1": median * 0.97, "q3": median * 1.03, "baseline": "base"}
+        for case, medians in medians_per_case.items() for impl, median in medians.items()]))
 
 
-def test_as_many_wins_for_two_implementations_is_no_single_fastest():
-    rows = [{**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
-             "median": median, "q1": median * 0.97, "q3": median * 1.03, "baseline": "base"}
-            for case, medians in {"a": {"base": 4.0, "x": 1.0, "y": 3.0},
-                                  "b": {"base": 4.0, "x": 3.0, "y": 2.95},
-                                  "c": {"base": 0.5, "x": 1.0, "y": 2.0}}.items()
-            for impl, median in medians.items()]
-    assert fastest_findings(add_speedup(pd.DataFrame(rows))) == [
-        "cpu fp32 forward: no single fastest; x (1 clearly), y (0 clearly), base (1 clearly) "
-        "were each fastest in 1 of 3 cases."]
+def test_fastest_names_the_clear_winner_of_most_cases_and_its_speed_against_the_baseline():
+    # fast wins a, d and e clearly, b within the runner-up's spread; mid wins c clearly
+    findings = fastest_findings(race({"a": {"base": 4.0, "mid": 3.0, "fast": 1.0},
+                                      "b": {"base": 4.0, "mid": 2.1, "fast": 2.0},
+                                      "c": {"base": 4.0, "mid": 1.0, "fast": 2.0},
+                                      "d": {"base": 4.0, "mid": 3.0, "fast": 2.0},
+                                      "e": {"base": 3.0, "mid": 2.0, "fast": 1.0}}))
+    # fast's speeds against base: 4, 2, 2, 2, 3; their median is 2 (mean 2.6)
+    assert findings == ["cpu fp32 forward: fast was clearly fastest in 3 of 5 cases, at a "
+                        "median 2× the speed of base (elsewhere: mid clearly in 1; within "
+                        "noise: 1)."]
+
+
+def test_without_a_clear_majority_no_winner_is_named():
+    # x wins a clearly, b only within noise (its total wins are the most), base wins c clearly
+    findings = fastest_findings(race({"a": {"base": 4.0, "x": 1.0, "y": 3.0},
+                                      "b": {"base": 4.0, "x": 2.95, "y": 3.0},
+                                      "c": {"base": 0.5, "x": 1.0, "y": 2.0}}))
+    assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most cases "
+                        "(clearly fastest: x in 1, base in 1; within noise: 1)."]
+    # half the cases is not most
+    assert fastest_findings(race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 1.0, "x": 4.0}})) \
+        == ["cpu fp32 forward: no implementation was clearly fastest in most cases (clearly "
+            "fastest: x in 1, base in 1)."]
 
 
 def test_a_winning_baseline_is_not_given_a_speed_against_itself():
-    rows = [{**SETTING, "suite": "s", "case": case, "impl": impl, "mode": "forward",
-             "median": median, "q1": median * 0.97, "q3": median * 1.03, "baseline": "base"}
-            for case, medians in {"a": {"base": 1.0, "x": 2.0}, "b": {"base": 1.0, "x": 3.0},
-                                  "c": {"base": 2.0, "x": 1.0}}.items()
-            for impl, median in medians.items()]
-    assert fastest_findings(add_speedup(pd.DataFrame(rows))) == [
-        "cpu fp32 forward: base was fastest in 2 of 3 cases."]
+    assert fastest_findings(race({"a": {"base": 1.0, "x": 2.0}, "b": {"base": 1.0, "x": 3.0},
+                                  "c": {"base": 2.0, "x": 1.0}})) == [
+        "cpu fp32 forward: base was clearly fastest in 2 of 3 cases (elsewhere: x clearly in 1)."]
 
 
 def frozen_rows(case, medians, flops):

@@ -13,14 +13,14 @@ SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 def test_page_has_the_sections_a_reader_needs(tmp_path):
     html = render_report([SAMPLE], tmp_path).read_text()
     for text in ("Environment", "How it was measured", "1x1 convolution versus",
-                 "Speedup against conv_nchw", "<svg", "linear_nhwc was fastest in 1 of 1",
+                 "Speedup against conv_nchw", "<svg", "linear_nhwc was clearly fastest in 1 of 1",
                  "1 failed", "RuntimeError: out of memory",
                  "1 skipped: 1 CUDA is not available", "1: CUDA is not available",
                  "interrupted after 5 of 6 benchmarks"):
         assert text in html, text
     # the first screen: the run's status, then the findings, then the folded warnings
     summary = html[html.index('<section id="summary">'):html.index("</section>")]
-    assert summary.index("interrupted after") < summary.index("linear_nhwc was fastest") \
+    assert summary.index("interrupted after") < summary.index("linear_nhwc was clearly fastest") \
         < summary.index('class="warning">1 failed')
     assert "<details open" not in html
     assert "Run <code>sample-run</code>, 2026-" in summary  # a date, not an ISO stamp
@@ -95,8 +95,8 @@ def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
     path = tmp_path / "foreign.json"
     path.write_text(json.dumps(data))
     html = render_report([path], tmp_path / "out").read_text()
-    for text in ("sorting", "test_sort was fastest in", "test outcomes not recorded in this file",
-                 "Every measurement"):
+    for text in ("sorting", "test_sort was clearly fastest in",
+                 "test outcomes not recorded in this file", "Every measurement"):
         assert text in html, text
     assert "Speedup against" not in html  # no baseline, so no speedups
 
