@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 GRID ?= default
 ARGS ?=
 
-.PHONY: bench test report compare selfcheck lint clean system-deps gpu-check
+.PHONY: bench test report compare selfcheck lint clean system-deps gpu-check gpu-sweep
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -83,6 +83,12 @@ gpu-check:
 	  gzip -f $(GPU_OUT)/benchmark.json; \
 	else echo "gpu-check: no benchmark was measured"; fi
 	tail -n 5 $(GPU_OUT)/bench.log
+
+# The Triton RoI kernels' tile sizes and warps on the GPU machine, each variant checked against
+# torchvision before it is timed (bench/ops/roi_triton_sweep.py); writes sweep.log, sweep.json.
+gpu-sweep:
+	mkdir -p $(GPU_OUT)
+	-timeout -k 20 -s INT 300 $(GPU_PY) -m bench.ops.roi_triton_sweep --budget 240 --json $(GPU_OUT)/sweep.json 2>&1 | tee $(GPU_OUT)/sweep.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests

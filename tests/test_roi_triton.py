@@ -6,6 +6,7 @@ interpreter, which needs TRITON_INTERPRET=1 in the environment before triton is 
 (the CI sets it for the whole pytest process).
 """
 
+import io
 import math
 import os
 import subprocess
@@ -342,6 +343,20 @@ def test_cpu_tensors_are_refused_without_the_interpreter(monkeypatch):
         assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="device"):
         tri.roi_pool(torch.randn(1, 1, 4, 4, device="meta"), torch.zeros(1, 5), 2)
+
+
+def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
+    from bench.ops import roi_triton_sweep as sweep
+    from bench.suites.roi_spp_pooling import Case
+    case, log = Case("pool", "small", 16, 7), io.StringIO()
+    variant = (tri.TILE, tri.MAX_BLOCK_C, 2)
+    (row,) = sweep.sweep([case], [variant], DEVICE, budget=600, out=log)
+    assert row["exact"] and row["ms"] > 0 and row["torchvision_ms"] > 0
+    assert (tri.TILE, tri.MAX_BLOCK_C, tri._warps(64, 64)) == (*variant[:2], 4)  # restored
+    # a variant whose result is not torchvision's is reported, and not timed
+    monkeypatch.setattr(sweep, "_ours", lambda case, inputs: lambda: torch.zeros(1))
+    (row,) = sweep.sweep([case], [variant], DEVICE, budget=600, out=log)
+    assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
 
 
 COMPILE = textwrap.dedent("""

@@ -75,8 +75,9 @@ Speed on that H200 (device time, fp32, the suite's cases; reports/examples/nvidi
 regions on the FPN map; the pyramid {6,3,2,1} there 0.40x torchvision's roi_pool per level. Of
 a 0.55 ms call at 512 regions the pooling kernel takes 0.37 ms (one bin of 64 channels per
 program: 100,000 programs of little work each), the box check with its synchronisation 0.075
-ms. Not tuned yet: bins per program, warps, an int32 argmax, NCHW reads where the map is large
-(the channels-last copy is 0.2 of 1.4 ms on the FPN map).
+ms. Not tuned yet (`make gpu-sweep` tries tile sizes and warps): bins per program, warps, an
+int32 argmax, NCHW reads where the map is large (the channels-last copy is 0.2 of 1.4 ms on the
+FPN map).
 """
 
 import functools
