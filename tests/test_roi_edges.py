@@ -2,6 +2,7 @@
 one-line ValueError naming the problem, and memory follows the result."""
 
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from roi_cases import same_bits
 
-from bench.ops import roi_pool, roi_spp, spp
+from bench.ops import roi, roi_pool, roi_spp, spp
 
 
 def tv(x, boxes, size, scale=1.0):
@@ -86,6 +88,27 @@ def test_levels_accept_numpy_ints_and_arrays():
     expected = roi_spp(x, BOXES, (4, 2))
     assert torch.equal(roi_spp(x, BOXES, np.array([4, 2])), expected)
     assert torch.equal(roi_spp(x, BOXES, [np.int64(4), 2]), expected)
+
+
+def test_a_grid_finer_than_the_pixels_pools_each_distinct_span_once(monkeypatch):
+    """Bins narrower than a pixel share spans: the distinct ones are pooled, then spread; the
+    result, winners and gradient are torchvision's, NaN and signed-zero ties included."""
+    x = torch.randn(2, 3, 8, 8)
+    x[0, 1, 2:5, 2:5] = torch.where(x[0, 1, 2:5, 2:5] > 0, 0.0, -0.0)
+    x[1, 0, :, 3] = math.nan
+    boxes = torch.tensor([[0, 0, 0, 7, 7.0], [1, 2, 1, 5, 6], [0, -3, 4, 20, 5], [1, 6, 6, 2, 2]])
+    pooled = []
+    real = roi._pool_bins
+    monkeypatch.setattr(roi, "_pool_bins", lambda *a: pooled.append(a[2]) or real(*a))
+    xg = x.clone().requires_grad_()
+    ours = roi_pool(xg, boxes, (300, 200))
+    theirs = torchvision.ops.roi_pool(xg, boxes, (300, 200))
+    assert same_bits(ours, theirs)
+    grad = torch.randn_like(ours)
+    assert same_bits(torch.autograd.grad(ours, xg, grad)[0],
+                     torch.autograd.grad(theirs, xg, grad)[0])
+    # a few spans per axis (at most the map's 8 pixels, plus those across two), not 300 x 200
+    assert len(pooled) == 1 and pooled[0][0] <= 17 and pooled[0][1] <= 17
 
 
 def _peak(call: str) -> dict:
