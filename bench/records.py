@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +34,7 @@ def read_json(path) -> dict:
         if raw[:2] == b"\x1f\x8b":
             try:
                 raw = gzip.decompress(raw)
-            except (OSError, EOFError) as error:
+            except (OSError, EOFError, zlib.error) as error:
                 raise ResultsError(f"{path}: a broken gzip file ({error})") from None
         text = raw.decode()
         if not text.strip():

@@ -72,6 +72,28 @@ def test_hard_cases_from_the_semantics():
     assert (roi_pool(x, boxes[3:4], 2) == 0).all()
 
 
+def test_float64_corners_round_as_c_does_next_to_one_half():
+    """0.49999999999999994 + 0.5 is 1.0 in float64: rounding by adding one half would move
+    the box's end a pixel."""
+    x = torch.arange(16, dtype=torch.float64).reshape(1, 1, 4, 4)
+    for corner in (0.49999999999999994, -0.49999999999999994, 2.5, -2.5, 1.4999999999999998):
+        boxes = torch.tensor([[0, 0, 0, 3, corner]], dtype=torch.float64)
+        assert same_bits(roi_pool(x, boxes, 1), tv(x, boxes, 1, 1.0)), corner
+
+
+def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled():
+    """57 rows into 7 bins (float32) end one row past the region; into 14 bins they do not, so
+    the 7x7 level's last bins are not unions of 14x14 bins: only the edge row and column hold
+    anything, and a derived level would miss them."""
+    x = torch.zeros(1, 1, 60, 60)
+    x[0, 0, 57, :] = 1.0
+    x[0, 0, :, 57] = 1.0
+    boxes = torch.tensor([[0, 0, 0, 56, 56.0]])
+    for levels in ((7, 1), (14, 2, 1), (14, 7)):
+        expected = torch.cat([tv(x, boxes, lv, 1.0).flatten(1) for lv in levels], dim=1)
+        assert same_bits(roi_spp(x, boxes, levels), expected), levels
+
+
 def test_nan_is_skipped_and_a_bin_of_nan_gives_minus_flt_max():
     x = torch.tensor([[[[math.nan, 1.0], [math.nan, math.nan]]]])
     out = roi_pool(x, torch.tensor([[0, 0, 0, 1, 1.0]]), 2)
@@ -153,6 +175,17 @@ def test_spp_equals_adaptive_max_pooling_and_the_paper_rule_refuses_bad_sizes():
     (lambda x: roi_pool(x, torch.tensor([[0, math.nan, 0, 1, 1]]), 7), "non-finite"),
     (lambda x: roi_pool(x, torch.tensor([[0, math.inf, 0, 1, 1]]), 7), "non-finite"),
     (lambda x: roi_pool(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT]]), 7), "within"),
+    # two faults: the first in the order of the checks is named
+    (lambda x: roi_pool(x, torch.tensor([[0, math.nan, 0, 1, 1], [5.0, 0, 0, 1, 1]]), 7),
+     "non-finite"),
+    (lambda x: roi_pool(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT], [5.0, 0, 0, 1, 1]]),
+                        7), "batch index"),
+    # a float16 product that overflows is too large; a float16 region of 65520 pixels or more
+    # would have an infinite bin size
+    (lambda x: roi_pool(x.half(), torch.tensor([[0, 0, 0, 60000, 1.0]]).half(), 7, 2.0),
+     "within"),
+    (lambda x: roi_pool(x.half(), torch.tensor([[0, -10000, 0, 60000, 1.0]]).half(), 7),
+     "float16 boxes 65520"),
     (lambda x: roi_pool(x, torch.zeros(1, 5), 0), "output_size"),
     (lambda x: roi_pool(x, torch.zeros(1, 5), (7, -1)), "output_size"),
     (lambda x: roi_pool(x, torch.zeros(1, 5), 7, 0.0), "spatial_scale"),

@@ -130,6 +130,26 @@ def test_hard_cases_from_the_semantics(dtype):
     assert (tri.roi_pool(xd, boxes_d[3:4], 2) == 0).all()
 
 
+def test_float64_corners_round_as_c_does_next_to_one_half():
+    x = torch.arange(16, dtype=torch.float64).reshape(1, 1, 4, 4)
+    for corner in (0.49999999999999994, -0.49999999999999994, 2.5, -2.5, 1.4999999999999998):
+        boxes = torch.tensor([[0, 0, 0, 3, corner]], dtype=torch.float64)
+        assert same_bits(tri.roi_pool(*on(x, boxes), 1), tv(x, boxes, 1)), corner
+
+
+def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled():
+    """The kernel decides per region whether a level derives from the finest: here the 7x7
+    level's last bins (57 rows into 7 end one row past the region) are not unions of 14x14
+    bins, and only the edge row and column hold anything."""
+    x = torch.zeros(1, 1, 60, 60)
+    x[0, 0, 57, :] = 1.0
+    x[0, 0, :, 57] = 1.0
+    boxes = torch.tensor([[0, 0, 0, 56, 56.0], [0, 0, 0, 20, 20]])  # the second derives
+    for levels in ((7, 1), (14, 2, 1), (14, 7)):
+        assert same_bits(tri.roi_spp(*on(x, boxes), levels), tv_pyramid(x, boxes, levels)), \
+            levels
+
+
 def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max():
     x = torch.tensor([[[[math.nan, 1.0, -math.inf], [math.nan, math.nan, -math.inf]]]])
     boxes = torch.tensor([[0, 0, 0, 2, 1.0]])
@@ -272,7 +292,7 @@ def test_pyramid_is_one_launch_deriving_the_levels_that_divide_the_finest(launch
     assert tri._plan((3, 6, 5, 6))[0] == [(3, 0, 2), (6, 9, 0), (5, 45, 0), (6, 70, 1)]
 
 
-def test_zero_regions_and_empty_inputs_give_empty_results_without_a_launch(monkeypatch):
+def test_zero_regions_and_empty_inputs_give_empty_results_without_a_pooling_launch(monkeypatch):
     for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
         monkeypatch.setattr(tri, name, _Launches())
     x = torch.randn(2, 4, 10, 10, device=DEVICE, requires_grad=True)
@@ -301,6 +321,15 @@ BAD_INPUTS = [
     (lambda x: tri.roi_pool(x, torch.tensor([[0, math.inf, 0, 1, 1]]), 7), "non-finite"),
     (lambda x: tri.roi_pool(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT]]), 7), "within"),
     (lambda x: tri.roi_spp(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT]])), "within"),
+    # two faults: the first in the order of the checks is named
+    (lambda x: tri.roi_pool(x, torch.tensor([[0, math.nan, 0, 1, 1], [5.0, 0, 0, 1, 1]]), 7),
+     "non-finite"),
+    (lambda x: tri.roi_pool(x, torch.tensor([[0, 0, 0, 1, 2.0 * COORD_LIMIT], [5.0, 0, 0, 1, 1]]),
+                            7), "batch index"),
+    (lambda x: tri.roi_pool(x.half(), torch.tensor([[0, 0, 0, 60000, 1.0]]).half(), 7, 2.0),
+     "within"),
+    (lambda x: tri.roi_pool(x.half(), torch.tensor([[0, -10000, 0, 60000, 1.0]]).half(), 7),
+     "float16 boxes 65520"),
     (lambda x: tri.roi_pool(x, torch.zeros(1, 5), 0), "output_size"),
     (lambda x: tri.roi_pool(x, torch.zeros(1, 5), (7, -1)), "output_size"),
     (lambda x: tri.roi_pool(x, torch.zeros(1, 5), 7, 0.0), "spatial_scale"),
@@ -316,7 +345,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize("call, message", BAD_INPUTS)
-def test_bad_input_is_a_one_line_value_error_before_any_launch(call, message, monkeypatch):
+def test_bad_input_is_a_one_line_value_error_before_any_pooling_launch(call, message, monkeypatch):
     for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
         monkeypatch.setattr(tri, name, _Launches())
     x = torch.randn(2, 3, 8, 8, device=DEVICE)
@@ -373,20 +402,18 @@ COMPILE = textwrap.dedent("""
     ints = lambda *names: {name: "i32" for name in names}
     floor = dict(FLOOR=-3.4028234663852886e38, ACC=tl.float32, EDGE=tl.float32, WIDE=tl.float32)
     compile(tri._check_kernel,
-            {"box_ptr": "*fp16", "scale_ptr": "*fp16", "stats_ptr": "*i32", "LIMIT": "fp32",
-             **ints("K", "N")}, dict(EDGE=tl.float16, BLOCK=128))
-    compile(tri._roi_pool_kernel,
-            {"x_ptr": "*fp32", "box_ptr": "*fp32", "scale_ptr": "*fp32", "out_ptr": "*fp32",
-             "arg_ptr": "*i64", **ints("C", "H", "W", "PH", "PW", "groups",
-             "s_n", "s_c", "s_h", "s_w")}, dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_C=64))
-    compile(tri._roi_pool_kernel,
-            {"x_ptr": "*fp64", "box_ptr": "*fp64", "scale_ptr": "*fp64", "out_ptr": "*fp64",
-             "arg_ptr": "*i64", **ints("C", "H", "W", "PH", "PW", "groups",
-             "s_n", "s_c", "s_h", "s_w")},
-            dict(floor, ACC=tl.float64, EDGE=tl.float64, WIDE=tl.float64, BLOCK_B=2,
-                 BLOCK_Q=16, BLOCK_C=64))
+            {"box_ptr": "*fp16", "scale_bits": "i64", "stats_ptr": "*i32", "LIMIT": "fp32",
+             **ints("K", "N", "SPAN_LIMIT")}, dict(EDGE=tl.float16, BLOCK=128))
+    pool = {"arg_ptr": "*i64", "scale_bits": "i64",
+            **ints("C", "H", "W", "PH", "PW", "groups", "s_n", "s_c", "s_h", "s_w")}
+    for dtype, edge, wide in (("fp32", tl.float32, tl.float32), ("fp64", tl.float64, tl.float64),
+                              ("fp16", tl.float16, tl.float32)):
+        compile(tri._roi_pool_kernel,
+                {"x_ptr": f"*{dtype}", "box_ptr": f"*{dtype}", "out_ptr": f"*{dtype}", **pool},
+                dict(floor, ACC=tl.float64 if dtype == "fp64" else tl.float32, EDGE=edge,
+                     WIDE=wide, BLOCK_B=2, BLOCK_Q=16, BLOCK_C=64))
     compile(tri._roi_spp_kernel,
-            {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_ptr": "*fp32", "plan_ptr": "*i32",
+            {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "plan_ptr": "*i32",
              "out_ptr": "*bf16", "arg_ptr": "*i64",
              **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
                     "fine", "fine_out")},

@@ -121,6 +121,10 @@ NON_FINITE = "boxes hold a non-finite coordinate or batch index"
 OUTSIDE = "boxes hold a batch index outside [0, {images})"
 TOO_LARGE = (f"box coordinates times spatial_scale must lie within ±{COORD_LIMIT}; "
              "beyond that torchvision's int32 bin arithmetic overflows")
+# A float16 region this many pixels long (once scaled and rounded) has an infinite bin size.
+HALF_SPAN_LIMIT = 65520
+HALF_TOO_WIDE = (f"float16 boxes {HALF_SPAN_LIMIT} or more pixels wide or high (once scaled) "
+                 "overflow float16's bin arithmetic; use float32")
 
 
 def _rois(input: torch.Tensor, boxes) -> torch.Tensor:
@@ -149,9 +153,11 @@ def _check_scale(spatial_scale) -> float:
 
 
 def _round_half_away(x: torch.Tensor) -> torch.Tensor:
-    """C's round() as an int64: half away from zero, on the exact value (float64 is exact here)."""
+    """C's round() as an int64: half away from zero. Not trunc(x + copysign(0.5, x)): in float64
+    that sum rounds (0.49999999999999994 + 0.5 is 1.0); the distance to the truncation is exact."""
     x = x.double()
-    return (x + torch.copysign(torch.full_like(x, 0.5), x)).trunc().long()
+    whole = x.trunc()
+    return (whole + ((x - whole).abs() >= 0.5) * x.sign()).long()
 
 
 def bin_edges(rois: torch.Tensor, output_size, spatial_scale: float, height: int, width: int):
@@ -164,9 +170,13 @@ def bin_edges(rois: torch.Tensor, output_size, spatial_scale: float, height: int
     # divisor turns into a multiplication by its reciprocal, which rounds differently.
     scale = torch.tensor(spatial_scale, dtype=dtype, device=rois.device)
     scaled = rois[:, 1:] * scale
-    if (scaled.abs() > COORD_LIMIT).any():
+    # compared in float64: COORD_LIMIT is inf in float16, and so is an overflowed product
+    if (scaled.double().abs() > COORD_LIMIT).any():
         raise ValueError(TOO_LARGE)
     x1, y1, x2, y2 = _round_half_away(scaled).unbind(1)
+    if dtype == torch.float16 and rois.shape[0] and \
+            max(int((x2 - x1).max()), int((y2 - y1).max())) + 1 >= HALF_SPAN_LIMIT:
+        raise ValueError(HALF_TOO_WIDE)
 
     def edges(start, end, pooled, size):
         length = (end - start + 1).clamp(min=1).to(dtype)

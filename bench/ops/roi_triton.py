@@ -6,16 +6,16 @@ launched) and return the same bits: torchvision's in float32 and float64, our CP
 float16 and bfloat16.
 
 Bin edges are computed in the kernels, with torchvision's arithmetic in its dtype (the input's;
-float32 for bfloat16, as `bench.ops.roi.bin_edges` does): the scaled corners rounded half away
-from zero, the bin size divided with correct rounding (`div_rn`; Triton's `/` on float32 is not
-IEEE on a GPU, on float64 it is), each product rounded on its own (the kernels are compiled
-without fused multiply-adds). The host does no arithmetic on the boxes: one small kernel checks
-them (non-finite, batch index, coordinate limit; the messages and order of `bench.ops.roi`) and
-finds the largest region, which sizes the tiles, and one transfer brings that back. A call is
-then three launches and one synchronisation; computing the edges with torch ops, as the first
-version did, took about 100 small launches and 5 synchronisations, a cost per call that did not
-depend on the work (on an H200: 1.27 ms at 16 regions, 1.67 ms at 512; torchvision 0.06 and
-0.15 ms).
+float32 for bfloat16, as `bench.ops.roi.bin_edges` does): the scaled corners rounded half away from
+zero, the bin size divided with correct rounding (`div_rn`; Triton's `/` on float32 is not IEEE on
+a GPU, on float64 it is), each product rounded on its own (the kernels are compiled without fused
+multiply-adds). The host does no arithmetic on the boxes: one small kernel checks them (non-finite,
+batch index, coordinate limit, float16 spans whose bin size would be infinite; the messages and
+order of `bench.ops.roi`) and finds the largest region, which sizes the tiles, and one transfer
+brings that back. A call is then three launches and one synchronisation; computing the edges with
+torch ops, as the first version did, took about 100 small launches and 5 synchronisations, a cost
+per call that did not depend on the work (on an H200: 1.27 ms at 16 regions, 1.67 ms at 512;
+torchvision 0.06 and 0.15 ms).
 
 Layout. The input is read channels-last (a copy unless it already is), so that every load is one
 pixel's run of contiguous channels, coalesced whatever the bins' width; reading NCHW would make
@@ -68,7 +68,9 @@ inputs refused before a launch; the kernels compile for sm_90 down to a cubin. O
 (Triton 3.6, torch 2.11): the same tests compiled, and bit equality with torchvision's CUDA
 kernel on 4000 random boxes (fractional corners, partly outside, scales 0.37 to 1.7, grids 1 to
 14; the pyramid per level) in float32, float64 and float16, which checks the GPU's rounding of
-the bin arithmetic.
+the bin arithmetic. Changed since, and so far checked only through the interpreter and the
+sm_90 compilation: C's rounding by the distance to the truncation (adding one half rounds in
+float64), the scale passed as float64 bits, the float16 span check, the union test's lanes.
 
 Speed on that H200 (device time, fp32, the suite's cases; reports/examples/nvidia-h200): forward
 4.8x torchvision's time at 512 regions on 256x50x50 (0.48 against 0.099 ms), 1.87x at 1000
@@ -82,6 +84,7 @@ FPN map).
 
 import functools
 import math
+import struct
 from collections.abc import Sequence
 
 import torch
@@ -91,6 +94,8 @@ import triton.language as tl
 from bench.ops.roi import (
     COORD_LIMIT,
     FLT_MAX,
+    HALF_SPAN_LIMIT,
+    HALF_TOO_WIDE,
     NON_FINITE,
     OUTSIDE,
     TOO_LARGE,
@@ -122,10 +127,12 @@ MAX_BLOCK_Q = 1 << 20
 
 @triton.jit
 def _round_half_away(x):
-    """C's round() of a scaled coordinate, as an int32: half away from zero (`bench.ops.roi`'s
-    formula, in float64)."""
+    """C's round() of a scaled coordinate, as an int32: half away from zero, by the distance to
+    the truncation, which is exact (`bench.ops.roi._round_half_away`)."""
     x = x.to(tl.float64)
-    return (x + tl.where(x < 0, -0.5, 0.5)).to(tl.int32)
+    whole = x.to(tl.int32)  # toward zero
+    away = tl.abs(x - whole.to(tl.float64)) >= 0.5
+    return whole + tl.where(away, tl.where(x < 0, -1, 1), 0)
 
 
 @triton.jit
@@ -160,14 +167,22 @@ def _coordinate(ptr, live, scale, EDGE: tl.constexpr):
 
 
 @triton.jit
-def _check_kernel(box_ptr, scale_ptr, stats_ptr, K, N, LIMIT, EDGE: tl.constexpr,
-                  BLOCK: tl.constexpr):
+def _scale(bits, EDGE: tl.constexpr):
+    """The scale, passed as the bits of a float64 holding a value of the edges' dtype."""
+    return bits.to(tl.int64).to(tl.float64, bitcast=True).to(EDGE)
+
+
+@triton.jit(do_not_specialize=["scale_bits"])
+def _check_kernel(box_ptr, scale_bits, stats_ptr, K, N, LIMIT, SPAN_LIMIT,
+                  EDGE: tl.constexpr, BLOCK: tl.constexpr):
     """One program: stats = [any box non-finite, any batch index outside [0, N), any scaled
-    coordinate beyond LIMIT, the largest scaled height, the largest scaled width (rounded up)]."""
-    scale = tl.load(scale_ptr)
+    coordinate beyond LIMIT, any region SPAN_LIMIT or more pixels long once rounded (float16
+    only), the largest scaled height, the largest scaled width (rounded up)]."""
+    scale = _scale(scale_bits, EDGE)
     non_finite = tl.zeros([BLOCK], tl.int32)
     outside = tl.zeros([BLOCK], tl.int32)
     too_large = tl.zeros([BLOCK], tl.int32)
+    too_long = tl.zeros([BLOCK], tl.int32)
     height = tl.zeros([BLOCK], tl.float64)
     width = tl.zeros([BLOCK], tl.float64)
     for k0 in range(0, K, BLOCK):
@@ -191,11 +206,18 @@ def _check_kernel(box_ptr, scale_ptr, stats_ptr, K, N, LIMIT, EDGE: tl.constexpr
         too_large = tl.maximum(too_large, (finite & large).to(tl.int32))
         height = tl.maximum(height, tl.where(sized, tl.abs(sy2 - sy1), 0.0))
         width = tl.maximum(width, tl.where(sized, tl.abs(sx2 - sx1), 0.0))
+        if EDGE == tl.float16:  # the length becomes inf in float16
+            span = tl.maximum(_round_half_away(tl.where(sized, sx2, 0.0))
+                              - _round_half_away(tl.where(sized, sx1, 0.0)),
+                              _round_half_away(tl.where(sized, sy2, 0.0))
+                              - _round_half_away(tl.where(sized, sy1, 0.0))) + 1
+            too_long = tl.maximum(too_long, (sized & (span >= SPAN_LIMIT)).to(tl.int32))
     tl.store(stats_ptr, tl.max(non_finite, axis=0))
     tl.store(stats_ptr + 1, tl.max(outside, axis=0))
     tl.store(stats_ptr + 2, tl.max(too_large, axis=0))
-    tl.store(stats_ptr + 3, tl.ceil(tl.max(height, axis=0)).to(tl.int32))
-    tl.store(stats_ptr + 4, tl.ceil(tl.max(width, axis=0)).to(tl.int32))
+    tl.store(stats_ptr + 3, tl.max(too_long, axis=0))
+    tl.store(stats_ptr + 4, tl.ceil(tl.max(height, axis=0)).to(tl.int32))
+    tl.store(stats_ptr + 5, tl.ceil(tl.max(width, axis=0)).to(tl.int32))
 
 
 @triton.jit
@@ -237,8 +259,8 @@ def _pool_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, 
     return value, tl.where(won, index, -1)
 
 
-@triton.jit(do_not_specialize=["PH", "PW"])
-def _roi_pool_kernel(x_ptr, box_ptr, scale_ptr, out_ptr, arg_ptr,
+@triton.jit(do_not_specialize=["PH", "PW", "scale_bits"])
+def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
                      C, H, W, PH, PW, groups, s_n, s_c, s_h, s_w,
                      FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                      WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
@@ -252,7 +274,7 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_ptr, out_ptr, arg_ptr,
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
     b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
-    scale = tl.load(scale_ptr)
+    scale = _scale(scale_bits, EDGE)
     col0, bin_w = _region_axis(box + 1, scale, PW, EDGE, WIDE)
     row0, bin_h = _region_axis(box + 2, scale, PH, EDGE, WIDE)
     hs, he = _bin_edges(t // PW, row0, bin_h, H, EDGE, WIDE)
@@ -270,11 +292,11 @@ def _is_union(start, bin_size, fine_bin, level, step, size, EDGE: tl.constexpr,
               WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
     """Whether each of a level's bins along an axis is the union of its `step` fine bins:
     the first one's start and the last one's end (the region's start is the same)."""
-    i = tl.arange(0, BLOCK_L)
+    i = tl.minimum(tl.arange(0, BLOCK_L), level - 1)  # lanes past the level repeat its last
     lo, hi = _bin_edges(i, start, bin_size, size, EDGE, WIDE)
     fine_lo, _ = _bin_edges(i * step, start, fine_bin, size, EDGE, WIDE)
     _, fine_hi = _bin_edges(i * step + step - 1, start, fine_bin, size, EDGE, WIDE)
-    same = ((lo == fine_lo) & (hi == fine_hi)) | (i >= level)
+    same = (lo == fine_lo) & (hi == fine_hi)
     return tl.min(same.to(tl.int32), axis=0) == 1
 
 
@@ -290,8 +312,8 @@ def _derives(box, scale, level, step, fine, fine_w, fine_h, H, W, EDGE: tl.const
     return derived, col0, bin_w, row0, bin_h
 
 
-@triton.jit(do_not_specialize=["fine"])
-def _roi_spp_kernel(x_ptr, box_ptr, scale_ptr, plan_ptr, out_ptr, arg_ptr,
+@triton.jit(do_not_specialize=["fine", "scale_bits"])
+def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     n_levels, row_len, C, H, W, s_n, s_c, s_h, s_w, fine, fine_out,
                     FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
@@ -305,7 +327,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_ptr, plan_ptr, out_ptr, arg_ptr,
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
     b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
-    scale = tl.load(scale_ptr)
+    scale = _scale(scale_bits, EDGE)
     _, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
     _, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
     row_start = k.to(tl.int64) * row_len
@@ -432,7 +454,7 @@ def _interpreted() -> bool:
 
 
 def _check_runnable(input: torch.Tensor) -> None:
-    """Its dtype was checked with the boxes (bench.ops.roi._rois); here, where it lives."""
+    """Its dtype was checked with the boxes (bench.ops.roi._boxes); here, where it lives."""
     if input.device.type == "cuda" or (input.device.type == "cpu" and _interpreted()):
         return
     raise ValueError(f"the Triton RoI kernels run on CUDA tensors, got one on {input.device}; "
@@ -463,11 +485,19 @@ def _constants(dtype: torch.dtype) -> dict:
     return dict(FLOOR=_floor(dtype), ACC=_acc(dtype), EDGE=edge, WIDE=wide)
 
 
-@functools.lru_cache(maxsize=64)
-def _on_device(values: tuple, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """A small constant tensor, copied to the device once (a copy from the host waits for
-    the device), not at every call."""
-    return torch.tensor(values, dtype=dtype, device=device)
+@functools.cache
+def _plan_on(levels: tuple, device: torch.device) -> torch.Tensor:
+    """A pyramid's plan on the device, copied once per set of levels (a copy from the host
+    waits for the device) and kept: no kernel can be reading it when its memory is reused."""
+    return torch.tensor([v for row in _plan(levels)[0] for v in row], dtype=torch.int32,
+                        device=device)
+
+
+def _scale_bits(spatial_scale: float, dtype: torch.dtype) -> int:
+    """The scale in the edges' dtype (as bench.ops.roi.bin_edges converts it), as the bits of
+    a float64: a kernel argument that keeps float64 scales exact."""
+    value = float(torch.tensor(spatial_scale, dtype=dtype))
+    return struct.unpack("<q", struct.pack("<d", value))[0]
 
 
 def _pow2(n: int) -> int:
@@ -476,31 +506,29 @@ def _pow2(n: int) -> int:
 
 def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     """Refuse bad boxes as `bench.ops.roi` does (the same checks, messages and order), with one
-    launch and one transfer from the device. Returns (boxes, scale on the device, largest
-    scaled region height, width), the last two rounded up."""
+    launch and one transfer from the device. Returns (boxes, scale bits, largest scaled region
+    height, width), the last two rounded up."""
     dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
-    # the scale becomes the edges' dtype first, as in bench.ops.roi.bin_edges
-    scale = _on_device((float(torch.tensor(spatial_scale, dtype=dtype)),), dtype, rois.device)
+    scale = _scale_bits(spatial_scale, dtype)
     rois = rois.contiguous()
     if rois.shape[0] == 0:
         return rois, scale, 0, 0
-    stats = torch.zeros(5, dtype=torch.int32, device=rois.device)
+    stats = torch.empty(6, dtype=torch.int32, device=rois.device)
     _check_kernel[(1,)](rois, scale, stats, rois.shape[0], input.shape[0], float(COORD_LIMIT),
-                        EDGE=_EDGE[input.dtype][0], BLOCK=min(1024, _pow2(rois.shape[0])),
-                        enable_fp_fusion=False)
-    non_finite, outside, too_large, height, width = stats.tolist()
-    if non_finite:
-        raise ValueError(NON_FINITE)
-    if outside:
-        raise ValueError(OUTSIDE.format(images=input.shape[0]))
-    if too_large:
-        raise ValueError(TOO_LARGE)
+                        HALF_SPAN_LIMIT, EDGE=_EDGE[input.dtype][0],
+                        BLOCK=min(1024, _pow2(rois.shape[0])), enable_fp_fusion=False)
+    non_finite, outside, too_large, too_long, height, width = stats.tolist()
+    for failed, message in ((non_finite, NON_FINITE), (outside, OUTSIDE), (too_large, TOO_LARGE),
+                            (too_long, HALF_TOO_WIDE)):
+        if failed:
+            raise ValueError(message.format(images=input.shape[0]))
     return rois, scale, height, width
 
 
 def _bin_bound(extent: int, pooled: int, size: int) -> int:
-    """The most rows (or columns) a bin can hold: a region whose scaled extent is `extent` spans
-    at most extent + 2 once its corners are rounded, a bin at most 1/pooled of that plus 2."""
+    """About the most rows (or columns) a bin can hold, for sizing tiles only: a region whose
+    scaled extent is `extent` spans at most extent + 2 once its corners are rounded, a bin about
+    1/pooled of that plus 2 (the rounding of float16 products can add more)."""
     return max(1, min(size, (extent + 2) // pooled + 2))
 
 
@@ -644,8 +672,7 @@ class _RoISPP(torch.autograd.Function):
             block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
                           max(1, TILE // (block_c * block_f)))
             _roi_spp_kernel[(k, triton.cdiv(c, block_c))](
-                x, rois, scale, _on_device(tuple(v for row in plan for v in row), torch.int32,
-                                           input.device),
+                x, rois, scale, _plan_on(levels, input.device),
                 out, argmax, len(plan), row_len, c, h, w, *strides, finest,
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
