@@ -24,17 +24,21 @@ def finding(group: pd.DataFrame) -> str:
     """How each implementation compared with its baseline (torchvision's, for RoI pooling) at
     the largest pool and pyramid cases of one setting, in time taken."""
     device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
-    parts = []
+    parts, missing = [], []
     for _, rows in group[group["kind"] != "image"].groupby("kind", sort=False):
         largest = rows.loc[rows["regions"].idxmax(), "case"]
         at = rows[rows["case"] == largest].set_index("impl")
         baseline = at["baseline"].iloc[0]
         if baseline not in at.index:
+            missing.append(baseline)
             continue
         others = [f"{impl} {fmt.ratio(at.loc[impl, 'median'] / at.loc[baseline, 'median'])}"
                   for impl in at.index if impl != baseline]
         if others:
             parts.append(f"at {largest}, against {baseline}'s time: {', '.join(others)}")
+    if not parts and missing:  # torchvision has no bfloat16 RoI pooling, for one
+        parts = [f"no comparison: {' and '.join(dict.fromkeys(missing))} not measured here "
+                 "(the skipped benchmarks say why)"]
     return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
 
 
