@@ -78,6 +78,23 @@ def test_frozen_finding_reads_each_regime_of_the_largest_model_against_full():
         "of the time under torch.no_grad() (the same backward FLOPs).")
 
 
+def test_frozen_finding_marks_a_share_of_time_measured_on_a_noisy_row():
+    regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+    medians = dict(zip(regimes, (10.0, 3.0, 8.0, 8.5, 9.0)))
+    flops = dict(zip(regimes, (100.0, 10.0, 60.0, 50.0, 50.0)))
+    columns = ["median", "backward_flops", *[f"{c}_ratio" for c in RATIOS], "noisy"]
+    rows = frozen_rows("big", medians, flops)
+    for row in rows:  # head's forward+backward row noisy; its backward row is not in the text
+        row["noisy"] = row["impl"] == "head"
+    text = frozen_finding(by_mode(add_ratios(pd.DataFrame(rows), RATIOS), columns))
+    assert "head took 30% (noisy) of full's" in text and "(noisy)" not in text.replace(
+        "head took 30% (noisy)", "")
+    for row in rows:  # full noisy: every share of its time is
+        row["noisy"] = row["impl"] == "full" and row["mode"] == "forward_backward"
+    text = frozen_finding(by_mode(add_ratios(pd.DataFrame(rows), RATIOS), columns))
+    assert text.count("(noisy)") == 4 and "90% (noisy) of the time under" in text
+
+
 def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind():
     rows = []
     for kind, case, regions, ours, theirs in (("pool", "pool-r16", 16, 1.0, 4.0),

@@ -39,11 +39,18 @@ def finding(wide: pd.DataFrame) -> str:
     case = wide["case"].iloc[-1]
     rows = wide[wide["case"] == case].set_index("impl")
 
+    def time(regime):
+        """Its share of full's forward+backward time, marked where either row was noisy (its
+        interquartile range above 10% of the median twice): a share to read loosely."""
+        flags = [rows.loc[r].get("noisy_forward_backward", False) for r in (regime, "full")]
+        noisy = any(pd.notna(flag) and bool(flag) for flag in flags)
+        share = fmt.percent(rows.loc[regime, "median_ratio_forward_backward"])
+        return share + (" (noisy)" if noisy else "")
+
     def cost(regime):
-        row = rows.loc[regime]
-        return (f"{fmt.percent(row['median_ratio_forward_backward'])} of full's forward+backward "
-                f"time and {fmt.percent(row['backward_flops_ratio_forward_backward'])} of its "
-                "backward FLOPs")
+        return (f"{time(regime)} of full's forward+backward time and "
+                f"{fmt.percent(rows.loc[regime, 'backward_flops_ratio_forward_backward'])} of "
+                "its backward FLOPs")
 
     device, precision = rows["device"].iloc[0], rows["precision"].iloc[0]
     same = rows.loc["freeze_first_k", "backward_flops_forward_backward"] == \
@@ -52,16 +59,16 @@ def finding(wide: pd.DataFrame) -> str:
             f"training only the first layers still took {cost('first_k')}, because the "
             f"gradient has to flow back through every later layer; freezing the first layers "
             f"took {cost('freeze_first_k')} by requires_grad_(False) and "
-            f"{fmt.percent(rows.loc['freeze_first_k_no_grad', 'median_ratio_forward_backward'])} "
-            f"of the time under torch.no_grad() ({'the same' if same else 'different'} "
-            "backward FLOPs).")
+            f"{time('freeze_first_k_no_grad')} of the time under torch.no_grad() "
+            f"({'the same' if same else 'different'} backward FLOPs).")
 
 
 def section(frame: pd.DataFrame, info: dict) -> Section:
     rows = add_ratios(frame, RATIOS)
     ratio_columns = [f"{c}_ratio" for c in RATIOS]
     wide = by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
-                          "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns])
+                          "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns,
+                          *(["noisy"] if "noisy" in rows else [])])
     groups = wide.groupby(["device", "precision"], sort=False)
     out = new_section(frame, info)
     out.findings = [finding(group) for _, group in groups]
