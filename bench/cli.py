@@ -223,11 +223,24 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _ours(error: BaseException) -> bool:
+    """Whether the harness raised `error` itself (its messages are written for the user), not a
+    library under it: a ValueError from pandas or matplotlib is a bug here, and its traceback
+    is what a report of it needs."""
+    frame = error.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame is None or Path(frame.tb_frame.f_code.co_filename).resolve().is_relative_to(
+        Path(__file__).resolve().parent)
+
+
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except (UsageError, ValueError) as error:
+        if not _ours(error):
+            raise
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

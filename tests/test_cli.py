@@ -175,3 +175,19 @@ def test_help_says_what_each_precision_mode_means(capsys):
     for mode in ("fp32: float32, TF32 off", "tf32: float32 tensors, TF32 on",
                  "bf16: bfloat16 tensors", "default: float32, PyTorch's TF32 flags as shipped"):
         assert mode in out, mode
+
+
+def test_a_value_error_from_a_library_is_a_bug_with_its_traceback(tmp_path, capsys, monkeypatch):
+    """Only the harness's own errors are user mistakes in one line; a ValueError raised inside
+    pandas (or matplotlib) while making the page propagates, traceback and all."""
+    import pandas as pd
+
+    from bench.report import render
+
+    def broken(paths, out):
+        return pd.Series([1.0]) == pd.Series([1.0, 2.0])  # pandas raises ValueError
+
+    monkeypatch.setattr(render, "render_report", broken)
+    with pytest.raises(ValueError, match="identically-labeled"):
+        cli.main(["report", str(SAMPLE), "-o", str(tmp_path / "out")])
+    assert "bench: error" not in capsys.readouterr().err
