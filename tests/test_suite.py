@@ -67,3 +67,11 @@ def test_a_suite_without_its_three_methods_is_refused():
     with pytest.raises(SuiteError, match=r"suite half: does not define make_inputs\(\), "
                                          r"prepare\(\), reference\(\)"):
         check_suite(Half())
+
+
+def test_a_skip_reason_is_the_same_for_every_case_it_skips():
+    """The page counts skips by reason: a reason naming its case would list one line per case."""
+    suite = load_suite("roi")
+    reasons = {suite.skip_reason(case, "python_loop", "cuda", "fp32", "forward_backward")
+               for case in suite.cases("default", "cuda")}
+    assert len(reasons - {None}) == 1 and None in reasons

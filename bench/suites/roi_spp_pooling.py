@@ -310,8 +310,10 @@ class RoI(Suite):
         c, h, w, _ = MAPS[case.fmap]
         if impl == "python_loop" and mode == "forward_backward" and \
                 case.regions * BATCH * c * h * w > LOOP_BACKWARD_LIMIT:
-            return (f"python_loop's backward writes a {BATCH}x{c}x{h}x{w} zero gradient per "
-                    f"region; {case.regions} regions would take minutes")
+            # one reason for every such case, so that the page counts them together
+            return ("python_loop's backward writes a zero gradient of the whole batch per "
+                    f"region: over {LOOP_BACKWARD_LIMIT / 1e9:g} billion values a call would "
+                    "take minutes")
         return None
 
     def tolerance(self, case, impl, precision, mode):
