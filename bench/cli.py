@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.errors import UserError
 from bench.precision import MEANINGS
 from bench.suites import GRID_NAMES, REGISTRY, check_selection
 
@@ -223,24 +224,11 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _ours(error: BaseException) -> bool:
-    """Whether the harness raised `error` itself (its messages are written for the user), not a
-    library under it: a ValueError from pandas or matplotlib is a bug here, and its traceback
-    is what a report of it needs."""
-    frame = error.__traceback__
-    while frame is not None and frame.tb_next is not None:
-        frame = frame.tb_next
-    return frame is None or Path(frame.tb_frame.f_code.co_filename).resolve().is_relative_to(
-        Path(__file__).resolve().parent)
-
-
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ValueError) as error:
-        if not _ours(error):
-            raise
+    except (UsageError, UserError) as error:  # anything else is a bug: its traceback stays
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

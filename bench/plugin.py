@@ -6,7 +6,9 @@ package is installed has it (`-p bench.plugin` where the package is on PYTHONPAT
 nothing heavy at start-up: torch comes with the first benchmark collected.
 """
 
+import glob
 import json
+import math
 import os
 import platform
 import signal
@@ -126,7 +128,8 @@ class Progress:
             if item.get_closest_marker("bench"):
                 suite = item.callspec.params["suite"]
                 self.left[suite] = self.left.get(suite, 0) + 1
-                self.pending.add(item.name)
+                if not item.get_closest_marker("skip"):  # takes no time, is in no JSON
+                    self.pending.add(item.name)
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
         known = [self.history[name] for name in self.pending if name in self.history]
         before = f"; about {_minutes(sum(known))} by the last run on this machine" \
@@ -143,9 +146,10 @@ class Progress:
         name = report.nodeid.rpartition("::")[2]
         self.pending.discard(name)
         self.left[suite] -= 1
-        self.done += 1
-        self.took += report.duration
-        if name in self.history:
+        if not report.skipped:
+            self.done += 1
+            self.took += report.duration
+        if name in self.history and not report.skipped:
             self.known_now += report.duration
             self.known_before += self.history[name]
         if self.left[suite] == 0:
@@ -157,26 +161,31 @@ class Progress:
 
     def estimate(self) -> float:
         """Seconds the pending benchmarks will take."""
-        average = self.took / self.done
+        average = self.took / self.done if self.done else 0.0
         pace = self.known_now / self.known_before if self.known_before else 1.0
         return sum(self.history[name] * pace if name in self.history else average
                    for name in self.pending)
 
 
 def history(reports: Path, node: str, runs: int = 5) -> dict[str, float]:
-    """Seconds each benchmark took in the latest of the last `runs` runs under `reports` made on
-    this machine (`node`) that recorded them; {} when none did."""
-    for path in sorted((reports / "runs").glob("*/benchmark.json"), reverse=True)[:runs]:
+    """Seconds each benchmark took in the latest of this machine's last `runs` runs under
+    `reports` that recorded them; {} when none did. A file it cannot use is passed over: the
+    estimate is a convenience, never a reason for a run to fail."""
+    # run folders are <time>-<host>[-n]: this machine's first, the JSON's node decides
+    folders = sorted((reports / "runs").glob(f"*-{glob.escape(node)}*/benchmark.json"),
+                     reverse=True)
+    for path in folders[:runs]:
         try:
             data = json.loads(path.read_text())
-        except (OSError, ValueError):
+            if (data.get("machine_info") or {}).get("node") != node:
+                continue
+            seconds = {bench["name"]: bench["extra_info"]["wall_seconds"]
+                       for bench in data["benchmarks"] if "wall_seconds" in bench["extra_info"]}
+        except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
             continue
-        if not isinstance(data, dict) or (data.get("machine_info") or {}).get("node") != node:
-            continue
-        seconds = {bench.get("name"): (bench.get("extra_info") or {}).get("wall_seconds")
-                   for bench in data.get("benchmarks") or [] if isinstance(bench, dict)}
         seconds = {name: value for name, value in seconds.items()
-                   if isinstance(name, str) and isinstance(value, int | float)}
+                   if isinstance(name, str) and type(value) in (int, float)
+                   and math.isfinite(value) and value >= 0}
         if seconds:
             return seconds
     return {}

@@ -7,6 +7,8 @@ list and check mode names without loading it.
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from bench.errors import UserError
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -34,9 +36,9 @@ MEANINGS = "; ".join(f"{mode.name}: {mode.meaning}" for mode in MODES.values())
 
 
 def check_precision(name: str) -> Precision:
-    """The mode called `name`, or ValueError listing the valid names."""
+    """The mode called `name`, or UserError listing the valid names."""
     if name not in MODES:
-        raise ValueError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
+        raise UserError(f"unknown precision {name!r}; choose from {', '.join(PRECISIONS)}")
     return MODES[name]
 
 

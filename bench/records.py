@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.errors import UserError
 from bench.schema import HARNESS, SchemaError, check_results
 
 IDENTITY = ("run_id", *HARNESS, "baseline")
@@ -21,7 +22,7 @@ PROVENANCE = ("datetime", "host", "cpu_model", "gpu", "threads", "torch", "commi
 COLUMNS = IDENTITY + STATS + METRICS + PROVENANCE
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError):
     """A results file that cannot be read as a benchmark JSON; the message names the file."""
 
 

@@ -7,6 +7,8 @@ the file, the benchmark and the field. The report code after this trusts what it
 
 import math
 
+from bench.errors import UserError
+
 # What identifies one benchmark of the harness: its parameters, in this order everywhere.
 HARNESS = ("suite", "case", "impl", "device", "precision", "mode")
 POSITIVE = ("median",)
@@ -14,7 +16,7 @@ NON_NEGATIVE = ("min", "max", "mean", "stddev", "q1", "q3", "iqr")
 COUNTS = ("rounds", "iterations")
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError):
     """A field the report cannot use; the message names where it is."""
 
 

@@ -195,17 +195,20 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     monkeypatch.setattr(plugin.time, "monotonic", lambda: now[0])
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append),
                                {"t[a-x]": 10.0, "t[b-y]": 20.0, "t[b-z]": 30.0})
-    items = [SimpleNamespace(name=f"t[{suite}-{case}]", get_closest_marker=lambda _: True,
-                             callspec=SimpleNamespace(params={"suite": suite}))
-             for suite, case in (("a", "x"), ("b", "y"), ("b", "z"))]
+    def item(suite, case, skip=False):
+        return SimpleNamespace(name=f"t[{suite}-{case}]", callspec=SimpleNamespace(
+            params={"suite": suite}), get_closest_marker=lambda mark: mark == "bench" or skip)
+
+    items = [item("a", "x"), item("b", "y"), item("b", "z"), item("b", "s", skip=True)]
     progress.pytest_collection_finish(SimpleNamespace(items=items))
-    assert lines[-1] == ("bench: 3 benchmarks (a 1, b 2); about 60 s by the last run on this "
+    # the skipped benchmark takes no time and counts for nothing in the estimate
+    assert lines[-1] == ("bench: 4 benchmarks (a 1, b 3); about 60 s by the last run on this "
                          "machine; the page is written at the end")
     now[0] = 25.0  # 5 s of start-up, then x's 20 s
     progress.pytest_runtest_logreport(SimpleNamespace(
-        keywords={"bench": 1}, when="call", passed=True, duration=20.0,
+        keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=20.0,
         nodeid="bench/benchmarks.py::t[a-x]"))
-    assert lines[-1] == "bench: a done after 25 s; 2 benchmarks left, about 1.7 min more"
+    assert lines[-1] == "bench: a done after 25 s; 3 benchmarks left, about 1.7 min more"
 
 
 def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_seconds(tmp_path):
@@ -217,11 +220,15 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_second
         (folder / "benchmark.json").write_text(json.dumps(
             {"machine_info": {"node": node}, "benchmarks": benchmarks}))
 
-    run("20260101-000000-vm", "vm", [{"name": "t[a]", "extra_info": {"wall_seconds": 1.5}}])
+    run("20260101-000000-vm", "vm", [{"name": "t[a]", "extra_info": {"wall_seconds": 1.5}},
+                                       {"name": "t[b]", "extra_info": {"wall_seconds": True}}])
     run("20260102-000000-vm", "vm", [{"name": "t[a]", "extra_info": {}}])  # before seconds
     run("20260103-000000-gpu", "gpu", [{"name": "t[a]", "extra_info": {"wall_seconds": 9.0}}])
-    (tmp_path / "runs" / "20260104-000000-vm").mkdir()
-    (tmp_path / "runs" / "20260104-000000-vm" / "benchmark.json").write_text("{broken")
-    assert history(tmp_path, "vm") == {"t[a]": 1.5}
+    run("20260104-000000-vm-2", "vm", 5)  # odd JSON of every kind is passed over
+    run("20260105-000000-vm", "vm", [{"name": ["a"], "extra_info": {"wall_seconds": 1.0}}])
+    run("20260106-000000-vm", "vm", [{"name": "t[a]", "extra_info": [1]}])
+    (tmp_path / "runs" / "20260107-000000-vm").mkdir()
+    (tmp_path / "runs" / "20260107-000000-vm" / "benchmark.json").write_text("{broken")
+    assert history(tmp_path, "vm", runs=10) == {"t[a]": 1.5}
     assert history(tmp_path, "gpu") == {"t[a]": 9.0}
     assert history(tmp_path, "other") == {} and history(tmp_path / "none", "vm") == {}

@@ -11,6 +11,7 @@ import pandas as pd
 
 from bench import graphs
 from bench.compare import KEY, compare_runs
+from bench.errors import UserError
 from bench.plots import figure_svg, plot_history
 from bench.records import (
     cpu_model,
@@ -257,7 +258,7 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> Path:
     """A page comparing run B against run A, case by case; written only if both load."""
     table = compare_runs(a_path, b_path, threshold)
     if (table["verdict"] == "missing").all():
-        raise ValueError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
+        raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
     counts = table["verdict"].value_counts()
     html = ENV.get_template("compare.html.j2").render(
         a=str(a_path), b=str(b_path), threshold=threshold,

@@ -10,6 +10,7 @@ importable), without an edit here.
 import importlib
 import os
 
+from bench.errors import UserError
 from bench.precision import PRECISIONS
 from bench.suite import DEVICES, GRID_NAMES, Suite, check_suite
 
@@ -29,7 +30,7 @@ def load_suite(name: str) -> Suite:
     if name not in _loaded:
         suite = check_suite(importlib.import_module(REGISTRY[name]).SUITE)
         if suite.name != name:
-            raise ValueError(f"suite module {REGISTRY[name]} defines {suite.name!r}, not {name!r}")
+            raise UserError(f"suite module {REGISTRY[name]} defines {suite.name!r}, not {name!r}")
         _loaded[name] = suite
     return _loaded[name]
 
@@ -55,11 +56,11 @@ def describe(suite: Suite) -> dict:
 
 
 def check_names(kind: str, names, valid) -> list[str]:
-    """`names` as a list if every one is in `valid`, else ValueError naming the valid ones."""
+    """`names` as a list if every one is in `valid`, else UserError naming the valid ones."""
     names = list(names)
     for name in names:
         if name not in valid:
-            raise ValueError(f"unknown {kind} {name!r}; choose from {', '.join(valid)}")
+            raise UserError(f"unknown {kind} {name!r}; choose from {', '.join(valid)}")
     return names
 
 

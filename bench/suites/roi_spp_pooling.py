@@ -312,8 +312,8 @@ class RoI(Suite):
                 case.regions * BATCH * c * h * w > LOOP_BACKWARD_LIMIT:
             # one reason for every such case, so that the page counts them together
             return ("python_loop's backward writes a zero gradient of the whole batch per "
-                    f"region: over {LOOP_BACKWARD_LIMIT / 1e9:g} billion values a call would "
-                    "take minutes")
+                    f"region: a call writing over {LOOP_BACKWARD_LIMIT / 1e9:g} billion values "
+                    "would take minutes")
         return None
 
     def tolerance(self, case, impl, precision, mode):

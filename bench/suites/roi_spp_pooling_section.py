@@ -38,7 +38,7 @@ def finding(group: pd.DataFrame) -> str:
             parts.append(f"at {largest}, against {baseline}'s time: {', '.join(others)}")
     if not parts and missing:  # torchvision has no bfloat16 RoI pooling, for one
         parts = [f"no comparison: {' and '.join(dict.fromkeys(missing))} not measured here "
-                 "(the skipped benchmarks say why)"]
+                 "(skipped or failed: the warnings say which)"]
     return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
 
 
