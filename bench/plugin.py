@@ -149,9 +149,9 @@ class Progress:
         if not report.skipped:
             self.done += 1
             self.took += report.duration
-        if name in self.history and not report.skipped:
-            self.known_now += report.duration
-            self.known_before += self.history[name]
+            if name in self.history:
+                self.known_now += report.duration
+                self.known_before += self.history[name]
         if self.left[suite] == 0:
             elapsed = time.monotonic() - self.start
             remaining = sum(self.left.values())

@@ -329,7 +329,7 @@ def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
     a span of rows and a span of columns: each distinct pair of spans is pooled once and its
     result spread to the bins that share it (a 10000x10000 grid on an 8x8 map pools 17x17
     bins, then gathers)."""
-    n, c, h, w = input.shape
+    h, w = input.shape[2:]
     batch, rows, cols = edges or bin_edges(rois, output_size, spatial_scale, h, w)
     row_spans, row_of, u = _distinct(rows)
     col_spans, col_of, v = _distinct(cols)

@@ -68,7 +68,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
     ratio_columns = [f"{c}_ratio" for c in RATIOS]
     wide = by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
                           "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns,
-                          *(["noisy"] if "noisy" in rows else [])])
+                          "noisy"])
     groups = wide.groupby(["device", "precision"], sort=False)
     out = new_section(frame, info)
     out.findings = [finding(group) for _, group in groups]
