@@ -45,6 +45,7 @@ VM; enumerating every bin took 3 to 5 s, and at first 25 s and 10 GB). torch.com
 used.
 """
 
+import bisect
 import functools
 import math
 import numbers
@@ -190,57 +191,14 @@ def bin_edges(rois: torch.Tensor, output_size, spatial_scale: float, height: int
     return rois[:, 0].long(), edges(y1, y2, ph, height), edges(x1, x2, pw, width)
 
 
-def _cuts(lengths: torch.Tensor, budget: int):
-    """(first, last) index ranges of consecutive items holding about `budget` of `lengths` each
-    (an item longer than `budget` gets a range of its own)."""
-    ends = torch.cumsum(lengths, 0)
-    total = int(ends[-1]) if ends.numel() else 0
-    targets = torch.arange(budget, total + budget, budget, device=lengths.device)
-    cuts, previous = [], 0
-    for cut in torch.searchsorted(ends, targets, right=True).tolist() + [lengths.numel()]:
-        cut = min(max(cut, previous + 1), lengths.numel())
-        if cut > previous:
-            cuts.append((previous, cut))
-            previous = cut
-    return cuts
-
-
-def _blocks(pairs: torch.Tensor, budget: int):
-    """Blocks of about `budget` pairs, `pairs` [K, PH] counting each row of bins' pairs: whole
-    regions (k0, k1, 0, PH), or rows of bins of one region (k, k + 1, p0, p1) when it is larger."""
-    per_region = pairs.sum(1)
-    for k0, k1 in _cuts(per_region, budget):
-        if k1 - k0 > 1 or int(per_region[k0]) <= budget:
-            yield k0, k1, 0, pairs.shape[1]
-        else:
-            yield from ((k0, k1, p0, p1) for p0, p1 in _cuts(pairs[k0], budget))
-
-
-def _enumerate(batch, rows, cols, heights, widths, width: int, first: int, last: int):
-    """The (bin, pixel) pairs of the rows of bins first..last-1 (in (k, ph) order) whose bins hold
-    more than one pixel: bins in (k, ph, pw) order, pixels row-major within a bin. Returns each
-    pair's bin (counted from the block's first bin), image and row * width + col, each bin's
-    count of those pairs, and the bins of one pixel with their image and pixel."""
-    ph, pw = rows.shape[1], cols.shape[1]
-    device = rows.device
-    row_bins = torch.arange(first, last, device=device)
-    k = row_bins // ph
-    bin_widths = widths[k]  # [R, PW]
-    counts = (heights.reshape(-1)[row_bins, None] * bin_widths).reshape(-1)
-    row_start = rows.reshape(-1, 2)[row_bins, 0]
-    col_start = cols[k, :, 0].reshape(-1)
-    single = (counts == 1).nonzero().squeeze(1)
-    single_row_bin = single // pw
-    singles = (single, batch[k][single_row_bin],
-               row_start[single_row_bin] * width + col_start[single])
-    counts = counts.masked_fill(counts == 1, 0)
-    bins = torch.repeat_interleave(torch.arange(counts.numel(), device=device), counts)
-    q = torch.arange(bins.numel(), device=device) - (torch.cumsum(counts, 0) - counts)[bins]
-    row_bin = bins // pw
-    bin_width = bin_widths.reshape(-1)[bins]
-    row = row_start[row_bin] + q // bin_width
-    col = col_start[bins] + q % bin_width
-    return bins, batch[k][row_bin], row * width + col, counts, singles
+def _runs(areas: list[int], start: int, budget: int):
+    """(first, last) ranges of consecutive bins, `areas` sorted ascending from `start` on, whose
+    block (its bins times the largest area among them) holds at most `budget` pairs, or one bin."""
+    i, n = start, len(areas)
+    while i < n:
+        fits = bisect.bisect_right(range(i + 1, n + 1), budget, key=lambda j: (j - i) * areas[j - 1])
+        yield i, i + max(1, fits)
+        i += max(1, fits)
 
 
 def _has_negative_zero(t: torch.Tensor) -> bool:
@@ -249,49 +207,16 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
     return t.numel() > 0 and bool(t.view(bits).min() == torch.iinfo(bits).min)
 
 
-def _reduce(values, bins, counts, pixel, offsets, winners, negative_zero, input):
-    """The results of B consecutive bins, [B, C]: `values` [P, C] are their pairs' gathered
-    rows, `bins` [P] the pairs' bins counted from the first, `pixel` [P] their row * W + col.
-    Returns each bin's maximum as torchvision gives it, and when `winners` is true, 1 + the flat
-    input index of the element that won (its pixel + `offsets`: [B] 1 + image * C*H*W and [C]
-    c * H*W), or 0 where nothing won."""
-    index = bins[:, None].expand_as(values)
-    out = values.new_empty(counts.numel(), values.shape[1])
-    out.scatter_reduce_(0, index, values, "amax", include_self=False)
-    if out.max().isnan():  # a bin holding NaN got NaN: NaN never wins, take it out
-        values = values.masked_fill(values.isnan(), -math.inf)
-        out.scatter_reduce_(0, index, values, "amax", include_self=False)
-    empty = (counts == 0).nonzero().squeeze(1)
-    out.index_fill_(0, empty, 0)
-    floor = torch.tensor(-FLT_MAX, dtype=out.dtype, device=out.device)  # -inf in float16
-    none_above = bool(out.min() <= floor)  # rare: a bin of -inf, -FLT_MAX or NaN only
-    if negative_zero is None:
-        negative_zero = _has_negative_zero(values)
-    if not (winners or negative_zero):
-        return out.clamp_(min=floor) if none_above else out, None
-    # The first pair holding its bin's maximum (pairs are in row-major order within a bin, and
-    # so are their pixels; +0.0 and -0.0 compare equal, as in torchvision): a value below the
-    # maximum counts `big` more than its pixel, the others their pixel; the least is the first.
-    h, w = input.shape[2:]
-    exact = torch.float32 if values.dtype != torch.float64 and h * w <= 2**23 else torch.float64
-    big = 2.0 ** (h * w).bit_length()
-    maxima = out.index_select(0, bins)
-    hits = maxima if maxima.dtype == exact else maxima.new_empty(maxima.shape, dtype=exact)
-    torch.lt(values, maxima, out=hits).mul_(big).add_(pixel.to(exact)[:, None])
-    # Where nothing wins: a power of two (exact) below minus any offset, so the sum stays < 0.
-    none = -(2.0 ** (input.numel()).bit_length())
-    first = torch.full(out.shape, none, dtype=exact, device=out.device)
-    first.scatter_reduce_(0, index, hits, "amin", include_self=False)
-    if none_above:
-        first.masked_fill_(out <= floor, none)
-        out.clamp_(min=floor)
-    image_offset, channel_offset = offsets
-    won = first.to(image_offset.dtype).add_(channel_offset).add_(image_offset[:, None])
-    won.clamp_(min=0)
-    if negative_zero:  # where a 0 won, the sign is that of the element that won
-        held = input.reshape(-1)[(won.long() - 1).clamp_(min=0)]
-        out = torch.where((out == 0) & (won > 0), held, out)
-    return out, won
+def _first_winner(values, top, pixel, key):
+    """[B, C]: of the pairs holding each bin's maximum `top` [B, C] in `values` [B, S, C], the
+    least `pixel` [B, S, 1] (the first in row-major order), in `key`'s dtype (exact for pixel).
+    Arithmetic into the preallocated `key` [B, S, C], then one `amin`: a comparison into a bool
+    tensor, or max(dim) with its indices, took 3 to 40 times longer here than a subtraction."""
+    if bool(top.max() < math.inf):  # then top - value is 0 exactly where they are equal
+        torch.sub(top[:, None], values, out=key).sign_()
+    else:  # inf - inf is NaN
+        torch.ne(values, top[:, None], out=key)
+    return torch.add(pixel, key, alpha=2.0 ** 53, out=key).amin(1)
 
 
 def _distinct(edges: torch.Tensor):
@@ -312,18 +237,19 @@ def _distinct(edges: torch.Tensor):
 
 
 def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torch.Tensor:
-    """[K, C, PH, PW] from [K, C, U, V]: each bin takes the result of its row and column span."""
-    k, c, _, v = t.shape
+    """[K, PH, PW, C] from [K, U, V, C]: each bin takes the result of its row and column span."""
+    k, _, v, c = t.shape
     ph, pw = row_of.shape[1], col_of.shape[1]
-    t = t.gather(2, row_of[:, None, :, None].expand(k, c, ph, v))
-    return t.gather(3, col_of[:, None, None, :].expand(k, c, ph, pw))
+    t = t.gather(1, row_of[:, :, None, None].expand(k, ph, v, c))
+    return t.gather(2, col_of[:, None, :, None].expand(k, ph, pw, c))
 
 
 def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
-    """Forward of roi_pool: (output [K, C, PH, PW], winners [K, C, PH, PW] or None). winners: 1 +
-    the flat index into the (contiguous) input of the element each output took its value from,
-    or 0 where none did (an empty bin, or nothing above -FLT_MAX): there torchvision sends no
-    gradient back either. `edges`: bin_edges' result for these arguments, when already known.
+    """Forward of roi_pool, in rows of channels: (output [K, PH, PW, C], winners of the same
+    shape or None). winners: 1 + image * H*W + row * W + col of the element (in the output's
+    channel) each output took its value from, or 0 where none did (an empty bin, or nothing
+    above -FLT_MAX): there torchvision sends no gradient back either. `edges`: bin_edges' result
+    for these arguments, when already known.
 
     Where bins are narrower than a pixel (a grid far finer than the region), most of them repeat
     a span of rows and a span of columns: each distinct pair of spans is pooled once and its
@@ -345,86 +271,124 @@ def _pool_bins(input, rois, output_size, edges, winners):
     ph, pw = output_size
     batch, rows, cols = edges
     k = rois.shape[0]
-    # Not zeroed: every block writes its part (zeroing would be one more pass over the output).
-    out = input.new_empty(k, c, ph, pw)
-    index_type = torch.int32 if n * c * h * w < 2**30 else torch.long
-    won = torch.empty(out.shape, dtype=index_type, device=input.device) if winners else None
-    heights = (rows[..., 1] - rows[..., 0]).clamp(min=0)  # [K, PH]
-    widths = (cols[..., 1] - cols[..., 0]).clamp(min=0)  # [K, PW]
-    pairs = heights * widths.sum(1, keepdim=True)  # [K, PH]: pairs per row of bins
-    total = int(pairs.sum()) if pairs.numel() else 0
+    heights = (rows[..., 1] - rows[..., 0]).clamp(min=0).reshape(-1)  # [K * PH]
+    widths = (cols[..., 1] - cols[..., 0]).clamp(min=0).reshape(-1)  # [K * PW]
+    areas = (heights.view(k, ph, 1) * widths.view(k, 1, pw)).reshape(-1)  # bins, (k, ph, pw)
+    total = int(areas.sum()) if areas.numel() else 0
+    # Winners as floats (the amin that finds them is fastest in floating point), exact.
+    key_type = torch.float32 if input.dtype != torch.float64 and n * h * w < 2**24 \
+        else torch.float64
     if not (total and c):
-        return out.zero_(), (won.zero_() if winners else None)
+        out = input.new_zeros(k, ph, pw, c)
+        return out, (torch.zeros(out.shape, dtype=key_type, device=input.device)
+                     if winners else None)
     flat = input.permute(0, 2, 3, 1).reshape(-1, c)  # a view when input is channels-last
     # -0.0 is looked for in the whole map when that costs less than in every gathered block.
     negative_zero = _has_negative_zero(input) if total >= n * h * w else None
-    channel_offset = torch.arange(c, dtype=index_type, device=input.device) * (h * w)
-    budget = min(BLOCK_PAIRS, max(1, BLOCK_ELEMENTS // c)) if input.device.type == "cpu" \
-        else total
-    floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
-    for k0, k1, p0, p1 in _blocks(pairs, budget):
-        bins, image, pixel, counts, (single, single_image, single_pixel) = _enumerate(
-            batch, rows, cols, heights, widths, w, k0 * ph + p0, (k1 - 1) * ph + p1)
-        image_offset = (batch[k0:k1].repeat_interleave((p1 - p0) * pw) * (c * h * w) + 1
-                        ).to(index_type)
-        if bins.numel():
-            values = flat.index_select(0, image * (h * w) + pixel)
-            result, result_won = _reduce(values, bins, counts, pixel,
-                                         (image_offset, channel_offset), winners,
-                                         negative_zero, input)
-        else:  # every bin empty or of one pixel
-            result = input.new_zeros(counts.numel(), c)
-            result_won = torch.zeros(result.shape, dtype=index_type, device=input.device) \
-                if winners else None
-        if single.numel():  # a bin of one pixel: its value, unless not above -FLT_MAX
-            values = flat.index_select(0, single_image * (h * w) + single_pixel)
-            above = values > floor  # False for NaN
-            result.index_copy_(0, single, torch.where(above, values, floor))
+    floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)  # -inf in float16
+    # Bins by their number of pixels, so that a block pads few of them to its largest.
+    order = areas.argsort()
+    sorted_areas = areas[order].tolist()
+    empty = bisect.bisect_right(sorted_areas, 0)  # first: they give 0, and no winner
+    out = input.new_empty(len(sorted_areas), c)
+    out[:empty] = 0
+    won = out.new_empty(out.shape, dtype=key_type) if winners else None
+    if winners:
+        won[:empty] = 0
+    budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else total
+    gathered = out.new_empty(max(budget, max(sorted_areas)) * c)
+    key = torch.empty_like(gathered, dtype=key_type)
+    for i0, i1 in _runs(sorted_areas, empty, budget):
+        ids = order[i0:i1]
+        s = sorted_areas[i1 - 1]
+        row_bin, col_bin = ids // pw, ids // (ph * pw) * pw + ids % pw
+        bin_width = widths[col_bin, None]
+        # A bin's pairs in row-major order, then its last pixel again up to s: a repeat cannot
+        # change the maximum, nor which pair holds it first.
+        q = torch.minimum(torch.arange(s, device=input.device), areas[ids, None] - 1)
+        pixel = ((batch[ids // (ph * pw), None] * h + rows.view(-1, 2)[row_bin, None, 0]
+                  + q // bin_width) * w + cols.view(-1, 2)[col_bin, None, 0] + q % bin_width)
+        size = (i1 - i0) * s * c
+        values = torch.index_select(flat, 0, pixel.view(-1),
+                                    out=gathered[:size].view(-1, c)).view(-1, s, c)
+        top = torch.amax(values, 1, out=out[i0:i1])
+        low, high = torch.aminmax(top)
+        if low.isnan():  # a bin holding NaN got NaN: NaN never wins, take it out
+            values.masked_fill_(values.isnan(), -math.inf)
+            low, high = torch.aminmax(torch.amax(values, 1, out=top))
+        zero = negative_zero if negative_zero is not None else _has_negative_zero(values)
+        below = bool(low <= floor)  # nothing above -FLT_MAX: -FLT_MAX, and no winner
+        if winners or zero:
+            first = _first_winner(values, top, (pixel + 1)[..., None].to(key_type),
+                                  key[:size].view(values.shape))
+            if below:
+                first.masked_fill_(top <= floor, 0)
+            if zero:  # of +0.0 and -0.0 the first wins, with its sign
+                held = flat.gather(0, (first.long() - 1).clamp_(min=0))
+                top.copy_(torch.where(top == 0, held, top))
             if winners:
-                won_single = (single_pixel.to(index_type) + image_offset[single])[:, None]
-                result_won.index_copy_(0, single, torch.where(
-                    above, won_single + channel_offset, 0).to(index_type))
-        # out[k0:k1, :, p0:p1, :]
-        window = (slice(k0, k1), slice(None), slice(p0 * pw, p1 * pw))
-        out.view(k, c, ph * pw)[window].transpose(1, 2).copy_(result.view(k1 - k0, -1, c))
-        if winners:
-            won.view(k, c, ph * pw)[window].transpose(1, 2).copy_(
-                result_won.view(k1 - k0, -1, c))
-    return out, won
+                won[i0:i1] = first
+        if below:
+            top.clamp_(min=floor)
+    inverse = torch.empty_like(order)
+    inverse[order] = torch.arange(len(order), device=input.device)
+    return (out.index_select(0, inverse).view(k, ph, pw, c),
+            won.index_select(0, inverse).view(k, ph, pw, c) if winners else None)
 
 
-def _scatter_grad(shape, parts, dtype, device):
-    """The input's gradient: for each (winners, gradient) part in turn, each output's gradient
-    added into its winner, outputs in (k, c, ph, pw) order. index_add_ on the CPU is one loop in
-    that order, so every input element sums its gradients in torchvision's order and the result
-    does not depend on threads (index_put_ with accumulate=True races on the CPU)."""
+def _scatter_grad(shape, batch, parts, dtype, device):
+    """The input's gradient: for each (winners [K, PH, PW, C] as _pool gives them, gradient
+    [K, C, PH, PW]) part in turn, each output's gradient added into its winner, outputs in
+    (k, ph, pw) order within a channel: the order of torchvision's loop for every input element,
+    so the sums are bit-equal to its CPU gradient. `batch` [K]: each region's image.
+
+    By scatter_add_, which on the CPU shares the channels among threads and loops over the
+    outputs in order, so the result does not depend on the threads; on CUDA deterministic
+    algorithms make it sort first, stably (only around the scatter: they also fill every new
+    tensor). Where the outputs outnumber the pixels, into rows of channels [1 + N*H*W, C] (row
+    0 takes what has no winner), then one transposition; otherwise into each image's channel
+    planes, so that a large map is not transposed."""
     n, c, h, w = shape
-    grad_input = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # first: for none
-    # On CUDA index_add_ adds atomically, in no fixed order, unless deterministic algorithms are
-    # asked for: then it sorts first, and two runs give the same bits.
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
-    try:
+
+    def scatter(target, dim, index, source):
+        deterministic = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(device.type == "cuda" or deterministic)
+        try:
+            target.scatter_add_(dim, index, source)
+        finally:
+            torch.use_deterministic_algorithms(deterministic)
+
+    if sum(winners.numel() for winners, _ in parts) >= n * h * w * c:
+        rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)
         for winners, grad in parts:
-            grad_input.index_add_(0, winners.reshape(-1), grad.reshape(-1))
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
-    return grad_input[1:].view(n, c, h, w)
+            scatter(rows, 0, winners.flatten(0, 2).long(), grad.permute(0, 2, 3, 1).flatten(0, 2))
+        return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
+    grad_input = torch.zeros(shape, dtype=dtype, device=device)
+    for winners, grad in parts:
+        won = winners.permute(3, 0, 1, 2).reshape(c, -1)  # [C, outputs]
+        # no winner: 0.0 added to pixel 0 (a sum from +0.0 is never -0.0: no bit changes)
+        source = grad.transpose(0, 1).reshape(c, -1).masked_fill(won == 0, 0)
+        image = batch.repeat_interleave(winners.shape[1] * winners.shape[2])
+        for i, plane in enumerate(grad_input.view(n, c, h * w)):
+            mine = (image == i).nonzero().squeeze(1)
+            index = won.index_select(1, mine).long().sub_(1 + i * h * w).clamp_(min=0)
+            scatter(plane, 1, index, source.index_select(1, mine))
+    return grad_input
 
 
 class _RoIPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, output_size, spatial_scale):
         out, winners = _pool(input, rois, output_size, spatial_scale, ctx.needs_input_grad[0])
-        ctx.save_for_backward(winners)
+        ctx.save_for_backward(winners, rois)
         ctx.input_shape = input.shape
-        return out
+        return out.permute(0, 3, 1, 2).contiguous()
 
     @staticmethod
     def backward(ctx, grad):
-        (winners,) = ctx.saved_tensors
-        return (_scatter_grad(ctx.input_shape, [(winners, grad)], grad.dtype, grad.device),
-                None, None, None)
+        winners, rois = ctx.saved_tensors
+        return (_scatter_grad(ctx.input_shape, rois[:, 0].long(), [(winners, grad)], grad.dtype,
+                              grad.device), None, None, None)
 
 
 @functools.cache  # a failed import is not retried on every call
@@ -514,7 +478,7 @@ def unions_of_blocks(edges, fine_edges, step: int) -> bool:
 
 
 def _derived_levels(input, rois, levels, spatial_scale, winners):
-    """Forward of roi_spp: per level, (output [K, C, l, l], winners or None) as _pool gives."""
+    """Forward of roi_spp: per level, (output [K, l, l, C], winners or None) as _pool gives."""
     finest = max(levels)
     n, c, h, w = input.shape
     k = rois.shape[0]
@@ -526,7 +490,7 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
     # Fine maxima with empty bins at -inf, so that a block's maximum leaves them out.
     fine_empty = ((rows[..., 1] <= rows[..., 0])[:, :, None]
                   | (cols[..., 1] <= cols[..., 0])[:, None, :])
-    masked = fine.masked_fill(fine_empty[:, None], -math.inf)
+    masked = fine.masked_fill(fine_empty[..., None], -math.inf)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
     results = []
     for level in levels:
@@ -541,20 +505,21 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
             results.append(_pool(input, rois, (level, level), spatial_scale, winners,
                                  level_edges))
             continue
-        blocks = masked.view(k, c, level, step, level, step)
-        top = blocks.amax(dim=(3, 5))
+        blocks = masked.reshape(k, level, step, level, step, c)
+        top = blocks.amax(dim=(2, 4))
         won = None
-        if winners:  # the first winner holding the maximum: the smallest flat index
-            tied = blocks == top[:, :, :, None, :, None]
-            candidates = fine_won.view(k, c, level, step, level, step)
-            first = torch.where(tied, candidates, torch.iinfo(fine_won.dtype).max)
-            won = torch.where(top > floor, first.amin(dim=(3, 5)), 0).to(fine_won.dtype)
+        if winners:  # of the tied fine winners the first in row-major order: the least index
+            tied = blocks == top[:, :, None, :, None]
+            candidates = fine_won.reshape(k, level, step, level, step, c)
+            first = torch.where(tied, candidates, math.inf)
+            won = first.amin(dim=(2, 4)).masked_fill_(top <= floor, 0)
             if negative_zero:  # the sign of a 0 maximum is the first one's
-                held = input.reshape(-1)[(won.long() - 1).clamp(min=0)]
-                top = torch.where((top == 0) & (won > 0), held, top)
+                rows_of_input = input.permute(0, 2, 3, 1).reshape(-1, c)
+                held = rows_of_input.gather(0, (won.long() - 1).clamp(min=0).flatten(0, 2))
+                top = torch.where((top == 0) & (won > 0), held.view_as(top), top)
         empty = ((lrows[..., 1] <= lrows[..., 0])[:, :, None]
                  | (lcols[..., 1] <= lcols[..., 0])[:, None, :])
-        results.append((top.clamp(min=floor).masked_fill(empty[:, None], 0), won))
+        results.append((top.clamp(min=floor).masked_fill(empty[..., None], 0), won))
     return results
 
 
@@ -563,21 +528,23 @@ class _RoISPP(torch.autograd.Function):
     def forward(ctx, input, rois, levels, spatial_scale):
         results = _derived_levels(input, rois, levels, spatial_scale, ctx.needs_input_grad[0])
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(*(won for _, won in results))
+            ctx.save_for_backward(rois, *(won for _, won in results))
         ctx.levels, ctx.input_shape = levels, input.shape
-        return torch.cat([out.flatten(1) for out, _ in results], dim=1)
+        return torch.cat([out.permute(0, 3, 1, 2).flatten(1) for out, _ in results], dim=1)
 
     @staticmethod
     def backward(ctx, grad):
         c = ctx.input_shape[1]
         # Each level's gradient goes where roi_pool at that level sends it; every input element
         # sums them in level order.
+        rois, *winners = ctx.saved_tensors
         parts, offset = [], 0
-        for level, won in zip(ctx.levels, ctx.saved_tensors):
-            parts.append((won, grad[:, offset:offset + c * level * level]))
-            offset += c * level * level
-        return (_scatter_grad(ctx.input_shape, parts, grad.dtype, grad.device),
-                None, None, None)
+        for level, won in zip(ctx.levels, winners):
+            size = c * level * level
+            parts.append((won, grad[:, offset:offset + size].view(-1, c, level, level)))
+            offset += size
+        return (_scatter_grad(ctx.input_shape, rois[:, 0].long(), parts, grad.dtype,
+                              grad.device), None, None, None)
 
 
 def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "adaptive"):
