@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from unittest import mock
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from roi_cases import HARD_BOXES, same_bits
 
 from bench.ops import roi_pool, roi_spp, spp
+from bench.ops import roi
 from bench.ops.roi import COORD_LIMIT, FLT_MAX
 
 
@@ -61,6 +63,43 @@ def test_roi_spp_is_roi_pool_per_level(problem):
     for levels in ((6, 3, 2, 1), (4, 2, 1), (5, 2), (1,), (3, 6)):
         expected = torch.cat([tv(x, boxes, lv, scale).flatten(1) for lv in levels], dim=1)
         assert same_bits(roi_spp(x, boxes, levels, scale), expected), levels
+
+
+@settings(max_examples=150, deadline=None)
+@given(problems(), st.sampled_from([torch.float32, torch.float64, torch.float16]),
+       st.integers(1, 12))
+def test_forward_and_gradient_are_torchvision_s_whatever_the_block_size(problem, dtype, pairs):
+    """Bins are pooled a block of `pairs` gathered rows at a time (the blocks pad bins to the
+    largest); the gradient goes into rows of channels or into channel planes, by the number of
+    outputs. An output without a winner sends nothing back, even a NaN gradient."""
+    x, boxes, size, scale = problem
+    x, boxes = x.to(dtype).requires_grad_(), boxes.to(dtype)
+    grad = torch.randn(len(boxes), x.shape[1], *size, dtype=dtype)
+    grad.view(-1)[::3] = math.nan
+    with mock.patch.object(roi, "BLOCK_ELEMENTS", pairs * x.shape[1]):
+        ours = roi_pool(x, boxes, size, scale)
+        (ours_grad,) = torch.autograd.grad(ours, x, grad)
+    theirs = tv(x, boxes, size, scale)
+    (their_grad,) = torch.autograd.grad(theirs, x, grad)
+    assert same_bits(ours, theirs)
+    assert same_bits(ours_grad, their_grad)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problems(), st.integers(1, 12))
+def test_roi_spp_in_small_blocks_and_its_gradient(problem, pairs):
+    x, boxes, _, scale = problem
+    x = x.double().requires_grad_()
+    boxes = boxes.double()
+    grad = torch.randn(len(boxes), x.shape[1] * 50, dtype=torch.float64)
+    with mock.patch.object(roi, "BLOCK_ELEMENTS", pairs * x.shape[1]):
+        ours = roi_spp(x, boxes, (6, 3, 2, 1), scale)
+        (ours_grad,) = torch.autograd.grad(ours, x, grad)
+    theirs = torch.cat([tv(x, boxes, lv, scale).flatten(1) for lv in (6, 3, 2, 1)], dim=1)
+    (their_grad,) = torch.autograd.grad(theirs, x, grad)
+    assert same_bits(ours, theirs)
+    # the same terms, summed level by level per element here, per level first there
+    torch.testing.assert_close(ours_grad, their_grad, equal_nan=True)
 
 
 def test_hard_cases_from_the_semantics():

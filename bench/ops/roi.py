@@ -354,10 +354,24 @@ def _scatter_grad(shape, batch, parts, dtype, device):
         deterministic = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(device.type == "cuda" or deterministic)
         try:
-            target.scatter_add_(dim, index, source)
+            if index.dim() == 1:
+                target.index_add_(dim, index, source)
+            else:
+                target.scatter_add_(dim, index, source)
         finally:
             torch.use_deterministic_algorithms(deterministic)
 
+    if dtype in (torch.float16, torch.bfloat16):
+        # scatter_add_ sums these in float32; torchvision rounds every addition, as index_add_
+        # does, here over (k, c, ph, pw) and flat input indices (0 takes what has no winner)
+        flat = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)
+        channel = torch.arange(c, device=device)
+        for winners, grad in parts:
+            won = winners.long()
+            offset = (channel + batch[:, None, None, None] * (c - 1)) * (h * w)
+            index = won.add_(offset).masked_fill_(won == offset, 0).permute(0, 3, 1, 2)
+            scatter(flat, 0, index.flatten(), grad.flatten())
+        return flat[1:].view(shape)
     if sum(winners.numel() for winners, _ in parts) >= n * h * w * c:
         rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)
         for winners, grad in parts:
@@ -509,9 +523,12 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
         top = blocks.amax(dim=(2, 4))
         won = None
         if winners:  # of the tied fine winners the first in row-major order: the least index
-            tied = blocks == top[:, :, None, :, None]
             candidates = fine_won.reshape(k, level, step, level, step, c)
-            first = torch.where(tied, candidates, math.inf)
+            spread = top[:, :, None, :, None]
+            if not top.numel() or bool(top.max() < math.inf):  # as in _first_winner
+                first = torch.add(candidates, torch.sub(spread, blocks).sign_(), alpha=2.0 ** 53)
+            else:
+                first = torch.where(blocks == spread, candidates, math.inf)
             won = first.amin(dim=(2, 4)).masked_fill_(top <= floor, 0)
             if negative_zero:  # the sign of a 0 maximum is the first one's
                 rows_of_input = input.permute(0, 2, 3, 1).reshape(-1, c)
