@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from roi_cases import HARD_BOXES, same_bits
 
-from bench.ops import roi_pool, roi_spp, spp
-from bench.ops import roi
+from bench.ops import roi, roi_pool, roi_spp, spp
 from bench.ops.roi import COORD_LIMIT, FLT_MAX
 
 

@@ -196,9 +196,10 @@ def _runs(areas: list[int], start: int, budget: int):
     block (its bins times the largest area among them) holds at most `budget` pairs, or one bin."""
     i, n = start, len(areas)
     while i < n:
-        fits = bisect.bisect_right(range(i + 1, n + 1), budget, key=lambda j: (j - i) * areas[j - 1])
-        yield i, i + max(1, fits)
-        i += max(1, fits)
+        step = max(1, bisect.bisect_right(range(i + 1, n + 1), budget,
+                                          key=lambda j, i=i: (j - i) * areas[j - 1]))
+        yield i, i + step
+        i += step
 
 
 def _has_negative_zero(t: torch.Tensor) -> bool:
