@@ -6,43 +6,38 @@ with nothing above -FLT_MAX gives -FLT_MAX, and the first maximum in row-major o
 Where torchvision does not support a dtype (bfloat16), bin edges are computed in float32, so the
 result equals our float32 result on the same rounded inputs.
 
-How. The bins are enumerated as (bin, pixel) pairs, a block of consecutive rows of bins at a time
-(about BLOCK_ELEMENTS gathered values per block, so memory follows the block, not the number of
-pairs: a 10000x10000 grid on an 8x8 map needs little more than its output). Each block's pixels
-are gathered as rows of channels from a channels-last copy of the input and `scatter_reduce`
-takes each bin's maximum; when a gradient will be needed, a second `scatter_reduce` takes the
-first position holding it, and the forward keeps, as torchvision does, the winning input element
-of every (region, bin, channel). The backward adds each output's gradient into its winner with
-`index_add_`, which on the CPU is one loop over the outputs: for every input element the same sum
-in the same order as torchvision's loop over (k, c, ph, pw), so the gradient is bit-equal to
-torchvision's CPU gradient and deterministic. The channels-last copy is the input itself when the
-input is channels-last; NaN and -0.0 are looked for in the gathered blocks or the small maxima,
-never in the whole map.
+How. Bins are sorted by their number of pixels and pooled a block at a time (about
+BLOCK_ELEMENTS gathered values, so memory follows the block, not the number of pairs: a
+10000x10000 grid on an 8x8 map needs little more than its output). A block's bins are padded to
+its largest by repeating their last pixel, their pixels gathered as rows of channels from a
+channels-last copy of the input, and `amax` over each bin's rows gives its maximum. When a
+gradient will be needed, the first pixel holding the maximum is the least of pixel + 2**53 *
+sign(maximum - value) over the bin: arithmetic and one `amin` (a comparison into a bool tensor,
+or max(dim) with its indices, took 3 to 40 times longer on this machine). The forward keeps, as
+torchvision does, the winner of every (region, bin, channel). The backward adds each output's
+gradient into its winner with `scatter_add_`, which on the CPU loops over the outputs in order
+for each channel: every input element sums its terms in the order of torchvision's loop over
+(k, c, ph, pw), so the gradient is bit-equal to torchvision's CPU gradient and deterministic.
+The channels-last copy is the input itself when the input is channels-last; NaN and -0.0 are
+looked for in the gathered blocks or the small maxima, never in the whole map.
 
-Measured side by side in one process (2-core Xeon VM, 2 threads, fp32, the suite's CPU inputs;
-torchvision and the previous version interleaved with ours, 5 repetitions, median of the
-ratios ours/torchvision; the machine was shared with other people's test runs, single ratios
-scattered by about +-20%, and under heavy load 2 threads were much slower, as OpenMP threads
-waited for cores), before -> after:
+Measured in one `make bench` run (default grid, 2-core Xeon VM, 2 threads, fp32, glibc told to
+keep freed memory as `python -m bench run` does), ours / torchvision, forward; forward+backward:
 
-    case                   forward       forward+backward
-    small r16 o7           2.89 -> 1.33  4.73 -> 1.06
-    small r128 o7          0.81 -> 0.69  3.86 -> 1.01
-    small r512 o7          0.56 -> 0.54  3.63 -> 0.96
-    small r512 o14         0.66 -> 0.48  2.64 -> 0.92
-    vgg16-conv5 r128 o7    0.56 -> 0.52  3.02 -> 0.86
-    vgg16-conv5 r512 o7    0.55 -> 0.44  2.95 -> 0.77
-    fpn-p2 r64 o7          1.72 -> 1.14  5.42 -> 1.38
-    pyramid small r128     0.78 -> 0.66  4.64 -> 1.16  (against roi_pool per level)
-    pyramid small r512     0.51 -> 0.51  5.13 -> 1.21
+    small r16 o7 1.34; 1.93      small r128 o7 0.47; 0.94     small r512 o7 0.39; 0.85
+    small r512 o14 0.39; 0.83    vgg16-conv5 r128 0.43; 0.97  vgg16-conv5 r512 0.37; 0.77
+    fpn-p2 r64 0.88; 1.18        pyramid small r128 0.59; 1.02  pyramid small r512 0.41; 1.34
 
-With one thread (torchvision's kernels use one) forward+backward took 0.94 to 1.75 times
-torchvision's time. On fpn-p2 the channels-last copy of the whole map is most of the time.
+(pyramid: against roi_pool per level). Interleaved with the previous version in one process (7
+repetitions, medians), forward+backward: small r16 4.8 -> 6.3 ms (the fixed costs of sorting and
+of the per-image scatter), pyramid small r512 229 -> 172 ms, fpn-p2 125 -> 108 ms. On fpn-p2 the
+channels-last copy of the 111 MB map is most of the forward; without glibc keeping freed memory
+each fresh allocation there costs about 0.25 ms per MB in page faults on this VM.
 A 10000x10000 grid on an 8x8 map (bins narrower than a pixel: each distinct pair of row and
 column spans pooled once, then spread by two gathers): 0.12 to 0.17 s and 0.38 GB above the
 process's start, torchvision 1.0 to 1.2 s and 0.75 GB (two runs each, one after the other, 2-core
-VM; enumerating every bin took 3 to 5 s, and at first 25 s and 10 GB). torch.compile was not
-used.
+VM, with the previous block code; enumerating every bin took 3 to 5 s, and at first 25 s and
+10 GB). torch.compile was not tried.
 """
 
 import bisect
