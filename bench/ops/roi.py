@@ -41,6 +41,7 @@ VM, with the previous block code; enumerating every bin took 3 to 5 s, and at fi
 """
 
 import bisect
+import contextlib
 import functools
 import math
 import numbers
@@ -332,58 +333,49 @@ def _pool_bins(input, rois, output_size, edges, winners):
             won.index_select(0, inverse).view(k, ph, pw, c) if winners else None)
 
 
+@contextlib.contextmanager
+def _deterministic_on_cuda(device: torch.device):
+    """Deterministic algorithms on CUDA (index_add_ and scatter_add_ then sort first, stably),
+    only around the accumulation: switched on, they also fill every new tensor."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(device.type == "cuda" or deterministic)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+
+
 def _scatter_grad(shape, batch, parts, dtype, device):
     """The input's gradient: for each (winners [K, PH, PW, C] as _pool gives them, gradient
     [K, C, PH, PW]) part in turn, each output's gradient added into its winner, outputs in
     (k, ph, pw) order within a channel: the order of torchvision's loop for every input element,
     so the sums are bit-equal to its CPU gradient. `batch` [K]: each region's image.
 
-    By scatter_add_, which on the CPU shares the channels among threads and loops over the
-    outputs in order, so the result does not depend on the threads; on CUDA deterministic
-    algorithms make it sort first, stably (only around the scatter: they also fill every new
-    tensor). Where the outputs outnumber the pixels, into rows of channels [1 + N*H*W, C] (row
-    0 takes what has no winner), then one transposition; otherwise into each image's channel
-    planes, so that a large map is not transposed."""
+    Where the outputs outnumber the input's elements, by scatter_add_ into rows of channels
+    [1 + N*H*W, C] (row 0 takes what has no winner), then one transposition: on the CPU it
+    shares the channels among threads and loops over the outputs in order, so the result does
+    not depend on the threads. Otherwise, and for float16 and bfloat16 (which scatter_add_ sums
+    in float32, where torchvision rounds every addition), by index_add_ over (k, c, ph, pw) and
+    flat input indices: one loop over the outputs, no transposition of a large map."""
     n, c, h, w = shape
-
-    def scatter(target, dim, index, source):
-        deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(device.type == "cuda" or deterministic)
-        try:
-            if index.dim() == 1:
-                target.index_add_(dim, index, source)
-            else:
-                target.scatter_add_(dim, index, source)
-        finally:
-            torch.use_deterministic_algorithms(deterministic)
-
-    if dtype in (torch.float16, torch.bfloat16):
-        # scatter_add_ sums these in float32; torchvision rounds every addition, as index_add_
-        # does, here over (k, c, ph, pw) and flat input indices (0 takes what has no winner)
-        flat = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)
-        channel = torch.arange(c, device=device)
+    many = sum(winners.numel() for winners, _ in parts) >= n * h * w * c
+    if many and dtype not in (torch.float16, torch.bfloat16):
+        rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)
+        with _deterministic_on_cuda(device):
+            for winners, grad in parts:
+                rows.scatter_add_(0, winners.flatten(0, 2).long(),
+                                  grad.permute(0, 2, 3, 1).flatten(0, 2))
+        return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
+    flat = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # 0: what has no winner
+    channel = torch.arange(c, device=device)
+    with _deterministic_on_cuda(device):
         for winners, grad in parts:
+            # 1 + image * H*W + pixel becomes 1 + (image * C + channel) * H*W + pixel
             won = winners.long()
             offset = (channel + batch[:, None, None, None] * (c - 1)) * (h * w)
             index = won.add_(offset).masked_fill_(won == offset, 0).permute(0, 3, 1, 2)
-            scatter(flat, 0, index.flatten(), grad.flatten())
-        return flat[1:].view(shape)
-    if sum(winners.numel() for winners, _ in parts) >= n * h * w * c:
-        rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)
-        for winners, grad in parts:
-            scatter(rows, 0, winners.flatten(0, 2).long(), grad.permute(0, 2, 3, 1).flatten(0, 2))
-        return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
-    grad_input = torch.zeros(shape, dtype=dtype, device=device)
-    for winners, grad in parts:
-        won = winners.permute(3, 0, 1, 2).reshape(c, -1)  # [C, outputs]
-        # no winner: 0.0 added to pixel 0 (a sum from +0.0 is never -0.0: no bit changes)
-        source = grad.transpose(0, 1).reshape(c, -1).masked_fill(won == 0, 0)
-        image = batch.repeat_interleave(winners.shape[1] * winners.shape[2])
-        for i, plane in enumerate(grad_input.view(n, c, h * w)):
-            mine = (image == i).nonzero().squeeze(1)
-            index = won.index_select(1, mine).long().sub_(1 + i * h * w).clamp_(min=0)
-            scatter(plane, 1, index, source.index_select(1, mine))
-    return grad_input
+            flat.index_add_(0, index.flatten(), grad.flatten())
+    return flat[1:].view(shape)
 
 
 class _RoIPool(torch.autograd.Function):
