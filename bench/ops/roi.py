@@ -204,16 +204,18 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
     return t.numel() > 0 and bool(t.view(bits).min() == torch.iinfo(bits).min)
 
 
-def _first_winner(values, top, pixel, key):
-    """[B, C]: of the pairs holding each bin's maximum `top` [B, C] in `values` [B, S, C], the
-    least `pixel` [B, S, 1] (the first in row-major order), in `key`'s dtype (exact for pixel).
-    Arithmetic into the preallocated `key` [B, S, C], then one `amin`: a comparison into a bool
-    tensor, or max(dim) with its indices, took 3 to 40 times longer here than a subtraction."""
-    if bool(top.max() < math.inf):  # then top - value is 0 exactly where they are equal
-        torch.sub(top[:, None], values, out=key).sign_()
+def _first_winner(values, top, labels, dims, key=None):
+    """The least of `labels` over `dims` among the elements of `values` holding their group's
+    maximum `top` (NaN taken out; both broadcast against `values`), in the dtype of `labels`,
+    which holds them exactly. Arithmetic (into `key` when given), then one `amin`: a comparison
+    into a bool tensor, or max(dim) with its indices, took 3 to 40 times longer here than a
+    subtraction."""
+    if not top.numel() or bool(top.max() < math.inf):  # then top - value is 0 where equal
+        key = torch.sub(top, values, out=key).sign_()
     else:  # inf - inf is NaN
-        torch.ne(values, top[:, None], out=key)
-    return torch.add(pixel, key, alpha=2.0 ** 53, out=key).amin(1)
+        key = torch.ne(values, top, out=key)
+    return torch.add(labels, key, alpha=2.0 ** 53, out=key if key.dtype == labels.dtype
+                     else None).amin(dims)
 
 
 def _distinct(edges: torch.Tensor):
@@ -243,8 +245,8 @@ def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torc
 
 def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
     """Forward of roi_pool, in rows of channels: (output [K, PH, PW, C], winners of the same
-    shape or None). winners: 1 + image * H*W + row * W + col of the element (in the output's
-    channel) each output took its value from, or 0 where none did (an empty bin, or nothing
+    shape or None). winners (floats, exact): 1 + image * H*W + row * W + col of the element (in
+    the output's channel) each output took its value from, or 0 where none did (an empty bin, or nothing
     above -FLT_MAX): there torchvision sends no gradient back either. `edges`: bin_edges' result
     for these arguments, when already known.
 
@@ -309,15 +311,15 @@ def _pool_bins(input, rois, output_size, edges, winners):
         values = torch.index_select(flat, 0, pixel.view(-1),
                                     out=gathered[:size].view(-1, c)).view(-1, s, c)
         top = torch.amax(values, 1, out=out[i0:i1])
-        low, high = torch.aminmax(top)
+        low = top.min()
         if low.isnan():  # a bin holding NaN got NaN: NaN never wins, take it out
             values.masked_fill_(values.isnan(), -math.inf)
-            low, high = torch.aminmax(torch.amax(values, 1, out=top))
+            low = torch.amax(values, 1, out=top).min()
         zero = negative_zero if negative_zero is not None else _has_negative_zero(values)
         below = bool(low <= floor)  # nothing above -FLT_MAX: -FLT_MAX, and no winner
         if winners or zero:
-            first = _first_winner(values, top, (pixel + 1)[..., None].to(key_type),
-                                  key[:size].view(values.shape))
+            first = _first_winner(values, top[:, None], (pixel + 1)[..., None].to(key_type),
+                                  1, key[:size].view(values.shape))
             if below:
                 first.masked_fill_(top <= floor, 0)
             if zero:  # of +0.0 and -0.0 the first wins, with its sign
@@ -512,12 +514,8 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
         won = None
         if winners:  # of the tied fine winners the first in row-major order: the least index
             candidates = fine_won.reshape(k, level, step, level, step, c)
-            spread = top[:, :, None, :, None]
-            if not top.numel() or bool(top.max() < math.inf):  # as in _first_winner
-                first = torch.add(candidates, torch.sub(spread, blocks).sign_(), alpha=2.0 ** 53)
-            else:
-                first = torch.where(blocks == spread, candidates, math.inf)
-            won = first.amin(dim=(2, 4)).masked_fill_(top <= floor, 0)
+            won = _first_winner(blocks, top[:, :, None, :, None], candidates, (2, 4))
+            won.masked_fill_(top <= floor, 0)
             if negative_zero:  # the sign of a 0 maximum is the first one's
                 rows_of_input = input.permute(0, 2, 3, 1).reshape(-1, c)
                 held = rows_of_input.gather(0, (won.long() - 1).clamp(min=0).flatten(0, 2))
