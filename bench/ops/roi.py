@@ -246,9 +246,9 @@ def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torc
 def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
     """Forward of roi_pool, in rows of channels: (output [K, PH, PW, C], winners of the same
     shape or None). winners (floats, exact): 1 + image * H*W + row * W + col of the element (in
-    the output's channel) each output took its value from, or 0 where none did (an empty bin, or nothing
-    above -FLT_MAX): there torchvision sends no gradient back either. `edges`: bin_edges' result
-    for these arguments, when already known.
+    the output's channel) each output took its value from, or 0 where none did (an empty bin, or
+    nothing above -FLT_MAX): there torchvision sends no gradient back either. `edges`:
+    bin_edges' result for these arguments, when already known.
 
     Where bins are narrower than a pixel (a grid far finer than the region), most of them repeat
     a span of rows and a span of columns: each distinct pair of spans is pooled once and its
