@@ -18,7 +18,7 @@ GENERATOR = '<meta name="generator" content="bench">'  # in every page this harn
 BENCHMARKS = Path(__file__).with_name("benchmarks.py")
 
 
-class UsageError(Exception):
+class UsageError(UserError):
     """A mistake on the command line, reported in one line."""
 
 
@@ -228,7 +228,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, UserError) as error:  # anything else is a bug: its traceback stays
+    except UserError as error:  # anything else is a bug: its traceback stays
         print(f"bench: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -21,10 +21,9 @@ import sys
 import time
 
 import torch
-import torchvision
 
 from bench.ops import roi_triton as tri
-from bench.suites.roi_spp_pooling import LEVELS, Case, make_inputs
+from bench.suites.roi_spp_pooling import BASELINES, LEVELS, Case, make_inputs, run_impl
 
 CASES = (Case("pool", "small", 512, 7), Case("pool", "vgg16-conv5", 2000, 7),
          Case("pool", "fpn-p2", 1000, 7), Case("pyramid", "fpn-p2", 1000, 0))
@@ -40,11 +39,7 @@ def _ours(case, inputs):
 
 
 def _theirs(case, inputs):
-    pool = torchvision.ops.roi_pool
-    if case.kind == "pyramid":
-        return lambda: torch.cat([pool(inputs.x, inputs.boxes, level, inputs.scale).flatten(1)
-                                  for level in LEVELS], dim=1)
-    return lambda: pool(inputs.x, inputs.boxes, case.output, inputs.scale)
+    return lambda: run_impl(BASELINES[case.kind], case, inputs.x, inputs.boxes, inputs.scale)
 
 
 def _timer(device: str):
