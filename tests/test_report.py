@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 from bench.report import format as fmt
+from bench.report.publish import publish
 from bench.report.render import render_index, render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
@@ -52,6 +53,13 @@ def test_markup_from_the_json_is_never_live(tmp_path):
     # the only scripts are the page's own sorting script
     assert len(re.findall(r"<script", html)) == 1
     assert "&lt;script&gt;alert" in html
+
+
+def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_path):
+    lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}}, SAMPLE)
+    assert lines == ["1x1 convolution versus per-pixel Linear: cpu fp32 forward: linear_nhwc was "
+                     "clearly fastest in 1 of 1 cases, at a median 6.19× the speed of conv_nchw.",
+                     f"report {tmp_path / 'out' / 'index.html'}"]
 
 
 def test_index_lists_runs(tmp_path):

@@ -34,7 +34,7 @@ def publish(run: dict, json_path) -> list[str]:
     folder asked for by `--bench-report` (or None), and the JSON that pytest-benchmark wrote
     (`json`, absent when nothing was measured). An empty run folder is removed, not left behind.
     """
-    from bench.report.render import render_index, render_report
+    from bench.report.render import read_mapping, render_index, render_report
 
     out = Path(run["out"]) if run.get("out") else run.get("dir")
     if run.get("json") is None:
@@ -53,7 +53,8 @@ def publish(run: dict, json_path) -> list[str]:
         page = render_report([target], out)
     except ValueError as error:  # ResultsError among them: one line
         return [f"no report: {error}"]
-    lines = [f"report {page}"]
+    findings = read_mapping(out / "summary.json").get("findings", [])
+    lines = [f"{title}: {finding}" for title, finding in findings] + [f"report {page}"]
     if run.get("dir") is not None and out == run["dir"]:
         lines.append(f"all runs {render_index(run['reports'])}")
     return lines

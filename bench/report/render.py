@@ -168,6 +168,9 @@ def render_report(paths, out_dir) -> Path:
         "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),
         "suites": sorted(frame["suite"].unique()),
         "status": "; ".join(m["status"] for m in machines),
+        # the page's first screen, for the terminal: [section title, finding]
+        "findings": [[section.title, finding] for section in sections
+                     for finding in section.findings],
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
