@@ -205,7 +205,7 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
 
 
 def _first_winner(values, top, labels, dims, key=None):
-    """The least of `labels` over `dims` among the elements of `values` holding their group's
+    """The least of `labels` over `dims` (a tuple) among the elements of `values` holding their group's
     maximum `top` (NaN taken out; both broadcast against `values`), in the dtype of `labels`,
     which holds them exactly. Arithmetic (into `key` when given), then one `amin`: a comparison
     into a bool tensor, or max(dim) with its indices, took 3 to 40 times longer here than a
@@ -214,8 +214,10 @@ def _first_winner(values, top, labels, dims, key=None):
         key = torch.sub(top, values, out=key).sign_()
     else:  # inf - inf is NaN
         key = torch.ne(values, top, out=key)
-    return torch.add(labels, key, alpha=2.0 ** 53, out=key if key.dtype == labels.dtype
-                     else None).amin(dims)
+    key = torch.add(labels, key, alpha=2.0 ** 53, out=key if key.dtype == labels.dtype else None)
+    for dim in sorted(dims, reverse=True):  # one at a time: see _derived_levels
+        key = key.amin(dim)
+    return key
 
 
 def _distinct(edges: torch.Tensor):
@@ -319,7 +321,7 @@ def _pool_bins(input, rois, output_size, edges, winners):
         below = bool(low <= floor)  # nothing above -FLT_MAX: -FLT_MAX, and no winner
         if winners or zero:
             first = _first_winner(values, top[:, None], (pixel + 1)[..., None].to(key_type),
-                                  1, key[:size].view(values.shape))
+                                  (1,), key[:size].view(values.shape))
             if below:
                 first.masked_fill_(top <= floor, 0)
             if zero:  # of +0.0 and -0.0 the first wins, with its sign
@@ -510,7 +512,8 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
                                  level_edges))
             continue
         blocks = masked.reshape(k, level, step, level, step, c)
-        top = blocks.amax(dim=(2, 4))
+        # one dimension at a time: amax over (2, 4) at once took 20 times longer here
+        top = blocks.amax(4).amax(2)
         won = None
         if winners:  # of the tied fine winners the first in row-major order: the least index
             candidates = fine_won.reshape(k, level, step, level, step, c)
