@@ -205,11 +205,11 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
 
 
 def _first_winner(values, top, labels, dims, key=None):
-    """The least of `labels` over `dims` (a tuple) among the elements of `values` holding their group's
-    maximum `top` (NaN taken out; both broadcast against `values`), in the dtype of `labels`,
-    which holds them exactly. Arithmetic (into `key` when given), then one `amin`: a comparison
-    into a bool tensor, or max(dim) with its indices, took 3 to 40 times longer here than a
-    subtraction."""
+    """The least of `labels` over `dims` (a tuple) among the elements of `values` holding their
+    group's maximum `top` (NaN taken out; both broadcast against `values`), in the dtype of
+    `labels`, which holds them exactly. Arithmetic (into `key` when given), then `amin`: a
+    comparison into a bool tensor, or max(dim) with its indices, took 3 to 40 times longer here
+    than a subtraction."""
     if not top.numel() or bool(top.max() < math.inf):  # then top - value is 0 where equal
         key = torch.sub(top, values, out=key).sign_()
     else:  # inf - inf is NaN
