@@ -111,13 +111,13 @@ class Progress:
     """Under --benchmark, a line when a suite is done, with how much is left and about how
     long it will take: a run of the default grid takes minutes, its dots say little.
 
-    The estimate comes from the last run on this machine where it knows the benchmarks (each
+    The estimate comes from the last runs on this machine that measured the benchmarks (each
     records its own seconds), scaled by how this run compares so far on the ones done; for the
     others, the average so far. Suites differ a lot: a frozen ResNet-50 benchmark takes a
     hundred times a 1x1-convolution one, so an average alone said 2 minutes where 6 were left."""
 
-    def __init__(self, reporter, history: dict[str, float]):
-        self.reporter, self.history = reporter, history
+    def __init__(self, reporter, reports: Path | None):
+        self.reporter, self.reports, self.history = reporter, reports, {}
         self.left, self.pending, self.start = {}, set(), time.monotonic()
         # benchmarks done, the seconds they took, and for those the last run knows: the seconds
         # they took now and then (the pace compares test bodies, not this run's start-up)
@@ -131,6 +131,8 @@ class Progress:
                 if not item.get_closest_marker("skip"):  # takes no time, is in no JSON
                     self.pending.add(item.name)
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
+        if self.reports is not None:
+            self.history = history(self.reports, platform.node(), self.pending)
         known = [self.history[name] for name in self.pending if name in self.history]
         before = f"; about {_minutes(sum(known))} by the last run on this machine" \
             if self.pending and len(known) >= 0.9 * len(self.pending) else ""
@@ -167,14 +169,18 @@ class Progress:
                    for name in self.pending)
 
 
-def history(reports: Path, node: str, runs: int = 5) -> dict[str, float]:
-    """Seconds each benchmark took in the latest of this machine's last `runs` runs under
-    `reports` that recorded them; {} when none did. A file it cannot use is passed over: the
-    estimate is a convenience, never a reason for a run to fail."""
+def history(reports: Path, node: str, wanted: set[str], runs: int = 10) -> dict[str, float]:
+    """Seconds each of the `wanted` benchmarks took in the latest run that recorded it, among
+    this machine's last `runs` runs under `reports` (reading stops once all are known): a
+    selfcheck-only run must not hide the full run before it. A file it cannot use is passed
+    over: the estimate is a convenience, never a reason for a run to fail."""
     # run folders are <time>-<host>[-n]: this machine's first, the JSON's node decides
     folders = sorted((reports / "runs").glob(f"*-{glob.escape(node)}*/benchmark.json"),
                      reverse=True)
+    found: dict[str, float] = {}
     for path in folders[:runs]:
+        if wanted <= found.keys():
+            break
         try:
             data = json.loads(path.read_text())
             if (data.get("machine_info") or {}).get("node") != node:
@@ -183,12 +189,11 @@ def history(reports: Path, node: str, runs: int = 5) -> dict[str, float]:
                        for bench in data["benchmarks"] if "wall_seconds" in bench["extra_info"]}
         except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
             continue
-        seconds = {name: value for name, value in seconds.items()
-                   if isinstance(name, str) and type(value) in (int, float)
-                   and math.isfinite(value) and value >= 0}
-        if seconds:
-            return seconds
-    return {}
+        for name, value in seconds.items():
+            if name in wanted and name not in found and type(value) in (int, float) \
+                    and math.isfinite(value) and value >= 0:
+                found[name] = value
+    return found
 
 
 def _minutes(seconds: float) -> str:
@@ -263,8 +268,8 @@ def pytest_sessionstart(session):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if session.config.getoption("benchmark") and reporter is not None:
         run = session.config.stash.get(RUN, None) or {}
-        known = history(run["reports"], platform.node()) if run.get("reports") else {}
-        session.config.pluginmanager.register(Progress(reporter, known), "bench-progress")
+        session.config.pluginmanager.register(Progress(reporter, run.get("reports")),
+                                              "bench-progress")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -193,8 +193,9 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
 
     lines, now = [], [0.0]
     monkeypatch.setattr(plugin.time, "monotonic", lambda: now[0])
-    progress = plugin.Progress(SimpleNamespace(write_line=lines.append),
-                               {"t[a-x]": 10.0, "t[b-y]": 20.0, "t[b-z]": 30.0})
+    last = {"t[a-x]": 10.0, "t[b-y]": 20.0, "t[b-z]": 30.0}
+    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted: last)
+    progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
     def item(suite, case, skip=False):
         return SimpleNamespace(name=f"t[{suite}-{case}]", callspec=SimpleNamespace(
             params={"suite": suite}), get_closest_marker=lambda mark: mark == "bench" or skip)
@@ -211,7 +212,7 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     assert lines[-1] == "bench: a done after 25 s; 3 benchmarks left, about 1.7 min more"
 
 
-def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_seconds(tmp_path):
+def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(tmp_path):
     from bench.plugin import history
 
     def run(name, node, benchmarks):
@@ -229,6 +230,14 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_second
     run("20260106-000000-vm", "vm", [{"name": "t[a]", "extra_info": [1]}])
     (tmp_path / "runs" / "20260107-000000-vm").mkdir()
     (tmp_path / "runs" / "20260107-000000-vm" / "benchmark.json").write_text("{broken")
-    assert history(tmp_path, "vm", runs=10) == {"t[a]": 1.5}
-    assert history(tmp_path, "gpu") == {"t[a]": 9.0}
-    assert history(tmp_path, "other") == {} and history(tmp_path / "none", "vm") == {}
+    assert history(tmp_path, "vm", {"t[a]", "t[b]"}, runs=10) == {"t[a]": 1.5}
+    assert history(tmp_path, "gpu", {"t[a]"}) == {"t[a]": 9.0}
+    assert history(tmp_path, "other", {"t[a]"}) == {}
+    assert history(tmp_path / "none", "vm", {"t[a]"}) == {}
+    # a later run of a few benchmarks (a self-check) does not hide the full run before it
+    run("20260108-000000-vm", "vm", [{"name": "t[s]", "extra_info": {"wall_seconds": 0.5}},
+                                       {"name": "t[a]", "extra_info": {"wall_seconds": 2.0}}])
+    assert history(tmp_path, "vm", {"t[a]", "t[s]", "t[x]"}) == {"t[s]": 0.5, "t[a]": 2.0}
+    run("20260109-000000-vm", "vm", [{"name": "t[s]", "extra_info": {"wall_seconds": 0.7}}])
+    assert history(tmp_path, "vm", {"t[a]", "t[s]"}, runs=3) == {"t[s]": 0.7, "t[a]": 2.0}
+    assert history(tmp_path, "vm", {"t[s]"}, runs=1) == {"t[s]": 0.7}
