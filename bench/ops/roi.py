@@ -21,23 +21,25 @@ for each channel: every input element sums its terms in the order of torchvision
 The channels-last copy is the input itself when the input is channels-last; NaN and -0.0 are
 looked for in the gathered blocks or the small maxima, never in the whole map.
 
-Measured in one `make bench` run (default grid, 2-core Xeon VM, 2 threads, fp32, glibc told to
-keep freed memory as `python -m bench run` does), ours / torchvision, forward; forward+backward:
+Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 threads, fp32,
+glibc told to keep freed memory as `python -m bench run` does), ours / torchvision, forward;
+forward+backward:
 
-    small r16 o7 1.34; 1.93      small r128 o7 0.47; 0.94     small r512 o7 0.39; 0.85
-    small r512 o14 0.39; 0.83    vgg16-conv5 r128 0.43; 0.97  vgg16-conv5 r512 0.37; 0.77
-    fpn-p2 r64 0.88; 1.18        pyramid small r128 0.59; 1.02  pyramid small r512 0.41; 1.34
+    small r16 o7 1.47; 1.61      small r128 o7 0.44; 0.99     small r512 o7 0.29; 0.70
+    small r512 o14 0.30; 0.95    vgg16-conv5 r128 0.43; 0.90  vgg16-conv5 r512 0.32; 0.64
+    fpn-p2 r64 0.65; 0.74        pyramid small r128 0.50; 0.82  pyramid small r512 0.27; 0.55
 
-(pyramid: against roi_pool per level). Interleaved with the previous version in one process (7
-repetitions, medians), forward+backward: small r16 4.8 -> 6.3 ms (the fixed costs of sorting and
-of the per-image scatter), pyramid small r512 229 -> 172 ms, fpn-p2 125 -> 108 ms. On fpn-p2 the
-channels-last copy of the 111 MB map is most of the forward; without glibc keeping freed memory
-each fresh allocation there costs about 0.25 ms per MB in page faults on this VM.
+(pyramid: against roi_pool per level; a run half an hour earlier gave 0.77 to 1.34 forward+
+backward for the same cases, before the last changes to the gradient and to the pyramid).
+Interleaved with the version before the blocks (15 repetitions, medians): small r16
+forward+backward 4.9 -> 6.0 ms, the fixed costs of sorting and of building the flat indices.
+On fpn-p2 the channels-last copy of the 111 MB map is most of the forward; without glibc keeping
+freed memory each fresh allocation there costs about 0.25 ms per MB in page faults on this VM.
 A 10000x10000 grid on an 8x8 map (bins narrower than a pixel: each distinct pair of row and
-column spans pooled once, then spread by two gathers): 0.12 to 0.17 s and 0.38 GB above the
-process's start, torchvision 1.0 to 1.2 s and 0.75 GB (two runs each, one after the other, 2-core
-VM, with the previous block code; enumerating every bin took 3 to 5 s, and at first 25 s and
-10 GB). torch.compile was not tried.
+column spans pooled once, then spread by two gathers): 0.13 to 0.15 s and 0.40 GB above the
+process's start, torchvision 1.06 to 1.08 s and 0.78 GB (two runs each, one process each, 2-core
+VM; enumerating every bin took 3 to 5 s, and at first 25 s and 10 GB). torch.compile was not
+tried.
 """
 
 import bisect
@@ -238,11 +240,14 @@ def _distinct(edges: torch.Tensor):
 
 
 def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torch.Tensor:
-    """[K, PH, PW, C] from [K, U, V, C]: each bin takes the result of its row and column span."""
-    k, _, v, c = t.shape
+    """[K, PH, PW, C] from [K, U, V, C]: each bin takes the result of its row and column span.
+    Gathered channels first, along the last dimension (along dimension 2 of [K, PH, V, C] with
+    one channel, 10000x10000 bins took 0.5 s), and returned as a view in rows of channels."""
+    t = t.permute(0, 3, 1, 2)
+    k, c, _, v = t.shape
     ph, pw = row_of.shape[1], col_of.shape[1]
-    t = t.gather(1, row_of[:, :, None, None].expand(k, ph, v, c))
-    return t.gather(2, col_of[:, None, :, None].expand(k, ph, pw, c))
+    t = t.gather(2, row_of[:, None, :, None].expand(k, c, ph, v))
+    return t.gather(3, col_of[:, None, None, :].expand(k, c, ph, pw)).permute(0, 2, 3, 1)
 
 
 def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):

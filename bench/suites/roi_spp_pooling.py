@@ -12,10 +12,10 @@ over regions (crop, then `adaptive_max_pool2d`), which people write and which di
 pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
 
 What the committed example measured (2-core Xeon, forward): on a 256x50x50 map with 512 regions
-our roi_pool took 0.60x torchvision's time and roi_spp 0.54x the time of four roi_pool calls; the
-loop took 1.66x, yet on the large FPN map with 64 big regions it beat torchvision's roi_pool, and
-our operator took 2.8x its time there. Forward+backward, ours took 3.9x torchvision's time at 512
-regions: its backward finds the winners again and sums per input element in a fixed order.
+our roi_pool took 0.29x torchvision's time and roi_spp 0.27x the time of four roi_pool calls; the
+loop took 1.2x, yet on the large FPN map with 64 big regions it beat torchvision's roi_pool
+(0.71x), and so did our operator (0.65x). Forward+backward at 512 regions, ours took 0.70x
+torchvision's time and roi_spp 0.55x; with 16 regions ours took 1.6x (fixed costs).
 
 Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
