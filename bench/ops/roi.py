@@ -54,11 +54,10 @@ import torch
 import torch.nn.functional as F
 
 FLT_MAX = torch.finfo(torch.float32).max
-# Gathered values (pairs x channels) per block on the CPU: 4 MiB of float32, so that the block
-# stays in cache while it is reduced; and at most BLOCK_PAIRS pairs, whose indices take about
-# 10 int64 words each. On CUDA one block takes everything.
+# Gathered values (padded pairs x channels) per block on the CPU: 4 MiB of float32, so that the
+# block stays in cache while it is reduced. On CUDA a block holds as many padded pairs as the
+# bins have pairs in all.
 BLOCK_ELEMENTS = 2**20
-BLOCK_PAIRS = 2**18
 # Scaled coordinates beyond this make torchvision's int32 arithmetic overflow; we refuse them.
 COORD_LIMIT = 2**28
 FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
