@@ -12,14 +12,19 @@ BLOCK_ELEMENTS gathered values, so memory follows the block, not the number of p
 its largest by repeating their last pixel, their pixels gathered as rows of channels from a
 channels-last copy of the input, and `amax` over each bin's rows gives its maximum. When a
 gradient will be needed, the first pixel holding the maximum is the least of pixel + 2**53 *
-sign(maximum - value) over the bin: arithmetic and one `amin` (a comparison into a bool tensor,
-or max(dim) with its indices, took 3 to 40 times longer on this machine). The forward keeps, as
-torchvision does, the winner of every (region, bin, channel). The backward adds each output's
-gradient into its winner with `scatter_add_`, which on the CPU loops over the outputs in order
-for each channel: every input element sums its terms in the order of torchvision's loop over
-(k, c, ph, pw), so the gradient is bit-equal to torchvision's CPU gradient and deterministic.
-The channels-last copy is the input itself when the input is channels-last; NaN and -0.0 are
-looked for in the gathered blocks or the small maxima, never in the whole map.
+(value != maximum) over the bin: a comparison written into a float tensor, an addition and one
+`amin` (a comparison into a bool tensor took 3 times longer on this machine; max(dim) with its
+indices took 25 times as long as `amax`). The forward keeps, as torchvision does, the winner of
+every (region, bin, channel), numbered the way the backward will add into it. The backward sums
+each input element's terms in the order of torchvision's loop over (k, c, ph, pw), so the
+gradient is bit-equal to torchvision's CPU gradient and deterministic: where the outputs
+outnumber the input's pixels, by `scatter_add_` into rows of channels (on the CPU it shares the
+channels among threads and loops over the outputs in order within each), otherwise by one
+`index_add_` over the flattened input, whose indices the forward computed (a channel's offset
+is one addition per block).
+The channels-last copy is the input itself when the input is channels-last; NaN is looked for in
+the maxima, -0.0 in the gathered blocks or, where the bins' pixels outnumber the map's, in the
+map.
 
 Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 threads, fp32,
 glibc told to keep freed memory as `python -m bench run` does), ours / torchvision, forward;
@@ -31,8 +36,9 @@ forward+backward:
 
 (pyramid: against roi_pool per level; a run half an hour earlier gave 0.77 to 1.34 forward+
 backward for the same cases, before the last changes to the gradient and to the pyramid).
-Interleaved with the version before the blocks (15 repetitions, medians): small r16
-forward+backward 4.9 -> 6.0 ms, the fixed costs of sorting and of building the flat indices.
+Interleaved with the version before the blocks in one process (three runs of 15 pairs, the
+median ratio of each): small r16 takes 1.01 to 1.10 times its time forward, 1.06 to 1.08
+forward+backward (the fixed costs of sorting and padding the bins).
 On fpn-p2 the channels-last copy of the 111 MB map is most of the forward; without glibc keeping
 freed memory each fresh allocation there costs about 0.25 ms per MB in page faults on this VM.
 A 10000x10000 grid on an 8x8 map (bins narrower than a pixel: each distinct pair of row and
@@ -208,14 +214,13 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
 def _first_winner(values, top, labels, dims, key=None):
     """The least of `labels` over `dims` (a tuple) among the elements of `values` holding their
     group's maximum `top` (NaN taken out; both broadcast against `values`), in the dtype of
-    `labels`, which holds them exactly. Arithmetic (into `key` when given), then `amin`: a
-    comparison into a bool tensor, or max(dim) with its indices, took 3 to 40 times longer here
-    than a subtraction."""
-    if not top.numel() or bool(top.max() < math.inf):  # then top - value is 0 where equal
-        key = torch.sub(top, values, out=key).sign_()
-    else:  # inf - inf is NaN
-        key = torch.ne(values, top, out=key)
-    key = torch.add(labels, key, alpha=2.0 ** 53, out=key if key.dtype == labels.dtype else None)
+    `labels`, which holds them exactly: least of label + 2**53 * (value != top), computed into
+    `key` when given. A comparison into a tensor of the labels' dtype, an addition, then `amin`:
+    a comparison into a bool tensor took 3 times longer here, max(dim) with its indices 25."""
+    if key is None:
+        key = torch.empty(values.shape, dtype=labels.dtype, device=values.device)
+    key = torch.ne(values, top, out=key)
+    key = torch.add(labels, key, alpha=2.0 ** 53, out=key)
     for dim in sorted(dims, reverse=True):  # one at a time: see _derived_levels
         key = key.amin(dim)
     return key
@@ -249,11 +254,23 @@ def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torc
     return t.gather(3, col_of[:, None, None, :].expand(k, c, ph, pw)).permute(0, 2, 3, 1)
 
 
-def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
+def _held(input, winners, flat):
+    """The elements of the input that winners (as _pool gives them; 0 where none) point to,
+    in the winners' shape."""
+    index = (winners.long() - 1).clamp_(min=0)
+    if flat:  # torch.take indexes the input as if it were contiguous, whatever its strides
+        return torch.take(input, index)
+    return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1]).gather(
+        0, index.view(-1, input.shape[1])).view(index.shape)
+
+
+def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None, flat=False):
     """Forward of roi_pool, in rows of channels: (output [K, PH, PW, C], winners of the same
-    shape or None). winners (floats, exact): 1 + image * H*W + row * W + col of the element (in
-    the output's channel) each output took its value from, or 0 where none did (an empty bin, or
-    nothing above -FLT_MAX): there torchvision sends no gradient back either. `edges`:
+    shape or None). winners (floats, exact): 1 + the element (in the output's channel) each
+    output took its value from, or 0 where none did (an empty bin, or nothing above -FLT_MAX):
+    there torchvision sends no gradient back either. The element is numbered as the gradient
+    will add into it (`_gradient_by_flat_index`): its index in the flattened input when `flat`,
+    else image * H*W + row * W + col, its row in the input's rows of channels. `edges`:
     bin_edges' result for these arguments, when already known.
 
     Where bins are narrower than a pixel (a grid far finer than the region), most of them repeat
@@ -265,12 +282,12 @@ def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None):
     row_spans, row_of, u = _distinct(rows)
     col_spans, col_of, v = _distinct(cols)
     if 4 * u * v > output_size[0] * output_size[1]:
-        return _pool_bins(input, rois, output_size, (batch, rows, cols), winners)
-    out, won = _pool_bins(input, rois, (u, v), (batch, row_spans, col_spans), winners)
+        return _pool_bins(input, rois, output_size, (batch, rows, cols), winners, flat)
+    out, won = _pool_bins(input, rois, (u, v), (batch, row_spans, col_spans), winners, flat)
     return _spread(out, row_of, col_of), (_spread(won, row_of, col_of) if winners else None)
 
 
-def _pool_bins(input, rois, output_size, edges, winners):
+def _pool_bins(input, rois, output_size, edges, winners, flat):
     """_pool for every bin on its own."""
     n, c, h, w = input.shape
     ph, pw = output_size
@@ -280,14 +297,18 @@ def _pool_bins(input, rois, output_size, edges, winners):
     widths = (cols[..., 1] - cols[..., 0]).clamp(min=0).reshape(-1)  # [K * PW]
     areas = (heights.view(k, ph, 1) * widths.view(k, 1, pw)).reshape(-1)  # bins, (k, ph, pw)
     total = int(areas.sum()) if areas.numel() else 0
-    # Winners as floats (the amin that finds them is fastest in floating point), exact.
-    key_type = torch.float32 if input.dtype != torch.float64 and n * h * w < 2**24 \
-        else torch.float64
+    flat = flat and winners
+    # Winners as floats (the amin that finds them is fastest in floating point), exact: the
+    # search numbers them by pixel (below N*H*W), flat ones take their channel after.
+    def holding(count):
+        return torch.float32 if input.dtype != torch.float64 and count < 2**24 else torch.float64
+    key_type = holding(n * h * w)
+    won_type = holding(n * c * h * w) if flat else key_type
     if not (total and c):
         out = input.new_zeros(k, ph, pw, c)
-        return out, (torch.zeros(out.shape, dtype=key_type, device=input.device)
+        return out, (torch.zeros(out.shape, dtype=won_type, device=input.device)
                      if winners else None)
-    flat = input.permute(0, 2, 3, 1).reshape(-1, c)  # a view when input is channels-last
+    pixels = input.permute(0, 2, 3, 1).reshape(-1, c)  # a view when input is channels-last
     # -0.0 is looked for in the whole map when that costs less than in every gathered block.
     negative_zero = _has_negative_zero(input) if total >= n * h * w else None
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)  # -inf in float16
@@ -297,9 +318,11 @@ def _pool_bins(input, rois, output_size, edges, winners):
     empty = bisect.bisect_right(sorted_areas, 0)  # first: they give 0, and no winner
     out = input.new_empty(len(sorted_areas), c)
     out[:empty] = 0
-    won = out.new_empty(out.shape, dtype=key_type) if winners else None
+    won = out.new_empty(out.shape, dtype=won_type) if winners else None
     if winners:
         won[:empty] = 0
+    if flat:
+        channels = torch.arange(c, dtype=won_type, device=input.device) * (h * w)
     budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else total
     gathered = out.new_empty(max(budget, max(sorted_areas)) * c)
     key = torch.empty_like(gathered, dtype=key_type)
@@ -311,10 +334,11 @@ def _pool_bins(input, rois, output_size, edges, winners):
         # A bin's pairs in row-major order, then its last pixel again up to s: a repeat cannot
         # change the maximum, nor which pair holds it first.
         q = torch.minimum(torch.arange(s, device=input.device), areas[ids, None] - 1)
-        pixel = ((batch[ids // (ph * pw), None] * h + rows.view(-1, 2)[row_bin, None, 0]
-                  + q // bin_width) * w + cols.view(-1, 2)[col_bin, None, 0] + q % bin_width)
+        image = batch[ids // (ph * pw), None]
+        pixel = ((image * h + rows.view(-1, 2)[row_bin, None, 0] + q // bin_width) * w
+                 + cols.view(-1, 2)[col_bin, None, 0] + q % bin_width)
         size = (i1 - i0) * s * c
-        values = torch.index_select(flat, 0, pixel.view(-1),
+        values = torch.index_select(pixels, 0, pixel.view(-1),
                                     out=gathered[:size].view(-1, c)).view(-1, s, c)
         top = torch.amax(values, 1, out=out[i0:i1])
         low = top.min()
@@ -326,12 +350,15 @@ def _pool_bins(input, rois, output_size, edges, winners):
         if winners or zero:
             first = _first_winner(values, top[:, None], (pixel + 1)[..., None].to(key_type),
                                   (1,), key[:size].view(values.shape))
+            if flat:  # 1 + image * H*W + pixel becomes 1 + (image * C + channel) * H*W + pixel
+                first = torch.add(first, channels, out=won[i0:i1])
+                first += (image * ((c - 1) * h * w)).to(won_type)
             if below:
                 first.masked_fill_(top <= floor, 0)
             if zero:  # of +0.0 and -0.0 the first wins, with its sign
-                held = flat.gather(0, (first.long() - 1).clamp_(min=0))
+                held = _held(input, first, flat)
                 top.copy_(torch.where(top == 0, held, top))
-            if winners:
+            if winners and not flat:
                 won[i0:i1] = first
         if below:
             top.clamp_(min=floor)
@@ -346,58 +373,68 @@ def _deterministic_on_cuda(device: torch.device):
     """Deterministic algorithms on CUDA (index_add_ and scatter_add_ then sort first, stably),
     only around the accumulation: switched on, they also fill every new tensor."""
     deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(device.type == "cuda" or deterministic)
+    if device.type != "cuda" or deterministic:
+        yield
+        return
+    torch.use_deterministic_algorithms(True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(deterministic)
+        torch.use_deterministic_algorithms(False)
 
 
-def _scatter_grad(shape, batch, parts, dtype, device):
+def _gradient_by_flat_index(shape, outputs: int, dtype) -> bool:
+    """Whether the input's gradient is summed by index_add_ into the flattened input (True) or by
+    scatter_add_ into rows of channels: `outputs` values go back per channel. One answer for the
+    forward, which numbers the winners for it, and the backward.
+
+    scatter_add_ on the CPU shares the channels among threads and loops over the outputs in
+    order within each; it pays where the outputs outnumber the input's elements. index_add_ is
+    one loop over the outputs, without a transposition of a large map; float16 and bfloat16
+    always take it, for scatter_add_ sums them in float32 where torchvision rounds every
+    addition."""
+    n, _, h, w = shape
+    return outputs < n * h * w or dtype in (torch.float16, torch.bfloat16)
+
+
+def _scatter_grad(shape, parts, flat, dtype, device):
     """The input's gradient: for each (winners [K, PH, PW, C] as _pool gives them, gradient
     [K, C, PH, PW]) part in turn, each output's gradient added into its winner, outputs in
     (k, ph, pw) order within a channel: the order of torchvision's loop for every input element,
-    so the sums are bit-equal to its CPU gradient. `batch` [K]: each region's image.
-
-    Where the outputs outnumber the input's elements, by scatter_add_ into rows of channels
-    [1 + N*H*W, C] (row 0 takes what has no winner), then one transposition: on the CPU it
-    shares the channels among threads and loops over the outputs in order, so the result does
-    not depend on the threads. Otherwise, and for float16 and bfloat16 (which scatter_add_ sums
-    in float32, where torchvision rounds every addition), by index_add_ over (k, c, ph, pw) and
-    flat input indices: one loop over the outputs, no transposition of a large map."""
+    so the sums are bit-equal to its CPU gradient and do not depend on threads. `flat`: as
+    _gradient_by_flat_index says, and as the winners were numbered."""
     n, c, h, w = shape
-    many = sum(winners.numel() for winners, _ in parts) >= n * h * w * c
-    if many and dtype not in (torch.float16, torch.bfloat16):
-        rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)
+    if flat:
+        total = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # 0: no winner
         with _deterministic_on_cuda(device):
             for winners, grad in parts:
-                rows.scatter_add_(0, winners.flatten(0, 2).long(),
-                                  grad.permute(0, 2, 3, 1).flatten(0, 2))
-        return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
-    flat = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # 0: what has no winner
-    channel = torch.arange(c, device=device)
+                index = torch.empty(grad.shape, dtype=torch.long, device=device)
+                total.index_add_(0, index.copy_(winners.permute(0, 3, 1, 2)).view(-1),
+                                 grad.reshape(-1))
+        return total[1:].view(shape)
+    rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)  # row 0: no winner
     with _deterministic_on_cuda(device):
         for winners, grad in parts:
-            # 1 + image * H*W + pixel becomes 1 + (image * C + channel) * H*W + pixel
-            won = winners.long()
-            offset = (channel + batch[:, None, None, None] * (c - 1)) * (h * w)
-            index = won.add_(offset).masked_fill_(won == offset, 0).permute(0, 3, 1, 2)
-            flat.index_add_(0, index.flatten(), grad.flatten())
-    return flat[1:].view(shape)
+            rows.scatter_add_(0, winners.flatten(0, 2).long(),
+                              grad.permute(0, 2, 3, 1).flatten(0, 2))
+    return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
 
 
 class _RoIPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, output_size, spatial_scale):
-        out, winners = _pool(input, rois, output_size, spatial_scale, ctx.needs_input_grad[0])
-        ctx.save_for_backward(winners, rois)
+        ctx.flat = _gradient_by_flat_index(input.shape, rois.shape[0] * math.prod(output_size),
+                                           input.dtype)
+        out, winners = _pool(input, rois, output_size, spatial_scale, ctx.needs_input_grad[0],
+                             flat=ctx.flat)
+        ctx.save_for_backward(winners)
         ctx.input_shape = input.shape
         return out.permute(0, 3, 1, 2).contiguous()
 
     @staticmethod
     def backward(ctx, grad):
-        winners, rois = ctx.saved_tensors
-        return (_scatter_grad(ctx.input_shape, rois[:, 0].long(), [(winners, grad)], grad.dtype,
+        (winners,) = ctx.saved_tensors
+        return (_scatter_grad(ctx.input_shape, [(winners, grad)], ctx.flat, grad.dtype,
                               grad.device), None, None, None)
 
 
@@ -487,13 +524,14 @@ def unions_of_blocks(edges, fine_edges, step: int) -> bool:
                for coarse, fine in zip(edges[1:], fine_edges[1:]))
 
 
-def _derived_levels(input, rois, levels, spatial_scale, winners):
+def _derived_levels(input, rois, levels, spatial_scale, winners, flat=False):
     """Forward of roi_spp: per level, (output [K, l, l, C], winners or None) as _pool gives."""
     finest = max(levels)
     n, c, h, w = input.shape
     k = rois.shape[0]
     fine_edges = bin_edges(rois, (finest, finest), spatial_scale, h, w)
-    fine, fine_won = _pool(input, rois, (finest, finest), spatial_scale, winners, fine_edges)
+    fine, fine_won = _pool(input, rois, (finest, finest), spatial_scale, winners, fine_edges,
+                           flat)
     _, rows, cols = fine_edges
     # Without winners, a coarse bin whose maximum is 0 cannot tell which sign came first.
     negative_zero = _has_negative_zero(fine)
@@ -513,7 +551,7 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
         if not (finest % level == 0 and (winners or not negative_zero)
                 and unions_of_blocks(level_edges, fine_edges, step)):
             results.append(_pool(input, rois, (level, level), spatial_scale, winners,
-                                 level_edges))
+                                 level_edges, flat))
             continue
         blocks = masked.reshape(k, level, step, level, step, c)
         # one dimension at a time: amax over (2, 4) at once took 20 times longer here
@@ -524,9 +562,7 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
             won = _first_winner(blocks, top[:, :, None, :, None], candidates, (2, 4))
             won.masked_fill_(top <= floor, 0)
             if negative_zero:  # the sign of a 0 maximum is the first one's
-                rows_of_input = input.permute(0, 2, 3, 1).reshape(-1, c)
-                held = rows_of_input.gather(0, (won.long() - 1).clamp(min=0).flatten(0, 2))
-                top = torch.where((top == 0) & (won > 0), held.view_as(top), top)
+                top = torch.where((top == 0) & (won > 0), _held(input, won, flat), top)
         empty = ((lrows[..., 1] <= lrows[..., 0])[:, :, None]
                  | (lcols[..., 1] <= lcols[..., 0])[:, None, :])
         results.append((top.clamp(min=floor).masked_fill(empty[..., None], 0), won))
@@ -536,9 +572,12 @@ def _derived_levels(input, rois, levels, spatial_scale, winners):
 class _RoISPP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, levels, spatial_scale):
-        results = _derived_levels(input, rois, levels, spatial_scale, ctx.needs_input_grad[0])
+        ctx.flat = _gradient_by_flat_index(
+            input.shape, rois.shape[0] * sum(level * level for level in levels), input.dtype)
+        results = _derived_levels(input, rois, levels, spatial_scale, ctx.needs_input_grad[0],
+                                  ctx.flat)
         if ctx.needs_input_grad[0]:
-            ctx.save_for_backward(rois, *(won for _, won in results))
+            ctx.save_for_backward(*(won for _, won in results))
         ctx.levels, ctx.input_shape = levels, input.shape
         return torch.cat([out.permute(0, 3, 1, 2).flatten(1) for out, _ in results], dim=1)
 
@@ -547,14 +586,14 @@ class _RoISPP(torch.autograd.Function):
         c = ctx.input_shape[1]
         # Each level's gradient goes where roi_pool at that level sends it; every input element
         # sums them in level order.
-        rois, *winners = ctx.saved_tensors
+        winners = ctx.saved_tensors
         parts, offset = [], 0
         for level, won in zip(ctx.levels, winners):
             size = c * level * level
             parts.append((won, grad[:, offset:offset + size].view(-1, c, level, level)))
             offset += size
-        return (_scatter_grad(ctx.input_shape, rois[:, 0].long(), parts, grad.dtype,
-                              grad.device), None, None, None)
+        return (_scatter_grad(ctx.input_shape, parts, ctx.flat, grad.dtype, grad.device),
+                None, None, None)
 
 
 def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "adaptive"):
