@@ -71,10 +71,14 @@ def blocked_median(stmt: str, min_run_time: float, **names) -> float:
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
-def paired_ratio(fn, device: torch.device, blocks: int = 12, block_time: float = 0.04) -> dict:
+def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float = 0.025) -> dict:
     """Our clock against torch.utils.benchmark on `fn`, in alternating short blocks (ABBA...),
     so that drift and a neighbour's load fall on both sides alike: the median of the blocks'
     ratios (ours / theirs) and its 95% interval.
+
+    40 blocks: one block's ratio strays by 3-5% on the 2-core VM, now and then by 15%; with 12
+    blocks of 0.04 s the interval (3rd to 10th of 12) was often wider than the 5% target, with
+    40 of 0.025 s (14th to 27th) it was within 3% for every operation of a millisecond or more.
 
     Our side is what pytest-benchmark does with the harness's timer: read the clock, run `fn`
     `n` times, read it again (synchronising first on CUDA); theirs is Timer.timeit(n).

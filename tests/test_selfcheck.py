@@ -78,6 +78,7 @@ def test_paired_blocks_judge_on_the_cpu_by_their_interval():
     finding = section(frame, {}).findings[0]
     assert finding.startswith("cpu: 1 of 2 operations met the target")
     assert "inconclusive for a: 1.000 (0.900–1.010), met for b: 1.000 (0.970–1.020)" in finding
+    assert "the medians, measured one after the other, differed by up to 16.7%" in finding
 
 
 def test_paired_blocks_outside_the_target_miss_it():
