@@ -4,10 +4,13 @@ the suite contract. The plugin (`bench.plugin`) parametrises it; pytest-benchmar
 import time
 from dataclasses import asdict
 
+import torch
+
 from bench.measurement import measure, relative_error
 from bench.precision import precision_mode
 from bench.profiling import profile_step, trace_name
 from bench.suites import load_suite
+from bench.timing import SIDE_BY_SIDE, against_baseline
 
 
 def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precision, mode):
@@ -34,6 +37,8 @@ def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precisio
         measure(benchmark, step.fn, setup=step.setup, device=device, precision=precision)
         if benchmark.enabled:
             benchmark.extra_info.update(spec.after_timing(step, device, precision))
+            benchmark.extra_info.update(side_by_side(benchmark, spec, the_case, impl, inputs,
+                                                     step, device, precision, mode))
         profile, traces = bench_profile
         if profile and benchmark.enabled:
             trace = traces / trace_name(benchmark.name) if profile == "trace" else None
@@ -46,3 +51,15 @@ def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precisio
 
 
 test_benchmark.bench_benchmark = True  # what the plugin parametrises, under whatever module name
+
+
+def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, mode) -> dict:
+    """The step's time over its baseline's, the two timed in alternating blocks on the same
+    inputs (bench.timing.against_baseline); nothing for the baseline itself, a baseline not
+    measured here, or a step too long to pair."""
+    baseline = spec.baseline_for(case)
+    if not spec.side_by_side or impl == baseline or benchmark.stats.stats.median > \
+            SIDE_BY_SIDE[2] or spec.skip_reason(case, baseline, device, precision, mode):
+        return {}
+    other = spec.prepare(case, baseline, inputs, mode)
+    return against_baseline(step.fn, other.fn, torch.device(device), step.setup, other.setup)

@@ -63,6 +63,9 @@ class Suite:
     impls: Mapping[str, Impl]
     baseline: str
     case_key: str = ""   # how to read a case id, for the report: "b8-c256x64-56x56: batch 8, ..."
+    # Each implementation is also timed in alternating blocks with its baseline, on the same
+    # inputs (bench.timing.against_baseline): prepare() must leave the inputs as it found them.
+    side_by_side: bool = True
 
     def cases(self, grid: str, device: str) -> tuple:
         cases = self.grids[grid]

@@ -1,5 +1,6 @@
 """Derived columns and pivots of the results table: rates, fractions of peak, speedups, findings."""
 
+import numpy as np
 import pandas as pd
 
 # torch.utils.benchmark's threshold: a spread above 10% of the median makes a row noisy.
@@ -24,7 +25,10 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
 
 def add_ratios(frame: pd.DataFrame, columns) -> pd.DataFrame:
     """A copy with `<column>_ratio`: each row's value over its baseline's (the implementation
-    named in its `baseline` column), within the same case, device, precision and mode."""
+    named in its `baseline` column), within the same case, device, precision and mode. The
+    median's ratio is the one measured side by side (`baseline_ratio`, alternating blocks)
+    where the run has it: the two medians were measured apart, with the machine's drift
+    between them."""
     columns = list(columns)
     out = frame.copy()
     is_base = out["impl"] == out["baseline"]
@@ -33,7 +37,18 @@ def add_ratios(frame: pd.DataFrame, columns) -> pd.DataFrame:
     out = out.merge(base, on=GROUP, how="left")
     for column in columns:
         out[f"{column}_ratio"] = out[column] / out[renamed[column]]
+    if "median" in columns and "baseline_ratio" in out:
+        out["median_ratio"] = out["baseline_ratio"].fillna(out["median_ratio"])
     return out.drop(columns=list(renamed.values()))
+
+
+def ratio_interval(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(low, high): the 95% interval of each row's time over its baseline's where it was
+    measured side by side; exactly 1 for the baseline itself, NaN where not measured."""
+    low, high = (frame.get(f"baseline_ratio_{end}", pd.Series(float("nan"), frame.index))
+                 for end in ("low", "high"))
+    is_base = frame["impl"] == frame["baseline"]
+    return low.mask(is_base, 1.0), high.mask(is_base, 1.0)
 
 
 def add_speedup(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,14 +67,25 @@ def pivot_impls(frame: pd.DataFrame, value: str, columns=None) -> pd.DataFrame:
 
 def fastest(frame: pd.DataFrame) -> pd.DataFrame:
     """The fastest implementation per case, device, precision and mode, with its speedup and
-    whether its win is clear: its interquartile range below the runner-up's, not overlapping.
-    A race within noise is not called a win that the next run could take back."""
-    ordered = frame.sort_values("median", kind="stable")
+    whether its win is clear: where both it and the runner-up were timed side by side with the
+    baseline (or are the baseline), the 95% interval of its time over the baseline's below the
+    runner-up's; otherwise its interquartile range below the runner-up's. A race within noise
+    is not called a win that the next run could take back. Ranked by speedup where there is one
+    (side by side where measured so), else by median."""
+    low, high = ratio_interval(frame)
+    time_ratio = 1 / frame["speedup"] if "speedup" in frame else float("nan")
+    ranked = frame.assign(_low=low, _high=high, _ratio=time_ratio)
+    # without a baseline (any project's JSON) the ratios are NaN: the medians rank
+    ordered = ranked.sort_values(["_ratio", "median"], kind="stable")
     groups = ordered.groupby(GROUP, sort=False)
     best, second = groups.nth(0), groups.nth(1)
-    runner_up_q1 = second.set_index(GROUP)["q1"].reindex(pd.MultiIndex.from_frame(best[GROUP]))
+    runner_up = second.set_index(GROUP)[["q1", "_low"]].reindex(
+        pd.MultiIndex.from_frame(best[GROUP]))
+    by_iqr = ~(best["q3"].to_numpy() >= runner_up["q1"].to_numpy())
+    by_blocks = best["_high"].to_numpy() < runner_up["_low"].to_numpy()
+    paired = best["_high"].notna().to_numpy() & runner_up["_low"].notna().to_numpy()
     # a case with one implementation has no runner-up: its win is clear
-    best = best.assign(clear=~(best["q3"].to_numpy() >= runner_up_q1.to_numpy()))
+    best = best.assign(clear=np.where(paired, by_blocks, by_iqr))
     order = frame.drop_duplicates(GROUP)[GROUP].reset_index(drop=True)
     best = order.merge(best, on=GROUP, how="left")
     return best[GROUP + ["impl", "median", "clear"] + (["speedup"] if "speedup" in best else [])]

@@ -71,6 +71,36 @@ def blocked_median(stmt: str, min_run_time: float, **names) -> float:
     return timer.blocked_autorange(min_run_time=min_run_time).median
 
 
+def _alternate(ours, theirs, blocks: int) -> tuple[float, float, float]:
+    """The median of ours() / theirs() over `blocks` blocks, which of the two goes first
+    alternating (ABBA...), and its 95% interval."""
+    ratios = []
+    for block in range(blocks):
+        if block % 2:
+            b, a = theirs(), ours()
+        else:
+            a, b = ours(), theirs()
+        ratios.append(a / b)
+    return (statistics.median(ratios), *median_interval(ratios))
+
+
+def _per_call(fn, setup, clock, calls: int) -> float:
+    """Seconds per call of `fn` over `calls` calls, as pytest-benchmark times a round; with
+    `setup`, each call's arguments are made outside the clock."""
+    if setup is None:
+        start = clock()
+        for _ in range(calls):
+            fn()
+        return (clock() - start) / calls
+    total = 0.0
+    for _ in range(calls):
+        args, kwargs = setup()
+        start = clock()
+        fn(*args, **kwargs)
+        total += clock() - start
+    return total / calls
+
+
 def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float = 0.025) -> dict:
     """Our clock against torch.utils.benchmark on `fn`, in alternating short blocks (ABBA...),
     so that drift and a neighbour's load fall on both sides alike: the median of the blocks'
@@ -85,27 +115,41 @@ def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float =
     """
     clock = wall_clock(device)
     theirs = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    start = clock()
-    fn()
-    once = max(clock() - start, 1e-7)
-    n = max(1, int(block_time / once))
-
-    def ours():
-        start = clock()
-        for _ in range(n):
-            fn()
-        return (clock() - start) / n
-
-    ratios = []
-    for block in range(blocks):
-        if block % 2:
-            b, a = theirs.timeit(n).median, ours()
-        else:
-            a, b = ours(), theirs.timeit(n).median
-        ratios.append(a / b)
-    low, high = median_interval(ratios)
-    return {"paired_ratio": statistics.median(ratios), "paired_low": low, "paired_high": high,
+    n = max(1, int(block_time / max(_per_call(fn, None, clock, 1), 1e-7)))
+    ratio, low, high = _alternate(lambda: _per_call(fn, None, clock, n),
+                                  lambda: theirs.timeit(n).median, blocks)
+    return {"paired_ratio": ratio, "paired_low": low, "paired_high": high,
             "paired_blocks": blocks}
+
+
+# Side by side with the baseline: blocks, seconds per block and side, and the longest call
+# paired. Ten blocks of 10 ms added 19% to the default grid's CPU run (estimated from the
+# medians of one run); calls above 0.3 s (the Python loops, ResNet-50's training step) are not
+# paired, and their ratios stay those of the medians.
+SIDE_BY_SIDE = (10, 0.01, 0.3)
+
+
+def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_setup=None,
+                     blocks: int = SIDE_BY_SIDE[0], block_time: float = SIDE_BY_SIDE[1],
+                     longest: float = SIDE_BY_SIDE[2]) -> dict:
+    """`fn`'s time over its baseline's, the two timed in alternating blocks by the harness's
+    clock: the median of the blocks' ratios and its 95% interval (`baseline_ratio`, `_low`,
+    `_high`). The medians of two benchmarks are measured seconds or minutes apart, and this
+    machine's speed drifts between them (the same unchanged step took 1.2-1.5 times as long in
+    one make bench run as in the one before); alternating blocks share the drift. Nothing where
+    a call takes longer than `longest` seconds."""
+    clock = wall_clock(device)
+    sides = ((fn, setup), (baseline, baseline_setup))
+    for side in sides:  # a first call of a freshly prepared step pays for its warm-up
+        _per_call(*side, clock, 1)
+    once = [_per_call(*side, clock, 1) for side in sides]
+    if max(once) > longest:
+        return {}
+    calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in once]
+    ratio, low, high = _alternate(lambda: _per_call(*sides[0], clock, calls[0]),
+                                  lambda: _per_call(*sides[1], clock, calls[1]), blocks)
+    return {"baseline_ratio": ratio, "baseline_ratio_low": low, "baseline_ratio_high": high,
+            "baseline_ratio_blocks": blocks}
 
 
 def median_interval(values, confidence: float = 0.95) -> tuple[float, float]:

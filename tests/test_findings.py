@@ -7,7 +7,7 @@ from bench.report.sections import fastest_findings
 from bench.suites.frozen_backprop_section import RATIOS
 from bench.suites.frozen_backprop_section import finding as frozen_finding
 from bench.suites.roi_spp_pooling_section import finding as roi_finding
-from bench.tables import add_ratios, add_speedup, by_mode
+from bench.tables import add_ratios, add_speedup, by_mode, fastest
 
 SETTING = {"run_id": "r", "device": "cpu", "precision": "fp32"}
 
@@ -101,14 +101,47 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
                                               ("pool", "pool-r512", 512, 6.0, 3.0),
                                               ("pyramid", "pyr-r128", 128, 2.0, 8.0)):
         for impl, median in (("tv", theirs), ("ours", ours)):
-            rows.append({**SETTING, "mode": "forward", "kind": kind, "case": case,
-                         "regions": regions, "impl": impl, "median": median, "baseline": "tv"})
-    rows.append({**SETTING, "mode": "forward", "kind": "image", "case": "img", "regions": 0,
-                 "impl": "ours", "median": 1.0, "baseline": "tv"})
+            rows.append({**SETTING, "suite": "roi", "mode": "forward", "kind": kind,
+                         "case": case, "regions": regions, "impl": impl, "median": median,
+                         "baseline": "tv"})
+    rows.append({**SETTING, "suite": "roi", "mode": "forward", "kind": "image", "case": "img",
+                 "regions": 0, "impl": "ours", "median": 1.0, "baseline": "tv"})
     assert roi_finding(pd.DataFrame(rows)) == (
         "cpu fp32 forward: at pool-r512, against tv's time: ours 2×; "
+        "at pyr-r128, against tv's time: ours 0.25×.")
+    # timed side by side with tv at pool-r512: that ratio and its interval, not the medians'
+    frame = pd.DataFrame(rows)
+    paired = (frame["case"] == "pool-r512") & (frame["impl"] == "ours")
+    frame.loc[paired, ["baseline_ratio", "baseline_ratio_low", "baseline_ratio_high"]] = \
+        [0.7, 0.6, 0.8]
+    assert roi_finding(frame) == (
+        "cpu fp32 forward: at pool-r512, against tv's time: ours 0.7× (0.6×–0.8×); "
         "at pyr-r128, against tv's time: ours 0.25×.")
     # a setting where the baseline was not measured (torchvision has no bf16) says so
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
     assert roi_finding(without) == ("cpu fp32 forward: no comparison: tv not measured here "
                                     "(skipped or failed: the warnings say which).")
+
+
+def test_side_by_side_intervals_decide_a_clear_win_where_both_have_them():
+    # a: the medians' IQRs overlap (x 2.0, y 2.05), but side by side with base x is clearly
+    # faster; b: the IQRs do not overlap (x 1.0, y 2.0), but the intervals do: within noise
+    frame = race({"a": {"base": 4.0, "x": 2.0, "y": 2.05}, "b": {"base": 4.0, "x": 1.0, "y": 2.0}})
+    side = {("a", "x"): (0.45, 0.44, 0.46), ("a", "y"): (0.55, 0.5, 0.6),
+            ("b", "x"): (0.5, 0.4, 0.6), ("b", "y"): (0.52, 0.45, 0.7)}
+    for (case, impl), values in side.items():
+        at = (frame["case"] == case) & (frame["impl"] == impl)
+        frame.loc[at, ["baseline_ratio", "baseline_ratio_low", "baseline_ratio_high"]] = values
+    wins = fastest(add_speedup(frame.drop(columns="speedup"))).set_index("case")
+    assert wins.loc["a", "impl"] == "x" and bool(wins.loc["a", "clear"])
+    assert wins.loc["b", "impl"] == "x" and not bool(wins.loc["b", "clear"])
+    # side by side, y is the faster in b: the ranking follows the paired ratios
+    frame.loc[(frame["case"] == "b") & (frame["impl"] == "y"), "baseline_ratio"] = 0.3
+    assert fastest(add_speedup(frame.drop(columns="speedup"))).set_index("case").loc[
+        "b", "impl"] == "y"
+    # against the baseline itself (exactly 1): clear when x's interval lies below 1
+    one = race({"c": {"base": 1.0, "x": 1.01}})
+    one.loc[one["impl"] == "x", ["baseline_ratio", "baseline_ratio_low",
+                                 "baseline_ratio_high"]] = [0.9, 0.85, 0.95]
+    wins = fastest(add_speedup(one.drop(columns="speedup"))).set_index("case")
+    assert wins.loc["c", "impl"] == "x" and bool(wins.loc["c", "clear"])

@@ -56,6 +56,13 @@ def test_pytest_benchmark_measures_and_ends_in_the_page(tmp_path):
     jittery = [b for b in data["benchmarks"] if b["params"]["case"] == "n10-jitter"]
     assert all(b["extra_info"]["remeasured_rounds"] == b["stats"]["rounds"] for b in jittery)
     assert data["machine_info"]["run_id"] == folder.name
+    # cumsum timed side by side with its baseline, sum (the baseline) not
+    for entry in data["benchmarks"]:
+        extra = entry["extra_info"]
+        assert ("baseline_ratio" in extra) == (extra["impl"] == "cumsum")
+        if extra["impl"] == "cumsum":
+            assert extra["baseline_ratio_low"] <= extra["baseline_ratio"] \
+                <= extra["baseline_ratio_high"]
     # without --profile nothing is profiled and no trace is written
     assert not any("artifacts" in b["extra_info"] for b in data["benchmarks"])
     assert not (folder / "traces").exists()

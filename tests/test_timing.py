@@ -1,5 +1,6 @@
 """CUDA timing logic, run on CPU with torch.cuda's synchronize, events and sleep mocked."""
 
+import time
 from unittest import mock
 
 import pytest
@@ -62,3 +63,24 @@ def test_paired_ratio_alternates_the_two_timers_and_brackets_its_median():
     assert found["paired_blocks"] == 6
     assert found["paired_low"] <= found["paired_ratio"] <= found["paired_high"]
     assert 0.2 < found["paired_ratio"] < 5  # the same work by two clocks
+
+
+def test_against_baseline_times_both_in_alternating_blocks():
+    x = torch.randn(192, 192)
+    once, twice = (lambda: x @ x), (lambda: (x @ x, x @ x))
+    found = timing.against_baseline(twice, once, torch.device("cpu"), blocks=6,
+                                    block_time=0.002)
+    assert found["baseline_ratio_blocks"] == 6
+    assert found["baseline_ratio_low"] <= found["baseline_ratio"] <= found["baseline_ratio_high"]
+    assert 1.3 < found["baseline_ratio"] < 3  # twice the work
+    # with a setup, only the calls are timed: 1 ms against 2 ms, where a timed setup of 20 ms
+    # would make it about 10
+    def slow():
+        time.sleep(0.02)
+        return (), {}
+
+    found = timing.against_baseline(lambda: time.sleep(0.001), lambda: time.sleep(0.002),
+                                    torch.device("cpu"), setup=slow, blocks=6, block_time=0.004)
+    assert 0.3 < found["baseline_ratio"] < 0.8
+    # a step longer than `longest` is not paired
+    assert timing.against_baseline(twice, once, torch.device("cpu"), longest=1e-9) == {}
