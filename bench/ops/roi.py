@@ -27,15 +27,17 @@ the maxima, -0.0 in the gathered blocks or, where the bins' pixels outnumber the
 map.
 
 Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 threads, fp32,
-glibc told to keep freed memory as `python -m bench run` does), ours / torchvision, forward;
-forward+backward:
+glibc told to keep freed memory as `python -m bench run` does), ours / torchvision timed side by
+side in alternating blocks, forward; forward+backward:
 
-    small r16 o7 1.47; 1.61      small r128 o7 0.44; 0.99     small r512 o7 0.29; 0.70
-    small r512 o14 0.30; 0.95    vgg16-conv5 r128 0.43; 0.90  vgg16-conv5 r512 0.32; 0.64
-    fpn-p2 r64 0.65; 0.74        pyramid small r128 0.50; 0.82  pyramid small r512 0.27; 0.55
+    small r16 o7 1.75; 1.63      small r128 o7 0.54; 1.10     small r512 o7 0.45; 0.89
+    small r512 o14 0.45; 0.83    vgg16-conv5 r128 0.48; 0.84  vgg16-conv5 r512 0.36; 0.78
+    fpn-p2 r64 0.64; 0.89        pyramid small r128 0.47; 0.73  pyramid small r512 0.35; 0.61
 
-(pyramid: against roi_pool per level; a run half an hour earlier gave 0.77 to 1.34 forward+
-backward for the same cases, before the last changes to the gradient and to the pyramid).
+(pyramid: against roi_pool per level; the run before gave 0.67 to 1.16 forward+backward for the
+cases of 64 regions or more, with the same code but for the gradient's path at 128 regions).
+Where the gradient is wanted the first-winner search costs most: on small r128 the forward took
+17 ms with winners and 9.6 ms without (torchvision's forward 16.6 ms; one measurement each).
 Interleaved with the version before the blocks in one process (three runs of 15 pairs, the
 median ratio of each): small r16 takes 1.01 to 1.10 times its time forward, 1.06 to 1.08
 forward+backward (the fixed costs of sorting and padding the bins).

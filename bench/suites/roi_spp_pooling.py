@@ -11,11 +11,12 @@ over regions (crop, then `adaptive_max_pool2d`), which people write and which di
 (it clips the region to the map first, and adaptive pooling places bins differently); for the
 pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
 
-What the committed example measured (2-core Xeon, forward): on a 256x50x50 map with 512 regions
-our roi_pool took 0.29x torchvision's time and roi_spp 0.27x the time of four roi_pool calls; the
-loop took 1.2x, yet on the large FPN map with 64 big regions it beat torchvision's roi_pool
-(0.71x), and so did our operator (0.65x). Forward+backward at 512 regions, ours took 0.70x
-torchvision's time and roi_spp 0.55x; with 16 regions ours took 1.6x (fixed costs).
+What the committed example measured (2-core Xeon, each implementation timed side by side with
+torchvision, forward): on a 256x50x50 map with 512 regions our roi_pool took 0.45x torchvision's
+time and roi_spp 0.35x the time of four roi_pool calls; the loop took 1.85x, yet on the large
+FPN map with 64 big regions it beat torchvision's roi_pool (0.78x), and so did our operator
+(0.64x). Forward+backward at 512 regions, ours took 0.89x torchvision's time and roi_spp 0.61x;
+with 16 regions ours took 1.63x (fixed costs).
 
 Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
