@@ -2,6 +2,7 @@
 the suite contract. The plugin (`bench.plugin`) parametrises it; pytest-benchmark times it."""
 
 import time
+import warnings
 from dataclasses import asdict
 
 import torch
@@ -15,8 +16,8 @@ from bench.timing import SIDE_BY_SIDE, against_baseline
 
 def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precision, mode):
     """Check the step against the suite's reference, record what identifies and describes it,
-    then time it; with --profile, profile one more call after the timing. A step beyond its
-    tolerance fails before it is timed."""
+    then time it, and time it again side by side with its baseline; with --profile, profile one
+    more call after the timing. A step beyond its tolerance fails before it is timed."""
     started = time.perf_counter()
     spec = load_suite(suite)
     the_case = spec.case(case)
@@ -55,11 +56,18 @@ test_benchmark.bench_benchmark = True  # what the plugin parametrises, under wha
 
 def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, mode) -> dict:
     """The step's time over its baseline's, the two timed in alternating blocks on the same
-    inputs (bench.timing.against_baseline); nothing for the baseline itself, a baseline not
-    measured here, or a step too long to pair."""
+    inputs (bench.timing.against_baseline); nothing for a suite that opts out, the baseline
+    itself, a baseline not measured here, or a step too long to pair. A baseline that fails
+    here (out of memory with both steps held, say) leaves the row as measured, with a warning:
+    its own benchmark reports it."""
     baseline = spec.baseline_for(case)
     if not spec.side_by_side or impl == baseline or benchmark.stats.stats.median > \
             SIDE_BY_SIDE[2] or spec.skip_reason(case, baseline, device, precision, mode):
         return {}
-    other = spec.prepare(case, baseline, inputs, mode)
-    return against_baseline(step.fn, other.fn, torch.device(device), step.setup, other.setup)
+    try:
+        other = spec.prepare(case, baseline, inputs, mode)
+        return against_baseline(step.fn, other.fn, torch.device(device), step.setup,
+                                other.setup)
+    except RuntimeError as error:
+        warnings.warn(f"not timed side by side with {baseline}: {error}", stacklevel=1)
+        return {}

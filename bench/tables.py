@@ -37,8 +37,9 @@ def add_ratios(frame: pd.DataFrame, columns) -> pd.DataFrame:
     out = out.merge(base, on=GROUP, how="left")
     for column in columns:
         out[f"{column}_ratio"] = out[column] / out[renamed[column]]
-    if "median" in columns and "baseline_ratio" in out:
-        out["median_ratio"] = out["baseline_ratio"].fillna(out["median_ratio"])
+    if "median" in columns and "baseline_ratio" in out:  # not where the baseline is missing
+        paired = out["baseline_ratio"].where(out[renamed["median"]].notna())
+        out["median_ratio"] = paired.fillna(out["median_ratio"])
     return out.drop(columns=list(renamed.values()))
 
 
@@ -52,7 +53,8 @@ def ratio_interval(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 
 def add_speedup(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with `speedup`: the baseline's median over each row's (see add_ratios)."""
+    """A copy with `speedup`: the baseline's time over each row's, side by side where measured
+    so, else the medians' (see add_ratios)."""
     out = add_ratios(frame, ["median"])
     out["speedup"] = 1 / out.pop("median_ratio")
     return out

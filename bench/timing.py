@@ -123,9 +123,10 @@ def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float =
 
 
 # Side by side with the baseline: blocks, seconds per block and side, and the longest call
-# paired. Ten blocks of 10 ms added 19% to the default grid's CPU run (estimated from the
-# medians of one run); calls above 0.3 s (the Python loops, ResNet-50's training step) are not
-# paired, and their ratios stay those of the medians.
+# paired. Ten blocks of 10 ms a side, estimated at 19% more time for the default grid's CPU run
+# from one run's medians (the run took 27% longer, the machine's own drift included); calls
+# above 0.3 s (the RoI Python loop, for one) are not paired, and their ratios stay the
+# medians'.
 SIDE_BY_SIDE = (10, 0.01, 0.3)
 
 

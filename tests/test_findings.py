@@ -145,3 +145,18 @@ def test_side_by_side_intervals_decide_a_clear_win_where_both_have_them():
                                  "baseline_ratio_high"]] = [0.9, 0.85, 0.95]
     wins = fastest(add_speedup(one.drop(columns="speedup"))).set_index("case")
     assert wins.loc["c", "impl"] == "x" and bool(wins.loc["c", "clear"])
+    # only the winner paired: the IQRs judge (x 2.0 and y 2.05 overlap: within noise)
+    half = race({"d": {"base": 4.0, "x": 2.0, "y": 2.05}})
+    half.loc[half["impl"] == "x", ["baseline_ratio", "baseline_ratio_low",
+                                   "baseline_ratio_high"]] = [0.5, 0.49, 0.51]
+    wins = fastest(add_speedup(half.drop(columns="speedup"))).set_index("case")
+    assert wins.loc["d", "impl"] == "x" and not bool(wins.loc["d", "clear"])
+
+
+def test_a_paired_ratio_without_its_baseline_row_gives_no_speedup():
+    frame = race({"a": {"base": 4.0, "x": 2.0, "y": 3.0}})
+    frame.loc[frame["impl"] == "x", "baseline_ratio"] = 0.5
+    without = add_speedup(frame[frame["impl"] != "base"].drop(columns="speedup"))
+    assert without["speedup"].isna().all()
+    assert add_speedup(frame.drop(columns="speedup")).set_index("impl")["speedup"].to_dict() \
+        == {"base": 1.0, "x": 2.0, "y": 4.0 / 3.0}

@@ -71,7 +71,6 @@ def test_against_baseline_times_both_in_alternating_blocks():
     found = timing.against_baseline(twice, once, torch.device("cpu"), blocks=6,
                                     block_time=0.002)
     assert found["baseline_ratio_blocks"] == 6
-    assert found["baseline_ratio_low"] <= found["baseline_ratio"] <= found["baseline_ratio_high"]
     assert 1.3 < found["baseline_ratio"] < 3  # twice the work
     # with a setup, only the calls are timed: 1 ms against 2 ms, where a timed setup of 20 ms
     # would make it about 10

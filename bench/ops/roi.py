@@ -23,8 +23,8 @@ the channels among threads and loops over the outputs in order within each), oth
 `index_add_` over the flattened input, whose indices the forward computed (a channel's offset
 is one addition per block).
 The channels-last copy is the input itself when the input is channels-last; NaN is looked for in
-the maxima, -0.0 in the gathered blocks or, where the bins' pixels outnumber the map's, in the
-map.
+the maxima, -0.0 in the gathered blocks or, where the bins' pixels are at least the map's, in
+the map.
 
 Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 threads, fp32,
 glibc told to keep freed memory as `python -m bench run` does), ours / torchvision timed side by
@@ -256,14 +256,15 @@ def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torc
     return t.gather(3, col_of[:, None, None, :].expand(k, c, ph, pw)).permute(0, 2, 3, 1)
 
 
-def _held(input, winners, flat):
+def _held(input, winners, flat, pixels=None):
     """The elements of the input that winners (as _pool gives them; 0 where none) point to,
-    in the winners' shape."""
+    in the winners' shape. `pixels`: the input in rows of channels, where already made."""
     index = (winners.long() - 1).clamp_(min=0)
     if flat:  # torch.take indexes the input as if it were contiguous, whatever its strides
         return torch.take(input, index)
-    return input.permute(0, 2, 3, 1).reshape(-1, input.shape[1]).gather(
-        0, index.view(-1, input.shape[1])).view(index.shape)
+    if pixels is None:
+        pixels = input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
+    return pixels.gather(0, index.view(-1, input.shape[1])).view(index.shape)
 
 
 def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None, flat=False):
@@ -358,7 +359,7 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
             if below:
                 first.masked_fill_(top <= floor, 0)
             if zero:  # of +0.0 and -0.0 the first wins, with its sign
-                held = _held(input, first, flat)
+                held = _held(input, first, flat, pixels)
                 top.copy_(torch.where(top == 0, held, top))
             if winners and not flat:
                 won[i0:i1] = first
@@ -410,11 +411,11 @@ def _scatter_grad(shape, parts, flat, dtype, device):
     n, c, h, w = shape
     if flat:
         total = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # 0: no winner
+        indices = [torch.empty(grad.shape, dtype=torch.long, device=device).copy_(
+            winners.permute(0, 3, 1, 2)) for winners, grad in parts]
         with _deterministic_on_cuda(device):
-            for winners, grad in parts:
-                index = torch.empty(grad.shape, dtype=torch.long, device=device)
-                total.index_add_(0, index.copy_(winners.permute(0, 3, 1, 2)).view(-1),
-                                 grad.reshape(-1))
+            for index, (_, grad) in zip(indices, parts):
+                total.index_add_(0, index.view(-1), grad.reshape(-1))
         return total[1:].view(shape)
     rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)  # row 0: no winner
     with _deterministic_on_cuda(device):

@@ -104,11 +104,11 @@ def settings(frame: pd.DataFrame, more=()):
 
 
 def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
-    """Per device, precision and mode: the implementation that was clearly fastest (its
-    interquartile range below the runner-up's) in most cases, with its median speed against the
-    baseline; where none was, how the clear wins and the races within noise fell. Only clear
-    wins count, and only a majority of cases names a winner: a close race, or a split between
-    two implementations, would otherwise name one that the next run takes back."""
+    """Per device, precision and mode: the implementation that was clearly fastest (see
+    bench.tables.fastest) in most cases, with its median speed against the baseline; where none
+    was, how the clear wins and the races within noise fell. Only clear wins count, and only a
+    majority of cases names a winner: a close race, or a split between two implementations,
+    would otherwise name one that the next run takes back."""
     findings = []
     for (device, precision, mode), group in settings(fastest_counts(frame)):
         setting = " ".join(part for part in (device, precision, mode) if part != "-") or "all"
