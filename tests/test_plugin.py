@@ -135,8 +135,11 @@ def test_the_json_target_is_a_path_and_an_open_file_as_each_pytest_benchmark_wan
 def interrupted_run(tmp_path, command, signum):
     """Start `command`, send `signum` to it alone once the first benchmark has finished, and
     return (exit status, its output, the run folder)."""
+    # SIGINT at its default in the child: a test run started in the background (`make test &`)
+    # ignores it, and the child would inherit that
     process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+                               stderr=subprocess.STDOUT, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     output = ""
     while not re.search(r"(^|\n)\.", re.sub(r"(^|\n)bench:[^\n]*", "", output)):
         char = process.stdout.read(1)  # pytest -q prints a dot when a benchmark passes
