@@ -135,10 +135,10 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
                      longest: float = SIDE_BY_SIDE[2]) -> dict:
     """`fn`'s time over its baseline's, the two timed in alternating blocks by the harness's
     clock: the median of the blocks' ratios and its 95% interval (`baseline_ratio`, `_low`,
-    `_high`). The medians of two benchmarks are measured seconds or minutes apart, and this
-    machine's speed drifts between them (the same unchanged step took 1.2-1.5 times as long in
-    one make bench run as in the one before); alternating blocks share the drift. Nothing where
-    a call takes longer than `longest` seconds."""
+    `_high`). The medians of two benchmarks are measured seconds or minutes apart, and a shared
+    machine's speed drifts between them (on the 2-core VM the same unchanged step took 1.2-1.5
+    times as long in one make bench run as in the one before); alternating blocks share the
+    drift. Nothing where a call of either takes longer than `longest` seconds."""
     clock = wall_clock(device)
     sides = ((fn, setup), (baseline, baseline_setup))
     for side in sides:  # a first call of a freshly prepared step pays for its warm-up
