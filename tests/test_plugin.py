@@ -44,7 +44,7 @@ def test_pytest_benchmark_measures_and_ends_in_the_page(tmp_path):
     html = (folder / "index.html").read_text()
     # the toy suite has no section of its own: the generic one, titled from the run's record
     for text in ("Toy: two ways to sum a vector", "Speedup against sum", "torch.cumsum",
-                 "clearly fastest in"):
+                 "clearly fastest in", "timed side by side in alternating blocks"):
         assert text in html, text
     data = json.loads((folder / "benchmark.json").read_text())
     # plain parameters, so that pytest-benchmark's own tools show them

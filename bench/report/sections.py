@@ -186,6 +186,13 @@ def add_profiles(section: Section, frame: pd.DataFrame) -> None:
     section.notes.append(PROFILE_NOTE)
 
 
+SPEEDUP_NOTE = ("Speedups: the baseline's time over the implementation's, timed side by side "
+                "in alternating blocks on the same inputs where the run did so "
+                "(baseline_ratio in the JSON), else the ratio of the two medians, which were "
+                "measured apart: on a machine whose speed drifts the medians can disagree "
+                "with the speedup.")
+
+
 def generic_section(frame: pd.DataFrame, info: dict) -> Section:
     """Findings, speedup and detail tables per setting, time and speedup plots, and the
     roofline where the suite recorded FLOPs: all that a suite without a section of its own
@@ -209,6 +216,7 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
     if frame["speedup"].notna().any():
         section.figures.append(("Speedup against the baseline (above 1: faster)",
                                 figures_svg(plot_times(frame, y="speedup", ylabel="speedup"))))
+        section.notes.append(SPEEDUP_NOTE)
     if frame["peak_flops"].notna().any() and frame["flops"].notna().any():
         section.figures.append((
             "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",

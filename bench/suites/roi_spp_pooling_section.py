@@ -5,7 +5,14 @@ import pandas as pd
 
 from bench.plots import figures_svg, plot_scaling
 from bench.report import format as fmt
-from bench.report.sections import Section, add_profiles, make_table, new_section, settings
+from bench.report.sections import (
+    SPEEDUP_NOTE,
+    Section,
+    add_profiles,
+    make_table,
+    new_section,
+    settings,
+)
 from bench.tables import add_ratios, ratio_interval
 
 COLUMNS = {
@@ -62,6 +69,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
     for (device, precision, mode), group in settings(frame):
         out.tables.append(make_table(group, COLUMNS, f"{device}, {precision}, {mode}"))
     add_profiles(out, frame)
+    out.notes.append(SPEEDUP_NOTE)
     out.notes.append("python_loop clips each region to the map before pooling and uses "
                      "adaptive pooling's bins; tv_roi_align averages bilinear samples: their "
                      "error column measures how far they are from roi_pool, not a fault.")
