@@ -6,7 +6,7 @@ import torch
 
 from bench.machine import peak_bandwidth, peak_flops
 from bench.tables import NOISY_IQR_RATIO
-from bench.timing import blocked_median, device_time, is_host_bound, wall_clock
+from bench.timing import blocked_median, device_time, is_host_bound, per_call, wall_clock
 
 WARMUP_CALLS = 3
 REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy benchmark
@@ -84,13 +84,7 @@ def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
     iterations = 1 if setup else metadata.iterations
     # as many rounds as the first time, within REMEASURE_TIME: a second look, not a second run
     rounds = max(3, min(stats.rounds, int(REMEASURE_TIME / (stats.median * iterations))))
-    samples = []
-    for _ in range(rounds):
-        args, kwargs = setup() if setup else ((), {})
-        start = clock()
-        for _ in range(iterations):
-            fn(*args, **kwargs)
-        samples.append((clock() - start) / iterations)
+    samples = [per_call(fn, setup, clock, iterations) for _ in range(rounds)]
     q1, median, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
     return {"remeasured_median": median, "remeasured_iqr": q3 - q1,
             "remeasured_rounds": len(samples)}

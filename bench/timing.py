@@ -84,7 +84,7 @@ def _alternate(ours, theirs, blocks: int) -> tuple[float, float, float]:
     return (statistics.median(ratios), *median_interval(ratios))
 
 
-def _per_call(fn, setup, clock, calls: int) -> float:
+def per_call(fn, setup, clock, calls: int) -> float:
     """Seconds per call of `fn` over `calls` calls, as pytest-benchmark times a round; with
     `setup`, each call's arguments are made outside the clock."""
     if setup is None:
@@ -115,8 +115,8 @@ def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float =
     """
     clock = wall_clock(device)
     theirs = tbench.Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
-    n = max(1, int(block_time / max(_per_call(fn, None, clock, 1), 1e-7)))
-    ratio, low, high = _alternate(lambda: _per_call(fn, None, clock, n),
+    n = max(1, int(block_time / max(per_call(fn, None, clock, 1), 1e-7)))
+    ratio, low, high = _alternate(lambda: per_call(fn, None, clock, n),
                                   lambda: theirs.timeit(n).median, blocks)
     return {"paired_ratio": ratio, "paired_low": low, "paired_high": high,
             "paired_blocks": blocks}
@@ -142,13 +142,13 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
     clock = wall_clock(device)
     sides = ((fn, setup), (baseline, baseline_setup))
     for side in sides:  # a first call of a freshly prepared step pays for its warm-up
-        _per_call(*side, clock, 1)
-    once = [_per_call(*side, clock, 1) for side in sides]
+        per_call(*side, clock, 1)
+    once = [per_call(*side, clock, 1) for side in sides]
     if max(once) > longest:
         return {}
     calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in once]
-    ratio, low, high = _alternate(lambda: _per_call(*sides[0], clock, calls[0]),
-                                  lambda: _per_call(*sides[1], clock, calls[1]), blocks)
+    ratio, low, high = _alternate(lambda: per_call(*sides[0], clock, calls[0]),
+                                  lambda: per_call(*sides[1], clock, calls[1]), blocks)
     return {"baseline_ratio": ratio, "baseline_ratio_low": low, "baseline_ratio_high": high,
             "baseline_ratio_blocks": blocks}
 
