@@ -11,7 +11,7 @@ from bench.measurement import measure, relative_error
 from bench.precision import precision_mode
 from bench.profiling import profile_step, trace_name
 from bench.suites import load_suite
-from bench.timing import SIDE_BY_SIDE, against_baseline
+from bench.timing import PAIRED_LONGEST, against_baseline
 
 
 def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precision, mode):
@@ -61,8 +61,9 @@ def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, m
     here (out of memory with both steps held, say) leaves the row as measured, with a warning:
     its own benchmark reports it."""
     baseline = spec.baseline_for(case)
+    # the step's median says already whether it is too long: no baseline prepared in vain
     if not spec.side_by_side or impl == baseline or benchmark.stats.stats.median > \
-            SIDE_BY_SIDE[2] or spec.skip_reason(case, baseline, device, precision, mode):
+            PAIRED_LONGEST or spec.skip_reason(case, baseline, device, precision, mode):
         return {}
     try:
         other = spec.prepare(case, baseline, inputs, mode)

@@ -127,12 +127,12 @@ def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float =
 # from one run's medians (the run took 27% longer, the machine's own drift included); calls
 # above 0.3 s (the RoI Python loop, for one) are not paired, and their ratios stay the
 # medians'.
-SIDE_BY_SIDE = (10, 0.01, 0.3)
+PAIRED_BLOCKS, PAIRED_BLOCK_TIME, PAIRED_LONGEST = 10, 0.01, 0.3
 
 
 def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_setup=None,
-                     blocks: int = SIDE_BY_SIDE[0], block_time: float = SIDE_BY_SIDE[1],
-                     longest: float = SIDE_BY_SIDE[2]) -> dict:
+                     blocks: int = PAIRED_BLOCKS, block_time: float = PAIRED_BLOCK_TIME,
+                     longest: float = PAIRED_LONGEST) -> dict:
     """`fn`'s time over its baseline's, the two timed in alternating blocks by the harness's
     clock: the median of the blocks' ratios and its 95% interval (`baseline_ratio`, `_low`,
     `_high`). The medians of two benchmarks are measured seconds or minutes apart, and a shared
