@@ -110,10 +110,7 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
         "cpu fp32 forward: at pool-r512, against tv's time: ours 2×; "
         "at pyr-r128, against tv's time: ours 0.25×.")
     # timed side by side with tv at pool-r512: that ratio and its interval, not the medians'
-    frame = pd.DataFrame(rows)
-    paired = (frame["case"] == "pool-r512") & (frame["impl"] == "ours")
-    frame.loc[paired, ["baseline_ratio", "baseline_ratio_low", "baseline_ratio_high"]] = \
-        [0.7, 0.6, 0.8]
+    frame = side_by_side(pd.DataFrame(rows), "pool-r512", "ours", 0.7, 0.6, 0.8)
     assert roi_finding(frame) == (
         "cpu fp32 forward: at pool-r512, against tv's time: ours 0.7× (0.6×–0.8×); "
         "at pyr-r128, against tv's time: ours 0.25×.")
@@ -123,6 +120,19 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
                                     "(skipped or failed: the warnings say which).")
 
 
+def side_by_side(frame, case, impl, ratio, low, high):
+    """`frame` with (case, impl) timed side by side with its baseline: ratio and interval."""
+    at = (frame["case"] == case) & (frame["impl"] == impl)
+    frame.loc[at, ["baseline_ratio", "baseline_ratio_low", "baseline_ratio_high"]] = \
+        [ratio, low, high]
+    return frame
+
+
+def winners(frame):
+    """fastest() per case, the speedups made again from what the frame now holds."""
+    return fastest(add_speedup(frame.drop(columns="speedup"))).set_index("case")
+
+
 def test_side_by_side_intervals_decide_a_clear_win_where_both_have_them():
     # a: the medians' IQRs overlap (x 2.0, y 2.05), but side by side with base x is clearly
     # faster; b: the IQRs do not overlap (x 1.0, y 2.0), but the intervals do: within noise
@@ -130,26 +140,19 @@ def test_side_by_side_intervals_decide_a_clear_win_where_both_have_them():
     side = {("a", "x"): (0.45, 0.44, 0.46), ("a", "y"): (0.55, 0.5, 0.6),
             ("b", "x"): (0.5, 0.4, 0.6), ("b", "y"): (0.52, 0.45, 0.7)}
     for (case, impl), values in side.items():
-        at = (frame["case"] == case) & (frame["impl"] == impl)
-        frame.loc[at, ["baseline_ratio", "baseline_ratio_low", "baseline_ratio_high"]] = values
-    wins = fastest(add_speedup(frame.drop(columns="speedup"))).set_index("case")
+        side_by_side(frame, case, impl, *values)
+    wins = winners(frame)
     assert wins.loc["a", "impl"] == "x" and bool(wins.loc["a", "clear"])
     assert wins.loc["b", "impl"] == "x" and not bool(wins.loc["b", "clear"])
     # side by side, y is the faster in b: the ranking follows the paired ratios
     frame.loc[(frame["case"] == "b") & (frame["impl"] == "y"), "baseline_ratio"] = 0.3
-    assert fastest(add_speedup(frame.drop(columns="speedup"))).set_index("case").loc[
-        "b", "impl"] == "y"
+    assert winners(frame).loc["b", "impl"] == "y"
     # against the baseline itself (exactly 1): clear when x's interval lies below 1
-    one = race({"c": {"base": 1.0, "x": 1.01}})
-    one.loc[one["impl"] == "x", ["baseline_ratio", "baseline_ratio_low",
-                                 "baseline_ratio_high"]] = [0.9, 0.85, 0.95]
-    wins = fastest(add_speedup(one.drop(columns="speedup"))).set_index("case")
+    wins = winners(side_by_side(race({"c": {"base": 1.0, "x": 1.01}}), "c", "x", 0.9, 0.85, 0.95))
     assert wins.loc["c", "impl"] == "x" and bool(wins.loc["c", "clear"])
     # only the winner paired: the IQRs judge (x 2.0 and y 2.05 overlap: within noise)
     half = race({"d": {"base": 4.0, "x": 2.0, "y": 2.05}})
-    half.loc[half["impl"] == "x", ["baseline_ratio", "baseline_ratio_low",
-                                   "baseline_ratio_high"]] = [0.5, 0.49, 0.51]
-    wins = fastest(add_speedup(half.drop(columns="speedup"))).set_index("case")
+    wins = winners(side_by_side(half, "d", "x", 0.5, 0.49, 0.51))
     assert wins.loc["d", "impl"] == "x" and not bool(wins.loc["d", "clear"])
 
 
