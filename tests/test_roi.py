@@ -69,8 +69,8 @@ def test_roi_spp_is_roi_pool_per_level(problem):
        st.integers(1, 12))
 def test_forward_and_gradient_are_torchvision_s_whatever_the_block_size(problem, dtype, pairs):
     """Bins are pooled a block of `pairs` gathered rows at a time (the blocks pad bins to the
-    largest); the gradient goes into rows of channels or into channel planes, by the number of
-    outputs. An output without a winner sends nothing back, even a NaN gradient."""
+    largest); the gradient goes into rows of channels or into the flattened input, by the number
+    of outputs. An output without a winner sends nothing back, even a NaN gradient."""
     x, boxes, size, scale = problem
     x, boxes = x.to(dtype).requires_grad_(), boxes.to(dtype)
     grad = torch.randn(len(boxes), x.shape[1], *size, dtype=dtype)
