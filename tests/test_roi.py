@@ -174,14 +174,15 @@ def test_gradient_matches_torchvision_and_a_float64_reference():
     torch.autograd.gradcheck(lambda t: roi_pool(t, boxes, 4, 0.5), (x,))
 
 
-@pytest.mark.parametrize("shape", [(1, 260, 256, 256), (1, 1, 4200, 4200)])
+@pytest.mark.parametrize("shape", [(2, 130, 256, 256), (1, 1, 4200, 4200)])
 def test_winners_past_float32_s_exact_integers(shape):
-    """Winners are floats, numbered by flat index (past 2**24 with 260 channels) or, while
-    searched, by pixel (past 2**24 on a 4200x4200 map): float32 would round them onto their
-    neighbours."""
+    """Winners are floats, numbered by flat index (past 2**24 in the second of two images of
+    130 channels) or, while searched, by pixel (past 2**24 on a 4200x4200 map): float32 would
+    round them onto their neighbours."""
     x = torch.randn(shape, requires_grad=True)
-    boxes = torch.tensor([[0, 3, 5, shape[3] - 2, shape[2] - 3]], dtype=torch.float32)
-    grad = torch.randn(1, shape[1], 7, 7)
+    boxes = torch.tensor([[i, 3, 5, shape[3] - 2, shape[2] - 3] for i in range(shape[0])],
+                         dtype=torch.float32)
+    grad = torch.randn(shape[0], shape[1], 7, 7)
     (ours,) = torch.autograd.grad(roi_pool(x, boxes, 7), x, grad)
     (theirs,) = torch.autograd.grad(tv(x, boxes, 7, 1.0), x, grad)
     assert same_bits(ours, theirs)

@@ -317,7 +317,8 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)  # -inf in float16
     # Bins by their number of pixels, so that a block pads few of them to its largest.
     order = areas.argsort()
-    sorted_areas = areas[order].tolist()
+    areas_sorted = areas[order]
+    sorted_areas = areas_sorted.tolist()
     empty = bisect.bisect_right(sorted_areas, 0)  # first: they give 0, and no winner
     out = input.new_empty(len(sorted_areas), c)
     out[:empty] = 0
@@ -329,19 +330,26 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else total
     gathered = out.new_empty(max(budget, max(sorted_areas)) * c)
     key = torch.empty_like(gathered, dtype=key_type)
+    # Per bin, in sorted order: its width and its first pixel's row in the rows of channels.
+    sorted_widths = widths.view(k, 1, pw).expand(k, ph, pw).reshape(-1)[order]
+    first_pixel = ((batch[:, None, None] * h + rows[:, :, None, 0]) * w
+                   + cols[:, None, :, 0]).reshape(-1)[order]
+    # The search numbers winners from 1 by their row; flat ones take their image's other
+    # channels in it where the key holds that exactly, their own channel after.
+    label = first_pixel + 1
+    image_offset = batch.repeat_interleave(ph * pw)[order] * ((c - 1) * h * w)
+    fold = flat and won_type == key_type
+    if fold:
+        label += image_offset
     for i0, i1 in _runs(sorted_areas, empty, budget):
-        ids = order[i0:i1]
         s = sorted_areas[i1 - 1]
-        row_bin, col_bin = ids // pw, ids // (ph * pw) * pw + ids % pw
-        bin_width = widths[col_bin, None]
+        bin_width = sorted_widths[i0:i1, None]
         # A bin's pairs in row-major order, then its last pixel again up to s: a repeat cannot
         # change the maximum, nor which pair holds it first.
-        q = torch.minimum(torch.arange(s, device=input.device), areas[ids, None] - 1)
-        image = batch[ids // (ph * pw), None]
-        pixel = ((image * h + rows.view(-1, 2)[row_bin, None, 0] + q // bin_width) * w
-                 + cols.view(-1, 2)[col_bin, None, 0] + q % bin_width)
+        q = torch.minimum(torch.arange(s, device=input.device), areas_sorted[i0:i1, None] - 1)
+        step = q // bin_width * w + q % bin_width
         size = (i1 - i0) * s * c
-        values = torch.index_select(pixels, 0, pixel.view(-1),
+        values = torch.index_select(pixels, 0, (first_pixel[i0:i1, None] + step).view(-1),
                                     out=gathered[:size].view(-1, c)).view(-1, s, c)
         top = torch.amax(values, 1, out=out[i0:i1])
         low = top.min()
@@ -351,11 +359,13 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
         zero = negative_zero if negative_zero is not None else _has_negative_zero(values)
         below = bool(low <= floor)  # nothing above -FLT_MAX: -FLT_MAX, and no winner
         if winners or zero:
-            first = _first_winner(values, top[:, None], (pixel + 1)[..., None].to(key_type),
-                                  (1,), key[:size].view(values.shape))
+            first = _first_winner(values, top[:, None],
+                                  (label[i0:i1, None] + step)[..., None].to(key_type), (1,),
+                                  key[:size].view(values.shape))
             if flat:  # 1 + image * H*W + pixel becomes 1 + (image * C + channel) * H*W + pixel
                 first = torch.add(first, channels, out=won[i0:i1])
-                first += (image * ((c - 1) * h * w)).to(won_type)
+                if not fold:
+                    first += image_offset[i0:i1, None].to(won_type)
             if below:
                 first.masked_fill_(top <= floor, 0)
             if zero:  # of +0.0 and -0.0 the first wins, with its sign
