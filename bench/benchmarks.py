@@ -39,7 +39,7 @@ def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precisio
         if benchmark.enabled:
             benchmark.extra_info.update(spec.after_timing(step, device, precision))
             benchmark.extra_info.update(side_by_side(benchmark, spec, the_case, impl, inputs,
-                                                     step, device, precision, mode))
+                                                     step, device, precision, dtype, mode))
         profile, traces = bench_profile
         if profile and benchmark.enabled:
             trace = traces / trace_name(benchmark.name) if profile == "trace" else None
@@ -54,9 +54,11 @@ def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precisio
 test_benchmark.bench_benchmark = True  # what the plugin parametrises, under whatever module name
 
 
-def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, mode) -> dict:
+def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, dtype,
+                 mode) -> dict:
     """The step's time over its baseline's, the two timed in alternating blocks on the same
-    inputs (bench.timing.against_baseline); nothing for a suite that opts out, the baseline
+    inputs, or on equal ones made again where the suite's steps cannot share them
+    (bench.timing.against_baseline); nothing for a suite that opts out, the baseline
     itself, a baseline not measured here, or a step too long to pair. A baseline that fails
     here (out of memory with both steps held, say) leaves the row as measured, with a warning:
     its own benchmark reports it."""
@@ -66,6 +68,8 @@ def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, m
             PAIRED_LONGEST or spec.skip_reason(case, baseline, device, precision, mode):
         return {}
     try:
+        if not spec.shares_inputs:
+            inputs = spec.make_inputs(case, device, dtype)
         other = spec.prepare(case, baseline, inputs, mode)
         return against_baseline(step.fn, other.fn, torch.device(device), step.setup,
                                 other.setup)

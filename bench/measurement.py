@@ -25,16 +25,18 @@ def relative_error(results: dict, reference: dict) -> float:
     return max(errors)
 
 
-# Rounds when each call needs a fresh setup (pytest-benchmark's pedantic mode cannot calibrate).
-ROUNDS_WITH_SETUP = 20
+# Rounds when each call needs a fresh setup (pytest-benchmark's pedantic mode cannot
+# calibrate): 20, fewer where they would time more than SETUP_ROUNDS_TIME seconds of calls, but
+# 5 at least, pytest-benchmark's own least. Twenty rounds of ResNet-50's backward took 25 s of
+# a run on the 2-core VM, the untimed forwards included.
+ROUNDS_WITH_SETUP, FEWEST_ROUNDS_WITH_SETUP, SETUP_ROUNDS_TIME = 20, 5, 2.0
 
 
-def call(fn, setup=None):
-    """`fn()`, or `fn(*args, **kwargs)` with what `setup()` returns, as pytest-benchmark does."""
-    if setup is None:
-        return fn()
-    args, kwargs = setup()
-    return fn(*args, **kwargs)
+def rounds_with_setup(seconds: float | None) -> int:
+    """Rounds for a step with a setup whose call took `seconds` (None: not known)."""
+    if not seconds:
+        return ROUNDS_WITH_SETUP
+    return max(FEWEST_ROUNDS_WITH_SETUP, min(ROUNDS_WITH_SETUP, int(SETUP_ROUNDS_TIME / seconds)))
 
 
 def measure(benchmark, fn, *, device: str, precision: str, setup=None,
@@ -47,13 +49,13 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     On CUDA the benchmark's timer is the synchronising CudaSyncTimer, set per test by the plugin
     through pytest-benchmark's `benchmark(timer=...)` marker.
     """
-    for _ in range(warmup if benchmark.enabled else 0):
-        call(fn, setup)
     dev = torch.device(device)
+    warm = [per_call(fn, setup, wall_clock(dev), 1)
+            for _ in range(warmup if benchmark.enabled else 0)]
     if setup is None:
         benchmark(fn)
     else:
-        benchmark.pedantic(fn, setup=setup, rounds=ROUNDS_WITH_SETUP)
+        benchmark.pedantic(fn, setup=setup, rounds=rounds_with_setup(warm[-1] if warm else None))
     if not benchmark.enabled:
         return
     info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device),

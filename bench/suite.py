@@ -63,9 +63,11 @@ class Suite:
     impls: Mapping[str, Impl]
     baseline: str
     case_key: str = ""   # how to read a case id, for the report: "b8-c256x64-56x56: batch 8, ..."
-    # Each implementation is also timed in alternating blocks with its baseline, on the same
-    # inputs (bench.timing.against_baseline): prepare() must leave the inputs as it found them.
+    # Each implementation is also timed in alternating blocks with its baseline
+    # (bench.timing.against_baseline): on the same inputs, where prepare() leaves them as it
+    # found them (shares_inputs), else on inputs that make_inputs() makes again for the baseline.
     side_by_side: bool = True
+    shares_inputs: bool = True
 
     def cases(self, grid: str, device: str) -> tuple:
         cases = self.grids[grid]

@@ -124,21 +124,25 @@ def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float =
 
 # Side by side with the baseline: blocks, seconds per block and side, and the longest call
 # paired. Ten blocks of 10 ms a side, estimated at 19% more time for the default grid's CPU run
-# from one run's medians (the run took 27% longer, the machine's own drift included); calls
-# above 0.3 s (the RoI Python loop, for one) are not paired, and their ratios stay the
-# medians'.
-PAIRED_BLOCKS, PAIRED_BLOCK_TIME, PAIRED_LONGEST = 10, 0.01, 0.3
+# from one run's medians (the run took 27% longer, the machine's own drift included). A pair
+# of calls longer than PAIRED_ROW_TIME / 10 gets fewer blocks, PAIRED_FEWEST at least: ResNet-50's
+# training step takes 0.5-1 s on the 2-core VM, and ten blocks of it and of full backprop
+# would add 20 s per regime. Calls above 1.5 s (torchvision's roi_align forward+backward at
+# 512 regions of 14x14, 2 s) are not paired, and their ratios stay the medians'.
+PAIRED_BLOCKS, PAIRED_BLOCK_TIME, PAIRED_LONGEST = 10, 0.01, 1.5
+PAIRED_FEWEST, PAIRED_ROW_TIME = 6, 5.0
 
 
 def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_setup=None,
                      blocks: int = PAIRED_BLOCKS, block_time: float = PAIRED_BLOCK_TIME,
-                     longest: float = PAIRED_LONGEST) -> dict:
+                     longest: float = PAIRED_LONGEST, row_time: float = PAIRED_ROW_TIME) -> dict:
     """`fn`'s time over its baseline's, the two timed in alternating blocks by the harness's
     clock: the median of the blocks' ratios and its 95% interval (`baseline_ratio`, `_low`,
     `_high`). The medians of two benchmarks are measured seconds or minutes apart, and a shared
     machine's speed drifts between them (on the 2-core VM the same unchanged step took 1.2-1.5
     times as long in one make bench run as in the one before); alternating blocks share the
-    drift. Nothing where a call of either takes longer than `longest` seconds."""
+    drift. Nothing where a call of either takes longer than `longest` seconds; fewer blocks
+    (PAIRED_FEWEST at least) where `blocks` would take more than `row_time` seconds."""
     clock = wall_clock(device)
     sides = ((fn, setup), (baseline, baseline_setup))
     for side in sides:  # a first call of a freshly prepared step pays for its warm-up
@@ -147,6 +151,8 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
     if max(once) > longest:
         return {}
     calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in once]
+    blocks = min(blocks, max(PAIRED_FEWEST, int(row_time / sum(
+        n * seconds for n, seconds in zip(calls, once)))))
     ratio, low, high = _alternate(lambda: per_call(*sides[0], clock, calls[0]),
                                   lambda: per_call(*sides[1], clock, calls[1]), blocks)
     return {"baseline_ratio": ratio, "baseline_ratio_low": low, "baseline_ratio_high": high,

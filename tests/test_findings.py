@@ -4,7 +4,7 @@ or two swapped regimes would read differently from the right sentence."""
 import pandas as pd
 
 from bench.report.sections import fastest_findings
-from bench.suites.frozen_backprop_section import RATIOS
+from bench.suites.frozen_backprop_section import RATIOS, wide_rows
 from bench.suites.frozen_backprop_section import finding as frozen_finding
 from bench.suites.roi_spp_pooling_section import finding as roi_finding
 from bench.tables import add_ratios, add_speedup, by_mode, fastest
@@ -93,6 +93,31 @@ def test_frozen_finding_marks_a_share_of_time_measured_on_a_noisy_row():
         row["noisy"] = row["impl"] == "full" and row["mode"] == "forward_backward"
     text = frozen_finding(by_mode(add_ratios(pd.DataFrame(rows), RATIOS), columns))
     assert text.count("(noisy)") == 4 and "90% (noisy) of the time under" in text
+
+
+def test_frozen_finding_gives_the_side_by_side_share_and_its_interval_where_there_is_one():
+    regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+    medians = dict(zip(regimes, (10.0, 3.0, 8.0, 8.5, 9.0)))
+    flops = dict(zip(regimes, (100.0, 10.0, 60.0, 50.0, 50.0)))
+    rows = frozen_rows("big", medians, flops)
+    for row in rows:
+        row["noisy"] = row["impl"] == "full"
+    frame = pd.DataFrame(rows)
+    # freeze_first_k timed side by side with full: 40% of its time, 35% to 46%, where the
+    # medians (measured apart) said 85%; first_k's backward row paired, not in the text
+    side_by_side(frame, "big", "freeze_first_k", 0.4, 0.35, 0.46)
+    at = (frame["impl"] == "first_k") & (frame["mode"] == "backward")
+    frame.loc[at, ["baseline_ratio", "baseline_ratio_low", "baseline_ratio_high"]] = [2, 1, 3]
+    text = frozen_finding(wide_rows(frame))
+    assert "freezing the first layers took 40% (35%–46%) of full's forward+backward time and " \
+        "50% of its backward FLOPs by requires_grad_(False)" in text
+    # the others were not paired: the medians' shares, noisy as full's row is
+    assert "first layers still took 80% (noisy) of full's" in text
+    assert "90% (noisy) of the time under torch.no_grad()" in text
+    # without full's row, or another regime's, there is nothing to say: it says so
+    assert frozen_finding(wide_rows(frame[~frame["impl"].isin(["full", "head"])])) == (
+        "big on cpu fp32: no finding: full, head not measured here (deselected, skipped or "
+        "failed).")
 
 
 def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind():

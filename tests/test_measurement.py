@@ -21,6 +21,11 @@ class FakeBenchmark:
         self.calls += 1
         fn()
 
+    def pedantic(self, fn, setup, rounds):
+        self.rounds = rounds
+        args, kwargs = setup()
+        fn(*args, **kwargs)
+
 
 @pytest.fixture
 def peaks(monkeypatch):
@@ -49,11 +54,24 @@ def test_cuda_measurement_records_device_figures(peaks, monkeypatch):
     monkeypatch.setattr(measurement, "device_time",
                         lambda fn, device, reps, setup: seen.append(reps) or 1e-4)
     monkeypatch.setattr(measurement, "peak_memory", lambda fn, device, setup: 4096)
+    monkeypatch.setattr(measurement, "wall_clock", lambda device: timing.time.perf_counter)
     bench = FakeBenchmark(median=1e-3)
     measurement.measure(bench, lambda: None, device="cuda", precision="tf32")
     assert bench.extra_info["device_time"] == 1e-4 and seen == [measurement.device_reps(1e-3)]
     assert bench.extra_info["host_bound"] is True
     assert bench.extra_info["peak_memory"] == 4096
+
+
+def test_rounds_with_a_setup_fit_two_seconds_of_calls_between_5_and_20():
+    assert measurement.rounds_with_setup(None) == 20  # not known: as many as ever
+    assert measurement.rounds_with_setup(1e-3) == 20
+    assert measurement.rounds_with_setup(0.2) == 10
+    assert measurement.rounds_with_setup(0.6) == 5  # three would fit: never fewer than five
+    seen = []
+    bench = FakeBenchmark()
+    measurement.measure(bench, lambda x: timing.time.sleep(x), device="cpu", precision="fp32",
+                        setup=lambda: seen.append(1) or ((0.23,), {}))
+    assert bench.rounds == 8 and len(seen) == measurement.WARMUP_CALLS + 1  # 2 s / 0.23 s
 
 
 def test_peak_memory_is_measured_above_the_baseline():

@@ -87,7 +87,8 @@ def test_every_suite_renders_from_the_committed_example(tmp_path):
                  "training only the head took", "against tv_roi_pool&#39;s time: ",
                  "ours_roi_pool ", "operations met the target",
                  "greyed where first_k runs nothing", "counts only", "layer by layer",
-                 "backward FLOPs per layer in each regime", "Case ids: "):
+                 "backward FLOPs per layer in each regime", "Case ids: ",
+                 "each regime timed side by side with full in alternating blocks"):
         assert text in html, text
     # what the page shows beyond timings comes from the JSON, as the run recorded it
     assert "<svg" in html and "resnet50-b4-224: layer by layer (7 regimes)" in html

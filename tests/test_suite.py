@@ -4,10 +4,13 @@ naming the suite and what is wrong."""
 import dataclasses
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
-from bench.suite import Impl, Suite, SuiteError, check_suite
+from bench.benchmarks import side_by_side
+from bench.suite import Impl, Step, Suite, SuiteError, check_suite
 from bench.suites import REGISTRY, load_section, load_suite
 
 sys.path.insert(0, str(Path(__file__).parent / "toy"))
@@ -75,3 +78,29 @@ def test_a_skip_reason_is_the_same_for_every_case_it_skips():
     reasons = {suite.skip_reason(case, "python_loop", "cuda", "fp32", "forward_backward")
                for case in suite.cases("default", "cuda")}
     assert len(reasons - {None}) == 1 and None in reasons
+
+
+def test_the_baseline_is_timed_side_by_side_on_inputs_of_its_own_where_steps_cannot_share():
+    made, prepared = [], []
+
+    class Spec(Toy):
+        def make_inputs(self, case, device, dtype):
+            made.append((device, dtype))
+            return f"inputs {len(made)}"
+
+        def prepare(self, case, impl, inputs, mode):
+            prepared.append((impl, inputs))
+            return Step(lambda: None, dict)
+
+    spec = Spec()
+    case = spec.cases("smoke", "cpu")[0]
+    benchmark = SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(median=1e-3)))
+    step = Step(lambda: None, dict)
+    for shares, expected in ((True, "the step's"), (False, "inputs 1")):
+        made.clear(), prepared.clear()
+        spec.shares_inputs = shares
+        found = side_by_side(benchmark, spec, case, "cumsum", "the step's", step, "cpu", "fp32",
+                             torch.float64, "forward")
+        assert prepared == [(spec.baseline_for(case), expected)]
+        assert made == ([] if shares else [("cpu", torch.float64)])
+        assert found["baseline_ratio_blocks"] == 10

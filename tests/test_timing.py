@@ -83,3 +83,14 @@ def test_against_baseline_times_both_in_alternating_blocks():
     assert 0.3 < found["baseline_ratio"] < 0.8
     # a step longer than `longest` is not paired
     assert timing.against_baseline(twice, once, torch.device("cpu"), longest=1e-9) == {}
+
+
+def test_long_calls_are_paired_in_fewer_blocks_but_never_fewer_than_the_fewest():
+    def sleeper(seconds):
+        return lambda: time.sleep(seconds)
+
+    # blocks of 4 ms + 2 x 2 ms: 0.03 s allows 3 of them, the fewest is 6; 1 s allows 125
+    for row_time, blocks in ((0.03, timing.PAIRED_FEWEST), (1.0, 10)):
+        found = timing.against_baseline(sleeper(0.004), sleeper(0.002), torch.device("cpu"),
+                                        blocks=10, block_time=0.005, row_time=row_time)
+        assert found["baseline_ratio_blocks"] == blocks

@@ -376,8 +376,8 @@ class Frozen(Suite):
     baseline = "full"
     case_key = ("resnet18-b8-224 is the model, batch 8, and the image side (the features for "
                 "the MLP); k = 2 stages in the first_k and freeze_first_k regimes")
-    # a regime sets requires_grad on the case's one model, so two regimes cannot share inputs
-    side_by_side = False
+    # a regime sets requires_grad on the case's one model: the baseline gets a model of its own
+    shares_inputs = False
 
     def skip_reason(self, case, impl, device, precision, mode):
         return "no_grad runs no backward" if impl == "no_grad" and mode == "backward" else None

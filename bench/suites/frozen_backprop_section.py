@@ -6,7 +6,7 @@ import pandas as pd
 from bench.plots import figure_svg, figures_svg, plot_layer_flow, plot_relative
 from bench.report import format as fmt
 from bench.report.sections import Fold, Section, add_profiles, diagram, make_table, new_section
-from bench.tables import add_ratios, by_mode
+from bench.tables import add_ratios, by_mode, ratio_interval
 
 RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
 COLUMNS = {
@@ -34,17 +34,30 @@ BARS = {
 }
 
 
+FINDING_REGIMES = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+
+
 def finding(wide: pd.DataFrame) -> str:
     """Which regime saves what, for the last (largest) model of one device and precision."""
     case = wide["case"].iloc[-1]
     rows = wide[wide["case"] == case].set_index("impl")
+    device, precision = rows["device"].iloc[0], rows["precision"].iloc[0]
+    missing = [r for r in FINDING_REGIMES if r not in rows.index]
+    if missing:
+        return (f"{case} on {device} {precision}: no finding: {', '.join(missing)} not "
+                "measured here (deselected, skipped or failed).")
 
     def time(regime):
-        """Its share of full's forward+backward time, marked where either row was noisy (its
+        """Its share of full's forward+backward time, with its 95% interval where the two were
+        timed side by side; else the medians' ratio, marked where either row was noisy (its
         interquartile range above 10% of the median twice): a share to read loosely."""
+        row = rows.loc[regime]
+        share = fmt.percent(row["median_ratio_forward_backward"])
+        low, high = (row.get(f"median_ratio_{end}_forward_backward") for end in ("low", "high"))
+        if pd.notna(low) and pd.notna(high) and pd.notna(row["median_ratio_forward_backward"]):
+            return f"{share} ({fmt.percent(low)}–{fmt.percent(high)})"
         flags = [rows.loc[r].get("noisy_forward_backward", False) for r in (regime, "full")]
         noisy = any(pd.notna(flag) and bool(flag) for flag in flags)
-        share = fmt.percent(rows.loc[regime, "median_ratio_forward_backward"])
         return share + (" (noisy)" if noisy else "")
 
     def cost(regime):
@@ -52,7 +65,6 @@ def finding(wide: pd.DataFrame) -> str:
                 f"{fmt.percent(rows.loc[regime, 'backward_flops_ratio_forward_backward'])} of "
                 "its backward FLOPs")
 
-    device, precision = rows["device"].iloc[0], rows["precision"].iloc[0]
     same = rows.loc["freeze_first_k", "backward_flops_forward_backward"] == \
         rows.loc["freeze_first_k_no_grad", "backward_flops_forward_backward"]
     return (f"{case} on {device} {precision}: training only the head took {cost('head')}; "
@@ -63,15 +75,29 @@ def finding(wide: pd.DataFrame) -> str:
             f"({'the same' if same else 'different'} backward FLOPs).")
 
 
-def section(frame: pd.DataFrame, info: dict) -> Section:
+TIME_NOTE = ("Times × full: each regime timed side by side with full in alternating blocks, "
+             "each on a model of its own, where the run did so (baseline_ratio in the JSON; the "
+             "finding gives its 95% interval), else the ratio of the two medians, which were "
+             "measured apart.")
+
+
+def wide_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per case and regime: each mode's figures, their ratios to full, and the 95%
+    interval of the time's ratio where it was timed side by side (`median_ratio_low`, `_high`)."""
     rows = add_ratios(frame, RATIOS)
+    rows["median_ratio_low"], rows["median_ratio_high"] = ratio_interval(rows)
     ratio_columns = [f"{c}_ratio" for c in RATIOS]
-    wide = by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
+    return by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
                           "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns,
-                          "noisy"])
+                          "median_ratio_low", "median_ratio_high", "noisy"])
+
+
+def section(frame: pd.DataFrame, info: dict) -> Section:
+    wide = wide_rows(frame)
     groups = wide.groupby(["device", "precision"], sort=False)
     out = new_section(frame, info)
     out.findings = [finding(group) for _, group in groups]
+    out.notes.append(TIME_NOTE)
     for (device, precision), group in groups:
         out.tables.append(make_table(group, COLUMNS,
                                      f"Regimes against full: {device}, {precision}"))
