@@ -8,7 +8,9 @@ from bench.machine import peak_bandwidth, peak_flops
 from bench.tables import NOISY_IQR_RATIO
 from bench.timing import blocked_median, device_time, is_host_bound, per_call, wall_clock
 
-WARMUP_CALLS = 3
+# Warm-up calls: three, fewer where they add up to a second (a ResNet-50 training step takes
+# 0.5-1 s on the 2-core VM); the first call always.
+WARMUP_CALLS, WARMUP_TIME = 3, 1.0
 REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy benchmark
 # Seconds of event pairs for the device time: 20 calls where they fit, at least 3. A fixed 20
 # made one 0.65 s call (the PyTorch path's RoI forward+backward on an H200) cost 13 s.
@@ -50,8 +52,9 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     through pytest-benchmark's `benchmark(timer=...)` marker.
     """
     dev = torch.device(device)
-    warm = [per_call(fn, setup, wall_clock(dev), 1)
-            for _ in range(warmup if benchmark.enabled else 0)]
+    warm = []  # `warmup` calls, or as many as WARMUP_TIME allows after the first
+    while benchmark.enabled and len(warm) < warmup and (not warm or sum(warm) < WARMUP_TIME):
+        warm.append(per_call(fn, setup, wall_clock(dev), 1))
     if setup is None:
         benchmark(fn)
     else:
@@ -59,7 +62,7 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     if not benchmark.enabled:
         return
     info = {"peak_flops": peak_flops(device, precision), "peak_bandwidth": peak_bandwidth(device),
-            "warmup_calls": warmup, **remeasure_if_noisy(benchmark.stats, fn, dev, setup)}
+            "warmup_calls": len(warm), **remeasure_if_noisy(benchmark.stats, fn, dev, setup)}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
         info["device_time"] = device_time(fn, dev, reps=device_reps(wall), setup=setup)

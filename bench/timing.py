@@ -142,17 +142,22 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
     machine's speed drifts between them (on the 2-core VM the same unchanged step took 1.2-1.5
     times as long in one make bench run as in the one before); alternating blocks share the
     drift. Nothing where a call of either takes longer than `longest` seconds; fewer blocks
-    (PAIRED_FEWEST at least) where `blocks` would take more than `row_time` seconds."""
+    (PAIRED_FEWEST at least) where `blocks` would take more than `row_time` seconds, setups
+    included. `fn` comes warm from its own measurement; the baseline, freshly prepared, is
+    called once first, for its first call's costs."""
     clock = wall_clock(device)
     sides = ((fn, setup), (baseline, baseline_setup))
-    for side in sides:  # a first call of a freshly prepared step pays for its warm-up
-        per_call(*side, clock, 1)
-    once = [per_call(*side, clock, 1) for side in sides]
+    per_call(*sides[1], clock, 1)
+    once, wall = [], []  # a call's time, and the time it takes with its setup
+    for side in sides:
+        start = time.perf_counter()
+        once.append(per_call(*side, clock, 1))
+        wall.append(time.perf_counter() - start)
     if max(once) > longest:
         return {}
-    calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in once]
+    calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in wall]
     blocks = min(blocks, max(PAIRED_FEWEST, int(row_time / sum(
-        n * seconds for n, seconds in zip(calls, once)))))
+        n * seconds for n, seconds in zip(calls, wall)))))
     ratio, low, high = _alternate(lambda: per_call(*sides[0], clock, calls[0]),
                                   lambda: per_call(*sides[1], clock, calls[1]), blocks)
     return {"baseline_ratio": ratio, "baseline_ratio_low": low, "baseline_ratio_high": high,

@@ -42,6 +42,15 @@ def test_cpu_measurement_warms_up_then_times(peaks):
                                 "warmup_calls": measurement.WARMUP_CALLS}
 
 
+def test_warm_up_stops_after_a_second_of_calls_but_makes_one_at_least(peaks, monkeypatch):
+    monkeypatch.setattr(measurement, "WARMUP_TIME", 0.01)
+    for seconds, warmups in ((0.006, 2), (0.02, 1)):  # 6 ms then 12: two; 20 ms: one
+        bench = FakeBenchmark()
+        measurement.measure(bench, lambda s=seconds: timing.time.sleep(s), device="cpu",
+                            precision="fp32")
+        assert bench.extra_info["warmup_calls"] == warmups
+
+
 def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
     calls = []
     bench = FakeBenchmark(enabled=False)

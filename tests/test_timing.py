@@ -78,9 +78,14 @@ def test_against_baseline_times_both_in_alternating_blocks():
         time.sleep(0.02)
         return (), {}
 
-    found = timing.against_baseline(lambda: time.sleep(0.001), lambda: time.sleep(0.002),
-                                    torch.device("cpu"), setup=slow, blocks=6, block_time=0.004)
+    calls = []
+    found = timing.against_baseline(lambda: calls.append(1) or time.sleep(0.001),
+                                    lambda: time.sleep(0.002), torch.device("cpu"), setup=slow,
+                                    blocks=6, block_time=0.004)
     assert 0.3 < found["baseline_ratio"] < 0.8
+    # one call per block: with its setup a call takes 21 ms, more than a block's 4 ms (four
+    # calls of 1 ms would fit the block, and take 84 ms); and one to size the blocks
+    assert len(calls) == 6 + 1
     # a step longer than `longest` is not paired
     assert timing.against_baseline(twice, once, torch.device("cpu"), longest=1e-9) == {}
 
