@@ -190,3 +190,15 @@ def test_the_report_is_made_without_torch(tmp_path):
             f"render_report([{str(SAMPLE)!r}], {str(tmp_path)!r}); print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr[-500:]
+
+
+def test_the_environment_gives_the_warm_up_calls_or_their_range(tmp_path):
+    data = json.loads(SAMPLE.read_text())
+    counts = [entry["extra_info"].setdefault("warmup_calls", 3) for entry in data["benchmarks"]]
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(data))
+    assert "<dt>warm-up_calls</dt><dd>3</dd>" in render_report([path], tmp_path / "a").read_text()
+    data["benchmarks"][-1]["extra_info"]["warmup_calls"] = 1  # a long step: one call was enough
+    path.write_text(json.dumps(data))
+    html = render_report([path], tmp_path / "b").read_text()
+    assert "<dt>warm-up_calls</dt><dd>1 to 3</dd>" in html and len(counts) > 1

@@ -30,24 +30,33 @@ Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 t
 glibc told to keep freed memory as `python -m bench run` does), ours / torchvision timed side by
 side in alternating blocks, forward; forward+backward:
 
-    small r16 o7 1.75; 1.63      small r128 o7 0.54; 1.10     small r512 o7 0.45; 0.89
-    small r512 o14 0.45; 0.83    vgg16-conv5 r128 0.48; 0.84  vgg16-conv5 r512 0.36; 0.78
-    fpn-p2 r64 0.64; 0.89        pyramid small r128 0.47; 0.73  pyramid small r512 0.35; 0.61
+    small r16 o7 1.39; 1.84      small r128 o7 0.48; 0.94     small r512 o7 0.32; 0.89
+    small r512 o14 0.28; 0.60    vgg16-conv5 r128 0.35; 1.11  vgg16-conv5 r512 0.30; 0.58
+    fpn-p2 r64 0.75; 0.89        pyramid small r128 0.36; 0.60  pyramid small r512 0.26; 0.47
 
-(pyramid: against roi_pool per level; the run before gave 0.67 to 1.16 forward+backward for the
-cases of 64 regions or more, with the same code but for the gradient's path at 128 regions).
+(pyramid: against roi_pool per level). The run before, with the same operators, gave 1.00 at
+small r128 forward+backward and 0.84 at vgg16-conv5 r128 (whose interval above is 0.86-1.17);
+interleaved in one process on the idle VM, 0.78-0.83 and 0.70.
 Where the gradient is wanted the first-winner search costs most: on small r128 the forward took
-17 ms with winners and 9.6 ms without (torchvision's forward 16.6 ms; one measurement each).
-Interleaved with the version before the blocks in one process (three runs of 15 pairs, the
-median ratio of each): small r16 takes 1.01 to 1.10 times its time forward, 1.06 to 1.08
-forward+backward (the fixed costs of sorting and padding the bins).
-On fpn-p2 the channels-last copy of the 111 MB map is most of the forward; without glibc keeping
-freed memory each fresh allocation there costs about 0.25 ms per MB in page faults on this VM.
+17.1 ms with winners and 9.5 ms without (torchvision's 19.2 ms; medians of 31 interleaved
+rounds), the search (`ne`, add, `amin`) 35% of it, the gather 13%, `amax` 11%, the
+channels-last copy 7% (line profile). Measured and not taken:
+blocks of 2**18 gathered values took 1.05-1.44 times as long (more blocks, each with its fixed
+costs), 2**21 0.89-0.96 at 512 regions but 1.04-1.08 at small r128; torch.compile (Inductor's
+C++, torch 2.14.1) fused `amax` and the search into 0.28-0.33 ms per block of 2**20 against
+0.58-0.78 eagerly, but its first call compiled for 25 s (in every process, and again per
+dtype), and with the gather fused too a block took 2.2-17.9 ms against 0.8-0.95. The small
+cases pay fixed costs (sorting and padding the bins): against the version before the blocks,
+small r16 took 1.01 to 1.10 times its time forward and 1.06 to 1.08 forward+backward
+(interleaved, three runs of 15 pairs).
+On fpn-p2 the channels-last copy of the 111 MB map is most of the forward (41% with winners;
+31 ms, against 33 by `contiguous(memory_format=torch.channels_last)` and 61 by one 2-D
+transpose per image); without glibc keeping freed memory each fresh allocation there costs
+about 0.25 ms per MB in page faults on this VM.
 A 10000x10000 grid on an 8x8 map (bins narrower than a pixel: each distinct pair of row and
 column spans pooled once, then spread by two gathers): 0.13 to 0.15 s and 0.40 GB above the
 process's start, torchvision 1.06 to 1.08 s and 0.78 GB (two runs each, one process each, 2-core
-VM; enumerating every bin took 3 to 5 s, and at first 25 s and 10 GB). torch.compile was not
-tried.
+VM; enumerating every bin took 3 to 5 s, and at first 25 s and 10 GB).
 """
 
 import bisect

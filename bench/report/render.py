@@ -92,11 +92,14 @@ def _peaks(frame: pd.DataFrame) -> list[dict]:
 def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     """A run's machine, timer settings and status, for the environment and summary."""
     options = [bench.get("options") or {} for bench in data["benchmarks"]]
+    warmups = sorted({(b.get("extra_info") or {}).get("warmup_calls")
+                      for b in data["benchmarks"]} - {None})
     timing = {
         "timers": ", ".join(sorted({str(o.get("timer")) for o in options})),
         "min_rounds": options[0].get("min_rounds"),
         "max_time_per_benchmark": options[0].get("max_time"),
-        "warm-up_calls": (data["benchmarks"][0].get("extra_info") or {}).get("warmup_calls"),
+        "warm-up_calls": (f"{warmups[0]} to {warmups[-1]}" if len(warmups) > 1 else
+                          warmups[0] if warmups else None),
     }
     info = data["machine_info"]
     own = outcomes[outcomes["run_id"] == run_id(source, data)]

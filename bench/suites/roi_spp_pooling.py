@@ -12,11 +12,11 @@ over regions (crop, then `adaptive_max_pool2d`), which people write and which di
 pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
 
 What the committed example measured (2-core Xeon, each implementation timed side by side with
-torchvision, forward): on a 256x50x50 map with 512 regions our roi_pool took 0.45x torchvision's
-time and roi_spp 0.35x the time of four roi_pool calls; the loop took 1.85x, yet on the large
+torchvision, forward): on a 256x50x50 map with 512 regions our roi_pool took 0.32x torchvision's
+time and roi_spp 0.26x the time of four roi_pool calls; the loop took 2.23x, yet on the large
 FPN map with 64 big regions it beat torchvision's roi_pool (0.78x), and so did our operator
-(0.64x). Forward+backward at 512 regions, ours took 0.89x torchvision's time and roi_spp 0.61x;
-with 16 regions ours took 1.63x (fixed costs).
+(0.75x). Forward+backward at 512 regions, ours took 0.89x torchvision's time and roi_spp 0.47x;
+with 16 regions ours took 1.84x (fixed costs).
 
 Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
