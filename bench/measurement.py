@@ -1,6 +1,7 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
 import statistics
+import time
 
 import torch
 
@@ -8,8 +9,8 @@ from bench.machine import peak_bandwidth, peak_flops
 from bench.tables import NOISY_IQR_RATIO
 from bench.timing import blocked_median, device_time, is_host_bound, per_call, wall_clock
 
-# Warm-up calls: three, fewer where they add up to a second (a ResNet-50 training step takes
-# 0.5-1 s on the 2-core VM); the first call always.
+# Warm-up calls: three, fewer where they add up to a second with their setups (a ResNet-50
+# training step takes 0.5-1 s on the 2-core VM); the first call always.
 WARMUP_CALLS, WARMUP_TIME = 3, 1.0
 REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy benchmark
 # Seconds of event pairs for the device time: 20 calls where they fit, at least 3. A fixed 20
@@ -28,14 +29,15 @@ def relative_error(results: dict, reference: dict) -> float:
 
 
 # Rounds when each call needs a fresh setup (pytest-benchmark's pedantic mode cannot
-# calibrate): 20, fewer where they would time more than SETUP_ROUNDS_TIME seconds of calls, but
-# 5 at least, pytest-benchmark's own least. Twenty rounds of ResNet-50's backward took 25 s of
-# a run on the 2-core VM, the untimed forwards included.
+# calibrate): 20, fewer where they would take more than SETUP_ROUNDS_TIME seconds, setups
+# included, but 5 at least, pytest-benchmark's own least. Twenty rounds of ResNet-50's backward
+# took 25 s of a run on the 2-core VM, the untimed forwards included.
 ROUNDS_WITH_SETUP, FEWEST_ROUNDS_WITH_SETUP, SETUP_ROUNDS_TIME = 20, 5, 2.0
 
 
 def rounds_with_setup(seconds: float | None) -> int:
-    """Rounds for a step with a setup whose call took `seconds` (None: not known)."""
+    """Rounds for a step with a setup whose call took `seconds` with its setup (None: not
+    known)."""
     if not seconds:
         return ROUNDS_WITH_SETUP
     return max(FEWEST_ROUNDS_WITH_SETUP, min(ROUNDS_WITH_SETUP, int(SETUP_ROUNDS_TIME / seconds)))
@@ -52,9 +54,11 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     through pytest-benchmark's `benchmark(timer=...)` marker.
     """
     dev = torch.device(device)
-    warm = []  # `warmup` calls, or as many as WARMUP_TIME allows after the first
-    while benchmark.enabled and len(warm) < warmup and (not warm or sum(warm) < WARMUP_TIME):
-        warm.append(per_call(fn, setup, wall_clock(dev), 1))
+    warm = []  # each warm-up call's seconds, its setup included
+    while benchmark.enabled and len(warm) < warmup and sum(warm) < WARMUP_TIME:
+        start = time.perf_counter()
+        per_call(fn, setup, wall_clock(dev), 1)
+        warm.append(time.perf_counter() - start)
     if setup is None:
         benchmark(fn)
     else:

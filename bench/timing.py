@@ -125,7 +125,8 @@ def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float =
 # Side by side with the baseline: blocks, seconds per block and side, and the longest call
 # paired. Ten blocks of 10 ms a side, estimated at 19% more time for the default grid's CPU run
 # from one run's medians (the run took 27% longer, the machine's own drift included). A pair
-# of calls longer than PAIRED_ROW_TIME / 10 gets fewer blocks, PAIRED_FEWEST at least: ResNet-50's
+# of calls longer than PAIRED_ROW_TIME / 10 with their setups gets fewer blocks (an even
+# number, PAIRED_FEWEST at least: the fewest whose interval covers 95%): ResNet-50's
 # training step takes 0.5-1 s on the 2-core VM, and ten blocks of it and of full backprop
 # would add 20 s per regime. Calls above 1.5 s (torchvision's roi_align forward+backward at
 # 512 regions of 14x14, 2 s) are not paired, and their ratios stay the medians'.
@@ -156,8 +157,9 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
     if max(once) > longest:
         return {}
     calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in wall]
-    blocks = min(blocks, max(PAIRED_FEWEST, int(row_time / sum(
-        n * seconds for n, seconds in zip(calls, wall)))))
+    fitting = int(row_time / sum(n * seconds for n, seconds in zip(calls, wall)))
+    # an even number, so that each side goes first as often
+    blocks = min(blocks, max(PAIRED_FEWEST, fitting - fitting % 2))
     ratio, low, high = _alternate(lambda: per_call(*sides[0], clock, calls[0]),
                                   lambda: per_call(*sides[1], clock, calls[1]), blocks)
     return {"baseline_ratio": ratio, "baseline_ratio_low": low, "baseline_ratio_high": high,

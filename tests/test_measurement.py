@@ -43,8 +43,8 @@ def test_cpu_measurement_warms_up_then_times(peaks):
 
 
 def test_warm_up_stops_after_a_second_of_calls_but_makes_one_at_least(peaks, monkeypatch):
-    monkeypatch.setattr(measurement, "WARMUP_TIME", 0.01)
-    for seconds, warmups in ((0.006, 2), (0.02, 1)):  # 6 ms then 12: two; 20 ms: one
+    monkeypatch.setattr(measurement, "WARMUP_TIME", 0.05)
+    for seconds, warmups in ((0.03, 2), (0.06, 1)):  # 30 ms then 60: two; 60 ms: one
         bench = FakeBenchmark()
         measurement.measure(bench, lambda s=seconds: timing.time.sleep(s), device="cpu",
                             precision="fp32")
@@ -77,10 +77,14 @@ def test_rounds_with_a_setup_fit_two_seconds_of_calls_between_5_and_20():
     assert measurement.rounds_with_setup(0.2) == 10
     assert measurement.rounds_with_setup(0.6) == 5  # three would fit: never fewer than five
     seen = []
+
+    def setup():  # 0.29 s of setup before a call of no time: 2 s allow 6 (up to 0.333 s each)
+        seen.append(timing.time.sleep(0.29))
+        return (), {}
+
     bench = FakeBenchmark()
-    measurement.measure(bench, lambda x: timing.time.sleep(x), device="cpu", precision="fp32",
-                        setup=lambda: seen.append(1) or ((0.23,), {}))
-    assert bench.rounds == 8 and len(seen) == measurement.WARMUP_CALLS + 1  # 2 s / 0.23 s
+    measurement.measure(bench, lambda: None, device="cpu", precision="fp32", setup=setup)
+    assert bench.rounds == 6 and len(seen) == measurement.WARMUP_CALLS + 1
 
 
 def test_peak_memory_is_measured_above_the_baseline():
