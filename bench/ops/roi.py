@@ -30,13 +30,13 @@ Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 t
 glibc told to keep freed memory as `python -m bench run` does), ours / torchvision timed side by
 side in alternating blocks, forward; forward+backward:
 
-    small r16 o7 1.39; 1.84      small r128 o7 0.48; 0.94     small r512 o7 0.32; 0.89
-    small r512 o14 0.28; 0.60    vgg16-conv5 r128 0.35; 1.11  vgg16-conv5 r512 0.30; 0.58
-    fpn-p2 r64 0.75; 0.89        pyramid small r128 0.36; 0.60  pyramid small r512 0.26; 0.47
+    small r16 o7 1.69; 1.66      small r128 o7 0.64; 1.07     small r512 o7 0.45; 0.81
+    small r512 o14 0.32; 0.66    vgg16-conv5 r128 0.42; 0.81  vgg16-conv5 r512 0.29; 0.75
+    fpn-p2 r64 0.60; 0.90        pyramid small r128 0.46; 0.70  pyramid small r512 0.42; 0.81
 
-(pyramid: against roi_pool per level). The run before, with the same operators, gave 1.00 at
-small r128 forward+backward and 0.84 at vgg16-conv5 r128 (whose interval above is 0.86-1.17);
-interleaved in one process on the idle VM, 0.78-0.83 and 0.70.
+(pyramid: against roi_pool per level). The two runs before, with the same operators, gave
+1.00 and 0.94 at small r128 forward+backward (1.07 above, interval 1.01-1.10) and 0.84 and 1.11
+at vgg16-conv5 r128; interleaved in one process on the idle VM, 0.78-0.83 and 0.70.
 Where the gradient is wanted the first-winner search costs most: on small r128 the forward took
 17.1 ms with winners and 9.5 ms without (torchvision's 19.2 ms; medians of 31 interleaved
 rounds), the search (`ne`, add, `amin`) 35% of it, the gather 13%, `amax` 11%, the
