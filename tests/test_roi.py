@@ -176,10 +176,10 @@ def test_gradient_matches_torchvision_and_a_float64_reference():
 
 @pytest.mark.parametrize("shape", [(2, 260, 256, 256), (1, 1, 4200, 4200)])
 def test_winners_past_float32_s_exact_integers(shape):
-    """Winners are floats, numbered by flat index (past 2**24 with 260 channels, in both images:
-    the second image's are past it while searched, where float32 keys number them by pixel,
-    so its offset is added after) or, while searched, by pixel (past 2**24 on a 4200x4200
-    map): float32 would round them onto their neighbours."""
+    """Winners are floats, numbered by flat index (past 2**24 with 260 channels in two images;
+    the search's float32 keys number them by pixel, and the second image's offset is added
+    after) or, while searched, by pixel (past 2**24 on a 4200x4200 map): float32 would round
+    them onto their neighbours."""
     x = torch.randn(shape, requires_grad=True)
     boxes = torch.tensor([[i, 3, 5, shape[3] - 2, shape[2] - 3] for i in range(shape[0])],
                          dtype=torch.float32)

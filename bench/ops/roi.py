@@ -40,12 +40,12 @@ at vgg16-conv5 r128; interleaved in one process on the idle VM, 0.78-0.83 and 0.
 Where the gradient is wanted the first-winner search costs most: on small r128 the forward took
 17.1 ms with winners and 9.5 ms without (torchvision's 19.2 ms; medians of 31 interleaved
 rounds), the search (`ne`, add, `amin`) 35% of it, the gather 13%, `amax` 11%, the
-channels-last copy 7% (line profile). Measured and not taken:
-blocks of 2**18 gathered values took 1.05-1.44 times as long (more blocks, each with its fixed
-costs), 2**21 0.89-0.96 at 512 regions but 1.04-1.08 at small r128; torch.compile (Inductor's
-C++, torch 2.14.1) fused `amax` and the search into 0.28-0.33 ms per block of 2**20 against
-0.58-0.78 eagerly, but its first call compiled for 25 s (in every process, and again per
-dtype), and with the gather fused too a block took 2.2-17.9 ms against 0.8-0.95. The small
+channels-last copy 7% (line profile). Measured and not taken: blocks of 2**18 gathered values
+took 1.05-1.44 times as long (more blocks, each with its fixed costs), 2**21 0.89-0.96 at 512
+regions but 1.04-1.08 at small r128; torch.compile (Inductor's C++, torch 2.14.1) fused `amax`
+and the search into 0.28-0.33 ms per block of 2**20 against 0.58-0.78 eagerly, but its first
+call compiled for 25 s (in every process, and again per dtype), and with the gather fused too
+a block took 2.2-17.9 ms against 0.8-0.95. The small
 cases pay fixed costs (sorting and padding the bins): against the version before the blocks,
 small r16 took 1.01 to 1.10 times its time forward and 1.06 to 1.08 forward+backward
 (interleaved, three runs of 15 pairs).
