@@ -118,6 +118,10 @@ def test_frozen_finding_gives_the_side_by_side_share_and_its_interval_where_ther
     assert frozen_finding(wide_rows(frame[~frame["impl"].isin(["full", "head"])])) == (
         "big on cpu fp32: no finding: full, head not measured here (deselected, skipped or "
         "failed).")
+    # nor with the backward alone: the finding reads forward+backward
+    assert frozen_finding(wide_rows(frame[frame["mode"] == "backward"])) == (
+        "big on cpu fp32: no finding: forward_backward not measured here (deselected, skipped "
+        "or failed).")
 
 
 def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind():
