@@ -27,8 +27,8 @@ def add_ratios(frame: pd.DataFrame, columns) -> pd.DataFrame:
     """A copy with `<column>_ratio`: each row's value over its baseline's (the implementation
     named in its `baseline` column), within the same case, device, precision and mode. The
     median's ratio is the one measured side by side (`baseline_ratio`, alternating blocks)
-    where the run has it: the two medians were measured apart, with the machine's drift
-    between them."""
+    where the run has it, with its 95% interval (`median_ratio_low`, `_high`; NaN where not
+    measured so): the two medians were measured apart, with the machine's drift between them."""
     columns = list(columns)
     out = frame.copy()
     is_base = out["impl"] == out["baseline"]
@@ -37,9 +37,14 @@ def add_ratios(frame: pd.DataFrame, columns) -> pd.DataFrame:
     out = out.merge(base, on=GROUP, how="left")
     for column in columns:
         out[f"{column}_ratio"] = out[column] / out[renamed[column]]
-    if "median" in columns and "baseline_ratio" in out:  # not where the baseline is missing
-        paired = out["baseline_ratio"].where(out[renamed["median"]].notna())
-        out["median_ratio"] = paired.fillna(out["median_ratio"])
+    if "median" in columns:  # side by side, but not where the baseline is missing
+        has_base = out[renamed["median"]].notna()
+        if "baseline_ratio" in out:
+            paired = out["baseline_ratio"].where(has_base)
+            out["median_ratio"] = paired.fillna(out["median_ratio"])
+        low, high = ratio_interval(out)
+        out["median_ratio_low"] = low.where(has_base)
+        out["median_ratio_high"] = high.where(has_base)
     return out.drop(columns=list(renamed.values()))
 
 

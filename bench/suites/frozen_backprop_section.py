@@ -6,7 +6,7 @@ import pandas as pd
 from bench.plots import figure_svg, figures_svg, plot_layer_flow, plot_relative
 from bench.report import format as fmt
 from bench.report.sections import Fold, Section, add_profiles, diagram, make_table, new_section
-from bench.tables import add_ratios, by_mode, ratio_interval
+from bench.tables import add_ratios, by_mode
 
 RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
 COLUMNS = {
@@ -85,9 +85,9 @@ TIME_NOTE = ("Times × full: each regime timed side by side with full in alterna
 
 def wide_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per case and regime: each mode's figures, their ratios to full, and the 95%
-    interval of the time's ratio where it was timed side by side (`median_ratio_low`, `_high`)."""
+    interval of the time's ratio where it was timed side by side (`median_ratio_low`, `_high`,
+    from add_ratios)."""
     rows = add_ratios(frame, RATIOS)
-    rows["median_ratio_low"], rows["median_ratio_high"] = ratio_interval(rows)
     ratio_columns = [f"{c}_ratio" for c in RATIOS]
     return by_mode(rows, ["median", "backward_flops", "saved_bytes", "peak_memory",
                           "graph_nodes", "accumulate_grad_nodes", "error", *ratio_columns,

@@ -13,7 +13,7 @@ from bench.report.sections import (
     new_section,
     settings,
 )
-from bench.tables import add_ratios, ratio_interval
+from bench.tables import add_ratios
 
 COLUMNS = {
     "case": ("case", None),
@@ -41,12 +41,11 @@ def finding(group: pd.DataFrame) -> str:
         if baseline not in set(at["impl"]):
             missing.append(baseline)
             continue
-        at = add_ratios(at, ["median"])
-        low, high = ratio_interval(at)
-        at = at.assign(low=low, high=high).set_index("impl")
+        at = add_ratios(at, ["median"]).set_index("impl")
+        low, high = at["median_ratio_low"], at["median_ratio_high"]
         others = [f"{impl} {fmt.ratio(at.loc[impl, 'median_ratio'])}"
-                  + (f" ({fmt.ratio(at.loc[impl, 'low'])}–{fmt.ratio(at.loc[impl, 'high'])})"
-                     if pd.notna(at.loc[impl, "low"]) else "")
+                  + (f" ({fmt.ratio(low[impl])}–{fmt.ratio(high[impl])})"
+                     if pd.notna(low[impl]) else "")
                   for impl in at.index if impl != baseline]
         if others:
             parts.append(f"at {largest}, against {baseline}'s time: {', '.join(others)}")
