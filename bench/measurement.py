@@ -1,13 +1,19 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
 import statistics
-import time
 
 import torch
 
 from bench.machine import peak_bandwidth, peak_flops
 from bench.tables import NOISY_IQR_RATIO
-from bench.timing import blocked_median, device_time, is_host_bound, per_call, wall_clock
+from bench.timing import (
+    blocked_median,
+    device_time,
+    is_host_bound,
+    per_call,
+    timed_call,
+    wall_clock,
+)
 
 # Warm-up calls: three, fewer where they add up to a second with their setups (a ResNet-50
 # training step takes 0.5-1 s on the 2-core VM); the first call always.
@@ -56,9 +62,7 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
     dev = torch.device(device)
     warm = []  # each warm-up call's seconds, its setup included
     while benchmark.enabled and len(warm) < warmup and sum(warm) < WARMUP_TIME:
-        start = time.perf_counter()
-        per_call(fn, setup, wall_clock(dev), 1)
-        warm.append(time.perf_counter() - start)
+        warm.append(timed_call(fn, setup, wall_clock(dev))[1])
     if setup is None:
         benchmark(fn)
     else:

@@ -101,6 +101,14 @@ def per_call(fn, setup, clock, calls: int) -> float:
     return total / calls
 
 
+def timed_call(fn, setup, clock) -> tuple[float, float]:
+    """(the seconds of one call of `fn` as per_call times it, the seconds it took with its
+    setup)."""
+    start = time.perf_counter()
+    seconds = per_call(fn, setup, clock, 1)
+    return seconds, time.perf_counter() - start
+
+
 def paired_ratio(fn, device: torch.device, blocks: int = 40, block_time: float = 0.025) -> dict:
     """Our clock against torch.utils.benchmark on `fn`, in alternating short blocks (ABBA...),
     so that drift and a neighbour's load fall on both sides alike: the median of the blocks'
@@ -149,11 +157,7 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
     clock = wall_clock(device)
     sides = ((fn, setup), (baseline, baseline_setup))
     per_call(*sides[1], clock, 1)
-    once, wall = [], []  # a call's time, and the time it takes with its setup
-    for side in sides:
-        start = time.perf_counter()
-        once.append(per_call(*side, clock, 1))
-        wall.append(time.perf_counter() - start)
+    once, wall = zip(*(timed_call(*side, clock) for side in sides))
     if max(once) > longest:
         return {}
     calls = [max(1, int(block_time / max(seconds, 1e-7))) for seconds in wall]
