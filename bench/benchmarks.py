@@ -58,14 +58,14 @@ def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, d
                  mode) -> dict:
     """The step's time over its baseline's, the two timed in alternating blocks on the same
     inputs, or on equal ones made again where the suite's steps cannot share them
-    (bench.timing.against_baseline); nothing for a suite that opts out, the baseline
-    itself, a baseline not measured here, or a step too long to pair. A baseline that fails
+    (bench.timing.against_baseline); nothing for the baseline itself, a baseline not
+    measured here, or a step too long to pair. A baseline that fails
     here (out of memory with both steps held, say) leaves the row as measured, with a warning:
     its own benchmark reports it."""
     baseline = spec.baseline_for(case)
     # the step's median says already whether it is too long: no baseline prepared in vain
-    if not spec.side_by_side or impl == baseline or benchmark.stats.stats.median > \
-            PAIRED_LONGEST or spec.skip_reason(case, baseline, device, precision, mode):
+    if impl == baseline or benchmark.stats.stats.median > PAIRED_LONGEST or \
+            spec.skip_reason(case, baseline, device, precision, mode):
         return {}
     try:
         if not spec.shares_inputs:

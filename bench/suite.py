@@ -66,7 +66,6 @@ class Suite:
     # Each implementation is also timed in alternating blocks with its baseline
     # (bench.timing.against_baseline): on the same inputs, where prepare() leaves them as it
     # found them (shares_inputs), else on inputs that make_inputs() makes again for the baseline.
-    side_by_side: bool = True
     shares_inputs: bool = True
 
     def cases(self, grid: str, device: str) -> tuple:
