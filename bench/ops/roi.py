@@ -346,10 +346,11 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     # The search numbers winners from 1 by their row; flat ones take their image's other
     # channels in it where the key holds that exactly, their own channel after.
     label = first_pixel + 1
-    image_offset = batch.repeat_interleave(ph * pw)[order] * ((c - 1) * h * w)
-    fold = flat and won_type == key_type
-    if fold:
-        label += image_offset
+    if flat:
+        image_offset = batch.repeat_interleave(ph * pw)[order] * ((c - 1) * h * w)
+        fold = won_type == key_type
+        if fold:
+            label += image_offset
     for i0, i1 in _runs(sorted_areas, empty, budget):
         s = sorted_areas[i1 - 1]
         bin_width = sorted_widths[i0:i1, None]
