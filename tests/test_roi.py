@@ -145,6 +145,16 @@ def test_first_of_tied_zeros_wins():
     assert out.item() == 0 and out.signbit().item()
 
 
+@pytest.mark.parametrize("grad", [False, True])
+def test_first_of_tied_zeros_wins_in_every_channel(grad):
+    """64 channels: amax, vectorised along them, returns a later zero's sign."""
+    signs = torch.tensor([[(c >> i) & 1 for i in range(6)] for c in range(64)], dtype=torch.bool)
+    x = torch.where(signs, -0.0, 0.0).view(1, 64, 1, 6).requires_grad_(grad)
+    boxes = torch.tensor([[0, 0, 0, 5, 0.0], [0, 1, 0, 4, 0.0]])
+    for size in (1, (1, 2)):
+        assert same_bits(roi_pool(x, boxes, size), tv(x.detach(), boxes, size, 1.0))
+
+
 def test_list_of_boxes_and_zero_regions():
     x = torch.randn(2, 4, 10, 10)
     boxes = [torch.tensor([[1.0, 1, 5, 5]]), torch.tensor([[0.0, 0, 9, 9], [2, 2, 3, 3]])]

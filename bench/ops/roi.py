@@ -11,17 +11,17 @@ BLOCK_ELEMENTS gathered values, so memory follows the block, not the number of p
 10000x10000 grid on an 8x8 map needs little more than its output). A block's bins are padded to
 its largest by repeating their last pixel, their pixels gathered as rows of channels from a
 channels-last copy of the input, and `amax` over each bin's rows gives its maximum. When a
-gradient will be needed, the first pixel holding the maximum is the least of pixel + 2**53 *
-(value != maximum) over the bin: a comparison written into a float tensor, an addition and one
-`amin` (a comparison into a bool tensor took 3 times longer on this machine; max(dim) with its
-indices took 25 times as long as `amax`). The forward keeps, as torchvision does, the winner of
-every (region, bin, channel), numbered the way the backward will add into it. The backward sums
-each input element's terms in the order of torchvision's loop over (k, c, ph, pw), so the
-gradient is bit-equal to torchvision's CPU gradient and deterministic: where the outputs are
-twice the input's pixels or more, by `scatter_add_` into rows of channels (on the CPU it shares
-the channels among threads and loops over the outputs in order within each), otherwise by one
-`index_add_` over the flattened input, whose indices the forward computed (a channel's offset
-is one addition per block).
+gradient will be needed (or a maximum of 0 may have either sign), max pooling over a
+channels-last view of the block gives the maximum and the first pair holding it in one pass
+(its kernel compares strictly: the first maximum wins, as in torchvision); an `amax` and a search
+for the first pair holding it (a comparison, an addition, an `amin`) took 2.3 to 3 times as long.
+The forward keeps, as torchvision does, the winner of every (region, bin, channel), numbered the
+way the backward will add into it. The backward sums each input element's terms in the order of
+torchvision's loop over (k, c, ph, pw), so the gradient is bit-equal to torchvision's CPU
+gradient and deterministic: where the outputs are twice the input's pixels or more, by
+`scatter_add_` into rows of channels (on the CPU it shares the channels among threads and loops
+over the outputs in order within each), otherwise by one loop over the outputs into the
+flattened input, whose indices the forward computed.
 The channels-last copy is the input itself when the input is channels-last; NaN is looked for in
 the maxima, -0.0 in the gathered blocks or, where the bins' pixels are at least the map's, in
 the map.
@@ -222,19 +222,32 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
     return t.numel() > 0 and bool(t.view(bits).min() == torch.iinfo(bits).min)
 
 
-def _first_winner(values, top, labels, dims, key=None):
-    """The least of `labels` over `dims` (a tuple) among the elements of `values` holding their
-    group's maximum `top` (NaN taken out; both broadcast against `values`), in the dtype of
-    `labels`, which holds them exactly: least of label + 2**53 * (value != top), computed into
-    `key` when given. A comparison into a tensor of the labels' dtype, an addition, then `amin`:
-    a comparison into a bool tensor took 3 times longer here, max(dim) with its indices 25."""
-    if key is None:
-        key = torch.empty(values.shape, dtype=labels.dtype, device=values.device)
-    key = torch.ne(values, top, out=key)
-    key = torch.add(labels, key, alpha=2.0 ** 53, out=key)
+def _first_winner(values, top, labels, dims):
+    """The least of `labels` (int64) over `dims` (a tuple) among the elements of `values` holding
+    their group's maximum `top` (NaN taken out; both broadcast against `values`): the least of
+    label + 2**62 * (value != top)."""
+    key = torch.ne(values, top).long()
+    key = torch.add(labels, key, alpha=2**62, out=key)
     for dim in sorted(dims, reverse=True):  # one at a time: see _derived_levels
         key = key.amin(dim)
     return key
+
+
+def _maxima(values, first: bool, out):
+    """The maxima [B, C] over the S pairs of values [B, S, C], with the position of the first
+    pair holding each where `first` (else None). The positions come from max pooling a
+    channels-last view, whose kernel compares strictly, in one pass vectorised along the
+    channels (a NaN wins there: the caller takes them out). On this machine, for blocks of 2**20
+    values of four shapes, `amax` then a search for the first pair holding the maximum (a
+    comparison, an addition, an `amin`) took 2.3 to 3 times as long, and `argmax` 33 times as
+    long as `amax`. Without positions `amax` writes into `out`: it takes 0.6 times as long as
+    the pooling."""
+    if not first:
+        return torch.amax(values, 1, out=out), None
+    b, s, c = values.shape
+    top, first = F.max_pool2d(values.view(b, 1, s, c).permute(0, 3, 1, 2), (1, s),
+                              return_indices=True)
+    return top.view(b, c), first.view(b, c)
 
 
 def _distinct(edges: torch.Tensor):
@@ -265,14 +278,13 @@ def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torc
     return t.gather(3, col_of[:, None, None, :].expand(k, c, ph, pw)).permute(0, 2, 3, 1)
 
 
-def _held(input, winners, flat, pixels=None):
+def _held(input, winners, flat):
     """The elements of the input that winners (as _pool gives them; 0 where none) point to,
-    in the winners' shape. `pixels`: the input in rows of channels, where already made."""
-    index = (winners.long() - 1).clamp_(min=0)
+    in the winners' shape."""
+    index = (winners - 1).clamp_(min=0)
     if flat:  # torch.take indexes the input as if it were contiguous, whatever its strides
         return torch.take(input, index)
-    if pixels is None:
-        pixels = input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
+    pixels = input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
     return pixels.gather(0, index.view(-1, input.shape[1])).view(index.shape)
 
 
@@ -310,16 +322,10 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     areas = (heights.view(k, ph, 1) * widths.view(k, 1, pw)).reshape(-1)  # bins, (k, ph, pw)
     total = int(areas.sum()) if areas.numel() else 0
     flat = flat and winners
-    # Winners as floats (the amin that finds them is fastest in floating point), exact: the
-    # search numbers them by pixel (below N*H*W), flat ones take their channel after.
-    def holding(count):
-        return torch.float32 if input.dtype != torch.float64 and count < 2**24 else torch.float64
-    key_type = holding(n * h * w)
-    won_type = holding(n * c * h * w) if flat else key_type
     if not (total and c):
         out = input.new_zeros(k, ph, pw, c)
-        return out, (torch.zeros(out.shape, dtype=won_type, device=input.device)
-                     if winners else None)
+        return out, torch.zeros(out.shape, dtype=torch.long, device=input.device) \
+            if winners else None
     pixels = input.permute(0, 2, 3, 1).reshape(-1, c)  # a view when input is channels-last
     # -0.0 is looked for in the whole map when that costs less than in every gathered block.
     negative_zero = _has_negative_zero(input) if total >= n * h * w else None
@@ -331,60 +337,52 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     empty = bisect.bisect_right(sorted_areas, 0)  # first: they give 0, and no winner
     out = input.new_empty(len(sorted_areas), c)
     out[:empty] = 0
-    won = out.new_empty(out.shape, dtype=won_type) if winners else None
+    won = out.new_empty(out.shape, dtype=torch.long) if winners else None
     if winners:
         won[:empty] = 0
-    if flat:
-        channels = torch.arange(c, dtype=won_type, device=input.device) * (h * w)
     budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else total
     gathered = out.new_empty(max(budget, max(sorted_areas)) * c)
-    key = torch.empty_like(gathered, dtype=key_type)
     # Per bin, in sorted order: its width and its first pixel's row in the rows of channels.
     sorted_widths = widths.view(k, 1, pw).expand(k, ph, pw).reshape(-1)[order]
     first_pixel = ((batch[:, None, None] * h + rows[:, :, None, 0]) * w
                    + cols[:, None, :, 0]).reshape(-1)[order]
-    # The search numbers winners from 1 by their row; flat ones take their image's other
-    # channels in it where the key holds that exactly, their own channel after.
+    # Winners are numbered from 1 by their row; flat ones by their index in the input: their
+    # image's other channels before it, their own channel's offset added after.
     label = first_pixel + 1
     if flat:
-        image_offset = batch.repeat_interleave(ph * pw)[order] * ((c - 1) * h * w)
-        fold = won_type == key_type
-        if fold:
-            label += image_offset
+        label += batch.repeat_interleave(ph * pw)[order] * ((c - 1) * h * w)
+        channels = torch.arange(c, device=input.device) * (h * w)
     for i0, i1 in _runs(sorted_areas, empty, budget):
         s = sorted_areas[i1 - 1]
-        bin_width = sorted_widths[i0:i1, None]
         # A bin's pairs in row-major order, then its last pixel again up to s: a repeat cannot
         # change the maximum, nor which pair holds it first.
         q = torch.minimum(torch.arange(s, device=input.device), areas_sorted[i0:i1, None] - 1)
+        bin_width = sorted_widths[i0:i1, None]
         step = q // bin_width * w + q % bin_width
         size = (i1 - i0) * s * c
         values = torch.index_select(pixels, 0, (first_pixel[i0:i1, None] + step).view(-1),
                                     out=gathered[:size].view(-1, c)).view(-1, s, c)
-        top = torch.amax(values, 1, out=out[i0:i1])
+        zero = negative_zero if negative_zero is not None else _has_negative_zero(values)
+        # The first pair holding the maximum where the gradient needs it, or where the sign of
+        # a 0 maximum depends on it.
+        search = winners or zero
+        top, first = _maxima(values, search, out[i0:i1])
         low = top.min()
         if low.isnan():  # a bin holding NaN got NaN: NaN never wins, take it out
             values.masked_fill_(values.isnan(), -math.inf)
-            low = torch.amax(values, 1, out=top).min()
-        zero = negative_zero if negative_zero is not None else _has_negative_zero(values)
+            top, first = _maxima(values, search, out[i0:i1])
+            low = top.min()
         below = bool(low <= floor)  # nothing above -FLT_MAX: -FLT_MAX, and no winner
-        if winners or zero:
-            first = _first_winner(values, top[:, None],
-                                  (label[i0:i1, None] + step)[..., None].to(key_type), (1,),
-                                  key[:size].view(values.shape))
-            if flat:  # 1 + image * H*W + pixel becomes 1 + (image * C + channel) * H*W + pixel
-                first = torch.add(first, channels, out=won[i0:i1])
-                if not fold:
-                    first += image_offset[i0:i1, None].to(won_type)
-            if below:
-                first.masked_fill_(top <= floor, 0)
-            if zero:  # of +0.0 and -0.0 the first wins, with its sign
-                held = _held(input, first, flat, pixels)
-                top.copy_(torch.where(top == 0, held, top))
-            if winners and not flat:
-                won[i0:i1] = first
         if below:
             top.clamp_(min=floor)
+        if search:
+            out[i0:i1] = top
+        if winners:
+            first = torch.gather(label[i0:i1, None] + step, 1, first, out=won[i0:i1])
+            if flat:
+                first += channels
+            if below:
+                first.masked_fill_(top <= floor, 0)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order), device=input.device)
     return (out.index_select(0, inverse).view(k, ph, pw, c),
@@ -407,17 +405,17 @@ def _deterministic_on_cuda(device: torch.device):
 
 
 def _gradient_by_flat_index(shape, outputs: int, dtype) -> bool:
-    """Whether the input's gradient is summed by index_add_ into the flattened input (True) or by
-    scatter_add_ into rows of channels: `outputs` values go back per channel. One answer for the
+    """Whether the input's gradient is summed into the flattened input (True) or by scatter_add_
+    into rows of channels: `outputs` values go back per channel. One answer for the
     forward, which numbers the winners for it, and the backward.
 
-    scatter_add_ on the CPU shares the channels among threads and loops over the outputs in
-    order within each, then the map is transposed; index_add_ is one loop over the outputs.
-    Measured here (2-core VM, fp32, both paths interleaved, the backward alone): index_add_ took
-    7.5 against 9.7 ms at 1.25 outputs per pixel (small r128), 19.7 against 20.8 at 1.65 (vgg16
-    r128); scatter_add_ 30.6 against 33.8 ms at 5 (small r512), 61 against 71 at 6.6 (vgg16
-    r512). float16 and bfloat16 always take index_add_, for scatter_add_ sums them in float32
-    where torchvision rounds every addition."""
+    scatter_add_ into rows on the CPU shares the channels among threads and loops over the
+    outputs in order within each, then the map is transposed; the flat sum is one loop over the
+    outputs. Measured here (2-core VM, fp32, both paths interleaved, the backward alone): flat
+    took 7.8 against 8.9 ms at 1.25 outputs per pixel (small r128), 16.1 against 19.0 at 1.65
+    (vgg16 r128); rows 27.4 against 30.6 ms at 5 (small r512), 53.5 against 57.8 at 6.6 (vgg16
+    r512). float16 and bfloat16 always take the flat sum by index_add_, for scatter_add_ sums
+    them in float32 where torchvision rounds every addition."""
     n, _, h, w = shape
     return outputs < 2 * n * h * w or dtype in (torch.float16, torch.bfloat16)
 
@@ -431,16 +429,19 @@ def _scatter_grad(shape, parts, flat, dtype, device):
     n, c, h, w = shape
     if flat:
         total = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # 0: no winner
-        indices = [torch.empty(grad.shape, dtype=torch.long, device=device).copy_(
-            winners.permute(0, 3, 1, 2)) for winners, grad in parts]
+        indices = [winners.permute(0, 3, 1, 2).reshape(-1) for winners, _ in parts]
+        # Both are one loop over the outputs in order on the CPU, where scatter_add_ took 0.7
+        # times as long; but it sums float16 and bfloat16 in float32.
+        add = total.scatter_add_ if device.type == "cpu" and dtype in (
+            torch.float32, torch.float64) else total.index_add_
         with _deterministic_on_cuda(device):
             for index, (_, grad) in zip(indices, parts):
-                total.index_add_(0, index.view(-1), grad.reshape(-1))
+                add(0, index, grad.reshape(-1))
         return total[1:].view(shape)
     rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)  # row 0: no winner
     with _deterministic_on_cuda(device):
         for winners, grad in parts:
-            rows.scatter_add_(0, winners.flatten(0, 2).long(),
+            rows.scatter_add_(0, winners.flatten(0, 2),
                               grad.permute(0, 2, 3, 1).flatten(0, 2))
     return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
 
