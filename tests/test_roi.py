@@ -186,10 +186,9 @@ def test_gradient_matches_torchvision_and_a_float64_reference():
 
 @pytest.mark.parametrize("shape", [(2, 260, 256, 256), (1, 1, 4200, 4200)])
 def test_winners_past_float32_s_exact_integers(shape):
-    """Winners are floats, numbered by flat index (past 2**24 with 260 channels in two images;
-    the search's float32 keys number them by pixel, and the second image's offset is added
-    after) or, while searched, by pixel (past 2**24 on a 4200x4200 map): float32 would round
-    them onto their neighbours."""
+    """Winners are numbered by their flat index, past 2**24 here (with 260 channels in two images,
+    or on a 4200x4200 map). The pyramid's coarse levels search the fine winners as floats:
+    float32 would round them onto their neighbours."""
     x = torch.randn(shape, requires_grad=True)
     boxes = torch.tensor([[i, 3, 5, shape[3] - 2, shape[2] - 3] for i in range(shape[0])],
                          dtype=torch.float32)
@@ -197,6 +196,11 @@ def test_winners_past_float32_s_exact_integers(shape):
     (ours,) = torch.autograd.grad(roi_pool(x, boxes, 7), x, grad)
     (theirs,) = torch.autograd.grad(tv(x, boxes, 7, 1.0), x, grad)
     assert same_bits(ours, theirs)
+    grad = torch.randn(shape[0], shape[1] * 50)
+    (ours,) = torch.autograd.grad(roi_spp(x, boxes), x, grad)
+    expected = torch.cat([tv(x, boxes, lv, 1.0).flatten(1) for lv in (6, 3, 2, 1)], 1)
+    (theirs,) = torch.autograd.grad(expected, x, grad)
+    torch.testing.assert_close(ours, theirs)
 
 
 def test_spp_gradient_is_the_sum_of_the_levels_gradients():

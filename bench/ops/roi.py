@@ -223,14 +223,15 @@ def _has_negative_zero(t: torch.Tensor) -> bool:
 
 
 def _first_winner(values, top, labels, dims):
-    """The least of `labels` (int64) over `dims` (a tuple) among the elements of `values` holding
-    their group's maximum `top` (NaN taken out; both broadcast against `values`): the least of
-    label + 2**62 * (value != top)."""
-    key = torch.ne(values, top).long()
-    key = torch.add(labels, key, alpha=2**62, out=key)
+    """The least of `labels` (floats holding integers exactly) over `dims` (a tuple) among the
+    elements of `values` holding their group's maximum `top` (NaN taken out; both broadcast
+    against `values`), as int64: the least of label + 2**62 * (value != top). In floats because
+    `amin` over these dimensions took 0.45 ms in float32 here, 1.3 in float64, 182 in int64."""
+    key = torch.ne(values, top, out=torch.empty_like(labels))
+    key = torch.add(labels, key, alpha=2.0**62, out=key)
     for dim in sorted(dims, reverse=True):  # one at a time: see _derived_levels
         key = key.amin(dim)
-    return key
+    return key.long()
 
 
 def _maxima(values, first: bool, out):
@@ -566,6 +567,9 @@ def _derived_levels(input, rois, levels, spatial_scale, winners, flat=False):
                   | (cols[..., 1] <= cols[..., 0])[:, None, :])
     masked = fine.masked_fill(fine_empty[..., None], -math.inf)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
+    # The fine winners as floats for _first_winner: float32 where it holds them exactly.
+    exact = (n * c * h * w if flat else n * h * w) < 2**24
+    labels = fine_won.to(torch.float32 if exact else torch.float64) if winners else None
     results = []
     for level in levels:
         if level == finest:
@@ -584,7 +588,7 @@ def _derived_levels(input, rois, levels, spatial_scale, winners, flat=False):
         top = blocks.amax(4).amax(2)
         won = None
         if winners:  # of the tied fine winners the first in row-major order: the least index
-            candidates = fine_won.reshape(k, level, step, level, step, c)
+            candidates = labels.view(k, level, step, level, step, c)
             won = _first_winner(blocks, top[:, :, None, :, None], candidates, (2, 4))
             won.masked_fill_(top <= floor, 0)
             if negative_zero:  # the sign of a 0 maximum is the first one's
