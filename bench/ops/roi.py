@@ -282,7 +282,7 @@ def _spread(t: torch.Tensor, row_of: torch.Tensor, col_of: torch.Tensor) -> torc
 def _held(input, winners, flat):
     """The elements of the input that winners (as _pool gives them; 0 where none) point to,
     in the winners' shape."""
-    index = (winners - 1).clamp_(min=0)
+    index = (winners.long() - 1).clamp_(min=0)
     if flat:  # torch.take indexes the input as if it were contiguous, whatever its strides
         return torch.take(input, index)
     pixels = input.permute(0, 2, 3, 1).reshape(-1, input.shape[1])
@@ -291,12 +291,12 @@ def _held(input, winners, flat):
 
 def _pool(input, rois, output_size, spatial_scale, winners=False, edges=None, flat=False):
     """Forward of roi_pool, in rows of channels: (output [K, PH, PW, C], winners of the same
-    shape or None). winners (floats, exact): 1 + the element (in the output's channel) each
-    output took its value from, or 0 where none did (an empty bin, or nothing above -FLT_MAX):
-    there torchvision sends no gradient back either. The element is numbered as the gradient
-    will add into it (`_gradient_by_flat_index`): its index in the flattened input when `flat`,
-    else image * H*W + row * W + col, its row in the input's rows of channels. `edges`:
-    bin_edges' result for these arguments, when already known.
+    shape or None). winners (int32 where that holds them, else int64): 1 + the element (in the
+    output's channel) each output took its value from, or 0 where none did (an empty bin, or
+    nothing above -FLT_MAX): there torchvision sends no gradient back either. The element is
+    numbered as the gradient will add into it (`_gradient_by_flat_index`): its index in the
+    flattened input when `flat`, else image * H*W + row * W + col, its row in the input's rows
+    of channels. `edges`: bin_edges' result for these arguments, when already known.
 
     Where bins are narrower than a pixel (a grid far finer than the region), most of them repeat
     a span of rows and a span of columns: each distinct pair of spans is pooled once and its
@@ -323,9 +323,11 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     areas = (heights.view(k, ph, 1) * widths.view(k, 1, pw)).reshape(-1)  # bins, (k, ph, pw)
     total = int(areas.sum()) if areas.numel() else 0
     flat = flat and winners
+    # Winners as int32 where that holds them: it halves their bytes; the gradient widens them.
+    index_type = torch.int32 if n * c * h * w < 2**31 - 1 else torch.long
     if not (total and c):
         out = input.new_zeros(k, ph, pw, c)
-        return out, torch.zeros(out.shape, dtype=torch.long, device=input.device) \
+        return out, torch.zeros(out.shape, dtype=index_type, device=input.device) \
             if winners else None
     pixels = input.permute(0, 2, 3, 1).reshape(-1, c)  # a view when input is channels-last
     # -0.0 is looked for in the whole map when that costs less than in every gathered block.
@@ -338,7 +340,7 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     empty = bisect.bisect_right(sorted_areas, 0)  # first: they give 0, and no winner
     out = input.new_empty(len(sorted_areas), c)
     out[:empty] = 0
-    won = out.new_empty(out.shape, dtype=torch.long) if winners else None
+    won = out.new_empty(out.shape, dtype=index_type) if winners else None
     if winners:
         won[:empty] = 0
     budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else total
@@ -352,7 +354,7 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     label = first_pixel + 1
     if flat:
         label += batch.repeat_interleave(ph * pw)[order] * ((c - 1) * h * w)
-        channels = torch.arange(c, device=input.device) * (h * w)
+        channels = torch.arange(c, dtype=index_type, device=input.device) * (h * w)
     for i0, i1 in _runs(sorted_areas, empty, budget):
         s = sorted_areas[i1 - 1]
         # A bin's pairs in row-major order, then its last pixel again up to s: a repeat cannot
@@ -379,15 +381,16 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
         if search:
             out[i0:i1] = top
         if winners:
-            first = torch.gather(label[i0:i1, None] + step, 1, first, out=won[i0:i1])
+            first = torch.gather((label[i0:i1, None] + step).to(index_type), 1, first,
+                                 out=won[i0:i1])
             if flat:
                 first += channels
             if below:
                 first.masked_fill_(top <= floor, 0)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(len(order), device=input.device)
-    return (out.index_select(0, inverse).view(k, ph, pw, c),
-            won.index_select(0, inverse).view(k, ph, pw, c) if winners else None)
+    out = out.index_select(0, inverse).view(k, ph, pw, c)  # the sorted one freed before the next
+    return out, won.index_select(0, inverse).view(k, ph, pw, c) if winners else None
 
 
 @contextlib.contextmanager
@@ -430,7 +433,8 @@ def _scatter_grad(shape, parts, flat, dtype, device):
     n, c, h, w = shape
     if flat:
         total = torch.zeros(1 + n * c * h * w, dtype=dtype, device=device)  # 0: no winner
-        indices = [winners.permute(0, 3, 1, 2).reshape(-1) for winners, _ in parts]
+        indices = [torch.empty(grad.shape, dtype=torch.long, device=device).copy_(
+            winners.permute(0, 3, 1, 2)).view(-1) for winners, grad in parts]
         # Both are one loop over the outputs in order on the CPU, where scatter_add_ took 0.7
         # times as long; but it sums float16 and bfloat16 in float32.
         add = total.scatter_add_ if device.type == "cpu" and dtype in (
@@ -442,7 +446,7 @@ def _scatter_grad(shape, parts, flat, dtype, device):
     rows = torch.zeros(1 + n * h * w, c, dtype=dtype, device=device)  # row 0: no winner
     with _deterministic_on_cuda(device):
         for winners, grad in parts:
-            rows.scatter_add_(0, winners.flatten(0, 2),
+            rows.scatter_add_(0, winners.flatten(0, 2).long(),
                               grad.permute(0, 2, 3, 1).flatten(0, 2))
     return rows[1:].view(n, h, w, c).permute(0, 3, 1, 2).contiguous()
 
