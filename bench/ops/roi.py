@@ -30,27 +30,29 @@ Measured in one `make bench` run (the committed CPU example: 2-core Xeon VM, 2 t
 glibc told to keep freed memory as `python -m bench run` does), ours / torchvision timed side by
 side in alternating blocks, forward; forward+backward:
 
-    small r16 o7 1.69; 1.66      small r128 o7 0.64; 1.07     small r512 o7 0.45; 0.81
-    small r512 o14 0.32; 0.66    vgg16-conv5 r128 0.42; 0.81  vgg16-conv5 r512 0.29; 0.75
-    fpn-p2 r64 0.60; 0.90        pyramid small r128 0.46; 0.70  pyramid small r512 0.42; 0.81
+    small r16 o7 1.11; 1.23      small r128 o7 0.46; 0.78     small r512 o7 0.35; 0.77
+    small r512 o14 0.31; 0.62    vgg16-conv5 r128 0.32; 0.57  vgg16-conv5 r512 0.21; 0.55
+    fpn-p2 r64 0.63; 0.76        pyramid small r128 0.35; 0.62  pyramid small r512 0.24; 0.47
 
-(pyramid: against roi_pool per level). The two runs before, with the same operators, gave
-1.00 and 0.94 at small r128 forward+backward (1.07 above, interval 1.01-1.10) and 0.84 and 1.11
-at vgg16-conv5 r128; interleaved in one process on the idle VM, 0.78-0.83 and 0.70.
-Where the gradient is wanted the first-winner search costs most: on small r128 the forward took
-17.1 ms with winners and 9.5 ms without (torchvision's 19.2 ms; medians of 31 interleaved
-rounds), the search (`ne`, add, `amin`) 35% of it, the gather 13%, `amax` 11%, the
-channels-last copy 7% (line profile). Measured and not taken: blocks of 2**18 gathered values
-took 1.05-1.44 times as long (more blocks, each with its fixed costs), 2**21 0.89-0.96 at 512
-regions but 1.04-1.08 at small r128; torch.compile (Inductor's C++, torch 2.14.1) fused `amax`
-and the search into 0.28-0.33 ms per block of 2**20 against 0.58-0.78 eagerly, but its first
-call compiled for 25 s (in every process, and again per dtype), and with the gather fused too
-a block took 2.2-17.9 ms against 0.8-0.95. The small
-cases pay fixed costs (sorting and padding the bins): against the version before the blocks,
-small r16 took 1.01 to 1.10 times its time forward and 1.06 to 1.08 forward+backward
-(interleaved, three runs of 15 pairs).
-On fpn-p2 the channels-last copy of the 111 MB map is most of the forward (41% with winners;
-31 ms, against 33 by `contiguous(memory_format=torch.channels_last)` and 61 by one 2-D
+(pyramid: against roi_pool per level). Before the winners came from max pooling, three runs
+gave 0.94-1.07 at small r128 forward+backward and 0.81-1.11 at vgg16-conv5 r128. On small r128
+the forward with winners now takes 1.5 times as long as without (16.7 against 10.9 ms, medians
+of 31 interleaved rounds), where the search took it to 1.8 times; the backward 6.7 ms.
+Measured and not taken: blocks of 2**18 gathered values took 1.05-1.44 times as long (more
+blocks, each with its fixed costs), 2**21 0.89-0.96 at 512 regions but 1.04-1.08 at small
+r128; torch.compile (Inductor's C++, torch 2.14.1) fused `amax` and the search into 0.28-0.33
+ms per block of 2**20 against 0.58-0.78 eagerly, but its first call compiled for 25 s (in every
+process, and again per dtype), and with the gather fused too a block took 2.2-17.9 ms against
+0.8-0.95; writing each block's results to their bins' places by `index_copy_` (no reordering
+at the end) took 1.01-1.09 times as long forward, for a lower peak (at small r512 o14
+forward+backward, with int64 winners, 427 MB above the start against 620; with the int32
+winners kept, 503; torchvision 300). The small cases pay fixed
+costs (sorting and padding the bins): against the version before the blocks, small r16 took
+1.01 to 1.10 times its time forward and 1.06 to 1.08 forward+backward (interleaved, three runs
+of 15 pairs).
+On fpn-p2 the channels-last copy of the 111 MB map is most of the forward (41% with winners,
+before they came from max pooling; 31 ms, against 33 by
+`contiguous(memory_format=torch.channels_last)` and 61 by one 2-D
 transpose per image); without glibc keeping freed memory each fresh allocation there costs
 about 0.25 ms per MB in page faults on this VM.
 A 10000x10000 grid on an 8x8 map (bins narrower than a pixel: each distinct pair of row and

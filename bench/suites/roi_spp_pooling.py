@@ -12,11 +12,11 @@ over regions (crop, then `adaptive_max_pool2d`), which people write and which di
 pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
 
 What the committed example measured (2-core Xeon, each implementation timed side by side with
-torchvision, forward): on a 256x50x50 map with 512 regions our roi_pool took 0.45x torchvision's
-time and roi_spp 0.42x the time of four roi_pool calls; the loop took 1.54x, yet on the large
-FPN map with 64 big regions it matched torchvision's roi_pool (1.00x), and our operator beat it
-(0.60x). Forward+backward at 512 regions, ours took 0.81x torchvision's time and roi_spp 0.81x;
-with 16 regions ours took 1.66x (fixed costs).
+torchvision, forward): on a 256x50x50 map with 512 regions our roi_pool took 0.35x torchvision's
+time and roi_spp 0.24x the time of four roi_pool calls; the loop took 1.58x. On the large FPN map
+with 64 big regions the loop took 0.87x and our operator 0.63x. Forward+backward at 512 regions,
+ours took 0.77x torchvision's time and roi_spp 0.47x; with 16 regions ours took 1.23x (fixed
+costs).
 
 Run it: `pytest tests/benchmarks -k roi --benchmark-only --grid default`.
 """
