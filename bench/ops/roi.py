@@ -37,7 +37,8 @@ side in alternating blocks, forward; forward+backward:
 (pyramid: against roi_pool per level). Before the winners came from max pooling, three runs
 gave 0.94-1.07 at small r128 forward+backward and 0.81-1.11 at vgg16-conv5 r128. On small r128
 the forward with winners now takes 1.5 times as long as without (16.7 against 10.9 ms, medians
-of 31 interleaved rounds), where the search took it to 1.8 times; the backward 6.7 ms.
+of 31 interleaved rounds), where the search took it to 1.8 times; the backward alone 6.7 ms
+in the same rounds.
 Measured and not taken: blocks of 2**18 gathered values took 1.05-1.44 times as long (more
 blocks, each with its fixed costs), 2**21 0.89-0.96 at 512 regions but 1.04-1.08 at small
 r128; torch.compile (Inductor's C++, torch 2.14.1) fused `amax` and the search into 0.28-0.33
@@ -75,8 +76,10 @@ import torch.nn.functional as F
 FLT_MAX = torch.finfo(torch.float32).max
 # Gathered values (padded pairs x channels) per block on the CPU: 4 MiB of float32, so that the
 # block stays in cache while it is reduced. On CUDA a block holds as many padded pairs as the
-# bins have pairs in all.
+# bins have pairs in all, up to CUDA_BLOCK_ELEMENTS values: PyTorch's CUDA max pooling computes
+# its offsets in 32-bit ints.
 BLOCK_ELEMENTS = 2**20
+CUDA_BLOCK_ELEMENTS = 2**31 - 1
 # Scaled coordinates beyond this make torchvision's int32 arithmetic overflow; we refuse them.
 COORD_LIMIT = 2**28
 FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -345,7 +348,8 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     won = out.new_empty(out.shape, dtype=index_type) if winners else None
     if winners:
         won[:empty] = 0
-    budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else total
+    budget = max(1, BLOCK_ELEMENTS // c) if input.device.type == "cpu" else \
+        min(total, max(1, CUDA_BLOCK_ELEMENTS // c))
     gathered = out.new_empty(max(budget, max(sorted_areas)) * c)
     # Per bin, in sorted order: its width and its first pixel's row in the rows of channels.
     sorted_widths = widths.view(k, 1, pw).expand(k, ph, pw).reshape(-1)[order]
@@ -420,8 +424,8 @@ def _gradient_by_flat_index(shape, outputs: int, dtype) -> bool:
     outputs. Measured here (2-core VM, fp32, both paths interleaved, the backward alone): flat
     took 7.8 against 8.9 ms at 1.25 outputs per pixel (small r128), 16.1 against 19.0 at 1.65
     (vgg16 r128); rows 27.4 against 30.6 ms at 5 (small r512), 53.5 against 57.8 at 6.6 (vgg16
-    r512). float16 and bfloat16 always take the flat sum by index_add_, for scatter_add_ sums
-    them in float32 where torchvision rounds every addition."""
+    r512). float16 and bfloat16 always take the flat sum by index_add_: scatter_add_'s sums of
+    them differ from torchvision's, which rounds every addition."""
     n, _, h, w = shape
     return outputs < 2 * n * h * w or dtype in (torch.float16, torch.bfloat16)
 
@@ -438,7 +442,7 @@ def _scatter_grad(shape, parts, flat, dtype, device):
         indices = [torch.empty(grad.shape, dtype=torch.long, device=device).copy_(
             winners.permute(0, 3, 1, 2)).view(-1) for winners, grad in parts]
         # Both are one loop over the outputs in order on the CPU, where scatter_add_ took 0.7
-        # times as long; but it sums float16 and bfloat16 in float32.
+        # times as long; but its sums of float16 and bfloat16 differ (_gradient_by_flat_index).
         add = total.scatter_add_ if device.type == "cpu" and dtype in (
             torch.float32, torch.float64) else total.index_add_
         with _deterministic_on_cuda(device):
@@ -573,9 +577,7 @@ def _derived_levels(input, rois, levels, spatial_scale, winners, flat=False):
                   | (cols[..., 1] <= cols[..., 0])[:, None, :])
     masked = fine.masked_fill(fine_empty[..., None], -math.inf)
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)
-    # The fine winners as floats for _first_winner: float32 where it holds them exactly.
-    exact = (n * c * h * w if flat else n * h * w) < 2**24
-    labels = fine_won.to(torch.float32 if exact else torch.float64) if winners else None
+    labels = None  # the fine winners as floats for _first_winner, once a level needs them
     results = []
     for level in levels:
         if level == finest:
@@ -594,8 +596,12 @@ def _derived_levels(input, rois, levels, spatial_scale, winners, flat=False):
         top = blocks.amax(4).amax(2)
         won = None
         if winners:  # of the tied fine winners the first in row-major order: the least index
+            if labels is None:  # float32 where it holds them exactly
+                exact = (n * c * h * w if flat else n * h * w) < 2**24
+                labels = fine_won.to(torch.float32 if exact else torch.float64)
             candidates = labels.view(k, level, step, level, step, c)
             won = _first_winner(blocks, top[:, :, None, :, None], candidates, (2, 4))
+            won = won.to(fine_won.dtype)
             won.masked_fill_(top <= floor, 0)
             if negative_zero:  # the sign of a 0 maximum is the first one's
                 top = torch.where((top == 0) & (won > 0), _held(input, won, flat), top)
