@@ -173,6 +173,19 @@ def test_half_types_equal_the_float32_pooling_of_the_rounded_input(dtype):
     assert torch.equal(ours.float(), tv(x.float(), boxes.float(), 7, 0.5))
 
 
+def test_bfloat16_gradient_goes_where_float32_s_goes():
+    """torchvision has no bfloat16 kernel: with small whole gradients, whose sums are exact in
+    bfloat16, ours must equal its float32 gradient on the rounded input."""
+    x = torch.randn(2, 3, 12, 12).bfloat16()
+    boxes = torch.tensor([[0, 0, 0, 11, 11], [1, 2, 1, 9, 6], [0, 0, 0, 11, 11]])
+    grad = torch.randint(-4, 5, (3, 3, 5, 5)).float()
+    xb = x.clone().requires_grad_()
+    (ours,) = torch.autograd.grad(roi_pool(xb, boxes.bfloat16(), 5), xb, grad.bfloat16())
+    xf = x.float().requires_grad_()
+    (theirs,) = torch.autograd.grad(tv(xf, boxes.float(), 5, 1.0), xf, grad)
+    assert torch.equal(ours.float(), theirs)
+
+
 def test_gradient_matches_torchvision_and_a_float64_reference():
     x = torch.randn(2, 3, 16, 16, dtype=torch.float64, requires_grad=True)
     boxes = torch.tensor([[0, 1, 1, 12, 9], [1, -3, 2, 8, 20], [0, 1, 1, 12, 9]],
