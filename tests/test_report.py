@@ -3,6 +3,9 @@
 import json
 import re
 from pathlib import Path
+from unittest import mock
+
+import pytest
 
 from bench.report import format as fmt
 from bench.report.publish import publish
@@ -60,6 +63,20 @@ def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_pa
     assert lines == ["1x1 convolution versus per-pixel Linear: cpu fp32 forward: linear_nhwc was "
                      "clearly fastest in 1 of 1 cases, at a median 6.19× the speed of conv_nchw.",
                      f"report {tmp_path / 'out' / 'index.html'}"]
+
+
+def test_a_json_the_page_cannot_use_is_one_line_and_a_bug_keeps_its_traceback(tmp_path):
+    run = {"reports": tmp_path, "out": tmp_path / "out", "json": {"benchmarks": []}}
+    (line,) = publish(run, None)
+    assert line.startswith("no report: ") and "not a pytest-benchmark JSON" in line
+    assert (tmp_path / "out" / "benchmark.json").exists()  # what was measured is kept
+
+    def broken(*args):
+        raise ValueError("a bug in the page")
+
+    with mock.patch("bench.report.render.render_report", broken):
+        with pytest.raises(ValueError, match="a bug in the page"):
+            publish({**run, "json": {}}, SAMPLE)
 
 
 def test_index_lists_runs(tmp_path):

@@ -34,6 +34,7 @@ def publish(run: dict, json_path) -> list[str]:
     folder asked for by `--bench-report` (or None), and the JSON that pytest-benchmark wrote
     (`json`, absent when nothing was measured). An empty run folder is removed, not left behind.
     """
+    from bench.errors import UserError
     from bench.report.render import read_mapping, render_index, render_report
 
     out = Path(run["out"]) if run.get("out") else run.get("dir")
@@ -51,7 +52,7 @@ def publish(run: dict, json_path) -> list[str]:
         target.write_text(json.dumps(run["json"], indent=1))
     try:
         page = render_report([target], out)
-    except ValueError as error:  # ResultsError among them: one line
+    except UserError as error:  # a JSON the page cannot use: one line; a bug keeps its traceback
         return [f"no report: {error}"]
     findings = read_mapping(out / "summary.json").get("findings", [])
     lines = [f"{title}: {finding}" for title, finding in findings] + [f"report {page}"]
