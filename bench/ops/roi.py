@@ -239,16 +239,16 @@ def _first_winner(values, top, labels, dims):
     return key.long()
 
 
-def _maxima(values, first: bool, out):
+def _maxima(values, positions: bool, out):
     """The maxima [B, C] over the S pairs of values [B, S, C], with the position of the first
-    pair holding each where `first` (else None). The positions come from max pooling a
+    pair holding each where `positions` (else None). The positions come from max pooling a
     channels-last view, whose kernel compares strictly, in one pass vectorised along the
     channels (a NaN wins there: the caller takes them out). On this machine, for blocks of 2**20
     values of four shapes, `amax` then a search for the first pair holding the maximum (a
     comparison, an addition, an `amin`) took 2.3 to 3 times as long, and `argmax` 33 times as
     long as `amax`. Without positions `amax` writes into `out`: it takes 0.6 times as long as
     the pooling."""
-    if not first:
+    if not positions:
         return torch.amax(values, 1, out=out), None
     b, s, c = values.shape
     top, first = F.max_pool2d(values.view(b, 1, s, c).permute(0, 3, 1, 2), (1, s),

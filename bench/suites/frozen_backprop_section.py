@@ -55,8 +55,9 @@ def finding(wide: pd.DataFrame) -> str:
         interquartile range above 10% of the median twice): a share to read loosely."""
         row = rows.loc[regime]
         share = fmt.percent(row["median_ratio_forward_backward"])
+        # absent or NaN unless paired with full's row (add_ratios)
         low, high = (row.get(f"median_ratio_{end}_forward_backward") for end in ("low", "high"))
-        if pd.notna(low) and pd.notna(high) and pd.notna(row["median_ratio_forward_backward"]):
+        if pd.notna(low) and pd.notna(high):
             return f"{share} ({fmt.percent(low)}–{fmt.percent(high)})"
         flags = [rows.loc[r].get("noisy_forward_backward", False) for r in (regime, "full")]
         noisy = any(pd.notna(flag) and bool(flag) for flag in flags)
