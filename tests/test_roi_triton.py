@@ -404,24 +404,30 @@ COMPILE = textwrap.dedent("""
     compile(tri._check_kernel,
             {"box_ptr": "*fp16", "scale_bits": "i64", "stats_ptr": "*i32", "LIMIT": "fp32",
              **ints("K", "N", "SPAN_LIMIT")}, dict(EDGE=tl.float16, BLOCK=128))
-    pool = {"arg_ptr": "*i64", "scale_bits": "i64",
+    pool = {"scale_bits": "i64",
             **ints("C", "H", "W", "PH", "PW", "groups", "s_n", "s_c", "s_h", "s_w")}
-    for dtype, edge, wide in (("fp32", tl.float32, tl.float32), ("fp64", tl.float64, tl.float64),
-                              ("fp16", tl.float16, tl.float32)):
+    for dtype, edge, wide, index, scan, columns in (
+            ("fp32", tl.float32, tl.float32, "i32", True, 1),
+            ("fp32", tl.float32, tl.float32, "i64", True, 4),
+            ("fp64", tl.float64, tl.float64, "i32", False, 16),
+            ("fp16", tl.float16, tl.float32, "i64", False, 16)):
         compile(tri._roi_pool_kernel,
-                {"x_ptr": f"*{dtype}", "box_ptr": f"*{dtype}", "out_ptr": f"*{dtype}", **pool},
+                {"x_ptr": f"*{dtype}", "box_ptr": f"*{dtype}", "out_ptr": f"*{dtype}",
+                 "arg_ptr": f"*{index}", **pool},
                 dict(floor, ACC=tl.float64 if dtype == "fp64" else tl.float32, EDGE=edge,
-                     WIDE=wide, BLOCK_B=2, BLOCK_Q=16, BLOCK_C=64))
-    compile(tri._roi_spp_kernel,
-            {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "plan_ptr": "*i32",
-             "out_ptr": "*bf16", "arg_ptr": "*i64",
-             **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
-                    "fine", "fine_out")},
-            dict(floor, BLOCK_B=2, BLOCK_Q=16, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64, BLOCK_L=8,
-                 DERIVED=True))
-    compile(tri._run_sum_kernel,
-            {"grad_ptr": "*bf16", "start_ptr": "*i64", "length_ptr": "*i64",
-             "target_ptr": "*i64", "out_ptr": "*bf16", "n_runs": "i32"}, dict(BLOCK=128))
+                     WIDE=wide, BLOCK_B=2, BLOCK_Q=columns, BLOCK_C=64, SCAN=scan))
+    for scan, columns in ((True, 1), (False, 16)):
+        compile(tri._roi_spp_kernel,
+                {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "plan_ptr": "*i32",
+                 "out_ptr": "*bf16", "arg_ptr": "*i32",
+                 **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
+                        "fine", "fine_out")},
+                dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64,
+                     BLOCK_L=8, DERIVED=True, SCAN=scan))
+    for key in ("i32", "i64"):
+        compile(tri._run_sum_kernel,
+                {"key_ptr": f"*{key}", "order_ptr": "*i64", "grad_ptr": "*bf16",
+                 "out_ptr": "*bf16", "n": "i32"}, dict(BLOCK=128))
 """)
 
 
