@@ -20,8 +20,9 @@ if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
     pytest.skip("the Triton kernels need CUDA or TRITON_INTERPRET=1", allow_module_level=True)
 pytest.importorskip("triton")
 
+import hypothesis  # noqa: E402
 import torchvision  # noqa: E402
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 from roi_cases import HARD_BOXES  # noqa: E402
 from roi_cases import same_bits as _same_bits  # noqa: E402
@@ -29,6 +30,7 @@ from roi_cases import same_bits as _same_bits  # noqa: E402
 from bench.ops import roi as cpu  # noqa: E402
 from bench.ops import roi_triton as tri  # noqa: E402
 from bench.ops.roi import COORD_LIMIT, FLT_MAX  # noqa: E402
+from bench.ops.roi_triton_sweep import settings  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu" and not tri._interpreted():
@@ -61,6 +63,10 @@ coordinate = st.one_of(
 )
 special = st.sampled_from([0.0, -0.0, math.nan, -math.inf, math.inf, 1.0, -1.0])
 SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
+# The kernels' other settings (the module's own under the interpreter: a scan taking whole rows
+# a step, channels-last): the GPU's one column a step, two, the gather, NCHW reads.
+variants = st.sampled_from([{}, {"SCAN_COLUMNS": 1}, {"SCAN_COLUMNS": 2}, {"SCAN": False},
+                            {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -85,33 +91,37 @@ def problems(draw, max_regions=6):
     return x, boxes, size, draw(st.sampled_from(SCALES))
 
 
-@settings(max_examples=50, deadline=None)
-@given(problems(), st.sampled_from([torch.float32, torch.float64]))
-def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype):
+@hypothesis.settings(max_examples=50, deadline=None)
+@given(problems(), st.sampled_from([torch.float32, torch.float64]), variants)
+def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype, variant):
     x, boxes, size, scale = problem
     x, boxes = x.to(dtype), boxes.to(dtype)
-    assert same_bits(tri.roi_pool(*on(x, boxes), size, scale), tv(x, boxes, size, scale))
+    with settings(**variant):
+        assert same_bits(tri.roi_pool(*on(x, boxes), size, scale), tv(x, boxes, size, scale))
 
 
-@settings(max_examples=20, deadline=None)
+@hypothesis.settings(max_examples=20, deadline=None)
 @given(problems(max_regions=4), st.sampled_from(LEVEL_SETS),
-       st.sampled_from([torch.float32, torch.float64]))
-def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype):
+       st.sampled_from([torch.float32, torch.float64]), variants)
+def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
     x, boxes, _, scale = problem
     x, boxes = x.to(dtype), boxes.to(dtype)
-    assert same_bits(tri.roi_spp(*on(x, boxes), levels, scale),
-                     tv_pyramid(x, boxes, levels, scale))
+    with settings(**variant):
+        assert same_bits(tri.roi_spp(*on(x, boxes), levels, scale),
+                         tv_pyramid(x, boxes, levels, scale))
 
 
-@settings(max_examples=15, deadline=None)
-@given(problems(max_regions=4), st.sampled_from([torch.float32, torch.float64]))
-def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype):
+@hypothesis.settings(max_examples=15, deadline=None)
+@given(problems(max_regions=4), st.sampled_from([torch.float32, torch.float64]),
+       st.sampled_from([{}, {"RUN_BLOCK": 2}]))
+def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype, variant):
     x, boxes, size, scale = problem
     x, boxes = x.to(dtype).requires_grad_(), boxes.to(dtype)
     grad = torch.randn(boxes.shape[0], x.shape[1], *size, dtype=dtype)
     xd, boxes_d, grad_d = on(x.detach(), boxes, grad)
     xd.requires_grad_()
-    (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, size, scale), xd, grad_d)
+    with settings(**variant):  # a run of terms may cross programs
+        (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, size, scale), xd, grad_d)
     (theirs,) = torch.autograd.grad(tv(x, boxes, size, scale), x, grad)
     assert same_bits(ours, theirs)
 
@@ -233,14 +243,18 @@ def test_half_types_are_our_cpu_operator(dtype):
     assert same_bits(ours, bench)
 
 
-def test_small_tiles_give_the_same_bits(monkeypatch):
-    """The pixel loop, several bins and channel blocks per region, and the fine-bin loop of
-    derived levels, which the default tile sizes cover in one step on these small inputs."""
+@pytest.mark.parametrize("scan", [True, False])
+def test_small_tiles_give_the_same_bits(monkeypatch, scan):
+    """The pixel loop (the scan's column steps), several bins and channel blocks per region, and
+    the fine-bin loop of derived levels, which the default tile sizes cover in one step on these
+    small inputs; backward runs of terms across programs."""
+    monkeypatch.setattr(tri, "SCAN", scan)
+    monkeypatch.setattr(tri, "SCAN_COLUMNS", 2)
     monkeypatch.setattr(tri, "TILE", 16)
     monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
     monkeypatch.setattr(tri, "MAX_BLOCK_Q", 4)
     monkeypatch.setattr(tri, "PIXELS_FIRST", True)
-    monkeypatch.setattr(tri, "RUN_BLOCK", 16)
+    monkeypatch.setattr(tri, "RUN_BLOCK", 4)
     x = torch.randn(2, 3, 9, 10, generator=torch.Generator().manual_seed(3))
     x[0, :, 1:4, 1:4] = torch.where(x[0, :, 1:4, 1:4] > 0, 0.0, -0.0)
     x[1, 1, 2, 2] = math.nan
@@ -376,16 +390,30 @@ def test_cpu_tensors_are_refused_without_the_interpreter(monkeypatch):
 
 def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     from bench.ops import roi_triton_sweep as sweep
-    from bench.suites.roi_spp_pooling import Case
+    from bench.suites.roi_spp_pooling import Case, Inputs
+
+    def small(case, device, dtype):  # the suite's smallest case takes seconds here
+        x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+        boxes = torch.tensor([[0, 0, 0, 11, 11], [1, 2, 3, 9, 7.5]] * 2)
+        return Inputs(*on(x, boxes, torch.randn(4, 3, 7, 7)), 1.0)
+
+    monkeypatch.setattr(sweep, "make_inputs", small)
     case, log = Case("pool", "small", 16, 7), io.StringIO()
-    variant = (tri.TILE, tri.MAX_BLOCK_C, 2)
-    (row,) = sweep.sweep([case], [variant], DEVICE, budget=600, out=log)
-    assert row["exact"] and row["ms"] > 0 and row["torchvision_ms"] > 0
-    assert (tri.TILE, tri.MAX_BLOCK_C, tri._warps(64, 64)) == (*variant[:2], 4)  # restored
-    # a variant whose result is not torchvision's is reported, and not timed
-    monkeypatch.setattr(sweep, "_ours", lambda case, inputs: lambda: torch.zeros(1))
-    (row,) = sweep.sweep([case], [variant], DEVICE, budget=600, out=log)
+    kept = tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK
+    stages = ((({}, {"SCAN": False}, {"SCAN_COLUMNS": 1}), ({"RUN_BLOCK": 2},)),)
+    rows = sweep.sweep([case], stages, DEVICE, budget=600, out=log)
+    assert [(row["mode"], row["variant"]) for row in rows] == [
+        ("forward", {}), ("forward", {"SCAN": False}), ("forward", {"SCAN_COLUMNS": 1}),
+        ("forward+backward", {"RUN_BLOCK": 2})]
+    assert all(row["exact"] and row["ms"] > 0 and row["torchvision_ms"] > 0 for row in rows)
+    assert (tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK) == kept  # restored
+    # a variant whose result is not the reference's is reported, and not timed
+    monkeypatch.setattr(sweep, "_ours", lambda case, inputs, backward=0: lambda: torch.zeros(1))
+    (row,) = sweep.sweep([case], ((({},), ()),), DEVICE, budget=600, out=log)
     assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
+    with pytest.raises(ValueError, match="not a setting"):
+        with sweep.settings(BLOCK=3):
+            pass
 
 
 COMPILE = textwrap.dedent("""

@@ -126,7 +126,9 @@ TILE = 2048
 # Size a tile's pixel axis for the largest bin first, then fill it with bins (GPU): a bin's pixels
 # are then gathered in one step where they fit. Otherwise the bins first (interpreter).
 PIXELS_FIRST = True
-# Runs of gradient terms summed per program of the backward, one run per lane.
+# Warps per program, at most (fewer for small tiles: 256 elements a warp at least).
+WARPS = 4
+# Sorted gradient terms per program of the backward, one lane each.
 RUN_BLOCK = 128
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
@@ -628,7 +630,7 @@ def _tiles(channels: int, bins: int, height: int, width: int):
 
 
 def _warps(*block: int) -> int:
-    return max(1, min(4, math.prod(block) // 256))
+    return max(1, min(WARPS, math.prod(block) // 256))
 
 
 def _laid_out(input: torch.Tensor):
