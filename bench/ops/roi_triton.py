@@ -17,23 +17,25 @@ torch ops, as the first version did, took about 100 small launches and 5 synchro
 per call that did not depend on the work (on an H200: 1.27 ms at 16 regions, 1.67 ms at 512;
 torchvision 0.06 and 0.15 ms).
 
-Layout. The input is read channels-last (a copy unless it already is), so that every load is one
-pixel's run of contiguous channels, coalesced whatever the bins' width; reading NCHW would make
-each channel of a gathered pixel its own memory transaction. A program takes one region, a group
-of its bins and a block of channels, and gathers tiles of [bins, pixels, channels]: the pixels
-of a bin are enumerated row-major (q = 0 .. bh*bw - 1), which is the scan order of torchvision's
-kernel and so decides ties. On a GPU the pixel axis is sized for the largest bin (up to a tile of
-2048 elements) and filled up with bins, so a typical bin is one gather and one reduction. Grid:
-(regions x bin groups, channel blocks) for roi_pool, (regions, channel blocks) for roi_spp.
+Layout. The input is read channels-last (a copy unless it already is, `CHANNELS_LAST`), so that
+a block of channels of one pixel is one contiguous run: with 32 float32 channels a warp's load is
+whole 128-byte lines, and the compiler makes 16-byte loads of them. A program takes one region,
+a group of its bins and a block of channels. Grid: (regions x bin groups, channel blocks) for
+roi_pool, (regions, channel blocks) for roi_spp.
 
-Maxima. NaN becomes -inf before comparing, so it never wins. Per bin and channel the program
-keeps the best value and the position q of its first occurrence, starting from the floor
-(-FLT_MAX in the dtype: -inf for the half types, as in the CPU operator) and replacing it only on
-a strict `>`: a later tile never displaces an equal earlier maximum, and within a tile the
-smallest q among the elements equal to the maximum is taken. The output is then re-read from the
-input at the winning position, because a max reduction may return +0.0 where -0.0 came first.
-The argmax (flat NCHW index into the input; -1 for an empty bin or one with nothing above the
-floor) is kept for the backward, as torchvision does.
+Maxima, by a scan (`SCAN`, the default; `_scan_bins`). A lane per (bin, channel) visits its
+bin's pixels row after row, as torchvision's loop does, one column a step on a GPU
+(`SCAN_COLUMNS`), and keeps the first maximum: a value replaces the best only by a strict `>`,
+which NaN never passes, starting from the floor (-FLT_MAX in the dtype: -inf for the half
+types, as in the CPU operator). The value kept is the winner's own, -0.0 included. A tile is
+[bins, channels]: 64 bins of 32 channels for a 7x7 grid. The loop runs to the largest bin of
+the tile; lanes of smaller bins are masked. Where a step takes several columns (the
+interpreter takes whole rows), they are reduced with NaN made -inf and the first position of
+the maximum, and the winner is re-read at the end, since a max reduction may return +0.0
+where -0.0 came first. The gather (`SCAN = False`; `_pool_bins`) instead loads tiles of [bins,
+pixels, channels], the pixels of a bin enumerated row-major, and reduces them the same way.
+The argmax (flat NCHW index into the input, int32 where the input's indices fit; -1 for an
+empty bin or one with nothing above the floor) is kept for the backward, as torchvision does.
 
 Pyramid: one launch for all levels. Where a level divides the finest one and a region's bin edges
 at that level are unions of blocks of its finest bins (the program compares the edges, per region:
@@ -46,12 +48,13 @@ case. Other levels are pooled from the input by the same program.
 
 Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
 in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
-so that each input element's terms form a run in that order, and one lane of a Triton program
-adds its run up one term after the other, rounding to the dtype after every addition (bfloat16
+so that each input element's terms form a run in that order, and the lane at the start of a run
+adds the run up one term after the other, rounding to the dtype after every addition (bfloat16
 by an explicit round-to-nearest-even on the bits, which the interpreter would otherwise
-truncate). No atomics: repeated runs give the same bits, and float32/float64 gradients are
-torchvision's CPU gradient bit for bit. For roi_spp the levels' terms go level after level, the
-order in which `bench.ops.roi_spp` sums them.
+truncate). The runs are found in the kernel (a lane starts where the sorted key differs from the
+one before), so the backward never waits for the device. No atomics: repeated runs give the
+same bits, and float32/float64 gradients are torchvision's CPU gradient bit for bit. For roi_spp
+the levels' terms go level after level, the order in which `bench.ops.roi_spp` sums them.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -61,25 +64,30 @@ CPU tensor without the interpreter is refused with a ValueError pointing to `ben
 Verified (tests/test_roi_triton.py) through the interpreter on a machine without a GPU: bit
 equality with torchvision in float32 and float64 on random problems with NaN, ±inf and ±0 ties,
 boxes outside, partly outside, reversed, degenerate and huge, fractional batch indices, with the
-GPU's tile sizes and with tiny ones; the pyramid against torchvision at each level; gradients
-equal to torchvision's CPU gradient and to themselves over repeated runs; float16 and bfloat16
-forward and backward against `bench.ops.roi_pool` / `roi_spp`; zero regions, empty maps, bad
-inputs refused before a launch; the kernels compile for sm_90 down to a cubin. On one H200
-(Triton 3.6, torch 2.11): the same tests compiled, and bit equality with torchvision's CUDA
-kernel on 4000 random boxes (fractional corners, partly outside, scales 0.37 to 1.7, grids 1 to
-14; the pyramid per level) in float32, float64 and float16, which checks the GPU's rounding of
-the bin arithmetic. Changed since, and so far checked only through the interpreter and the
-sm_90 compilation: C's rounding by the distance to the truncation (adding one half rounds in
-float64), the scale passed as float64 bits, the float16 span check, the union test's lanes.
+scan at one, two or all columns a step, the gather, NCHW reads, and tiny tiles; the pyramid
+against torchvision at each level; gradients equal to torchvision's CPU gradient and to
+themselves over repeated runs; float16 and bfloat16 forward and backward against
+`bench.ops.roi_pool` / `roi_spp`; zero regions, empty maps, bad inputs refused before a launch;
+the kernels compile for sm_90 down to a cubin (Triton 3.8 here).
 
-Speed on that H200 (device time, fp32, the suite's cases; reports/examples/nvidia-h200): forward
-4.8x torchvision's time at 512 regions on 256x50x50 (0.48 against 0.099 ms), 1.87x at 1000
-regions on the FPN map; the pyramid {6,3,2,1} there 0.40x torchvision's roi_pool per level. Of
-a 0.55 ms call at 512 regions the pooling kernel takes 0.37 ms (one bin of 64 channels per
-program: 100,000 programs of little work each), the box check with its synchronisation 0.075
-ms. Not tuned yet (`make gpu-sweep` tries tile sizes and warps): bins per program, warps, an
-int32 argmax, NCHW reads where the map is large (the channels-last copy is 0.2 of 1.4 ms on the
-FPN map).
+On one H200 (Triton 3.6, torch 2.11), with the gather kernel and an int64 argmax: the same tests
+compiled, and bit equality with torchvision's CUDA kernel on 4000 random boxes (fractional
+corners, partly outside, scales 0.37 to 1.7, grids 1 to 14; the pyramid per level) in float32,
+float64 and float16, which checks the GPU's rounding of the bin arithmetic. Its speed there
+(device time, fp32, the suite's cases; reports/examples/nvidia-h200): forward 4.8x
+torchvision's time at 512 regions on 256x50x50 (0.48 against 0.099 ms), 1.87x at 1000 regions
+on the FPN map; the pyramid {6,3,2,1} there 0.40x torchvision's roi_pool per level. Of a 0.55
+ms call at 512 regions the pooling kernel took 0.37 ms (one bin of 64 channels per program:
+100,000 programs of little work each), the box check with its synchronisation 0.075 ms; the
+backward waited for the device a second time (unique_consecutive).
+
+Not yet run on a GPU: the scan, the int32 argmax, the backward that finds its runs itself, and
+(from before) C's rounding by the distance to the truncation, the scale passed as float64 bits,
+the float16 span check, the union test's lanes. Compiled here for sm_90, the scan's inner step is
+about 105 PTX instructions for 16 values a thread (4 bins x 4 channels, one 16-byte load per
+bin). `make gpu-check` tests them on a GPU, and `make gpu-sweep` times the settings (scan or
+gather, columns a step, channels-last or NCHW, tiles, warps, the backward's block) side by side
+with torchvision.
 """
 
 import functools
