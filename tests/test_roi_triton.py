@@ -163,7 +163,13 @@ def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled():
             levels
 
 
-def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max():
+# A scan step of one column keeps the winner's own value; of several, it re-reads the winner.
+COLUMNS = pytest.mark.parametrize("columns", [1, 4])
+
+
+@COLUMNS
+def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max(columns, monkeypatch):
+    monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     x = torch.tensor([[[[math.nan, 1.0, -math.inf], [math.nan, math.nan, -math.inf]]]])
     boxes = torch.tensor([[0, 0, 0, 2, 1.0]])
     out = tri.roi_pool(*on(x, boxes), (2, 3))
@@ -175,8 +181,10 @@ def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max():
     assert same_bits(tri.roi_pool(*on(x64, boxes64), 1), tv(x64, boxes64, 1))
 
 
+@COLUMNS
 @pytest.mark.parametrize("first", [-0.0, 0.0])
-def test_first_of_tied_zeros_wins_also_in_the_pyramid(first):
+def test_first_of_tied_zeros_wins_also_in_the_pyramid(first, columns, monkeypatch):
+    monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     # the tie spans two fine bins, the later row's zero in the earlier fine bin column
     x = torch.full((1, 1, 4, 4), -1.0)
     x[0, 0, 1, 3], x[0, 0, 2, 0] = first, -first
