@@ -64,10 +64,15 @@ def test_roi_spp_is_roi_pool_per_level(problem):
         assert same_bits(roi_spp(x, boxes, levels, scale), expected), levels
 
 
+# Winners' indices in int32 (every input here) or int64 (an input of 2**31 elements or more).
+index_limits = st.sampled_from([roi.INT32_INDEX_LIMIT, 0])
+
+
 @settings(max_examples=150, deadline=None)
 @given(problems(), st.sampled_from([torch.float32, torch.float64, torch.float16]),
-       st.integers(1, 12))
-def test_forward_and_gradient_are_torchvision_s_whatever_the_block_size(problem, dtype, pairs):
+       st.integers(1, 12), index_limits)
+def test_forward_and_gradient_are_torchvision_s_whatever_the_block_size(problem, dtype, pairs,
+                                                                        limit):
     """Bins are pooled a block of `pairs` gathered rows at a time (the blocks pad bins to the
     largest); the gradient goes into rows of channels or into the flattened input, by the number
     of outputs. An output without a winner sends nothing back, even a NaN gradient."""
@@ -75,7 +80,8 @@ def test_forward_and_gradient_are_torchvision_s_whatever_the_block_size(problem,
     x, boxes = x.to(dtype).requires_grad_(), boxes.to(dtype)
     grad = torch.randn(len(boxes), x.shape[1], *size, dtype=dtype)
     grad.view(-1)[::3] = math.nan
-    with mock.patch.object(roi, "BLOCK_ELEMENTS", pairs * x.shape[1]):
+    with mock.patch.object(roi, "BLOCK_ELEMENTS", pairs * x.shape[1]), \
+            mock.patch.object(roi, "INT32_INDEX_LIMIT", limit):
         ours = roi_pool(x, boxes, size, scale)
         (ours_grad,) = torch.autograd.grad(ours, x, grad)
     theirs = tv(x, boxes, size, scale)
@@ -85,13 +91,14 @@ def test_forward_and_gradient_are_torchvision_s_whatever_the_block_size(problem,
 
 
 @settings(max_examples=60, deadline=None)
-@given(problems(), st.integers(1, 12))
-def test_roi_spp_in_small_blocks_and_its_gradient(problem, pairs):
+@given(problems(), st.integers(1, 12), index_limits)
+def test_roi_spp_in_small_blocks_and_its_gradient(problem, pairs, limit):
     x, boxes, _, scale = problem
     x = x.double().requires_grad_()
     boxes = boxes.double()
     grad = torch.randn(len(boxes), x.shape[1] * 50, dtype=torch.float64)
-    with mock.patch.object(roi, "BLOCK_ELEMENTS", pairs * x.shape[1]):
+    with mock.patch.object(roi, "BLOCK_ELEMENTS", pairs * x.shape[1]), \
+            mock.patch.object(roi, "INT32_INDEX_LIMIT", limit):
         ours = roi_spp(x, boxes, (6, 3, 2, 1), scale)
         (ours_grad,) = torch.autograd.grad(ours, x, grad)
     theirs = torch.cat([tv(x, boxes, lv, scale).flatten(1) for lv in (6, 3, 2, 1)], dim=1)

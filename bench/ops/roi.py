@@ -80,6 +80,9 @@ FLT_MAX = torch.finfo(torch.float32).max
 # its offsets in 32-bit ints.
 BLOCK_ELEMENTS = 2**20
 CUDA_BLOCK_ELEMENTS = 2**31 - 1
+# Inputs of fewer elements keep their winners' flat indices in int32 (half the bytes), larger
+# ones in int64.
+INT32_INDEX_LIMIT = 2**31 - 1
 # Scaled coordinates beyond this make torchvision's int32 arithmetic overflow; we refuse them.
 COORD_LIMIT = 2**28
 FLOATING = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -329,7 +332,7 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
     total = int(areas.sum()) if areas.numel() else 0
     flat = flat and winners
     # Winners as int32 where that holds them: it halves their bytes; the gradient widens them.
-    index_type = torch.int32 if n * c * h * w < 2**31 - 1 else torch.long
+    index_type = torch.int32 if n * c * h * w < INT32_INDEX_LIMIT else torch.long
     if not (total and c):
         out = input.new_zeros(k, ph, pw, c)
         return out, torch.zeros(out.shape, dtype=index_type, device=input.device) \

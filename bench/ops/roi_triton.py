@@ -104,6 +104,7 @@ from bench.ops.roi import (
     FLT_MAX,
     HALF_SPAN_LIMIT,
     HALF_TOO_WIDE,
+    INT32_INDEX_LIMIT,
     NON_FINITE,
     OUTSIDE,
     TOO_LARGE,
@@ -144,8 +145,6 @@ MAX_BLOCK_C = 64
 MAX_BLOCK_Q = 1 << 20
 # The columns of a bin's row a step of the scan takes, at most.
 SCAN_COLUMNS = 1
-# Inputs of at most this many elements keep int32 argmax indices, larger ones int64.
-INT32_INDEX_LIMIT = 2**31 - 1
 
 
 @triton.jit
@@ -665,7 +664,7 @@ def _outputs(shape, launch: bool, input: torch.Tensor):
     nothing is launched (no region, no channel or an empty map: every bin empty), 0 and -1.
     The argmax is int32 where every flat index of the input fits: half the bytes to write, and
     to sort in the backward."""
-    index = torch.int32 if input.numel() <= INT32_INDEX_LIMIT else torch.int64
+    index = torch.int32 if input.numel() < INT32_INDEX_LIMIT else torch.int64
     if launch:
         return (torch.empty(shape, dtype=input.dtype, device=input.device),
                 torch.empty(shape, dtype=index, device=input.device))
