@@ -14,6 +14,9 @@ PANEL = (5.6, 3.6)  # inches per panel: about 540 px wide, text 9 pt or more (12
 STYLE = {
     "svg.fonttype": "none",  # text stays text: small pages, and the browser test can measure it
     "text.parse_math": False,  # names are names: a "$" in one must not start mathtext
+    # SVG ids hashed from their content, not salted at random: a page rebuilt from the same JSON
+    # is the same file. Two figures share an id only for the same content (a clip rectangle).
+    "svg.hashsalt": "bench",
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8.5,
     "ytick.labelsize": 8.5, "legend.fontsize": 8.5,
 }

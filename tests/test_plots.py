@@ -2,6 +2,7 @@
 legends outside the data, names drawn as text, SVG out."""
 
 import math
+import re
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -92,6 +93,16 @@ def test_svg_is_inline_markup_with_text_kept_as_text():
     svg = figure_svg(plot_times(frame())[0])
     assert svg.startswith("<svg") and "<?xml" not in svg
     assert "r128" in svg
+
+
+def test_the_same_figure_is_the_same_svg_and_ids_name_their_content():
+    assert figure_svg(plot_times(frame())[0]) == figure_svg(plot_times(frame())[0])
+    other = figure_svg(plot_times(frame().assign(median=frame()["median"] * 3))[0])
+    defined = re.findall(r'<clipPath id="([^"]+)">(.*?)</clipPath>', other, re.S)
+    assert defined  # and an id defined elsewhere with other content would be another id
+    page = figure_svg(plot_times(frame())[0]) + other
+    for name, body in defined:
+        assert set(re.findall(rf'<clipPath id="{name}">(.*?)</clipPath>', page, re.S)) == {body}
 
 
 def test_breakdown_stacks_the_classes():
