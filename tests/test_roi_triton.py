@@ -413,11 +413,14 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     monkeypatch.setattr(sweep, "make_inputs", small)
     case, log = Case("pool", "small", 16, 7), io.StringIO()
     kept = tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK
-    stages = ((({}, {"SCAN": False}, {"SCAN_COLUMNS": 1}), ({"RUN_BLOCK": 2},)),)
+    stages = ((({}, {"SCAN": False}, {"SCAN_COLUMNS": 1}), ({"RUN_BLOCK": 2},)),
+              (({"dtype": "bfloat16"},), ({"dtype": "bfloat16"},)))
     rows = sweep.sweep([case], stages, DEVICE, budget=600, out=log)
-    assert [(row["mode"], row["variant"]) for row in rows] == [
+    assert [(row["mode"], row["variant"]) for row in rows[:4]] == [
         ("forward", {}), ("forward", {"SCAN": False}), ("forward", {"SCAN_COLUMNS": 1}),
-        ("forward+backward", {"RUN_BLOCK": 2})]
+        ("forward_backward", {"RUN_BLOCK": 2})]
+    assert [(row["mode"], row["dtype"]) for row in rows[4:]] == [
+        ("forward", "bfloat16"), ("forward_backward", "bfloat16")]
     assert all(row["exact"] and row["ms"] > 0 and row["torchvision_ms"] > 0 for row in rows)
     assert (tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK) == kept  # restored
     # a variant whose result is not the reference's is reported, and not timed
@@ -427,6 +430,36 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     with pytest.raises(ValueError, match="not a setting"):
         with sweep.settings(BLOCK=3):
             pass
+
+
+def test_the_sweep_s_goals_are_the_ratios_of_the_module_settings_and_the_fastest_variant():
+    from bench.ops import roi_triton_sweep as sweep
+
+    def row(case, ms, tv, mode="forward", **variant):
+        return {"case": case, "mode": mode, "dtype": variant.get("dtype", "float32"),
+                "variant": variant, "exact": True, "ms": ms, "torchvision_ms": tv}
+
+    pool, pyramid = sweep.SPP_AGAINST, sweep.CASES[-1].id
+    assert sweep.BF16.id == pool
+    rows = [row(pool, 6.0, 5.0, "forward_backward"),
+            row(pool, 8.0, 5.0, "forward_backward", RUN_BLOCK=512),
+            row(pool, 2.0, 4.0), row(pool, 1.0, 4.0, SCAN=False),
+            row(pool, 0.5, 9.0, SCAN_COLUMNS=4) | {"exact": False},  # not exact: not a winner
+            row(pool, 1.6, 4.0, dtype="bfloat16"),
+            row(pyramid, 3.0, 12.0), row(pyramid, 10.0, 12.0, TILE=1024)]
+    log = io.StringIO()
+    sweep.goals(rows, out=log)
+    text = log.getvalue()
+    assert (f"{pool} forward / torchvision's, goal <= 1.0 (0.8): 0.50 (module settings), "
+            "0.25 (fastest variant)") in text
+    assert (f"{pool} forward+backward / torchvision's, goal <= 1.5: 1.20 (module settings), "
+            "1.20 (fastest variant)") in text
+    # the pyramid over ONE torchvision 7x7 call on the same map (4 ms), not over its own baseline
+    assert (f"{pyramid} / one torchvision {pool}, goal <= 1.5: 0.75 (module settings), "
+            "0.75 (fastest variant)") in text
+    # bfloat16 over our float32 module settings (2 ms)
+    assert (f"{pool} bfloat16 / our float32, goal <= 0.67 (1.5x faster): 0.80 (module settings), "
+            "0.80 (fastest variant)") in text
 
 
 COMPILE = textwrap.dedent("""

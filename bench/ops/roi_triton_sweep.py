@@ -1,15 +1,18 @@
 """Settings of the Triton RoI kernels, swept on a GPU in one call.
 
 A variant is a set of changes to `bench.ops.roi_triton`'s settings (`SCAN`, `SCAN_COLUMNS`,
-`CHANNELS_LAST`, `TILE`, `MAX_BLOCK_C`, `WARPS`, `RUN_BLOCK`). Each is first checked bit for bit
-against torchvision's roi_pool on the same device (per level for the pyramid), then timed:
-device time by CUDA events, the median of `triton.testing.do_bench`, beside torchvision's. The
-cases are the RoI suite's goal cases, fp32. Forward+backward variants (the backward's block) are
-checked against the module settings' gradient bit for bit (the backward is deterministic) and
-timed against torchvision's forward+backward. A variant that is not exact is reported and not
-timed. The variants most worth knowing come first, for every case, the combinations after;
-no variant is started after `--budget` seconds (a new kernel shape compiles once, about a
-second), so the call fits the GPU machine's lease.
+`CHANNELS_LAST`, `TILE`, `MAX_BLOCK_C`, `WARPS`, `RUN_BLOCK`), and a "dtype" of the inputs
+(float32 unless named). Each is first checked bit for bit, then timed: device time by CUDA
+events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it has no
+bfloat16 kernel on CUDA). Forwards are checked against torchvision's roi_pool on the same
+values in float32 (per level for the pyramid), forward+backward against the module settings'
+gradient (the backward is deterministic). A variant that is not exact is reported and not
+timed. Each timed row says the share of the run's measured copy bandwidth it reached with the
+RoI suite's minimal traffic (`bytes_moved`). The cases are the RoI suite's goal cases; the
+variants most worth knowing come first, for every case, the combinations after; no variant is
+started after `--budget` seconds (a new kernel shape compiles once, about a second), so the
+call fits the GPU machine's lease. At the end, the issue's goals: the ratios of the module
+settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
@@ -22,20 +25,35 @@ import argparse
 import contextlib
 import itertools
 import json
+import math
 import sys
 import time
 
 import torch
 
+from bench.machine import peak_bandwidth
 from bench.ops import roi_triton as tri
-from bench.suites.roi_spp_pooling import BASELINES, LEVELS, Case, make_inputs, run_impl
+from bench.suites.roi_spp_pooling import (
+    BASELINES,
+    LEVELS,
+    Case,
+    Inputs,
+    bytes_moved,
+    make_inputs,
+    run_impl,
+)
 
 CASES = (Case("pool", "small", 512, 7), Case("pool", "vgg16-conv5", 2000, 7),
          Case("pool", "fpn-p2", 1000, 7), Case("pyramid", "fpn-p2", 1000, 0))
 # First: the module's settings (the row every other is compared with), the gather kernel (the
 # one measured before), NCHW reads (no channels-last copy), then one setting changed at a time.
+# The goals' comparisons: the pyramid against one torchvision 7x7 call on the same map, and
+# bfloat16 against our float32 on the largest case.
+SPP_AGAINST = CASES[2].id
+BF16 = CASES[2]
 FIRST = ({}, {"SCAN": False}, {"CHANNELS_LAST": False}, {"CHANNELS_LAST": False, "SCAN_COLUMNS": 4},
-         {"SCAN_COLUMNS": 4}, {"MAX_BLOCK_C": 32}, {"TILE": 1024}, {"TILE": 4096}, {"WARPS": 8})
+         {"SCAN_COLUMNS": 4}, {"MAX_BLOCK_C": 32}, {"TILE": 1024}, {"TILE": 4096}, {"WARPS": 8},
+         {"dtype": "bfloat16"}, {"dtype": "bfloat16", "MAX_BLOCK_C": 128})
 BACKWARD = ({}, {"RUN_BLOCK": 512}, {"RUN_BLOCK": 1024})
 THEN = tuple({"SCAN_COLUMNS": cols, "MAX_BLOCK_C": chans, "TILE": tile, "WARPS": warps}
              for cols, chans, tile, warps in itertools.product((1, 2, 4), (16, 32, 64),
@@ -95,39 +113,99 @@ def _timer(device: str):
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """-0.0 is not +0.0 here; every NaN of the RoI outputs is the input's own."""
-    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(
-        a.view(torch.int32), b.view(torch.int32))
+    bits = {4: torch.int32, 2: torch.int16}[a.element_size()]
+    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a.view(bits), b.view(bits))
+
+
+def _cast(inputs: Inputs, dtype: torch.dtype) -> Inputs:
+    return Inputs(inputs.x.to(dtype), inputs.boxes.to(dtype), inputs.grad.to(dtype),
+                  inputs.scale)
+
+
+def _reference(case, inputs: Inputs, backward: int) -> torch.Tensor:
+    """Forward: torchvision's output on the same values in float32, in the inputs' dtype (exact:
+    rounding is monotonic, so it commutes with the maximum; the bin edges of half types are
+    computed in float32 anyway). Backward: the module settings' gradient, deterministic."""
+    if backward:
+        return _ours(case, inputs, True)()
+    return _theirs(case, _cast(inputs, torch.float32))().to(inputs.x.dtype)
 
 
 def sweep(cases, stages, device: str, budget: float, out=sys.stdout) -> list[dict]:
     """stages: ((forward variants, forward+backward variants), ...), each stage run over every
-    case before the next one starts."""
+    case before the next one starts. A variant's "dtype" (a torch dtype's name) is the inputs'
+    (default float32), its other keys module settings."""
     timer, rows, start = _timer(device), [], time.perf_counter()
+    copy = peak_bandwidth(device) if device == "cuda" else math.nan
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
-    references, theirs = {}, {}
+    references, theirs, traffic = {}, {}, {}
     for (forwards, backwards), case in itertools.product(stages, cases):
-        if case not in references:
-            # torchvision's output; the gradient of the module's settings (deterministic)
-            references[case] = (_theirs(case, inputs[case])(), _ours(case, inputs[case], True)())
+        if case not in theirs:
             theirs[case] = [timer(_theirs(case, inputs[case], backward)) for backward in (0, 1)]
             print(f"{case.id}: torchvision {theirs[case][0]:.3f} ms forward, "
-                  f"{theirs[case][1]:.3f} ms forward+backward", file=out, flush=True)
+                  f"{theirs[case][1]:.3f} ms forward+backward (float32)", file=out, flush=True)
         for backward, variant in [(0, v) for v in forwards] + [(1, v) for v in backwards]:
             if time.perf_counter() - start > budget:
                 print(f"  budget of {budget:.0f} s spent; the rest not run", file=out)
                 return rows
-            with settings(**variant):
-                ours = _ours(case, inputs[case], backward)
-                exact = _same_bits(ours(), references[case][backward])
-                ms = timer(ours) if exact else float("nan")
-            mode = ("forward", "forward+backward")[backward]
-            rows.append({"case": case.id, "mode": mode, "variant": variant, "exact": exact,
-                         "ms": ms, "torchvision_ms": theirs[case][backward]})
+            changes = dict(variant)
+            dtype = getattr(torch, changes.pop("dtype", "float32"))
+            data = _cast(inputs[case], dtype)
+            key = (case, dtype, backward)
+            mode = ("forward", "forward_backward")[backward]
+            if key not in references:
+                references[key] = _reference(case, data, backward)
+                traffic[key] = bytes_moved(case, data, mode)
+            with settings(**changes):
+                ours = _ours(case, data, backward)
+                exact = _same_bits(ours(), references[key])
+                ms = timer(ours) if exact else math.nan
+            share = traffic[key] / (ms * 1e-3) / copy
+            rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
+                         "variant": variant, "exact": exact, "ms": ms,
+                         "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
+                         "fraction_of_copy": share})
             name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
-            print(f"  {mode:16s} {name:60s} "
-                  + (f"{ms:8.3f} ms  {ms / theirs[case][backward]:5.2f}x torchvision" if exact
-                     else "NOT EXACT, not timed"), file=out, flush=True)
+            print(f"  {mode:16s} {name:54s} "
+                  + (f"{ms:8.3f} ms {ms / theirs[case][backward]:5.2f}x torchvision's float32"
+                     + (f" {share:6.1%} of copy" if share == share else "") if exact
+                     else "NOT EXACT, not timed"),
+                  file=out, flush=True)
     return rows
+
+
+def goals(rows: list[dict], out=sys.stdout) -> None:
+    """The issue's speed goals, from the rows of the module settings and of the fastest exact
+    variant of each case, mode and dtype."""
+    def pick(case, mode="forward", dtype="float32"):
+        mine = [r for r in rows if (r["case"], r["mode"], r["dtype"]) == (case, mode, dtype)
+                and r["exact"]]
+        own = [r for r in mine if not set(r["variant"]) - {"dtype"}]
+        return (own[0] if own else None), min(mine, key=lambda r: r["ms"], default=None)
+
+    def line(text, goal, found):
+        values = [f"{value:.2f} ({which})" for which, value in found if value == value]
+        print(f"  {text}, goal {goal}: {', '.join(values) or 'not measured'}", file=out)
+
+    def ratio(pair, over):
+        return [(which, row["ms"] / over(row) if row else math.nan)
+                for which, row in zip(("module settings", "fastest variant"), pair)]
+
+    print("goals (time over time):", file=out)
+    for case in dict.fromkeys(r["case"] for r in rows):
+        line(f"{case} forward / torchvision's", "<= 1.0 (0.8)",
+             ratio(pick(case), lambda r: r["torchvision_ms"]))
+        line(f"{case} forward+backward / torchvision's", "<= 1.5",
+             ratio(pick(case, "forward_backward"), lambda r: r["torchvision_ms"]))
+    one_call = [r["torchvision_ms"] for r in rows
+                if (r["case"], r["mode"]) == (SPP_AGAINST, "forward")]
+    if one_call:
+        line(f"{CASES[-1].id} / one torchvision {SPP_AGAINST}", "<= 1.5",
+             ratio(pick(CASES[-1].id), lambda r: one_call[0]))
+    fp32 = pick(BF16.id)[0]
+    if fp32:
+        line(f"{BF16.id} bfloat16 / our float32", "<= 0.67 (1.5x faster)",
+             ratio(pick(BF16.id, dtype="bfloat16"), lambda r: fp32["ms"]))
 
 
 def main(argv=None) -> int:
@@ -150,6 +228,7 @@ def main(argv=None) -> int:
     else:
         cases, stages = CASES, ((FIRST, BACKWARD), (THEN, ()))
     rows = sweep(cases, stages, device, args.budget)
+    goals(rows)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=1)
