@@ -567,6 +567,7 @@ def _acc(dtype: torch.dtype):
 # Launched with enable_fp_fusion=False: a product followed by an addition (the scaled corner
 # and its rounding's +0.5) would otherwise become one fused multiply-add, rounded once instead
 # of twice as in torchvision.
+@functools.cache  # each call would otherwise make a tensor on the host (_floor)
 def _constants(dtype: torch.dtype) -> dict:
     edge, wide = _EDGE[dtype]
     return dict(FLOOR=_floor(dtype), ACC=_acc(dtype), EDGE=edge, WIDE=wide)
@@ -580,6 +581,7 @@ def _plan_on(levels: tuple, device: torch.device) -> torch.Tensor:
                         device=device)
 
 
+@functools.lru_cache(maxsize=64)  # as _constants
 def _scale_bits(spatial_scale: float, dtype: torch.dtype) -> int:
     """The scale in the edges' dtype (as bench.ops.roi.bin_edges converts it), as the bits of
     a float64: a kernel argument that keeps float64 scales exact."""
