@@ -84,8 +84,10 @@ gpu-check:
 	else echo "gpu-check: no benchmark was measured"; fi
 	tail -n 5 $(GPU_OUT)/bench.log
 
-# The Triton RoI kernels' tile sizes and warps on the GPU machine, each variant checked against
-# torchvision before it is timed (bench/ops/roi_triton_sweep.py); writes sweep.log, sweep.json.
+# Settings of the Triton RoI kernels on the GPU machine (scan or gather, columns a step,
+# unrolling, layout, tiles, warps, the backward's block, bfloat16), each variant checked bit for
+# bit before it is timed, and the issue's goals at the end (bench/ops/roi_triton_sweep.py);
+# writes sweep.log, sweep.json.
 gpu-sweep:
 	mkdir -p $(GPU_OUT)
 	-timeout -k 20 -s INT 300 $(GPU_PY) -m bench.ops.roi_triton_sweep --budget 240 --json $(GPU_OUT)/sweep.json 2>&1 | tee $(GPU_OUT)/sweep.log

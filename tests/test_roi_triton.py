@@ -64,13 +64,13 @@ coordinate = st.one_of(
 special = st.sampled_from([0.0, -0.0, math.nan, -math.inf, math.inf, 1.0, -1.0])
 SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
 # The kernels' other settings (the module's own under the interpreter: a scan taking whole rows
-# a step, channels-last): the GPU's one column a step, two, the gather, NCHW reads, an int64
-# argmax (inputs of 2**31 elements or more). Compiled on a GPU, every variant is a compilation
-# per tile shape, and `make gpu-sweep` checks the variants against torchvision's CUDA kernel
-# before timing them: the module's settings only there.
+# a step, channels-last): small tiles, whose steps take one column (the GPU's, for a large grid)
+# or two, the gather, NCHW reads, an int64 argmax (inputs of 2**31 elements or more). Compiled
+# on a GPU, every variant is a compilation per tile shape, and `make gpu-sweep` checks the
+# variants before timing them: the module's settings only there.
 variants = st.sampled_from([{}] if DEVICE == "cuda" else [
-    {}, {"SCAN_COLUMNS": 1}, {"SCAN_COLUMNS": 2}, {"SCAN": False},
-    {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1}, {"INT32_INDEX_LIMIT": 0}])
+    {}, {"SCAN_COLUMNS": 1, "TILE": 16}, {"SCAN_COLUMNS": 2, "TILE": 16}, {"SCAN": False},
+    {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -169,9 +169,18 @@ def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled():
 COLUMNS = pytest.mark.parametrize("columns", [1, 4])
 
 
+def one_bin_tiles(monkeypatch, columns):
+    """Tiles of one bin and one channel whose steps take `columns` columns (the tile has no
+    room for more) on the single-channel inputs below."""
+    monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
+    monkeypatch.setattr(tri, "TILE", columns)
+    monkeypatch.setattr(tri, "PIXELS_FIRST", True)
+    assert tri._tiles(1, 1, 4, 4) == tri._tiles(1, 4, 4, 4) == (1, 1, columns)
+
+
 @COLUMNS
 def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max(columns, monkeypatch):
-    monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
+    one_bin_tiles(monkeypatch, columns)
     x = torch.tensor([[[[math.nan, 1.0, -math.inf], [math.nan, math.nan, -math.inf]]]])
     boxes = torch.tensor([[0, 0, 0, 2, 1.0]])
     out = tri.roi_pool(*on(x, boxes), (2, 3))
@@ -186,16 +195,19 @@ def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max(column
 @COLUMNS
 @pytest.mark.parametrize("first", [-0.0, 0.0])
 def test_first_of_tied_zeros_wins_also_in_the_pyramid(first, columns, monkeypatch):
-    monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
-    # the tie spans two fine bins, the later row's zero in the earlier fine bin column
-    x = torch.full((1, 1, 4, 4), -1.0)
-    x[0, 0, 1, 3], x[0, 0, 2, 0] = first, -first
-    boxes = torch.tensor([[0, 0, 0, 3, 3.0]])
-    for out, ref in ((tri.roi_pool(*on(x, boxes), 1), tv(x, boxes, 1)),
-                     (tri.roi_spp(*on(x, boxes), (2, 1)), tv_pyramid(x, boxes, (2, 1)))):
-        assert same_bits(out, ref)
-    negative = math.copysign(1, first) < 0
-    assert tri.roi_spp(*on(x, boxes), (2, 1))[0, -1].signbit().item() == negative
+    one_bin_tiles(monkeypatch, columns)
+    # the tie spans two fine bins, the later row's zero in the earlier fine bin column; or the
+    # two zeros are in one row, in one step of 4 columns (where a max reduction may return
+    # either: numpy's returns the first, so only a GPU shows the re-read at work)
+    for later in ((2, 0), (1, 2)):
+        x = torch.full((1, 1, 4, 4), -1.0)
+        x[0, 0, 1, 1 if later == (1, 2) else 3], x[0, 0][later] = first, -first
+        boxes = torch.tensor([[0, 0, 0, 3, 3.0]])
+        for out, ref in ((tri.roi_pool(*on(x, boxes), 1), tv(x, boxes, 1)),
+                         (tri.roi_spp(*on(x, boxes), (2, 1)), tv_pyramid(x, boxes, (2, 1)))):
+            assert same_bits(out, ref)
+        negative = math.copysign(1, first) < 0
+        assert tri.roi_spp(*on(x, boxes), (2, 1))[0, -1].signbit().item() == negative
 
 
 def test_pyramid_gradient_is_bench_roi_spp_gradient_and_the_levels_sum():
@@ -256,13 +268,13 @@ def test_half_types_are_our_cpu_operator(dtype):
     assert same_bits(ours, bench)
 
 
-@pytest.mark.parametrize("scan", [True, False])
-def test_small_tiles_give_the_same_bits(monkeypatch, scan):
+@pytest.mark.parametrize("scan, columns", [(True, 1), (True, 2), (False, 2)])
+def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     """The pixel loop (the scan's column steps), several bins and channel blocks per region, and
     the fine-bin loop of derived levels, which the default tile sizes cover in one step on these
     small inputs; backward runs of terms across programs."""
     monkeypatch.setattr(tri, "SCAN", scan)
-    monkeypatch.setattr(tri, "SCAN_COLUMNS", 2)
+    monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     monkeypatch.setattr(tri, "TILE", 16)
     monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
     monkeypatch.setattr(tri, "MAX_BLOCK_Q", 4)
@@ -410,23 +422,46 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
         boxes = torch.tensor([[0, 0, 0, 11, 11], [1, 2, 3, 9, 7.5]] * 2)
         return Inputs(*on(x, boxes, torch.randn(4, 3, 7, 7)), 1.0)
 
+    timed = []  # the settings in force while a variant is timed
+
+    def timer(fn):
+        timed.append((tri.SCAN, tri.RUN_BLOCK))
+        return 1.0
+
     monkeypatch.setattr(sweep, "make_inputs", small)
+    monkeypatch.setattr(sweep, "_timer", lambda device: timer)
     case, log = Case("pool", "small", 16, 7), io.StringIO()
     kept = tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK
     stages = ((({}, {"SCAN": False}, {"SCAN_COLUMNS": 1}), ({"RUN_BLOCK": 2},)),
-              (({"dtype": "bfloat16"},), ({"dtype": "bfloat16"},)))
+              (({"dtype": "bfloat16"}, {"SCAN": False}), ()))  # the gather again: not rerun
     rows = sweep.sweep([case], stages, DEVICE, budget=600, out=log)
-    assert [(row["mode"], row["variant"]) for row in rows[:4]] == [
-        ("forward", {}), ("forward", {"SCAN": False}), ("forward", {"SCAN_COLUMNS": 1}),
-        ("forward_backward", {"RUN_BLOCK": 2})]
-    assert [(row["mode"], row["dtype"]) for row in rows[4:]] == [
-        ("forward", "bfloat16"), ("forward_backward", "bfloat16")]
-    assert all(row["exact"] and row["ms"] > 0 and row["torchvision_ms"] > 0 for row in rows)
+    assert [(row["mode"], row["dtype"], row["variant"]) for row in rows] == [
+        ("forward", "float32", {}), ("forward", "float32", {"SCAN": False}),
+        ("forward", "float32", {"SCAN_COLUMNS": 1}),
+        ("forward_backward", "float32", {"RUN_BLOCK": 2}),
+        ("forward", "bfloat16", {"dtype": "bfloat16"})]
+    assert all(row["exact"] and row["ms"] == 1.0 for row in rows)
+    # torchvision twice, then each variant under its own settings
+    assert timed[2:] == [(kept[0], kept[2]), (False, kept[2]), (kept[0], kept[2]),
+                         (kept[0], 2), (kept[0], kept[2])]
     assert (tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK) == kept  # restored
-    # a variant whose result is not the reference's is reported, and not timed
-    monkeypatch.setattr(sweep, "_ours", lambda case, inputs, backward=0: lambda: torch.zeros(1))
-    (row,) = sweep.sweep([case], ((({},), ()),), DEVICE, budget=600, out=log)
-    assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
+    # a variant whose result is not the reference's is reported, and not timed: the forward
+    # against torchvision's output, the gradient against torchvision's CPU gradient
+    ours = sweep._ours
+
+    def spoiled(ours, spoil_backward, spoil):
+        def run(case, inputs, backward=0):
+            fn = ours(case, inputs, backward)
+            return (lambda: spoil(fn())) if backward == spoil_backward else fn
+        return run
+
+    for backward, spoil in ((0, lambda out: out + 1), (1, lambda grad: grad.flip(0))):
+        monkeypatch.setattr(sweep, "_ours", spoiled(ours, backward, spoil))
+        stage = ((({},), ()),) if backward == 0 else (((), ({},)),)
+        (row,) = sweep.sweep([case], stage, DEVICE, budget=600, out=log)
+        assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
+    assert sweep.sweep([case], stages, DEVICE, budget=0, out=log) == []
+    assert "budget of 0 s spent" in log.getvalue()
     with pytest.raises(ValueError, match="not a setting"):
         with sweep.settings(BLOCK=3):
             pass
@@ -468,9 +503,12 @@ COMPILE = textwrap.dedent("""
     from triton.compiler import ASTSource
     from bench.ops import roi_triton as tri
 
-    def compile(fn, signature, constants):
+    def compile(fn, signature, constants, aligned=()):
         signature = {**signature, **{name: "constexpr" for name in constants}}
-        triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants),
+        signature = {name: signature[name] for name in fn.arg_names}  # in the kernel's order
+        # what a launch tells the compiler of arguments divisible by 16
+        attrs = {(fn.arg_names.index(name),): [["tt.divisibility", 16]] for name in aligned}
+        triton.compile(ASTSource(fn=fn, signature=signature, constexprs=constants, attrs=attrs),
                        target=GPUTarget("cuda", 90, 32), options=dict(enable_fp_fusion=False))
 
     ints = lambda *names: {name: "i32" for name in names}
@@ -480,16 +518,24 @@ COMPILE = textwrap.dedent("""
              **ints("K", "N", "SPAN_LIMIT")}, dict(EDGE=tl.float16, BLOCK=128))
     pool = {"scale_bits": "i64",
             **ints("C", "H", "W", "PH", "PW", "groups", "s_n", "s_c", "s_h", "s_w")}
-    for dtype, edge, wide, index, scan, columns in (
-            ("fp32", tl.float32, tl.float32, "i32", True, 1),
-            ("fp32", tl.float32, tl.float32, "i64", True, 4),
-            ("fp64", tl.float64, tl.float64, "i32", False, 16),
-            ("fp16", tl.float16, tl.float32, "i64", False, 16)):
+    for dtype, edge, wide, index, scan, columns, unroll in (
+            ("fp32", tl.float32, tl.float32, "i32", True, 1, 1),
+            ("fp32", tl.float32, tl.float32, "i64", True, 4, 4),
+            ("fp64", tl.float64, tl.float64, "i32", False, 16, 1),
+            ("fp16", tl.float16, tl.float32, "i64", False, 16, 1)):
         compile(tri._roi_pool_kernel,
                 {"x_ptr": f"*{dtype}", "box_ptr": f"*{dtype}", "out_ptr": f"*{dtype}",
                  "arg_ptr": f"*{index}", **pool},
                 dict(floor, ACC=tl.float64 if dtype == "fp64" else tl.float32, EDGE=edge,
-                     WIDE=wide, BLOCK_B=2, BLOCK_Q=columns, BLOCK_C=64, SCAN=scan))
+                     WIDE=wide, BLOCK_B=2, BLOCK_Q=columns, BLOCK_C=64, SCAN=scan,
+                     UNROLL=unroll))
+    # the GPU's own launch of 256 float32 channels, channels-last: a channel stride of 1 is a
+    # constant there, and the pointers, C and the other strides are multiples of 16
+    del pool["s_c"]
+    compile(tri._roi_pool_kernel,
+            {"x_ptr": "*fp32", "box_ptr": "*fp32", "out_ptr": "*fp32", "arg_ptr": "*i32", **pool},
+            dict(floor, s_c=1, BLOCK_B=32, BLOCK_Q=1, BLOCK_C=64, SCAN=True, UNROLL=1),
+            aligned=("x_ptr", "box_ptr", "out_ptr", "arg_ptr", "C", "s_n", "s_h", "s_w"))
     for scan, columns in ((True, 1), (False, 16)):
         compile(tri._roi_spp_kernel,
                 {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "plan_ptr": "*i32",
@@ -497,11 +543,11 @@ COMPILE = textwrap.dedent("""
                  **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
                         "fine", "fine_out")},
                 dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64,
-                     BLOCK_L=8, DERIVED=True, SCAN=scan))
+                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1))
     for key in ("i32", "i64"):
         compile(tri._run_sum_kernel,
-                {"key_ptr": f"*{key}", "order_ptr": "*i64", "grad_ptr": "*bf16",
-                 "out_ptr": "*bf16", "n": "i32"}, dict(BLOCK=128))
+                {"key_ptr": f"*{key}", "grad_ptr": "*bf16", "out_ptr": "*bf16", "n": "i32"},
+                dict(BLOCK=128))
 """)
 
 
@@ -535,6 +581,27 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
     assert same_bits(tri.roi_spp(x, boxes, levels),
                      torch.cat([torchvision.ops.roi_pool(x, boxes, lv, 1.0).flatten(1)
                                 for lv in levels], dim=1))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+@pytest.mark.parametrize("variant", [{"SCAN": False}, {"CHANNELS_LAST": False},
+                                     {"SCAN_COLUMNS": 4}, {"UNROLL": 4}])
+def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
+    """The property tests run the module's settings only on a GPU; here the others, on NaN and
+    tied zeros of both signs (the sweep's inputs have neither)."""
+    x = torch.randn(2, 16, 60, 60, device="cuda")
+    x[0, :, 5:9, 5:9] = torch.where(x[0, :, 5:9, 5:9] > 0, 0.0, -0.0)
+    x[1, 3, 10:20, 10:20] = math.nan
+    boxes = torch.tensor(HARD_BOXES + [[0, 3.3, 4.5, 40.2, 57.7]] * 3, device="cuda")
+    levels = (6, 3, 2, 1)
+    with settings(**variant):
+        for size in (7, 1):
+            assert same_bits(tri.roi_pool(x, boxes, size),
+                             torchvision.ops.roi_pool(x, boxes, size, 1.0))
+        assert same_bits(tri.roi_spp(x, boxes, levels),
+                         torch.cat([torchvision.ops.roi_pool(x, boxes, lv, 1.0).flatten(1)
+                                    for lv in levels], dim=1))
 
 
 @pytest.mark.cuda

@@ -24,18 +24,22 @@ a group of its bins and a block of channels. Grid: (regions x bin groups, channe
 roi_pool, (regions, channel blocks) for roi_spp.
 
 Maxima, by a scan (`SCAN`, the default; `_scan_bins`). A lane per (bin, channel) visits its
-bin's pixels row after row, as torchvision's loop does, one column a step on a GPU
-(`SCAN_COLUMNS`), and keeps the first maximum: a value replaces the best only by a strict `>`,
-which NaN never passes, starting from the floor (-FLT_MAX in the dtype: -inf for the half
-types, as in the CPU operator). The value kept is the winner's own, -0.0 included. A tile is
-[bins, channels]: 64 bins of 32 channels for a 7x7 grid. The loop runs to the largest bin of
-the tile; lanes of smaller bins are masked. Where a step takes several columns (the
-interpreter takes whole rows), they are reduced with NaN made -inf and the first position of
-the maximum, and the winner is re-read at the end, since a max reduction may return +0.0
-where -0.0 came first. The gather (`SCAN = False`; `_pool_bins`) instead loads tiles of [bins,
-pixels, channels], the pixels of a bin enumerated row-major, and reduces them the same way.
-The argmax (flat NCHW index into the input, int32 where the input's indices fit; -1 for an
-empty bin or one with nothing above the floor) is kept for the backward, as torchvision does.
+bin's pixels row after row, as torchvision's loop does, and keeps the first maximum: a value
+replaces the best only by a strict `>`, which NaN never passes, starting from the floor
+(-FLT_MAX in the dtype: -inf for the half types, as in the CPU operator). A tile is [bins,
+columns, channels] of TILE elements: for a 7x7 grid of 256 channels, 32 bins of 64 channels
+and one column a step, the 49 bins in two groups (15 of the second group's 32 bin lanes idle).
+A step takes SCAN_COLUMNS columns of a row, or more where few bins leave room in the tile (a
+1x1 grid takes up to 32 at a time instead of walking a large region pixel by pixel; the
+interpreter takes whole rows). The loop runs to the largest bin of the tile; lanes of smaller
+bins are masked. With one column a step the value kept is the winner's own, -0.0 included.
+With several, they are reduced with NaN made -inf and the first position of the maximum, and
+the winner is re-read at the end, since a max reduction may return +0.0 where -0.0 came
+first (numpy's does not, so only a GPU run tests that re-read). The gather (`SCAN = False`;
+`_pool_bins`) instead loads tiles of [bins, pixels, channels], the pixels of a bin enumerated
+row-major, and reduces them the same way. The argmax (flat NCHW index into the input, int32
+where the input's indices fit; -1 for an empty bin or one with nothing above the floor) is kept
+for the backward, as torchvision does.
 
 Pyramid: one launch for all levels. Where a level divides the finest one and a region's bin edges
 at that level are unions of blocks of its finest bins (the program compares the edges, per region:
@@ -83,11 +87,13 @@ backward waited for the device a second time (unique_consecutive).
 
 Not yet run on a GPU: the scan, the int32 argmax, the backward that finds its runs itself, and
 (from before) C's rounding by the distance to the truncation, the scale passed as float64 bits,
-the float16 span check, the union test's lanes. Compiled here for sm_90, the scan's inner step is
-about 105 PTX instructions for 16 values a thread (4 bins x 4 channels, one 16-byte load per
-bin). `make gpu-check` tests them on a GPU, and `make gpu-sweep` times the settings (scan or
-gather, columns a step, channels-last or NCHW, tiles, warps, the backward's block) side by side
-with torchvision.
+the float16 span check, the union test's lanes. Compiled here for sm_90 (Triton 3.8) as a launch
+on 256 float32 channels sees it (channels-last, whose channel stride of 1 Triton makes a
+constant; pointers and the other strides multiples of 16), the scan's inner step is 103 PTX
+instructions for the 16 values of a thread, 4 bins x 4 channels with one 16-byte load per bin.
+`make gpu-check` tests them on a GPU, and `make gpu-sweep` times the settings (scan or gather,
+columns a step, unrolling, channels-last or NCHW, tiles, warps, the backward's block) side by
+side with torchvision.
 """
 
 import functools
@@ -121,9 +127,9 @@ except ImportError:  # pragma: no cover - a Triton without an interpreter
 
 # How a program pools its bins. SCAN: a lane per (bin, channel) visits the bin's pixels one
 # after the other (`_scan_bins`, torchvision's loop). Otherwise tiles [bins, pixels, channels]
-# are gathered and reduced (`_pool_bins`); on an H200 that took 3.7x torchvision's time at 512
-# regions on 256x50x50, one bin of 64 channels per program. Both are exact; `make gpu-sweep`
-# times them side by side.
+# are gathered and reduced (`_pool_bins`); on an H200 that kernel alone took 3.7x the time of
+# torchvision's whole call at 512 regions on 256x50x50, one bin of 64 channels per program.
+# Both are exact; `make gpu-sweep` times them side by side.
 SCAN = True
 # Read the input channels-last (a copy unless it already is): a pixel's channels are then one
 # contiguous run, which a block of channels loads in whole lines.
@@ -143,8 +149,10 @@ RUN_BLOCK = 128
 MAX_BLOCK_C = 64
 # The pixels of one bin gathered per tile, at most.
 MAX_BLOCK_Q = 1 << 20
-# The columns of a bin's row a step of the scan takes, at most.
+# The columns of a bin's row a step of the scan takes, at least (more where a tile has room).
 SCAN_COLUMNS = 1
+# Steps of the scan's inner loop unrolled: more loads in flight, more registers.
+UNROLL = 1
 
 
 @triton.jit
@@ -284,7 +292,7 @@ def _pool_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, 
 @triton.jit
 def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
                FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
-               BLOCK_X: tl.constexpr, BLOCK_C: tl.constexpr):
+               BLOCK_X: tl.constexpr, BLOCK_C: tl.constexpr, UNROLL: tl.constexpr):
     """`_pool_bins` as torchvision's loop: each (bin, channel) lane visits its bin row after row,
     BLOCK_X columns of the row a step, and keeps the first maximum by a strict `>`, which NaN
     never passes. With one column a step the kept value is the winner's own bits (-0.0
@@ -301,7 +309,7 @@ def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
     x = tl.arange(0, BLOCK_X)
     for dy in range(0, tl.max(bh, axis=0)):
         row_ok = dy < bh
-        for x0 in range(0, tl.max(bw, axis=0), BLOCK_X):
+        for x0 in tl.range(0, tl.max(bw, axis=0), BLOCK_X, loop_unroll_factor=UNROLL):
             ok = row_ok[:, None] & (x0 + x[None, :] < bw[:, None])
             at = row_at[:, None] + (x0 + x).to(tl.int64)[None, :] * s_w
             v = tl.load(base[None, None, :] + at[:, :, None],
@@ -328,11 +336,12 @@ def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
 @triton.jit
 def _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
           FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
-          BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr, SCAN: tl.constexpr):
+          BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr, SCAN: tl.constexpr,
+          UNROLL: tl.constexpr):
     """(value, flat NCHW index of the winner or -1), [B, C]: by `_scan_bins` or `_pool_bins`."""
     if SCAN:
         value, at = _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
-                               FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C)
+                               FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, UNROLL)
         index = (b.to(tl.int64) * C + c[None, :]) * H * W + at
         index = tl.where(at >= 0, index, -1)
     else:
@@ -346,7 +355,7 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
                      C, H, W, PH, PW, groups, s_n, s_c, s_h, s_w,
                      FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                      WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
-                     BLOCK_C: tl.constexpr, SCAN: tl.constexpr):
+                     BLOCK_C: tl.constexpr, SCAN: tl.constexpr, UNROLL: tl.constexpr):
     # Regions and groups of their bins share the first grid axis, the only one that is not
     # limited to 65535 programs.
     k = tl.program_id(0) // groups
@@ -362,7 +371,8 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
     hs, he = _bin_edges(t // PW, row0, bin_h, H, EDGE, WIDE)
     ws, we = _bin_edges(t % PW, col0, bin_w, W, EDGE, WIDE)
     value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
-                         s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN)
+                         s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN,
+                         UNROLL)
     out = (k.to(tl.int64) * C + c[None, :]) * (PH * PW) + t[:, None]
     ok = t_ok[:, None] & c_ok[None, :]
     tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
@@ -400,7 +410,8 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
-                    BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr):
+                    BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
+                    UNROLL: tl.constexpr):
     """All levels of one region for a block of channels. Plan rows: (level, offset of the level
     in an output row per channel, step), step finest // level where the level may be derived
     from the finest level, whose output starts at fine_out, else 0."""
@@ -427,7 +438,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                 ws, we = _bin_edges(t % level, col0, bin_w, W, EDGE, WIDE)
                 value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
                                      s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q,
-                                     BLOCK_C, SCAN)
+                                     BLOCK_C, SCAN, UNROLL)
                 out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
                 ok = t_ok[:, None] & c_ok[None, :]
                 tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
@@ -500,11 +511,12 @@ def _to_bfloat16(x):
 
 
 @triton.jit
-def _run_sum_kernel(key_ptr, order_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr):
-    """keys: flat input indices, sorted stably (-1, nothing won, first). The lane at the start
-    of each run of equal keys adds up grad[order[j]] over its run, one term after the other
-    from zero, each addition rounded to the gradient's dtype as torchvision's CPU loop does,
-    and stores the sum at out[key]. Runs are found here, so the host never waits for them."""
+def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    """keys: flat input indices, sorted stably (-1, nothing won, first), and grad in the same
+    order. The lane at the start of each run of equal keys adds up its run's gradients, one
+    term after the other from zero, each addition rounded to the gradient's dtype as
+    torchvision's CPU loop does, and stores the sum at out[key]. Runs are found here, so the
+    host never waits for them."""
     DTYPE: tl.constexpr = grad_ptr.dtype.element_ty
     i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     live = i < n
@@ -515,7 +527,7 @@ def _run_sum_kernel(key_ptr, order_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexp
     j = i
     more = start
     while tl.max(more.to(tl.int32), axis=0) > 0:
-        g = tl.load(grad_ptr + tl.load(order_ptr + j, mask=more, other=0), mask=more, other=0)
+        g = tl.load(grad_ptr + j, mask=more, other=0)
         if DTYPE == tl.bfloat16:
             # float32 holds a sum of two bfloat16 closely enough that rounding it to bfloat16
             # gives the correctly rounded bfloat16 sum.
@@ -627,8 +639,11 @@ def _tiles(channels: int, bins: int, height: int, width: int):
     filled with bins. PIXELS_FIRST: the pixel axis is sized for the largest bin as far as the
     tile allows, and the rest of the tile filled with bins; otherwise the other way round."""
     block_c = min(MAX_BLOCK_C, _pow2(channels))
-    # a step of the scan takes columns of one row; a gather, pixels of the whole bin
-    pixels, most = (width, SCAN_COLUMNS) if SCAN else (height * width, MAX_BLOCK_Q)
+    # A step of the scan takes columns of one row: SCAN_COLUMNS, or more where the bins leave
+    # room in the tile (a 1x1 grid would otherwise walk a large region one pixel a step with
+    # one warp); a gather, pixels of the whole bin.
+    pixels, most = ((width, max(SCAN_COLUMNS, TILE // (block_c * _pow2(bins)))) if SCAN
+                    else (height * width, MAX_BLOCK_Q))
     if PIXELS_FIRST:
         block_q = min(most, _pow2(pixels), max(1, TILE // block_c))
         block_b = min(_pow2(bins), max(1, TILE // (block_c * block_q)))
@@ -657,7 +672,7 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
         return out
     keys, order = torch.sort(index, stable=True)
     _run_sum_kernel[(triton.cdiv(keys.numel(), RUN_BLOCK),)](
-        keys, order, grad, out, keys.numel(), BLOCK=RUN_BLOCK, num_warps=_warps(RUN_BLOCK))
+        keys, grad[order], out, keys.numel(), BLOCK=RUN_BLOCK, num_warps=_warps(RUN_BLOCK))
     return out
 
 
@@ -691,7 +706,8 @@ class _RoIPool(torch.autograd.Function):
             _roi_pool_kernel[(k * groups, triton.cdiv(c, block_c))](
                 x, rois, scale, out, argmax, c, h, w, ph, pw, groups, *strides,
                 **_constants(input.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
-                SCAN=SCAN, num_warps=_warps(block_c, block_b, block_q), enable_fp_fusion=False)
+                SCAN=SCAN, UNROLL=UNROLL, num_warps=_warps(block_c, block_b, block_q),
+                enable_fp_fusion=False)
         ctx.save_for_backward(argmax)
         ctx.input_shape = input.shape
         return out
@@ -768,7 +784,7 @@ class _RoISPP(torch.autograd.Function):
                 out, argmax, len(plan), row_len, c, h, w, *strides, finest,
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
-                BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN,
+                BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
         ctx.save_for_backward(argmax)

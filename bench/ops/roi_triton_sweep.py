@@ -1,18 +1,18 @@
 """Settings of the Triton RoI kernels, swept on a GPU in one call.
 
-A variant is a set of changes to `bench.ops.roi_triton`'s settings (`SCAN`, `SCAN_COLUMNS`,
-`CHANNELS_LAST`, `TILE`, `MAX_BLOCK_C`, `WARPS`, `RUN_BLOCK`), and a "dtype" of the inputs
-(float32 unless named). Each is first checked bit for bit, then timed: device time by CUDA
-events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it has no
-bfloat16 kernel on CUDA). Forwards are checked against torchvision's roi_pool on the same
-values in float32 (per level for the pyramid), forward+backward against the module settings'
-gradient (the backward is deterministic). A variant that is not exact is reported and not
-timed. Each timed row says the share of the run's measured copy bandwidth it reached with the
-RoI suite's minimal traffic (`bytes_moved`). The cases are the RoI suite's goal cases; the
-variants most worth knowing come first, for every case, the combinations after; no variant is
-started after `--budget` seconds (a new kernel shape compiles once, about a second), so the
-call fits the GPU machine's lease. At the end, the issue's goals: the ratios of the module
-settings and of the fastest exact variant.
+A variant is a set of changes to `bench.ops.roi_triton`'s settings (`SETTINGS`), and a "dtype"
+of the inputs (float32 unless named). Each is first checked bit for bit, then timed: device
+time by CUDA events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it
+has no bfloat16 kernel on CUDA). Forwards are checked against torchvision's roi_pool on the
+same values in float32 (per level for the pyramid), forward+backward (float32) against the CPU
+gradient ours equals bit for bit (torchvision's; `bench.ops.roi_spp`'s for the pyramid). A
+variant that is not exact is reported and not timed. Each timed row says the share of the run's
+measured copy bandwidth it reached with the RoI suite's minimal traffic (`bytes_moved`). The
+cases are the RoI suite's goal cases. Each variant runs on every case before the next starts:
+the ones most worth knowing first, then combinations in a seeded random order; a launch
+already run is not run again, and none is started after `--budget` seconds (a new kernel
+shape compiles once, about a second), so the call fits the GPU machine's lease. At the end,
+the issue's goals: the ratios of the module settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
@@ -26,12 +26,15 @@ import contextlib
 import itertools
 import json
 import math
+import random
 import sys
 import time
 
 import torch
+import torchvision
 
 from bench.machine import peak_bandwidth
+from bench.ops import roi as cpu
 from bench.ops import roi_triton as tri
 from bench.suites.roi_spp_pooling import (
     BASELINES,
@@ -45,19 +48,26 @@ from bench.suites.roi_spp_pooling import (
 
 CASES = (Case("pool", "small", 512, 7), Case("pool", "vgg16-conv5", 2000, 7),
          Case("pool", "fpn-p2", 1000, 7), Case("pyramid", "fpn-p2", 1000, 0))
-# First: the module's settings (the row every other is compared with), the gather kernel (the
-# one measured before), NCHW reads (no channels-last copy), then one setting changed at a time.
 # The goals' comparisons: the pyramid against one torchvision 7x7 call on the same map, and
 # bfloat16 against our float32 on the largest case.
 SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
-FIRST = ({}, {"SCAN": False}, {"CHANNELS_LAST": False}, {"CHANNELS_LAST": False, "SCAN_COLUMNS": 4},
-         {"SCAN_COLUMNS": 4}, {"MAX_BLOCK_C": 32}, {"TILE": 1024}, {"TILE": 4096}, {"WARPS": 8},
+# First: the module's settings (the row every other is compared with), the gather kernel (the
+# one measured before), NCHW reads (no channels-last copy), then one setting changed at a time.
+FIRST = ({}, {"SCAN": False}, {"CHANNELS_LAST": False}, {"SCAN_COLUMNS": 4}, {"UNROLL": 4},
+         {"MAX_BLOCK_C": 32}, {"MAX_BLOCK_C": 256}, {"TILE": 1024}, {"TILE": 4096, "WARPS": 8},
          {"dtype": "bfloat16"}, {"dtype": "bfloat16", "MAX_BLOCK_C": 128})
-BACKWARD = ({}, {"RUN_BLOCK": 512}, {"RUN_BLOCK": 1024})
-THEN = tuple({"SCAN_COLUMNS": cols, "MAX_BLOCK_C": chans, "TILE": tile, "WARPS": warps}
-             for cols, chans, tile, warps in itertools.product((1, 2, 4), (16, 32, 64),
-                                                               (1024, 2048, 4096), (2, 4, 8)))
+BACKWARD = ({}, {"RUN_BLOCK": 512})
+# Then combinations, in a seeded random order: wherever the budget stops them, those run are
+# spread over the whole space.
+THEN = [{"SCAN_COLUMNS": cols, "UNROLL": unroll, "MAX_BLOCK_C": chans, "TILE": tile,
+         "WARPS": warps, "CHANNELS_LAST": last}
+        for cols, unroll, chans, tile, warps, last in itertools.product(
+            (1, 2, 4), (1, 2, 4), (16, 32, 64, 128, 256), (1024, 2048, 4096), (4, 8),
+            (True, False))]
+random.Random(0).shuffle(THEN)
+SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C", "WARPS",
+            "RUN_BLOCK")
 
 
 @contextlib.contextmanager
@@ -123,54 +133,82 @@ def _cast(inputs: Inputs, dtype: torch.dtype) -> Inputs:
 
 
 def _reference(case, inputs: Inputs, backward: int) -> torch.Tensor:
-    """Forward: torchvision's output on the same values in float32, in the inputs' dtype (exact:
-    rounding is monotonic, so it commutes with the maximum; the bin edges of half types are
-    computed in float32 anyway). Backward: the module settings' gradient, deterministic."""
-    if backward:
-        return _ours(case, inputs, True)()
-    return _theirs(case, _cast(inputs, torch.float32))().to(inputs.x.dtype)
+    """On the host. Forward: torchvision's output on the same values in float32 (on the inputs'
+    device), in the inputs' dtype (exact: rounding is monotonic, so it commutes with the
+    maximum; the bin edges of half types are computed in float32 anyway). Backward (float32
+    only): the CPU gradient that ours equals bit for bit (torchvision's CUDA one adds in no fixed
+    order), torchvision's for roi_pool, `bench.ops.roi_spp`'s for the pyramid (the order in which
+    it sums the levels' terms)."""
+    if not backward:
+        return _theirs(case, _cast(inputs, torch.float32))().to(inputs.x.dtype).cpu()
+    if inputs.x.dtype != torch.float32:
+        raise ValueError("forward+backward variants are float32 only")
+    on_cpu = Inputs(*(t.cpu() for t in (inputs.x, inputs.boxes, inputs.grad)), inputs.scale)
+    x = on_cpu.x.requires_grad_()
+    if case.kind == "pyramid":
+        out = cpu.roi_spp(x, on_cpu.boxes, LEVELS, on_cpu.scale)
+    else:
+        out = torchvision.ops.roi_pool(x, on_cpu.boxes, case.output, on_cpu.scale)
+    return torch.autograd.grad(out, x, on_cpu.grad)[0]
+
+
+def _resolved(variant: dict, backward: int) -> tuple:
+    """What a variant launches, to run each launch once: the module's settings with the
+    variant's changes, warps as `_warps` caps them for a full tile."""
+    values = {name: getattr(tri, name) for name in SETTINGS} | variant
+    values["WARPS"] = max(1, min(values["WARPS"], values["TILE"] // 256))
+    if not values["SCAN"]:
+        del values["SCAN_COLUMNS"], values["UNROLL"]
+    if not backward:
+        del values["RUN_BLOCK"]
+    return backward, tuple(sorted(values.items()))
 
 
 def sweep(cases, stages, device: str, budget: float, out=sys.stdout) -> list[dict]:
-    """stages: ((forward variants, forward+backward variants), ...), each stage run over every
-    case before the next one starts. A variant's "dtype" (a torch dtype's name) is the inputs'
-    (default float32), its other keys module settings."""
+    """stages: ((forward variants, forward+backward variants), ...), each variant run over
+    every case before the next one starts. A variant's "dtype" (a torch dtype's name) is the
+    inputs' (default float32), its other keys module settings; a launch already run is not
+    run again."""
     timer, rows, start = _timer(device), [], time.perf_counter()
     copy = peak_bandwidth(device) if device == "cuda" else math.nan
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
-    references, theirs, traffic = {}, {}, {}
-    for (forwards, backwards), case in itertools.product(stages, cases):
+    references, theirs, traffic, done = {}, {}, {}, set()
+    jobs = [(backward, variant) for forwards, backwards in stages
+            for backward, variant in [(0, v) for v in forwards] + [(1, v) for v in backwards]]
+    for (backward, variant), case in itertools.product(jobs, cases):
+        if (case, _resolved(variant, backward)) in done:
+            continue
+        done.add((case, _resolved(variant, backward)))
+        if time.perf_counter() - start > budget:
+            print(f"budget of {budget:.0f} s spent; the rest not run", file=out)
+            return rows
         if case not in theirs:
-            theirs[case] = [timer(_theirs(case, inputs[case], backward)) for backward in (0, 1)]
+            theirs[case] = [timer(_theirs(case, inputs[case], b)) for b in (0, 1)]
             print(f"{case.id}: torchvision {theirs[case][0]:.3f} ms forward, "
                   f"{theirs[case][1]:.3f} ms forward+backward (float32)", file=out, flush=True)
-        for backward, variant in [(0, v) for v in forwards] + [(1, v) for v in backwards]:
-            if time.perf_counter() - start > budget:
-                print(f"  budget of {budget:.0f} s spent; the rest not run", file=out)
-                return rows
-            changes = dict(variant)
-            dtype = getattr(torch, changes.pop("dtype", "float32"))
-            data = _cast(inputs[case], dtype)
-            key = (case, dtype, backward)
-            mode = ("forward", "forward_backward")[backward]
-            if key not in references:
-                references[key] = _reference(case, data, backward)
-                traffic[key] = bytes_moved(case, data, mode)
-            with settings(**changes):
-                ours = _ours(case, data, backward)
-                exact = _same_bits(ours(), references[key])
-                ms = timer(ours) if exact else math.nan
-            share = traffic[key] / (ms * 1e-3) / copy
-            rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
-                         "variant": variant, "exact": exact, "ms": ms,
-                         "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
-                         "fraction_of_copy": share})
-            name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
-            print(f"  {mode:16s} {name:54s} "
-                  + (f"{ms:8.3f} ms {ms / theirs[case][backward]:5.2f}x torchvision's float32"
-                     + (f" {share:6.1%} of copy" if share == share else "") if exact
-                     else "NOT EXACT, not timed"),
-                  file=out, flush=True)
+        changes = dict(variant)
+        dtype = getattr(torch, changes.pop("dtype", "float32"))
+        data = _cast(inputs[case], dtype)
+        key = (case, dtype, backward)
+        mode = ("forward", "forward_backward")[backward]
+        if key not in references:
+            references[key] = _reference(case, data, backward)
+            traffic[key] = bytes_moved(case, data, mode)
+        with settings(**changes):
+            ours = _ours(case, data, backward)
+            exact = _same_bits(ours().cpu(), references[key])
+            ms = timer(ours) if exact else math.nan
+        share = traffic[key] / (ms * 1e-3) / copy
+        rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
+                     "variant": variant, "exact": exact, "ms": ms,
+                     "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
+                     "fraction_of_copy": share})
+        name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
+        print(f"  {case.id:20s} {mode:16s} {name:54s} "
+              + (f"{ms:8.3f} ms {ms / theirs[case][backward]:5.2f}x torchvision's float32"
+                 + (f" {share:6.1%} of copy" if share == share else "") if exact
+                 else "NOT EXACT, not timed"),
+              file=out, flush=True)
     return rows
 
 

@@ -3,8 +3,8 @@ torchvision, for three suite cases (fp32 forward). Host time per call: N calls b
 one synchronisation at the end; device time: triton.testing.do_bench (CUDA events, median).
 
 Written for the kernels of commit 1e4a863 (the gather, an int64 argmax), whose launch it calls
-directly; roi-stages.log beside it is its output there. The kernels' launch has changed since:
-`make gpu-sweep` times today's settings side by side."""
+directly; roi-stages.log beside it is its output there. It no longer runs: the kernels' launch
+has changed since (`make gpu-sweep` times today's settings side by side)."""
 import time
 import torch
 import torchvision
