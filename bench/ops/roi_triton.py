@@ -635,13 +635,14 @@ def _bin_bound(extent: int, pooled: int, size: int) -> int:
 
 def _tiles(channels: int, bins: int, height: int, width: int):
     """(BLOCK_C, BLOCK_B, BLOCK_Q): channels, bins and pixels per bin of a tile of about TILE
-    elements, for bins of at most height x width pixels. SCAN: one pixel at a time, the tile
-    filled with bins. PIXELS_FIRST: the pixel axis is sized for the largest bin as far as the
-    tile allows, and the rest of the tile filled with bins; otherwise the other way round."""
+    elements, for bins of at most height x width pixels; for SCAN, the pixels are the columns
+    of a row that a step takes. PIXELS_FIRST: the pixel axis is sized for the largest bin as far
+    as the tile allows, and the rest of the tile filled with bins; otherwise the other way
+    round."""
     block_c = min(MAX_BLOCK_C, _pow2(channels))
-    # A step of the scan takes columns of one row: SCAN_COLUMNS, or more where the bins leave
-    # room in the tile (a 1x1 grid would otherwise walk a large region one pixel a step with
-    # one warp); a gather, pixels of the whole bin.
+    # A step of the scan takes SCAN_COLUMNS columns, or more where the bins leave room in the
+    # tile (a 1x1 grid would otherwise walk a large region one pixel a step with one warp); a
+    # gather, pixels of the whole bin.
     pixels, most = ((width, max(SCAN_COLUMNS, TILE // (block_c * _pow2(bins)))) if SCAN
                     else (height * width, MAX_BLOCK_Q))
     if PIXELS_FIRST:
