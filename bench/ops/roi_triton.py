@@ -769,13 +769,15 @@ class _RoISPP(torch.autograd.Function):
         out, argmax = _outputs((k, row_len), launch, input)
         if launch:
             x, strides = _laid_out(input)
-            # Tiles sized for the levels pooled from the input (a region whose edges do not
-            # allow a derivation pools the level from the input with these tiles too).
+            # Tiles sized for the levels pooled from the input. A region whose edges do not
+            # allow a derivation pools the level from the input with these tiles too: a scan's
+            # steps may then take as many columns as the coarsest level's bins have.
             finest = max(levels)
             pooled = [level for level, _, step in plan if step == 0]
+            coarsest = min(levels) if SCAN else min(pooled)
             block_c, block_b, block_q = _tiles(
                 c, max(level * level for level in pooled),
-                _bin_bound(height, min(pooled), h), _bin_bound(width, min(pooled), w))
+                _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w))
             steps = [step for *_, step in plan if step > 0]
             block_f = min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c))
             block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
