@@ -518,23 +518,24 @@ COMPILE = textwrap.dedent("""
              **ints("K", "N", "SPAN_LIMIT")}, dict(EDGE=tl.float16, BLOCK=128))
     pool = {"scale_bits": "i64",
             **ints("C", "H", "W", "PH", "PW", "groups", "s_n", "s_c", "s_h", "s_w")}
-    for dtype, edge, wide, index, scan, columns, unroll in (
-            ("fp32", tl.float32, tl.float32, "i32", True, 1, 1),
-            ("fp32", tl.float32, tl.float32, "i64", True, 4, 4),
-            ("fp64", tl.float64, tl.float64, "i32", False, 16, 1),
-            ("fp16", tl.float16, tl.float32, "i64", False, 16, 1)):
+    for dtype, edge, wide, index, scan, columns, unroll, stages in (
+            ("fp32", tl.float32, tl.float32, "i32", True, 1, 1, 3),
+            ("fp32", tl.float32, tl.float32, "i64", True, 4, 4, None),
+            ("fp64", tl.float64, tl.float64, "i32", False, 16, 1, None),
+            ("fp16", tl.float16, tl.float32, "i64", False, 16, 1, None)):
         compile(tri._roi_pool_kernel,
                 {"x_ptr": f"*{dtype}", "box_ptr": f"*{dtype}", "out_ptr": f"*{dtype}",
                  "arg_ptr": f"*{index}", **pool},
                 dict(floor, ACC=tl.float64 if dtype == "fp64" else tl.float32, EDGE=edge,
                      WIDE=wide, BLOCK_B=2, BLOCK_Q=columns, BLOCK_C=64, SCAN=scan,
-                     UNROLL=unroll))
+                     UNROLL=unroll, STAGES=stages))
     # the GPU's own launch of 256 float32 channels, channels-last: a channel stride of 1 is a
     # constant there, and the pointers, C and the other strides are multiples of 16
     del pool["s_c"]
     compile(tri._roi_pool_kernel,
             {"x_ptr": "*fp32", "box_ptr": "*fp32", "out_ptr": "*fp32", "arg_ptr": "*i32", **pool},
-            dict(floor, s_c=1, BLOCK_B=32, BLOCK_Q=1, BLOCK_C=64, SCAN=True, UNROLL=1),
+            dict(floor, s_c=1, BLOCK_B=32, BLOCK_Q=1, BLOCK_C=64, SCAN=True, UNROLL=1,
+                 STAGES=None),
             aligned=("x_ptr", "box_ptr", "out_ptr", "arg_ptr", "C", "s_n", "s_h", "s_w"))
     for scan, columns in ((True, 1), (False, 16)):
         compile(tri._roi_spp_kernel,
@@ -543,7 +544,7 @@ COMPILE = textwrap.dedent("""
                  **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
                         "fine", "fine_out")},
                 dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64,
-                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1))
+                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None))
     for key in ("i32", "i64"):
         compile(tri._run_sum_kernel,
                 {"key_ptr": f"*{key}", "grad_ptr": "*bf16", "out_ptr": "*bf16", "n": "i32"},
@@ -586,7 +587,7 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("variant", [{"SCAN": False}, {"CHANNELS_LAST": False},
-                                     {"SCAN_COLUMNS": 4}, {"UNROLL": 4}])
+                                     {"SCAN_COLUMNS": 4}, {"UNROLL": 4}, {"STAGES": 3}])
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""

@@ -92,8 +92,8 @@ on 256 float32 channels sees it (channels-last, whose channel stride of 1 Triton
 constant; pointers and the other strides multiples of 16), the scan's inner step is 103 PTX
 instructions for the 16 values of a thread, 4 bins x 4 channels with one 16-byte load per bin.
 `make gpu-check` tests them on a GPU, and `make gpu-sweep` times the settings (scan or gather,
-columns a step, unrolling, channels-last or NCHW, tiles, warps, the backward's block) side by
-side with torchvision.
+columns a step, unrolling, software pipelining, channels-last or NCHW, tiles, warps, the
+backward's block) side by side with torchvision.
 """
 
 import functools
@@ -153,6 +153,9 @@ MAX_BLOCK_Q = 1 << 20
 SCAN_COLUMNS = 1
 # Steps of the scan's inner loop unrolled: more loads in flight, more registers.
 UNROLL = 1
+# Stages of the scan's inner loop software-pipelined (loads of later steps issued into shared
+# memory while a step compares); None: not pipelined.
+STAGES = None
 
 
 @triton.jit
@@ -292,7 +295,8 @@ def _pool_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, 
 @triton.jit
 def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
                FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
-               BLOCK_X: tl.constexpr, BLOCK_C: tl.constexpr, UNROLL: tl.constexpr):
+               BLOCK_X: tl.constexpr, BLOCK_C: tl.constexpr, UNROLL: tl.constexpr,
+               STAGES: tl.constexpr):
     """`_pool_bins` as torchvision's loop: each (bin, channel) lane visits its bin row after row,
     BLOCK_X columns of the row a step, and keeps the first maximum by a strict `>`, which NaN
     never passes. With one column a step the kept value is the winner's own bits (-0.0
@@ -309,7 +313,8 @@ def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
     x = tl.arange(0, BLOCK_X)
     for dy in range(0, tl.max(bh, axis=0)):
         row_ok = dy < bh
-        for x0 in tl.range(0, tl.max(bw, axis=0), BLOCK_X, loop_unroll_factor=UNROLL):
+        for x0 in tl.range(0, tl.max(bw, axis=0), BLOCK_X, loop_unroll_factor=UNROLL,
+                           num_stages=STAGES):
             ok = row_ok[:, None] & (x0 + x[None, :] < bw[:, None])
             at = row_at[:, None] + (x0 + x).to(tl.int64)[None, :] * s_w
             v = tl.load(base[None, None, :] + at[:, :, None],
@@ -337,11 +342,11 @@ def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
 def _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
           FLOOR: tl.constexpr, ACC: tl.constexpr, BLOCK_B: tl.constexpr,
           BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr, SCAN: tl.constexpr,
-          UNROLL: tl.constexpr):
+          UNROLL: tl.constexpr, STAGES: tl.constexpr):
     """(value, flat NCHW index of the winner or -1), [B, C]: by `_scan_bins` or `_pool_bins`."""
     if SCAN:
         value, at = _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
-                               FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, UNROLL)
+                               FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, UNROLL, STAGES)
         index = (b.to(tl.int64) * C + c[None, :]) * H * W + at
         index = tl.where(at >= 0, index, -1)
     else:
@@ -355,7 +360,8 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
                      C, H, W, PH, PW, groups, s_n, s_c, s_h, s_w,
                      FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                      WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
-                     BLOCK_C: tl.constexpr, SCAN: tl.constexpr, UNROLL: tl.constexpr):
+                     BLOCK_C: tl.constexpr, SCAN: tl.constexpr, UNROLL: tl.constexpr,
+                     STAGES: tl.constexpr):
     # Regions and groups of their bins share the first grid axis, the only one that is not
     # limited to 65535 programs.
     k = tl.program_id(0) // groups
@@ -372,7 +378,7 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
     ws, we = _bin_edges(t % PW, col0, bin_w, W, EDGE, WIDE)
     value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
                          s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN,
-                         UNROLL)
+                         UNROLL, STAGES)
     out = (k.to(tl.int64) * C + c[None, :]) * (PH * PW) + t[:, None]
     ok = t_ok[:, None] & c_ok[None, :]
     tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
@@ -411,7 +417,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
                     BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
-                    UNROLL: tl.constexpr):
+                    UNROLL: tl.constexpr, STAGES: tl.constexpr):
     """All levels of one region for a block of channels. Plan rows: (level, offset of the level
     in an output row per channel, step), step finest // level where the level may be derived
     from the finest level, whose output starts at fine_out, else 0."""
@@ -438,7 +444,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                 ws, we = _bin_edges(t % level, col0, bin_w, W, EDGE, WIDE)
                 value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
                                      s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q,
-                                     BLOCK_C, SCAN, UNROLL)
+                                     BLOCK_C, SCAN, UNROLL, STAGES)
                 out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
                 ok = t_ok[:, None] & c_ok[None, :]
                 tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
@@ -707,7 +713,8 @@ class _RoIPool(torch.autograd.Function):
             _roi_pool_kernel[(k * groups, triton.cdiv(c, block_c))](
                 x, rois, scale, out, argmax, c, h, w, ph, pw, groups, *strides,
                 **_constants(input.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
-                SCAN=SCAN, UNROLL=UNROLL, num_warps=_warps(block_c, block_b, block_q),
+                SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
+                num_warps=_warps(block_c, block_b, block_q),
                 enable_fp_fusion=False)
         ctx.save_for_backward(argmax)
         ctx.input_shape = input.shape
@@ -788,6 +795,7 @@ class _RoISPP(torch.autograd.Function):
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
                 BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
+                STAGES=STAGES,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
         ctx.save_for_backward(argmax)

@@ -55,19 +55,20 @@ BF16 = CASES[2]
 # First: the module's settings (the row every other is compared with), the gather kernel (the
 # one measured before), NCHW reads (no channels-last copy), then one setting changed at a time.
 FIRST = ({}, {"SCAN": False}, {"CHANNELS_LAST": False}, {"SCAN_COLUMNS": 4}, {"UNROLL": 4},
+         {"STAGES": 3},
          {"MAX_BLOCK_C": 32}, {"MAX_BLOCK_C": 256}, {"TILE": 1024}, {"TILE": 4096, "WARPS": 8},
          {"dtype": "bfloat16"}, {"dtype": "bfloat16", "MAX_BLOCK_C": 128})
 BACKWARD = ({}, {"RUN_BLOCK": 512})
 # Then combinations, in a seeded random order: wherever the budget stops them, those run are
 # spread over the whole space.
-THEN = [{"SCAN_COLUMNS": cols, "UNROLL": unroll, "MAX_BLOCK_C": chans, "TILE": tile,
-         "WARPS": warps, "CHANNELS_LAST": last}
-        for cols, unroll, chans, tile, warps, last in itertools.product(
-            (1, 2, 4), (1, 2, 4), (16, 32, 64, 128, 256), (1024, 2048, 4096), (4, 8),
-            (True, False))]
+THEN = [{"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages, "MAX_BLOCK_C": chans,
+         "TILE": tile, "WARPS": warps, "CHANNELS_LAST": last}
+        for cols, unroll, stages, chans, tile, warps, last in itertools.product(
+            (1, 2, 4), (1, 2, 4), (None, 2, 3), (16, 32, 64, 128, 256), (1024, 2048, 4096),
+            (4, 8), (True, False))]
 random.Random(0).shuffle(THEN)
-SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C", "WARPS",
-            "RUN_BLOCK")
+SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
+            "WARPS", "RUN_BLOCK")
 
 
 @contextlib.contextmanager
@@ -158,7 +159,7 @@ def _resolved(variant: dict, backward: int) -> tuple:
     values = {name: getattr(tri, name) for name in SETTINGS} | variant
     values["WARPS"] = max(1, min(values["WARPS"], values["TILE"] // 256))
     if not values["SCAN"]:
-        del values["SCAN_COLUMNS"], values["UNROLL"]
+        del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
     if not backward:
         del values["RUN_BLOCK"]
     return backward, tuple(sorted(values.items()))
