@@ -565,13 +565,32 @@ def test_kernels_compile_for_a_gpu_without_one():
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+def hard_input(device=DEVICE, dtype=torch.float32):
+    """[2, 64, 60, 60]: 64 channels, the GPU's own tile (32 bins x 64 channels, one column a
+    step, for a 7x7 grid). Image 0 is negative but for a block of tied zeros of both signs at
+    rows and columns 5-8 and NaN at 20-29, both read by HARD_BOXES' first box, where they
+    decide its first bins' maxima; image 1 is ordinary."""
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 64, 60, 60, generator=g)
+    x[0] = -1 - torch.rand(64, 60, 60, generator=g)
+    x[0, :, 5:9, 5:9] = torch.where(torch.rand(64, 4, 4, generator=g) > 0.5, 0.0, -0.0)
+    x[0, 3:40, 20:30, 20:30] = math.nan
+    return x.to(device, dtype)
+
+
+def test_the_hard_input_s_zeros_and_nan_decide_maxima():
+    x = hard_input("cpu")
+    out = tv(x, torch.tensor(HARD_BOXES[:1], dtype=torch.float32), 7)[0]  # bins of 8-9 pixels
+    assert (out[:, 0, 0] == 0).all() and out[:, 0, 0].signbit().any()
+    assert not out[:, 0, 0].signbit().all()
+    assert (out[3:40, 2:4, 2:4] < 0).all()  # NaN lost to the negative values around it
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_cuda_equals_torchvision_cuda_kernel(dtype):
-    x = torch.randn(2, 16, 60, 60, device="cuda").to(dtype)
-    x[0, :, 5:9, 5:9] = torch.where(x[0, :, 5:9, 5:9] > 0, 0.0, -0.0)
-    x[1, 3, 10:20, 10:20] = math.nan
+    x = hard_input("cuda", dtype)
     boxes = torch.tensor(HARD_BOXES + [[0, 3.3, 4.5, 40.2, 57.7]] * 3, device="cuda").to(dtype)
     for size, scale in ((7, 1.0), ((3, 5), 0.5), (14, 1 / 16)):
         ours = tri.roi_pool(x, boxes, size, scale)
@@ -591,9 +610,7 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""
-    x = torch.randn(2, 16, 60, 60, device="cuda")
-    x[0, :, 5:9, 5:9] = torch.where(x[0, :, 5:9, 5:9] > 0, 0.0, -0.0)
-    x[1, 3, 10:20, 10:20] = math.nan
+    x = hard_input("cuda")
     boxes = torch.tensor(HARD_BOXES + [[0, 3.3, 4.5, 40.2, 57.7]] * 3, device="cuda")
     levels = (6, 3, 2, 1)
     with settings(**variant):

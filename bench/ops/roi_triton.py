@@ -306,30 +306,36 @@ def _scan_bins(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, W, s_n, s_c, s_h, s_w,
     bh = tl.where(t_ok, tl.maximum(he - hs, 0), 0)
     bw = tl.where(t_ok, tl.maximum(we - ws, 0), 0)
     base = x_ptr + b.to(tl.int64) * s_n + c.to(tl.int64) * s_c
-    row_at = hs.to(tl.int64) * s_h + ws.to(tl.int64) * s_w  # a bin's first pixel of the row
+    corner = hs.to(tl.int64) * s_h + ws.to(tl.int64) * s_w  # a bin's first pixel
     corner_pixel = hs * W + ws
     best = tl.full([BLOCK_B, BLOCK_C], FLOOR, ACC)
     best_at = tl.full([BLOCK_B, BLOCK_C], -1, tl.int32)
     x = tl.arange(0, BLOCK_X)
-    for dy in range(0, tl.max(bh, axis=0)):
-        row_ok = dy < bh
-        for x0 in tl.range(0, tl.max(bw, axis=0), BLOCK_X, loop_unroll_factor=UNROLL,
-                           num_stages=STAGES):
-            ok = row_ok[:, None] & (x0 + x[None, :] < bw[:, None])
-            at = row_at[:, None] + (x0 + x).to(tl.int64)[None, :] * s_w
-            v = tl.load(base[None, None, :] + at[:, :, None],
-                        mask=ok[:, :, None] & c_ok[None, None, :], other=float("-inf")).to(ACC)
-            if BLOCK_X == 1:
-                m = tl.max(v, axis=1)  # of one value: itself
-                first = 0
-            else:
-                v = tl.where(v == v, v, float("-inf"))
-                m = tl.max(v, axis=1)
-                first = tl.min(tl.where(v == m[:, None, :], x[None, :, None], BLOCK_X), axis=1)
-            better = m > best
-            best = tl.where(better, m, best)
-            best_at = tl.where(better, (corner_pixel + dy * W + x0)[:, None] + first, best_at)
-        row_at += s_h
+    # One loop over the steps of all rows, the step's row and first column carried along
+    # (no division): unrolling and pipelining then reach across rows.
+    width = tl.cdiv(tl.max(bw, axis=0), BLOCK_X) * BLOCK_X
+    dy = tl.full([], 0, tl.int32)
+    x0 = tl.full([], 0, tl.int32)
+    for _ in tl.range(0, tl.max(bh, axis=0) * (width // BLOCK_X), loop_unroll_factor=UNROLL,
+                      num_stages=STAGES):
+        ok = (dy < bh)[:, None] & (x0 + x[None, :] < bw[:, None])
+        at = corner[:, None] + (dy.to(tl.int64) * s_h + (x0 + x).to(tl.int64) * s_w)[None, :]
+        v = tl.load(base[None, None, :] + at[:, :, None],
+                    mask=ok[:, :, None] & c_ok[None, None, :], other=float("-inf")).to(ACC)
+        if BLOCK_X == 1:
+            m = tl.max(v, axis=1)  # of one value: itself
+            first = 0
+        else:
+            v = tl.where(v == v, v, float("-inf"))
+            m = tl.max(v, axis=1)
+            first = tl.min(tl.where(v == m[:, None, :], x[None, :, None], BLOCK_X), axis=1)
+        better = m > best
+        best = tl.where(better, m, best)
+        best_at = tl.where(better, (corner_pixel + dy * W + x0)[:, None] + first, best_at)
+        x0 += BLOCK_X
+        wrap = x0 >= width
+        dy = tl.where(wrap, dy + 1, dy)
+        x0 = tl.where(wrap, 0, x0)
     won = best_at >= 0
     if BLOCK_X > 1:
         at = (best_at // W).to(tl.int64) * s_h + (best_at % W).to(tl.int64) * s_w
