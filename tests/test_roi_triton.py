@@ -432,9 +432,12 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     monkeypatch.setattr(sweep, "_timer", lambda device: timer)
     case, log = Case("pool", "small", 16, 7), io.StringIO()
     kept = tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK
-    stages = ((({}, {"SCAN": False}, {"SCAN_COLUMNS": 1}), ({"RUN_BLOCK": 2},)),
-              (({"dtype": "bfloat16"}, {"SCAN": False}), ()))  # the gather again: not rerun
-    rows = sweep.sweep([case], stages, DEVICE, budget=600, out=log)
+    jobs = [(0, {}), (0, {"SCAN": False}), (0, {"SCAN_COLUMNS": 1}), (1, {"RUN_BLOCK": 2}),
+            (0, {"dtype": "bfloat16"}), (0, {"SCAN": False})]  # the gather again: not rerun
+    saved = []
+    rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
+                       save=lambda rows: saved.append(len(rows)))
+    assert saved == [1, 2, 3, 4, 5]  # after every row
     assert [(row["mode"], row["dtype"], row["variant"]) for row in rows] == [
         ("forward", "float32", {}), ("forward", "float32", {"SCAN": False}),
         ("forward", "float32", {"SCAN_COLUMNS": 1}),
@@ -457,10 +460,9 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
 
     for backward, spoil in ((0, lambda out: out + 1), (1, lambda grad: grad.flip(0))):
         monkeypatch.setattr(sweep, "_ours", spoiled(ours, backward, spoil))
-        stage = ((({},), ()),) if backward == 0 else (((), ({},)),)
-        (row,) = sweep.sweep([case], stage, DEVICE, budget=600, out=log)
+        (row,) = sweep.sweep([case], [(backward, {})], DEVICE, budget=600, out=log)
         assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
-    assert sweep.sweep([case], stages, DEVICE, budget=0, out=log) == []
+    assert sweep.sweep([case], jobs, DEVICE, budget=0, out=log) == []
     assert "budget of 0 s spent" in log.getvalue()
     with pytest.raises(ValueError, match="not a setting"):
         with sweep.settings(BLOCK=3):

@@ -27,19 +27,19 @@ Maxima, by a scan (`SCAN`, the default; `_scan_bins`). A lane per (bin, channel)
 bin's pixels row after row, as torchvision's loop does, and keeps the first maximum: a value
 replaces the best only by a strict `>`, which NaN never passes, starting from the floor
 (-FLT_MAX in the dtype: -inf for the half types, as in the CPU operator). A tile is [bins,
-columns, channels] of TILE elements: for a 7x7 grid of 256 channels, 32 bins of 64 channels
-and one column a step, the 49 bins in two groups (15 of the second group's 32 bin lanes idle).
-A step takes SCAN_COLUMNS columns of a row, or more where few bins leave room in the tile (a
-1x1 grid takes up to 32 at a time instead of walking a large region pixel by pixel; the
-interpreter takes whole rows). The loop runs to the largest bin of the tile; lanes of smaller
-bins are masked. With one column a step the value kept is the winner's own, -0.0 included.
-With several, they are reduced with NaN made -inf and the first position of the maximum, and
-the winner is re-read at the end, since a max reduction may return +0.0 where -0.0 came
-first (numpy's does not, so only a GPU run tests that re-read). The gather (`SCAN = False`;
-`_pool_bins`) instead loads tiles of [bins, pixels, channels], the pixels of a bin enumerated
-row-major, and reduces them the same way. The argmax (flat NCHW index into the input, int32
-where the input's indices fit; -1 for an empty bin or one with nothing above the floor) is kept
-for the backward, as torchvision does.
+columns, channels] of TILE elements: for a 7x7 grid of 256 channels, 32 bins of 64 channels and
+one column a step, the 49 bins in two groups (15 of the second group's 32 bin lanes idle). A
+step takes SCAN_COLUMNS columns of a row, or more where few bins leave room in the tile (a 1x1
+grid takes up to 32 at a time instead of walking a large region pixel by pixel; the
+interpreter's large tiles take whole rows of small inputs). One loop runs over the steps of the
+tile's largest bin; lanes of smaller bins are masked. With one column a step the value kept is
+the winner's own, -0.0 included. With several, they are reduced with NaN made -inf and the first
+position of the maximum, and the winner is re-read at the end, since a max reduction may return
++0.0 where -0.0 came first (numpy's does not, so only a GPU run tests that re-read). The gather
+(`SCAN = False`; `_pool_bins`) instead loads tiles of [bins, pixels, channels], the pixels of a
+bin enumerated row-major, and reduces them the same way. The argmax (flat NCHW index into the
+input, int32 where the input's indices fit; -1 for an empty bin or one with nothing above the
+floor) is kept for the backward, as torchvision does.
 
 Pyramid: one launch for all levels. Where a level divides the finest one and a region's bin edges
 at that level are unions of blocks of its finest bins (the program compares the edges, per region:
@@ -89,7 +89,7 @@ Not yet run on a GPU: the scan, the int32 argmax, the backward that finds its ru
 (from before) C's rounding by the distance to the truncation, the scale passed as float64 bits,
 the float16 span check, the union test's lanes. Compiled here for sm_90 (Triton 3.8) as a launch
 on 256 float32 channels sees it (channels-last, whose channel stride of 1 Triton makes a
-constant; pointers and the other strides multiples of 16), the scan's inner step is 103 PTX
+constant; pointers and the other strides multiples of 16), a step of the scan is 112 PTX
 instructions for the 16 values of a thread, 4 bins x 4 channels with one 16-byte load per bin.
 `make gpu-check` tests them on a GPU, and `make gpu-sweep` times the settings (scan or gather,
 columns a step, unrolling, software pipelining, channels-last or NCHW, tiles, warps, the
@@ -651,19 +651,24 @@ def _tiles(channels: int, bins: int, height: int, width: int):
     of a row that a step takes. PIXELS_FIRST: the pixel axis is sized for the largest bin as far
     as the tile allows, and the rest of the tile filled with bins; otherwise the other way
     round."""
-    block_c = min(MAX_BLOCK_C, _pow2(channels))
+    block_c = _floor_pow2(min(MAX_BLOCK_C, _pow2(channels)))
     # A step of the scan takes SCAN_COLUMNS columns, or more where the bins leave room in the
     # tile (a 1x1 grid would otherwise walk a large region one pixel a step with one warp); a
     # gather, pixels of the whole bin.
     pixels, most = ((width, max(SCAN_COLUMNS, TILE // (block_c * _pow2(bins)))) if SCAN
                     else (height * width, MAX_BLOCK_Q))
     if PIXELS_FIRST:
-        block_q = min(most, _pow2(pixels), max(1, TILE // block_c))
-        block_b = min(_pow2(bins), max(1, TILE // (block_c * block_q)))
+        block_q = _floor_pow2(min(most, _pow2(pixels), max(1, TILE // block_c)))
+        block_b = _floor_pow2(min(_pow2(bins), max(1, TILE // (block_c * block_q))))
     else:
-        block_b = min(_pow2(bins), max(1, TILE // block_c))
-        block_q = min(most, _pow2(pixels), max(1, TILE // (block_c * block_b)))
+        block_b = _floor_pow2(min(_pow2(bins), max(1, TILE // block_c)))
+        block_q = _floor_pow2(min(most, _pow2(pixels), max(1, TILE // (block_c * block_b))))
     return block_c, block_b, block_q
+
+
+def _floor_pow2(n: int) -> int:
+    """Block sizes are powers of two (tl.arange), whatever the settings say."""
+    return 1 << (n.bit_length() - 1)
 
 
 def _warps(*block: int) -> int:
@@ -783,8 +788,10 @@ class _RoISPP(torch.autograd.Function):
         if launch:
             x, strides = _laid_out(input)
             # Tiles sized for the levels pooled from the input. A region whose edges do not
-            # allow a derivation pools the level from the input with these tiles too: a scan's
-            # steps may then take as many columns as the coarsest level's bins have.
+            # allow a derivation pools the level from the input with these tiles too: where the
+            # tile has room (the interpreter's; on a GPU, few channels), a scan's steps may take
+            # as many columns as the coarsest level's bins have. On a GPU with many channels such
+            # a level still goes one column a step, with few of the tile's bin lanes busy.
             finest = max(levels)
             pooled = [level for level, _, step in plan if step == 0]
             coarsest = min(levels) if SCAN else min(pooled)

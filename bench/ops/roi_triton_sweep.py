@@ -1,17 +1,21 @@
 """Settings of the Triton RoI kernels, swept on a GPU in one call.
 
 A variant is a set of changes to `bench.ops.roi_triton`'s settings (`SETTINGS`), and a "dtype"
-of the inputs (float32 unless named). Each is first checked bit for bit, then timed: device
-time by CUDA events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it
-has no bfloat16 kernel on CUDA). Forwards are checked against torchvision's roi_pool on the
-same values in float32 (per level for the pyramid), forward+backward (float32) against the CPU
-gradient ours equals bit for bit (torchvision's; `bench.ops.roi_spp`'s for the pyramid). A
-variant that is not exact is reported and not timed. Each timed row says the share of the run's
+of the inputs (float32 unless named; in bfloat16 the boxes are rounded too, so its regions
+differ slightly from float32's). Each is first checked bit for bit, then timed: device time by
+CUDA events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it has no
+bfloat16 kernel on CUDA). Our calls wait for the device once each (the boxes' check), so their
+time includes the host's launches after that wait; torchvision's calls do not wait. Forwards
+are checked against torchvision's roi_pool on the same values in float32 (per level for the
+pyramid), forward+backward (float32) against the CPU gradient ours equals bit for bit
+(torchvision's; `bench.ops.roi_spp`'s for the pyramid). A variant that is not exact is
+reported and not timed. Each timed row says the share of the run's
 measured copy bandwidth it reached with the RoI suite's minimal traffic (`bytes_moved`). The
 cases are the RoI suite's goal cases. Each variant runs on every case before the next starts:
 the ones most worth knowing first, then combinations in a seeded random order; a launch
 already run is not run again, and none is started after `--budget` seconds (a new kernel
-shape compiles once, about a second), so the call fits the GPU machine's lease. At the end,
+shape compiles once, about a second), so the call fits the GPU machine's lease. `--json` is
+rewritten after every row. At the end, or when interrupted (Ctrl-C, a time limit's SIGINT),
 the issue's goals: the ratios of the module settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
@@ -52,17 +56,20 @@ CASES = (Case("pool", "small", 512, 7), Case("pool", "vgg16-conv5", 2000, 7),
 # bfloat16 against our float32 on the largest case.
 SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
-# First: the module's settings (the row every other is compared with), the gather kernel (the
-# one measured before), NCHW reads (no channels-last copy), then one setting changed at a time.
-FIRST = ({}, {"SCAN": False}, {"CHANNELS_LAST": False}, {"SCAN_COLUMNS": 4}, {"UNROLL": 4},
-         {"STAGES": 3},
-         {"MAX_BLOCK_C": 32}, {"MAX_BLOCK_C": 256}, {"TILE": 1024}, {"TILE": 4096, "WARPS": 8},
-         {"dtype": "bfloat16"}, {"dtype": "bfloat16", "MAX_BLOCK_C": 128})
-BACKWARD = ({}, {"RUN_BLOCK": 512})
+FORWARD, BACKWARD = 0, 1
+# Jobs (mode, variant). First what the goals need: the module's settings forward and
+# forward+backward (the rows every other is compared with), bfloat16; then the gather kernel
+# (the one measured before), NCHW reads (no channels-last copy), one setting changed at a time.
+FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"})] + [
+    (FORWARD, v) for v in ({"SCAN": False}, {"CHANNELS_LAST": False}, {"SCAN_COLUMNS": 4},
+                           {"UNROLL": 4}, {"STAGES": 3}, {"MAX_BLOCK_C": 32},
+                           {"MAX_BLOCK_C": 256}, {"TILE": 1024}, {"TILE": 4096, "WARPS": 8},
+                           {"dtype": "bfloat16", "MAX_BLOCK_C": 128})] + [
+    (BACKWARD, {"RUN_BLOCK": 512})]
 # Then combinations, in a seeded random order: wherever the budget stops them, those run are
 # spread over the whole space.
-THEN = [{"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages, "MAX_BLOCK_C": chans,
-         "TILE": tile, "WARPS": warps, "CHANNELS_LAST": last}
+THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
+                   "MAX_BLOCK_C": chans, "TILE": tile, "WARPS": warps, "CHANNELS_LAST": last})
         for cols, unroll, stages, chans, tile, warps, last in itertools.product(
             (1, 2, 4), (1, 2, 4), (None, 2, 3), (16, 32, 64, 128, 256), (1024, 2048, 4096),
             (4, 8), (True, False))]
@@ -145,7 +152,7 @@ def _reference(case, inputs: Inputs, backward: int) -> torch.Tensor:
     if inputs.x.dtype != torch.float32:
         raise ValueError("forward+backward variants are float32 only")
     on_cpu = Inputs(*(t.cpu() for t in (inputs.x, inputs.boxes, inputs.grad)), inputs.scale)
-    x = on_cpu.x.requires_grad_()
+    x = on_cpu.x.detach().requires_grad_()  # not the caller's tensor (on the CPU, the same)
     if case.kind == "pyramid":
         out = cpu.roi_spp(x, on_cpu.boxes, LEVELS, on_cpu.scale)
     else:
@@ -157,25 +164,28 @@ def _resolved(variant: dict, backward: int) -> tuple:
     """What a variant launches, to run each launch once: the module's settings with the
     variant's changes, warps as `_warps` caps them for a full tile."""
     values = {name: getattr(tri, name) for name in SETTINGS} | variant
-    values["WARPS"] = max(1, min(values["WARPS"], values["TILE"] // 256))
+    warps = values.pop("WARPS")
+    values["forward warps"] = max(1, min(warps, values["TILE"] // 256))
     if not values["SCAN"]:
         del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
-    if not backward:
+    if backward:
+        values["backward warps"] = max(1, min(warps, values["RUN_BLOCK"] // 256))
+    else:
         del values["RUN_BLOCK"]
-    return backward, tuple(sorted(values.items()))
+    return backward, tuple(sorted(values.items(), key=str))
 
 
-def sweep(cases, stages, device: str, budget: float, out=sys.stdout) -> list[dict]:
-    """stages: ((forward variants, forward+backward variants), ...), each variant run over
-    every case before the next one starts. A variant's "dtype" (a torch dtype's name) is the
-    inputs' (default float32), its other keys module settings; a launch already run is not
-    run again."""
-    timer, rows, start = _timer(device), [], time.perf_counter()
+def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
+          save=lambda rows: None) -> list[dict]:
+    """jobs: (FORWARD or BACKWARD, variant), each run over every case before the next one
+    starts. A variant's "dtype" (a torch dtype's name) is the inputs' (default float32), its
+    other keys module settings; a launch already run is not run again. The rows go into `rows`
+    (a new list if None), handed to `save` after each one: an interrupted sweep keeps them."""
+    timer, start = _timer(device), time.perf_counter()
+    rows = [] if rows is None else rows
     copy = peak_bandwidth(device) if device == "cuda" else math.nan
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
     references, theirs, traffic, done = {}, {}, {}, set()
-    jobs = [(backward, variant) for forwards, backwards in stages
-            for backward, variant in [(0, v) for v in forwards] + [(1, v) for v in backwards]]
     for (backward, variant), case in itertools.product(jobs, cases):
         if (case, _resolved(variant, backward)) in done:
             continue
@@ -204,6 +214,7 @@ def sweep(cases, stages, device: str, budget: float, out=sys.stdout) -> list[dic
                      "variant": variant, "exact": exact, "ms": ms,
                      "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
                      "fraction_of_copy": share})
+        save(rows)
         name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
         print(f"  {case.id:20s} {mode:16s} {name:54s} "
               + (f"{ms:8.3f} ms {ms / theirs[case][backward]:5.2f}x torchvision's float32"
@@ -263,14 +274,22 @@ def main(argv=None) -> int:
         return 2
     if args.smoke:
         cases = (Case("pool", "small", 16, 7),)
-        stages = ((({}, {"SCAN": False}, {"SCAN_COLUMNS": 1}), ({"RUN_BLOCK": 8192},)),)
+        jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
+                (BACKWARD, {"RUN_BLOCK": 8192})]
     else:
-        cases, stages = CASES, ((FIRST, BACKWARD), (THEN, ()))
-    rows = sweep(cases, stages, device, args.budget)
+        cases, jobs = CASES, FIRST + THEN
+
+    def save(rows):
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(rows, fh, indent=1)
+
+    rows = []
+    try:
+        sweep(cases, jobs, device, args.budget, rows=rows, save=save)
+    except KeyboardInterrupt:  # a time limit's SIGINT: the rows so far are kept and summed up
+        print("interrupted", flush=True)
     goals(rows)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
     return 0 if all(row["exact"] for row in rows) else 1
 
 
