@@ -58,8 +58,9 @@ def side_by_side(benchmark, spec, case, impl, inputs, step, device, precision, d
                  mode) -> dict:
     """The step's time over its baseline's, the two timed in alternating blocks on the same
     inputs, or on equal ones made again where the suite's steps cannot share them
-    (bench.timing.against_baseline); nothing for the baseline itself, a baseline not
-    measured here, or a step too long to pair. A baseline that fails
+    (bench.timing.against_baseline); nothing for the baseline itself, a baseline the suite
+    skips here (its skip_reason), or a step too long to pair. A baseline deselected with `-k`
+    is still prepared and paired: the ratio needs no row of its own. A baseline that fails
     here (out of memory with both steps held, say) leaves the row as measured, with a warning:
     its own benchmark reports it."""
     baseline = spec.baseline_for(case)
