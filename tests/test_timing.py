@@ -101,3 +101,31 @@ def test_long_calls_are_paired_in_fewer_blocks_but_never_fewer_than_the_fewest()
         found = timing.against_baseline(sleeper(0.004), sleeper(0.002), torch.device("cpu"),
                                         blocks=10, block_time=0.005, row_time=row_time)
         assert found["baseline_ratio_blocks"] == blocks
+
+
+def test_side_by_side_pairs_every_step_but_the_baseline_a_skipped_one_and_a_long_one():
+    """bench.benchmarks.side_by_side, with a stand-in suite: the baseline is prepared (even one
+    that -k deselected: nothing here knows) and paired unless one of the three holds."""
+    from types import SimpleNamespace
+
+    from bench import benchmarks
+
+    prepared = []
+    spec = SimpleNamespace(
+        baseline_for=lambda case: "base", shares_inputs=True,
+        skip_reason=lambda case, impl, *rest: "skipped here" if case == "skips" else None,
+        prepare=lambda case, impl, inputs, mode: prepared.append(impl) or SimpleNamespace(
+            fn=lambda: None, setup=None))
+    step = SimpleNamespace(fn=lambda: None, setup=None)
+
+    def pair(case, impl, median):
+        bench = SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(median=median)))
+        with mock.patch.object(benchmarks, "against_baseline", return_value={"paired": 1}):
+            return benchmarks.side_by_side(bench, spec, case, impl, None, step, "cpu", "fp32",
+                                           torch.float32, "forward")
+
+    assert pair("c", "ours", 0.01) == {"paired": 1} and prepared == ["base"]
+    assert pair("c", "base", 0.01) == {}
+    assert pair("skips", "ours", 0.01) == {}
+    assert pair("c", "ours", timing.PAIRED_LONGEST * 2) == {}
+    assert prepared == ["base"]  # none prepared in vain
