@@ -134,7 +134,7 @@ SCAN = True
 # Read the input channels-last (a copy unless it already is): a pixel's channels are then one
 # contiguous run, which a block of channels loads in whole lines.
 CHANNELS_LAST = True
-# Elements in one tile: [bins, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
+# Elements in one tile: [bins, columns, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
 # float32 values over 4 warps are 16 registers a thread per tile. The kernels' logic is the same
 # for any sizes (the tests run small ones too); the interpreter's values are set below.
 TILE = 2048
@@ -151,10 +151,10 @@ MAX_BLOCK_C = 64
 MAX_BLOCK_Q = 1 << 20
 # The columns of a bin's row a step of the scan takes, at least (more where a tile has room).
 SCAN_COLUMNS = 1
-# Steps of the scan's inner loop unrolled: more loads in flight, more registers.
+# Steps of the scan's loop unrolled: more loads in flight, more registers.
 UNROLL = 1
-# Stages of the scan's inner loop software-pipelined (loads of later steps issued into shared
-# memory while a step compares); None: not pipelined.
+# Stages of the scan's loop software-pipelined (loads of later steps issued into shared memory
+# while a step compares); None: not pipelined.
 STAGES = None
 
 
