@@ -462,6 +462,17 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
         monkeypatch.setattr(sweep, "_ours", spoiled(ours, backward, spoil))
         (row,) = sweep.sweep([case], [(backward, {})], DEVICE, budget=600, out=log)
         assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
+    # a variant that fails is reported with its error, and the sweep goes on
+    def failing(case, inputs, backward=0):
+        if tri.SCAN:
+            raise RuntimeError("out of resource: shared memory\nmore")
+        return ours(case, inputs, backward)
+
+    monkeypatch.setattr(sweep, "_ours", failing)
+    failed, gather = sweep.sweep([case], [(0, {}), (0, {"SCAN": False})], DEVICE, budget=600,
+                                 out=log)
+    assert failed["error"] == "out of resource: shared memory" and not failed["exact"]
+    assert "FAILED: out of resource" in log.getvalue() and gather["exact"]
     assert sweep.sweep([case], jobs, DEVICE, budget=0, out=log) == []
     assert "budget of 0 s spent" in log.getvalue()
     with pytest.raises(ValueError, match="not a setting"):

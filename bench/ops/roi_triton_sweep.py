@@ -5,18 +5,19 @@ of the inputs (float32 unless named; in bfloat16 the boxes are rounded too, so i
 differ slightly from float32's). Each is first checked bit for bit, then timed: device time by
 CUDA events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it has no
 bfloat16 kernel on CUDA). Our calls wait for the device once each (the boxes' check), so their
-time includes the host's launches after that wait; torchvision's calls do not wait. Forwards
-are checked against torchvision's roi_pool on the same values in float32 (per level for the
+time includes the host's launches after that wait; torchvision's calls do not wait. Forwards are
+checked against torchvision's roi_pool on the same values in float32 (per level for the
 pyramid), forward+backward (float32) against the CPU gradient ours equals bit for bit
-(torchvision's; `bench.ops.roi_spp`'s for the pyramid). A variant that is not exact is
-reported and not timed. Each timed row says the share of the run's
-measured copy bandwidth it reached with the RoI suite's minimal traffic (`bytes_moved`). The
-cases are the RoI suite's goal cases. Each variant runs on every case before the next starts:
-the ones most worth knowing first, then combinations in a seeded random order; a launch
-already run is not run again, and none is started after `--budget` seconds (a new kernel
-shape compiles once, about a second), so the call fits the GPU machine's lease. `--json` is
-rewritten after every row. At the end, or when interrupted (Ctrl-C, a time limit's SIGINT),
-the issue's goals: the ratios of the module settings and of the fastest exact variant.
+(torchvision's; `bench.ops.roi_spp`'s for the pyramid). A variant that is not exact is reported
+and not timed; one that fails (does not compile, say) is reported with its error, and the sweep
+goes on. Each timed row says the share of the run's measured copy bandwidth it reached with the
+RoI suite's minimal traffic (`bytes_moved`). The cases are the RoI suite's goal cases. Each
+variant runs on every case before the next starts: the ones most worth knowing first, then
+combinations in a seeded random order; a launch already run is not run again, and none is
+started after `--budget` seconds (a new kernel shape compiles once, about a second), so the call
+fits the GPU machine's lease. `--json` is rewritten after every row. At the end, or when
+interrupted (Ctrl-C, a time limit's SIGINT), the issue's goals: the ratios of the module
+settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
@@ -131,7 +132,7 @@ def _timer(device: str):
 
 def _same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     """-0.0 is not +0.0 here; every NaN of the RoI outputs is the input's own."""
-    bits = {4: torch.int32, 2: torch.int16}[a.element_size()]
+    bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[a.element_size()]
     return a.shape == b.shape and a.dtype == b.dtype and torch.equal(a.view(bits), b.view(bits))
 
 
@@ -205,22 +206,29 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
         if key not in references:
             references[key] = _reference(case, data, backward)
             traffic[key] = bytes_moved(case, data, mode)
+        error = None
         with settings(**changes):
-            ours = _ours(case, data, backward)
-            exact = _same_bits(ours().cpu(), references[key])
-            ms = timer(ours) if exact else math.nan
+            try:
+                ours = _ours(case, data, backward)
+                exact = _same_bits(ours().cpu(), references[key])
+                ms = timer(ours) if exact else math.nan
+            except Exception as failure:  # a variant that does not compile or launch: the next
+                error, exact, ms = str(failure).strip().split("\n")[0][:200], False, math.nan
         share = traffic[key] / (ms * 1e-3) / copy
         rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
                      "variant": variant, "exact": exact, "ms": ms,
                      "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
-                     "fraction_of_copy": share})
+                     "fraction_of_copy": share, "error": error})
         save(rows)
         name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
-        print(f"  {case.id:20s} {mode:16s} {name:54s} "
-              + (f"{ms:8.3f} ms {ms / theirs[case][backward]:5.2f}x torchvision's float32"
-                 + (f" {share:6.1%} of copy" if share == share else "") if exact
-                 else "NOT EXACT, not timed"),
-              file=out, flush=True)
+        if error:
+            result = f"FAILED: {error}"
+        elif exact:
+            result = (f"{ms:8.3f} ms {ms / theirs[case][backward]:5.2f}x torchvision's float32"
+                      + (f" {share:6.1%} of copy" if share == share else ""))
+        else:
+            result = "NOT EXACT, not timed"
+        print(f"  {case.id:20s} {mode:16s} {name:54s} {result}", file=out, flush=True)
     return rows
 
 
