@@ -161,19 +161,26 @@ def _reference(case, inputs: Inputs, backward: int) -> torch.Tensor:
     return torch.autograd.grad(out, x, on_cpu.grad)[0]
 
 
+def _split(variant: dict) -> tuple[torch.dtype, dict]:
+    """(the inputs' dtype, the module settings' changes) of a variant."""
+    changes = dict(variant)
+    return getattr(torch, changes.pop("dtype", "float32")), changes
+
+
 def _resolved(variant: dict, backward: int) -> tuple:
     """What a variant launches, to run each launch once: the module's settings with the
-    variant's changes, warps as `_warps` caps them for a full tile."""
-    values = {name: getattr(tri, name) for name in SETTINGS} | variant
-    warps = values.pop("WARPS")
-    values["forward warps"] = max(1, min(warps, values["TILE"] // 256))
+    variant's changes, warps as `_warps` gives them for a full tile (and the backward's)."""
+    dtype, changes = _split(variant)
+    with settings(**changes):
+        values = {name: getattr(tri, name) for name in SETTINGS}
+        values["WARPS"] = tri._warps(tri.TILE)
+        if backward:
+            values["RUN_BLOCK"] = tri.RUN_BLOCK, tri._warps(tri.RUN_BLOCK)
     if not values["SCAN"]:
         del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
-    if backward:
-        values["backward warps"] = max(1, min(warps, values["RUN_BLOCK"] // 256))
-    else:
+    if not backward:
         del values["RUN_BLOCK"]
-    return backward, tuple(sorted(values.items(), key=str))
+    return backward, dtype, tuple(values.items())
 
 
 def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
@@ -188,9 +195,10 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
     references, theirs, traffic, done = {}, {}, {}, set()
     for (backward, variant), case in itertools.product(jobs, cases):
-        if (case, _resolved(variant, backward)) in done:
+        launch = case, _resolved(variant, backward)
+        if launch in done:
             continue
-        done.add((case, _resolved(variant, backward)))
+        done.add(launch)
         if time.perf_counter() - start > budget:
             print(f"budget of {budget:.0f} s spent; the rest not run", file=out)
             return rows
@@ -198,8 +206,7 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
             theirs[case] = [timer(_theirs(case, inputs[case], b)) for b in (0, 1)]
             print(f"{case.id}: torchvision {theirs[case][0]:.3f} ms forward, "
                   f"{theirs[case][1]:.3f} ms forward+backward (float32)", file=out, flush=True)
-        changes = dict(variant)
-        dtype = getattr(torch, changes.pop("dtype", "float32"))
+        dtype, changes = _split(variant)
         data = _cast(inputs[case], dtype)
         key = (case, dtype, backward)
         mode = ("forward", "forward_backward")[backward]
