@@ -52,11 +52,13 @@ case. Other levels are pooled from the input by the same program.
 
 Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
 in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
-so that each input element's terms form a run in that order, and the lane at the start of a run
-adds the run up one term after the other, rounding to the dtype after every addition (bfloat16
-by an explicit round-to-nearest-even on the bits, which the interpreter would otherwise
-truncate). The runs are found in the kernel (a lane starts where the sorted key differs from the
-one before), so the backward never waits for the device. No atomics: repeated runs give the
+so that each input element's terms form a run in that order. A lane owns `RUN_CHUNK`
+consecutive terms and adds up each run that starts among them, one term after the other,
+rounding to the dtype after every addition (bfloat16 by an explicit round-to-nearest-even on the
+bits, which the interpreter would otherwise truncate), following its last run past the chunk.
+Its loads are of fixed positions, all in flight at once; only the additions wait for each
+other. The runs are found in the kernel (a run starts where the sorted key differs from the one
+before), so the backward never waits for the device. No atomics: repeated runs give the
 same bits, and float32/float64 gradients are torchvision's CPU gradient bit for bit. For roi_spp
 the levels' terms go level after level, the order in which `bench.ops.roi_spp` sums them.
 
@@ -135,16 +137,18 @@ SCAN = True
 # contiguous run, which a block of channels loads in whole lines.
 CHANNELS_LAST = True
 # Elements in one tile: [bins, columns, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
-# float32 values over 4 warps are 16 registers a thread per tile. The kernels' logic is the same
+# float32 values over 8 warps are 8 registers a thread per tile. The kernels' logic is the same
 # for any sizes (the tests run small ones too); the interpreter's values are set below.
 TILE = 2048
 # Size a tile's pixel axis for the largest bin first, then fill it with bins (GPU): a bin's pixels
 # are then gathered in one step where they fit. Otherwise the bins first (interpreter).
 PIXELS_FIRST = True
-# Warps per program, at most (fewer for small tiles: 256 elements a warp at least).
-WARPS = 4
-# Sorted gradient terms per program of the backward, one lane each.
+# Warps per program, at most (fewer for small tiles: 256 elements a warp at least). With UNROLL
+# 2, the fastest of the settings tried on an H200 on the three roi_pool cases (make gpu-sweep).
+WARPS = 8
+# The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
+RUN_CHUNK = 16
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
 # The pixels of one bin gathered per tile, at most.
@@ -152,7 +156,7 @@ MAX_BLOCK_Q = 1 << 20
 # The columns of a bin's row a step of the scan takes, at least (more where a tile has room).
 SCAN_COLUMNS = 1
 # Steps of the scan's loop unrolled: more loads in flight, more registers.
-UNROLL = 1
+UNROLL = 2
 # Stages of the scan's loop software-pipelined (loads of later steps issued into shared memory
 # while a step compares); None: not pipelined.
 STAGES = None
@@ -523,34 +527,50 @@ def _to_bfloat16(x):
 
 
 @triton.jit
-def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr):
+def _add(acc, g):
+    """acc + g rounded to the gradient's dtype, as torchvision's CPU loop adds."""
+    if acc.dtype == tl.bfloat16:
+        # float32 holds a sum of two bfloat16 closely enough that rounding it to bfloat16
+        # gives the correctly rounded bfloat16 sum.
+        return _to_bfloat16(acc.to(tl.float32) + g.to(tl.float32))
+    return acc + g
+
+
+@triton.jit
+def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: tl.constexpr):
     """keys: flat input indices, sorted stably (-1, nothing won, first), and grad in the same
-    order. The lane at the start of each run of equal keys adds up its run's gradients, one
-    term after the other from zero, each addition rounded to the gradient's dtype as
-    torchvision's CPU loop does, and stores the sum at out[key]. Runs are found here, so the
-    host never waits for them."""
-    DTYPE: tl.constexpr = grad_ptr.dtype.element_ty
-    i = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = i < n
-    key = tl.load(key_ptr + i, mask=live, other=-1)
-    previous = tl.load(key_ptr + i - 1, mask=live & (i > 0), other=-1)
-    start = (key >= 0) & (key != previous)
-    acc = tl.zeros([BLOCK], DTYPE)
-    j = i
-    more = start
+    order. Each lane owns CHUNK consecutive terms and adds up every run of equal keys that starts
+    among them, one term after the other from zero, following the last one past its chunk as far
+    as it goes, and stores each sum at out[key]. A run that began before the chunk is its
+    starter's. Runs are found here, so the host never waits for them; a lane's loads are of
+    fixed positions, so they are all in flight at once, and only the additions are in order."""
+    i = (tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)) * CHUNK
+    key = tl.load(key_ptr + i - 1, mask=(i > 0) & (i <= n), other=-1)
+    acc = tl.zeros([BLOCK], grad_ptr.dtype.element_ty)
+    mine = i < 0  # the run in hand started in this chunk
+    for s in tl.static_range(CHUNK):
+        live = i + s < n
+        k = tl.load(key_ptr + i + s, mask=live, other=-1)
+        g = tl.load(grad_ptr + i + s, mask=live, other=0)
+        new = live & (k != key)
+        tl.store(out_ptr + key, acc, mask=new & mine)  # the run before has ended
+        mine = tl.where(new, k >= 0, mine)
+        key = tl.where(new, k, key)
+        acc = tl.where(new, tl.zeros_like(acc), acc)
+        acc = tl.where(mine & live, _add(acc, g), acc)
+    # The runs still open at the chunk's end, a chunk at a time.
+    j = i + CHUNK
+    more = mine
     while tl.max(more.to(tl.int32), axis=0) > 0:
-        g = tl.load(grad_ptr + j, mask=more, other=0)
-        if DTYPE == tl.bfloat16:
-            # float32 holds a sum of two bfloat16 closely enough that rounding it to bfloat16
-            # gives the correctly rounded bfloat16 sum.
-            total = _to_bfloat16(acc.to(tl.float32) + g.to(tl.float32))
-        else:
-            total = acc + g
-        acc = tl.where(more, total, acc)
-        j += 1
-        more = more & (j < n)
-        more = more & (tl.load(key_ptr + j, mask=more, other=-1) == key)
-    tl.store(out_ptr + key, acc, mask=start)
+        go = more
+        for s in tl.static_range(CHUNK):
+            live = go & (j + s < n)
+            k = tl.load(key_ptr + j + s, mask=live, other=-1)
+            g = tl.load(grad_ptr + j + s, mask=live, other=0)
+            more = more & (k == key)
+            acc = tl.where(more, _add(acc, g), acc)
+        j += CHUNK
+    tl.store(out_ptr + key, acc, mask=mine)
 
 
 INTERPRETED = isinstance(_roi_pool_kernel, InterpretedFunction)
@@ -689,8 +709,9 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
     if index.numel() == 0:
         return out
     keys, order = torch.sort(index, stable=True)
-    _run_sum_kernel[(triton.cdiv(keys.numel(), RUN_BLOCK),)](
-        keys, grad[order], out, keys.numel(), BLOCK=RUN_BLOCK, num_warps=_warps(RUN_BLOCK))
+    _run_sum_kernel[(triton.cdiv(keys.numel(), RUN_BLOCK * RUN_CHUNK),)](
+        keys, grad[order], out, keys.numel(), BLOCK=RUN_BLOCK, CHUNK=RUN_CHUNK,
+        num_warps=_warps(RUN_BLOCK))
     return out
 
 

@@ -1,54 +1,60 @@
-"""Where a Triton roi_pool call spends its time on the GPU: the whole call, its stages, and
-torchvision, for three suite cases (fp32 forward). Host time per call: N calls back to back,
-one synchronisation at the end; device time: triton.testing.do_bench (CUDA events, median).
+"""Where the Triton RoI operators spend a GPU's time: the kernels of a forward and of a
+forward+backward call, beside torchvision's, on the RoI suite's goal cases (float32).
+torch.profiler's table of device time (CUDA events per kernel, `CALLS` calls after a warm-up;
+"Self CUDA" is a kernel's own time). roi-stages.log beside it is its output.
 
-Written for the kernels of commit 1e4a863 (the gather, an int64 argmax), whose launch it calls
-directly; roi-stages.log beside it is its output there. It no longer runs: the kernels' launch
-has changed since (`make gpu-sweep` times today's settings side by side)."""
-import time
+    PYTHONPATH=. python reports/examples/nvidia-h200/roi_stages.py
+"""
 import torch
 import torchvision
-import triton
-from bench.ops import roi_triton as tri
-from bench.suites.roi_spp_pooling import Case, make_inputs
+from torch.profiler import ProfilerActivity, profile
 
-def host(fn, n=200):
-    fn(); torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(n):
+from bench.ops import roi_triton as tri
+from bench.suites.roi_spp_pooling import LEVELS, Case, make_inputs
+
+CALLS = 10
+if not torch.cuda.is_available():
+    raise SystemExit("roi_stages: needs CUDA")
+
+
+def table(name, fn):
+    for _ in range(3):
         fn()
     torch.cuda.synchronize()
-    return (time.perf_counter() - t) / n * 1e3
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(CALLS):
+            fn()
+        torch.cuda.synchronize()
+    print(f"\n{name}, {CALLS} calls")
+    print(prof.key_averages().table(sort_by="self_device_time_total", row_limit=12,
+                                    max_name_column_width=50))
 
-def dev(fn):
-    return triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median")
 
-DEV = "cuda" if torch.cuda.is_available() else "cpu"
-if DEV == "cpu":
-    raise SystemExit("roi_stages: no CUDA")
-print(torch.__version__, triton.__version__, torch.cuda.get_device_name())
-for fmap, regions in (("small", 16), ("small", 512), ("fpn-p2", 1000)):
-    i = make_inputs(Case("pool", fmap, regions, 7), DEV, torch.float32)
-    x, boxes, scale = i.x, i.boxes, i.scale
-    xl = x.contiguous(memory_format=torch.channels_last)
-    rois, sc, hh, ww = tri._checked(x, boxes, scale)
-    n, c, h, w = x.shape
-    bc, bb, bq = tri._tiles(c, 49, tri._bin_bound(hh, 7, h), tri._bin_bound(ww, 7, w))
-    groups = triton.cdiv(49, bb)
-    out = torch.empty(boxes.shape[0], c, 7, 7, device=DEV)
-    arg = torch.empty(boxes.shape[0], c, 7, 7, device=DEV, dtype=torch.long)
-    def kern():
-        tri._roi_pool_kernel[(boxes.shape[0] * groups, triton.cdiv(c, bc))](
-            xl, rois, sc, out, arg, c, h, w, 7, 7, groups, *xl.stride(),
-            **tri._constants(x.dtype), BLOCK_B=bb, BLOCK_Q=bq, BLOCK_C=bc,
-            num_warps=tri._warps(bc, bb, bq), enable_fp_fusion=False)
-    stages = {
-        "ours call": lambda: tri.roi_pool(x, boxes, 7, scale),
-        "tv call": lambda: torchvision.ops.roi_pool(x, boxes, 7, scale),
-        "_checked (sync)": lambda: tri._checked(x, boxes, scale),
-        "channels_last copy": lambda: x.contiguous(memory_format=torch.channels_last),
-        "pool kernel": kern,
-    }
-    print(f"{fmap} r{regions} tiles c{bc} b{bb} q{bq} groups {groups} warps {tri._warps(bc, bb, bq)} bound {hh}x{ww}")
-    for name, fn in stages.items():
-        print(f"  {name:20s} host-loop {host(fn):8.3f} ms   device {dev(fn):8.3f} ms")
+def profile_case(case):
+    i = make_inputs(case, "cuda", torch.float32)
+    x = i.x.requires_grad_()
+    if case.kind == "pool":
+        def ours():
+            return tri.roi_pool(x, i.boxes, 7, i.scale)
+
+        def theirs():
+            return torchvision.ops.roi_pool(x, i.boxes, 7, i.scale)
+    else:
+        def ours():
+            return tri.roi_spp(x, i.boxes, LEVELS, i.scale)
+
+        def theirs():
+            return torch.cat([torchvision.ops.roi_pool(x, i.boxes, level, i.scale).flatten(1)
+                              for level in LEVELS], dim=1)
+    grad = i.grad.reshape(ours().shape)
+    with torch.no_grad():
+        table(f"{case.id} ours forward", ours)
+    table(f"{case.id} ours forward+backward", lambda: torch.autograd.grad(ours(), x, grad))
+    table(f"{case.id} torchvision forward+backward",
+          lambda: torch.autograd.grad(theirs(), x, grad))
+
+
+print(torch.__version__, torchvision.__version__, torch.cuda.get_device_name())
+for case in (Case("pool", "vgg16-conv5", 2000, 7), Case("pool", "fpn-p2", 1000, 7),
+             Case("pyramid", "fpn-p2", 1000, 0)):
+    profile_case(case)
