@@ -247,19 +247,25 @@ def test_backward_is_deterministic(op):
         assert same_bits(runs[0], theirs)
 
 
-@pytest.mark.parametrize("block, chunk", [(1, 1), (2, 3), (4, 16), (tri.RUN_BLOCK, tri.RUN_CHUNK)])
+@pytest.mark.parametrize("block, chunk, keys", [
+    (2, 1, torch.int32), (2, 3, torch.int64), (4, 16, torch.int32), (4, 16, torch.int64),
+    (tri.RUN_BLOCK, tri.RUN_CHUNK, torch.int32)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_each_input_element_s_terms_are_added_in_their_order(block, chunk, dtype, monkeypatch):
-    """Runs of every length, from one term to more than a chunk and a program, starting
-    anywhere in a chunk; values of many magnitudes, so that another order of additions gives
-    other bits; -1 (no term) first, as sorted."""
+def test_each_input_element_s_terms_are_added_in_their_order(block, chunk, keys, dtype,
+                                                             monkeypatch):
+    """Runs of every length, from one term to more than a chunk and a program; with 16 terms a
+    chunk (4 lanes a program), runs that start and end at chunk and program boundaries and runs
+    across them. Values of many magnitudes, so that another order of additions gives other
+    bits; -1 (no term) sorted first."""
     monkeypatch.setattr(tri, "RUN_BLOCK", block)
     monkeypatch.setattr(tri, "RUN_CHUNK", chunk)
     gen = torch.Generator().manual_seed(5)
-    lengths = [1, 2, 5, 1, 17, 40, 3, 1, 33, 9, 1, 64]
-    index = torch.repeat_interleave(torch.randperm(20, generator=gen)[:len(lengths)],
-                                    torch.tensor(lengths))
-    index = torch.cat([torch.full((7,), -1), index[torch.randperm(index.numel(), generator=gen)]])
+    # Sorted, the 7 terms of -1 come first, then these runs in this order: they start at 7, 16,
+    # 32, 33, 64, 104, 106, 111, 112, 129, 162 and 163, and end at 15, 31, 32, 63, 103, ..., 226.
+    lengths = torch.tensor([9, 16, 1, 31, 40, 2, 5, 1, 17, 33, 1, 64])
+    runs = torch.randperm(20, generator=gen)[:len(lengths)].sort().values
+    index = torch.cat([torch.full((7,), -1), torch.repeat_interleave(runs, lengths)])
+    index = index[torch.randperm(index.numel(), generator=gen)]
     grad = (torch.randn(index.numel(), generator=gen)
             * 10.0 ** torch.randint(-4, 5, (index.numel(),), generator=gen)).to(dtype)
     grad[-1] = -0.0  # a term of -0.0 added to +0.0 gives +0.0, as in torchvision
@@ -270,7 +276,7 @@ def test_each_input_element_s_terms_are_added_in_their_order(block, chunk, dtype
     shuffled = torch.zeros(20, dtype=dtype).index_add_(0, index.clamp(min=0).flip(0),
                                                        grad.flip(0) * (index.flip(0) >= 0))
     assert not same_bits(shuffled, expected)  # the order shows in the bits
-    index, grad = on(index.to(torch.int32), grad)
+    index, grad = on(index.to(keys), grad)
     assert same_bits(tri._gather_gradient(index, grad, 20), expected)
 
 

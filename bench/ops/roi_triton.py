@@ -56,11 +56,14 @@ so that each input element's terms form a run in that order. A lane owns `RUN_CH
 consecutive terms and adds up each run that starts among them, one term after the other,
 rounding to the dtype after every addition (bfloat16 by an explicit round-to-nearest-even on the
 bits, which the interpreter would otherwise truncate), following its last run past the chunk.
-Its loads are of fixed positions, all in flight at once; only the additions wait for each
-other. The runs are found in the kernel (a run starts where the sorted key differs from the one
-before), so the backward never waits for the device. No atomics: repeated runs give the
-same bits, and float32/float64 gradients are torchvision's CPU gradient bit for bit. For roi_spp
-the levels' terms go level after level, the order in which `bench.ops.roi_spp` sums them.
+Its loads are of fixed positions, so they need not wait for the additions; but compiled for
+sm_90, a step's loads come after the stores of the step before (the compiler cannot tell that
+`out` does not alias the keys), so only the steps past the chunk have all their loads in
+flight at once. The runs are found in the kernel (a run starts where the sorted key differs
+from the one before), so the backward never waits for the device. No atomics: repeated runs
+give the same bits, and float32/float64 gradients are torchvision's CPU gradient bit for bit.
+For roi_spp the levels' terms go level after level, the order in which `bench.ops.roi_spp` sums
+them.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -77,20 +80,26 @@ themselves over repeated runs; float16 and bfloat16 forward and backward against
 the kernels compile for sm_90 down to a cubin (Triton 3.8 here).
 
 On one H200 (Triton 3.6, torch 2.11, torchvision 0.26), in two calls of the GPU machine
-(reports/examples/nvidia-h200/roi-sweeps): the tests compiled, 65 of 71 (the float16 run of
-the random-box test, the CUDA determinism test and one settings variant were cut by the calls'
-time limits; the first two passed with the gather kernel before); every variant the sweeps
-timed was first bit-equal to torchvision's CUDA kernel (forward) or CPU gradient (forward and
-backward) on the RoI suite's goal cases. Device-time medians (fp32, over torchvision's): forward,
-with these settings, 1.35x at 512 regions on 256x50x50 (0.135 against 0.100 ms: the box check's
-synchronisation alone was 0.075 ms), 0.63x at 2000 regions on 512x38x50, 0.93x at 1000 on the
-FPN map, of which the channels-last copy is 0.19 ms (NCHW reads were slower); the pyramid
-{6,3,2,1} there 2.26 ms, 3.1x one torchvision 7x7 call, 0.24x torchvision per level. Forward and
-backward 5.0x, 3.2x and 1.6x: of the 3.4 ms at 2000 regions (50 million terms), sorting them
-takes 2.1 ms, the run sums 0.49, gathering the gradient in key order 0.32
-(reports/examples/nvidia-h200/roi-stages.log); with a lane per term (before `RUN_CHUNK`) it was
-8.6 ms in the first call. bfloat16 forward: 0.85x our float32 time on the FPN map. The gather
-kernel (`SCAN = False`) took 1.1-6.3x the scan's time in the first call.
+(reports/examples/nvidia-h200/roi-sweeps; the second at UNROLL 2): the tests compiled, 65 of
+71 (one is for CPUs only; the calls' time limits cut the last five in order: the STAGES
+variant of the settings test, the random-box test in three dtypes, the CUDA determinism test;
+the random-box test passed in float32 and float64 in the first call, and with the gather
+kernel in all three before). The settings test ran UNROLL 4 (8 warps) on NaN and tied zeros.
+Every variant the sweeps timed was first bit-equal to torchvision's CUDA kernel (forward) or
+CPU gradient (forward and backward) on the RoI suite's goal cases. Device-time medians (fp32,
+over torchvision's), forward with UNROLL 4 and 8 warps: 1.35x at 512 regions on 256x50x50
+(0.135 against 0.100 ms; the box check's synchronisation alone took 0.075 ms in an earlier
+profile, roi-stages.log as of 1e4a863; this case's times vary between runs: 0.270 and 0.164
+ms for the same settings in the two calls), 0.63x at
+2000 regions on 512x38x50, 0.93x at 1000 on the FPN map, of which the channels-last copy is
+0.19 ms (NCHW reads were slower); the pyramid {6,3,2,1} there 2.26 ms, 3.1x one torchvision
+7x7 call, 0.24x torchvision per level. Forward and backward, at UNROLL 2: 5.0x, 3.2x and 1.6x;
+of the 3.4 ms at 2000 regions (50 million terms), sorting them takes 2.1 ms, the run sums 0.49,
+gathering the gradient in key order 0.32 (reports/examples/nvidia-h200/roi-stages.log); with a
+lane per term (before `RUN_CHUNK`) it was 8.6 ms in the first call. bfloat16 forward, at UNROLL
+2: 0.85x our float32 time on the FPN map (0.93x our float32 at UNROLL 4; bfloat16 itself not
+timed there). The gather kernel (`SCAN = False`) took 1.1-6.3x the scan's time in the first
+call.
 
 Compiled here for sm_90 (Triton 3.8) as a launch on 256 float32 channels sees it (channels-last,
 whose channel stride of 1 Triton makes a constant; pointers and the other strides multiples of
@@ -147,8 +156,9 @@ TILE = 2048
 # are then gathered in one step where they fit. Otherwise the bins first (interpreter).
 PIXELS_FIRST = True
 # Warps per program, at most (fewer for small tiles: 256 elements a warp at least). With UNROLL
-# 4, the fastest settings tried on an H200, on each of the RoI goal cases in the second sweep
-# (reports/examples/nvidia-h200/roi-sweeps).
+# 4, the fastest settings tried on an H200 on three of the four RoI goal cases in the second
+# sweep (reports/examples/nvidia-h200/roi-sweeps); on 512x38x50 UNROLL 1 with 4 warps was
+# faster (0.402 against 0.410 ms), and 1.21-1.45x slower on the others.
 WARPS = 8
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128

@@ -1,6 +1,6 @@
 """Where the Triton RoI operators spend a GPU's time: the kernels of a forward and of a
 forward+backward call, beside torchvision's, on the RoI suite's goal cases (float32).
-torch.profiler's table of device time (CUDA events per kernel, `CALLS` calls after a warm-up;
+torch.profiler's table of device time (CUPTI's record of each kernel, `CALLS` calls after a warm-up;
 "Self CUDA" is a kernel's own time). roi-stages.log beside it is its output on an H200 at commit
 33ba8e7 (the scan at UNROLL 2, 8 warps; `RUN_CHUNK` 16).
 
