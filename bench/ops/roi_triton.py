@@ -80,26 +80,25 @@ themselves over repeated runs; float16 and bfloat16 forward and backward against
 the kernels compile for sm_90 down to a cubin (Triton 3.8 here).
 
 On one H200 (Triton 3.6, torch 2.11, torchvision 0.26), in two calls of the GPU machine
-(reports/examples/nvidia-h200/roi-sweeps; the second at UNROLL 2): the tests compiled, 65 of
-71 (one is for CPUs only; the calls' time limits cut the last five in order: the STAGES
-variant of the settings test, the random-box test in three dtypes, the CUDA determinism test;
-the random-box test passed in float32 and float64 in the first call, and with the gather
-kernel in all three before). The settings test ran UNROLL 4 (8 warps) on NaN and tied zeros.
-Every variant the sweeps timed was first bit-equal to torchvision's CUDA kernel (forward) or
-CPU gradient (forward and backward) on the RoI suite's goal cases. Device-time medians (fp32,
-over torchvision's), forward with UNROLL 4 and 8 warps: 1.35x at 512 regions on 256x50x50
-(0.135 against 0.100 ms; the box check's synchronisation alone took 0.075 ms in an earlier
-profile, roi-stages.log as of 1e4a863; this case's times vary between runs: 0.270 and 0.164
-ms for the same settings in the two calls), 0.63x at
-2000 regions on 512x38x50, 0.93x at 1000 on the FPN map, of which the channels-last copy is
-0.19 ms (NCHW reads were slower); the pyramid {6,3,2,1} there 2.26 ms, 3.1x one torchvision
-7x7 call, 0.24x torchvision per level. Forward and backward, at UNROLL 2: 5.0x, 3.2x and 1.6x;
-of the 3.4 ms at 2000 regions (50 million terms), sorting them takes 2.1 ms, the run sums 0.49,
-gathering the gradient in key order 0.32 (reports/examples/nvidia-h200/roi-stages.log); with a
-lane per term (before `RUN_CHUNK`) it was 8.6 ms in the first call. bfloat16 forward, at UNROLL
-2: 0.85x our float32 time on the FPN map (0.93x our float32 at UNROLL 4; bfloat16 itself not
-timed there). The gather kernel (`SCAN = False`) took 1.1-6.3x the scan's time in the first
-call.
+(reports/examples/nvidia-h200/roi-sweeps; the second at UNROLL 2): the tests compiled, 65 of 71
+(one is for CPUs only; the calls' time limits cut the last five in order: the STAGES variant of the
+settings test, the random-box test in three dtypes, the CUDA determinism test; the random-box test
+passed in float32 and float64 in the first call, and with the gather kernel in all three before).
+The settings test ran UNROLL 4 (8 warps) on NaN and tied zeros. Every variant the sweeps timed was
+first bit-equal to torchvision's CUDA kernel (forward) or CPU gradient (forward and backward) on
+the RoI suite's goal cases. Device-time medians (fp32, over torchvision's), forward with UNROLL 4
+and 8 warps: 1.35x at 512 regions on 256x50x50 (0.135 against 0.100 ms; the box check's
+synchronisation alone took 0.075 ms in an earlier profile, roi-stages.log as of 1e4a863; this
+case's times vary between runs: 0.270 and 0.164 ms for the same settings in the two calls), 0.63x
+at 2000 regions on 512x38x50, 0.93x at 1000 on the FPN map, of which the channels-last copy is 0.19
+ms (NCHW reads were slower); the pyramid {6,3,2,1} there 2.26 ms, 3.1x one torchvision 7x7 call,
+0.24x torchvision per level. Forward and backward, at UNROLL 2: 5.0x, 3.2x and 1.6x; of the 3.4 ms
+at 2000 regions (50 million terms), sorting them takes 2.1 ms, the run sums 0.49, gathering the
+gradient in key order 0.32 (reports/examples/nvidia-h200/roi-stages.log); with a lane per term
+(before `RUN_CHUNK`) it was 8.6 ms in the first call. bfloat16 forward, at UNROLL 2: 0.85x our
+float32 time on the FPN map (0.621 ms; over our float32 at UNROLL 4, 0.666 ms, 0.93x: bfloat16 was
+not timed at UNROLL 4). The gather kernel (`SCAN = False`) took 1.1-6.3x the scan's time in the
+first call.
 
 Compiled here for sm_90 (Triton 3.8) as a launch on 256 float32 channels sees it (channels-last,
 whose channel stride of 1 Triton makes a constant; pointers and the other strides multiples of
@@ -556,8 +555,8 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
     order. Each lane owns CHUNK consecutive terms and adds up every run of equal keys that starts
     among them, one term after the other from zero, following the last one past its chunk as far
     as it goes, and stores each sum at out[key]. A run that began before the chunk is its
-    starter's. Runs are found here, so the host never waits for them; a lane's loads are of
-    fixed positions, so they are all in flight at once, and only the additions are in order."""
+    starter's. Runs are found here, so the host never waits for them. A lane's loads are of
+    fixed positions, independent of the additions (but see the module doc on the stores)."""
     i = (tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)) * CHUNK
     key = tl.load(key_ptr + i - 1, mask=(i > 0) & (i <= n), other=-1)
     acc = tl.zeros([BLOCK], grad_ptr.dtype.element_ty)
