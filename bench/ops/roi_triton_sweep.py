@@ -21,9 +21,9 @@ settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs three variants on one tiny case, on CPU tensors too (through Triton's
-interpreter, TRITON_INTERPRET=1 set before the import), timed by the host clock: it checks the
-script, not the kernels' speed.
+`--smoke` runs four variants (three forward, one backward) on one tiny case, on CPU tensors too
+(through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
+clock: it checks the script, not the kernels' speed.
 """
 
 import argparse
@@ -283,7 +283,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="three variants on one tiny case: checks the script")
+                        help="four variants on one tiny case: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
