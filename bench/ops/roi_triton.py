@@ -41,10 +41,11 @@ bin enumerated row-major, and reduces them the same way. The argmax (flat NCHW i
 input, int32 where the input's indices fit; -1 for an empty bin or one with nothing above the
 floor) is kept for the backward, as torchvision does.
 
-Pyramid: one launch for all levels. Where a level divides the finest one and a region's bin edges
+Pyramid: one launch for all levels. A program pools the finest level first, then takes the other
+levels in order, deciding each once. Where a level divides the finest one and a region's bin edges
 at that level are unions of blocks of its finest bins (the program compares the edges, per region:
 float rounding need not keep them so), the level is derived from the finest level's results, which
-the same program wrote just before (a barrier orders the two): the maximum over the block's fine
+the same program wrote before (a barrier orders the two): the maximum over the block's fine
 winners, with the smallest flat index among the winners equal to it. That is the first maximum of
 the coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
 first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no special
@@ -433,6 +434,79 @@ def _derives(box, scale, level, step, fine, fine_w, fine_h, H, W, EDGE: tl.const
     return derived, col0, bin_w, row0, bin_h
 
 
+@triton.jit
+def _pool_level(x_ptr, out_ptr, arg_ptr, out_row, b, c, c_ok, level, row0, bin_h, col0, bin_w,
+                C, H, W, s_n, s_c, s_h, s_w, FLOOR: tl.constexpr, ACC: tl.constexpr,
+                EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_B: tl.constexpr,
+                BLOCK_Q: tl.constexpr, BLOCK_C: tl.constexpr, SCAN: tl.constexpr,
+                UNROLL: tl.constexpr, STAGES: tl.constexpr):
+    """One level of one region pooled from the input, BLOCK_B bins at a time; its outputs start
+    at out_row, channel after channel."""
+    for t0 in range(0, level * level, BLOCK_B):
+        t = t0 + tl.arange(0, BLOCK_B)
+        t_ok = t < level * level
+        hs, he = _bin_edges(t // level, row0, bin_h, H, EDGE, WIDE)
+        ws, we = _bin_edges(t % level, col0, bin_w, W, EDGE, WIDE)
+        value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
+                             s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN,
+                             UNROLL, STAGES)
+        out = out_row + c[None, :] * (level * level) + t[:, None]
+        ok = t_ok[:, None] & c_ok[None, :]
+        tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
+        tl.store(arg_ptr + out, index.to(arg_ptr.dtype.element_ty), mask=ok)
+
+
+@triton.jit
+def _derive_level(x_ptr, out_ptr, arg_ptr, out_row, fine_row, fine, step, b, c, c_ok, level,
+                  row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR: tl.constexpr,
+                  ACC: tl.constexpr, EDGE: tl.constexpr, WIDE: tl.constexpr,
+                  BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr):
+    """One level of one region from the finest level's results (fine_row: their start, per
+    channel), BLOCK_D coarse bins at a time, each from its step x step fine bins."""
+    for t0 in range(0, level * level, BLOCK_D):
+        t = t0 + tl.arange(0, BLOCK_D)
+        t_ok = t < level * level
+        i = t // level
+        j = t % level
+        best = tl.full([BLOCK_D, BLOCK_C], FLOOR, ACC)
+        best_index = tl.full([BLOCK_D, BLOCK_C], -1, tl.int64)
+        for f0 in range(0, step * step, BLOCK_F):
+            f = f0 + tl.arange(0, BLOCK_F)
+            fi = i[:, None] * step + f[None, :] // step
+            fj = j[:, None] * step + f[None, :] % step
+            at = fine_row[None, None, :] + (fi * fine + fj)[:, :, None]
+            mask = ((t_ok[:, None] & (f < step * step)[None, :])[:, :, None]
+                    & c_ok[None, None, :])
+            index = tl.load(arg_ptr + at, mask=mask, other=-1).to(tl.int64)
+            won = index >= 0
+            v = tl.load(out_ptr + at, mask=won, other=float("-inf")).to(ACC)
+            v = tl.where(won, v, float("-inf"))
+            m = tl.max(v, axis=1)
+            # Fine bins overlap by a row or column, so their order is not the coarse bin's
+            # scan order: among equal maxima the smallest flat index is the first in
+            # row-major order.
+            first = tl.min(tl.where(won & (v == m[:, None, :]), index, 9223372036854775807),
+                           axis=1)
+            found = first < 9223372036854775807
+            better = found & ((m > best) | ((m == best) & (first < best_index)))
+            best = tl.where(better, m, best)
+            best_index = tl.where(better, first, best_index)
+        won = best_index >= 0
+        # Re-read the winner, whose sign a tie of +0.0 and -0.0 leaves open in m.
+        plane = best_index - (b.to(tl.int64) * C + c[None, :]) * H * W
+        at = (b.to(tl.int64) * s_n + c[None, :].to(tl.int64) * s_c
+              + (plane // W) * s_h + (plane % W) * s_w)
+        value = tl.load(x_ptr + at, mask=won & c_ok[None, :], other=0).to(ACC)
+        hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+        ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
+        filled = (he > hs) & (we > ws)
+        value = tl.where(won, value, tl.where(filled[:, None], FLOOR, 0.0))
+        out = out_row + c[None, :] * (level * level) + t[:, None]
+        ok = t_ok[:, None] & c_ok[None, :]
+        tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
+        tl.store(arg_ptr + out, best_index.to(arg_ptr.dtype.element_ty), mask=ok)
+
+
 @triton.jit(do_not_specialize=["fine", "scale_bits"])
 def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     n_levels, row_len, C, H, W, s_n, s_c, s_h, s_w, fine, fine_out,
@@ -441,90 +515,43 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
                     BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
                     UNROLL: tl.constexpr, STAGES: tl.constexpr):
-    """All levels of one region for a block of channels. Plan rows: (level, offset of the level
-    in an output row per channel, step), step finest // level where the level may be derived
-    from the finest level, whose output starts at fine_out, else 0."""
+    """All levels of one region for a block of channels: the finest level (the first of its
+    size, whose output starts at fine_out in a row) first, then each other level, derived from
+    it or pooled from the input. Plan rows: (level, offset of the level in an output row per
+    channel, step), step finest // level where the level may be derived from the finest, else
+    0."""
     k = tl.program_id(0)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
     b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
     scale = _scale(scale_bits, EDGE)
-    _, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
-    _, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
+    fine_col0, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
+    fine_row0, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
     row_start = k.to(tl.int64) * row_len
+    _pool_level(x_ptr, out_ptr, arg_ptr, row_start + fine_out, b, c, c_ok, fine, fine_row0,
+                fine_h, fine_col0, fine_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, EDGE,
+                WIDE, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN, UNROLL, STAGES)
+    if DERIVED:
+        # The finest level's results were stored by other threads of this program.
+        tl.debug_barrier()
     for d in range(0, n_levels):
         level = tl.load(plan_ptr + 3 * d)
         out_off = tl.load(plan_ptr + 3 * d + 1) * C
         step = tl.load(plan_ptr + 3 * d + 2)
-        derived, col0, bin_w, row0, bin_h = _derives(box, scale, level, step, fine, fine_w,
-                                                     fine_h, H, W, EDGE, WIDE, BLOCK_L)
-        if derived == 0:
-            for t0 in range(0, level * level, BLOCK_B):
-                t = t0 + tl.arange(0, BLOCK_B)
-                t_ok = t < level * level
-                hs, he = _bin_edges(t // level, row0, bin_h, H, EDGE, WIDE)
-                ws, we = _bin_edges(t % level, col0, bin_w, W, EDGE, WIDE)
-                value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
-                                     s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q,
-                                     BLOCK_C, SCAN, UNROLL, STAGES)
-                out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
-                ok = t_ok[:, None] & c_ok[None, :]
-                tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
-                tl.store(arg_ptr + out, index.to(arg_ptr.dtype.element_ty), mask=ok)
-    if DERIVED:
-        # The finest level's results were stored by other threads of this program.
-        tl.debug_barrier()
-        fine_row = row_start + fine_out + c * (fine * fine)
-        for d in range(0, n_levels):
-            level = tl.load(plan_ptr + 3 * d)
-            out_off = tl.load(plan_ptr + 3 * d + 1) * C
-            step = tl.load(plan_ptr + 3 * d + 2)
+        if out_off != fine_out:  # not the finest level, pooled above
             derived, col0, bin_w, row0, bin_h = _derives(box, scale, level, step, fine, fine_w,
                                                          fine_h, H, W, EDGE, WIDE, BLOCK_L)
             if derived:
-                for t0 in range(0, level * level, BLOCK_D):
-                    t = t0 + tl.arange(0, BLOCK_D)
-                    t_ok = t < level * level
-                    i = t // level
-                    j = t % level
-                    best = tl.full([BLOCK_D, BLOCK_C], FLOOR, ACC)
-                    best_index = tl.full([BLOCK_D, BLOCK_C], -1, tl.int64)
-                    for f0 in range(0, step * step, BLOCK_F):
-                        f = f0 + tl.arange(0, BLOCK_F)
-                        fi = i[:, None] * step + f[None, :] // step
-                        fj = j[:, None] * step + f[None, :] % step
-                        at = fine_row[None, None, :] + (fi * fine + fj)[:, :, None]
-                        mask = ((t_ok[:, None] & (f < step * step)[None, :])[:, :, None]
-                                & c_ok[None, None, :])
-                        index = tl.load(arg_ptr + at, mask=mask, other=-1).to(tl.int64)
-                        won = index >= 0
-                        v = tl.load(out_ptr + at, mask=won, other=float("-inf")).to(ACC)
-                        v = tl.where(won, v, float("-inf"))
-                        m = tl.max(v, axis=1)
-                        # Fine bins overlap by a row or column, so their order is not the
-                        # coarse bin's scan order: among equal maxima the smallest flat index
-                        # is the first in row-major order.
-                        first = tl.min(tl.where(won & (v == m[:, None, :]), index,
-                                                9223372036854775807), axis=1)
-                        found = first < 9223372036854775807
-                        better = found & ((m > best) | ((m == best) & (first < best_index)))
-                        best = tl.where(better, m, best)
-                        best_index = tl.where(better, first, best_index)
-                    won = best_index >= 0
-                    # Re-read the winner, whose sign a tie of +0.0 and -0.0 leaves open in m.
-                    plane = best_index - (b.to(tl.int64) * C + c[None, :]) * H * W
-                    at = (b.to(tl.int64) * s_n + c[None, :].to(tl.int64) * s_c
-                          + (plane // W) * s_h + (plane % W) * s_w)
-                    value = tl.load(x_ptr + at, mask=won & c_ok[None, :], other=0).to(ACC)
-                    hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
-                    ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
-                    filled = (he > hs) & (we > ws)
-                    value = tl.where(won, value, tl.where(filled[:, None], FLOOR, 0.0))
-                    out = row_start + out_off + c[None, :] * (level * level) + t[:, None]
-                    ok = t_ok[:, None] & c_ok[None, :]
-                    tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
-                    tl.store(arg_ptr + out, best_index.to(arg_ptr.dtype.element_ty), mask=ok)
+                if DERIVED:
+                    _derive_level(x_ptr, out_ptr, arg_ptr, row_start + out_off,
+                                  row_start + fine_out + c * (fine * fine), fine, step, b, c,
+                                  c_ok, level, row0, bin_h, col0, bin_w, C, H, W, s_n, s_c,
+                                  s_h, s_w, FLOOR, ACC, EDGE, WIDE, BLOCK_D, BLOCK_F, BLOCK_C)
+            else:
+                _pool_level(x_ptr, out_ptr, arg_ptr, row_start + out_off, b, c, c_ok, level,
+                            row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC,
+                            EDGE, WIDE, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN, UNROLL, STAGES)
 
 
 @triton.jit
