@@ -66,6 +66,17 @@ give the same bits, and float32/float64 gradients are torchvision's CPU gradient
 For roi_spp the levels' terms go level after level, the order in which `bench.ops.roi_spp` sums
 them.
 
+Backward without a sort (`GRADIENT_TILES`; not the default until a GPU has timed it). On an H200
+the sort above took 2.1 of the backward's 3.4 ms at 2000 regions, where torchvision's whole
+backward took 0.35. Here a program owns a tile of the input's gradient (GRADIENT_TILE x
+GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers: it walks
+the outputs in torchvision's order (level, region, bin row, bin column), and adds each output's
+gradient to the tile's element that is its argmax. Of each region it visits only the bins that
+overlap the tile (an argmax lies in its bin; the edges are the forward's arithmetic), so the
+outputs are read about once per tile their bin overlaps, and each program walks the list of
+regions. Exact and deterministic for the same reasons: each element's terms are added by one
+lane, in order, from zero.
+
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
 operation rather than per element, so under it a tile holds all of a region's bins instead. A
@@ -111,6 +122,7 @@ backward's blocks and chunks) side by side with torchvision.
 """
 
 import functools
+import itertools
 import math
 import struct
 from collections.abc import Sequence
@@ -163,6 +175,12 @@ WARPS = 8
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
 RUN_CHUNK = 16
+# The backward without a sort (`_tile_gradient_kernel`): a program per tile of GRADIENT_TILE x
+# GRADIENT_TILE pixels and GRADIENT_BLOCK_C channels. Not the default: not yet timed on a GPU
+# (`make gpu-sweep` times it beside the sort).
+GRADIENT_TILES = False
+GRADIENT_TILE = 8
+GRADIENT_BLOCK_C = 32
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
 # The pixels of one bin gathered per tile, at most.
@@ -613,11 +631,67 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
     tl.store(out_ptr + key, acc, mask=mine)
 
 
+
+@triton.jit(do_not_specialize=["scale_bits"])
+def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, K,
+                          n_levels, row_len, C, H, W, tiles_w, tiles,
+                          EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_H: tl.constexpr,
+                          BLOCK_W: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr):
+    """The input's gradient on a tile of BLOCK_H x BLOCK_W pixels of one image and BLOCK_C
+    channels, without a sort: the program walks the outputs in torchvision's order (level after
+    level, then region, then bin in row-major order) and adds each output's gradient into the
+    tile's element that is its argmax, in registers, from zero. Of a region, it visits only the
+    bins that overlap the tile (an argmax lies in its bin), found with the forward's bin
+    arithmetic. Plan rows: (bin rows, bin columns, offset of the level in an output row per
+    channel). A program writes its tile and nothing else: no atomics, no order left to chance."""
+    b = tl.program_id(0) // tiles
+    tile = tl.program_id(0) % tiles
+    h0 = (tile // tiles_w) * BLOCK_H
+    w0 = (tile % tiles_w) * BLOCK_W
+    p = tl.arange(0, BLOCK_H * BLOCK_W)
+    h = h0 + p // BLOCK_W
+    w = w0 + p % BLOCK_W
+    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    c_ok = c < C
+    element = ((b.to(tl.int64) * C + c[None, :]) * H + h[:, None]) * W + w[:, None]
+    acc = tl.zeros([BLOCK_H * BLOCK_W, BLOCK_C], grad_ptr.dtype.element_ty)
+    scale = _scale(scale_bits, EDGE)
+    i = tl.arange(0, BLOCK_L)
+    for d in range(0, n_levels):
+        rows = tl.load(plan_ptr + 3 * d)
+        cols = tl.load(plan_ptr + 3 * d + 1)
+        # the outputs of this level, region k, channels c, start at `at`
+        at = tl.load(plan_ptr + 3 * d + 2).to(tl.int64) * C + c * (rows * cols)
+        for k in range(0, K):
+            box = box_ptr + 5 * k
+            if tl.load(box).to(tl.float64).to(tl.int32) == b:  # toward zero
+                col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
+                row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
+                # the bins that overlap the tile: an interval of rows and one of columns
+                hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+                ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
+                row_hit = (i < rows) & (he > h0) & (hs < h0 + BLOCK_H)
+                col_hit = (i < cols) & (we > w0) & (ws < w0 + BLOCK_W)
+                first_col = tl.min(tl.where(col_hit, i, BLOCK_L), axis=0)
+                end_col = tl.max(tl.where(col_hit, i + 1, 0), axis=0)
+                for r in range(tl.min(tl.where(row_hit, i, BLOCK_L), axis=0),
+                               tl.max(tl.where(row_hit, i + 1, 0), axis=0)):
+                    for q in range(first_col, end_col):
+                        o = at + r * cols + q
+                        a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
+                        g = tl.load(grad_ptr + o, mask=c_ok, other=0)
+                        acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
+            at += row_len
+    ok = ((h < H) & (w < W))[:, None] & c_ok[None, :]
+    tl.store(out_ptr + element, acc, mask=ok)
+
+
 INTERPRETED = isinstance(_roi_pool_kernel, InterpretedFunction)
 if INTERPRETED:
     # The interpreter pays per program and per operation, hardly per element: it gets large
     # tiles holding all of a region's bins, so that a region is one program with few loop trips.
     TILE, PIXELS_FIRST, RUN_BLOCK, SCAN_COLUMNS, MAX_BLOCK_C = 1 << 16, False, 4096, 1 << 20, 1024
+    GRADIENT_TILE, GRADIENT_BLOCK_C = 1 << 10, 1024
 
 
 def _interpreted() -> bool:
@@ -755,6 +829,38 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
     return out
 
 
+@functools.cache
+def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
+    """The tile gradient's plan on the device (kept, as `_plan_on`): per level (bin rows, bin
+    columns, offset of the level in an output row per channel), for grids ((rows, columns),
+    ...) in order."""
+    offsets = itertools.accumulate((rows * cols for rows, cols in grids), initial=0)
+    return torch.tensor([v for (rows, cols), offset in zip(grids, offsets)
+                         for v in (rows, cols, offset)], dtype=torch.int32, device=device)
+
+
+def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor, scale: int,
+                   grids: tuple, shape) -> torch.Tensor:
+    """The input's gradient [N, C, H, W] by `_tile_gradient_kernel`, from the argmax and
+    gradient, contiguous [K, ...] with rows of C * sum(rows * columns) for the levels' bin
+    grids `grids`, in order."""
+    n, c, h, w = shape
+    out = torch.empty(shape, dtype=grad.dtype, device=grad.device)
+    if out.numel() == 0:
+        return out
+    block_h, block_w = _pow2(min(GRADIENT_TILE, h)), _pow2(min(GRADIENT_TILE, w))
+    block_c = _pow2(min(GRADIENT_BLOCK_C, c))
+    tiles_w = triton.cdiv(w, block_w)
+    tiles = triton.cdiv(h, block_h) * tiles_w
+    _tile_gradient_kernel[(n * tiles, triton.cdiv(c, block_c))](
+        argmax, grad, rois, scale, _grid_plan_on(grids, grad.device), out, rois.shape[0],
+        len(grids), math.prod(argmax.shape[1:]), c, h, w, tiles_w, tiles,
+        EDGE=_EDGE[grad.dtype][0], WIDE=_EDGE[grad.dtype][1], BLOCK_H=block_h, BLOCK_W=block_w,
+        BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)),
+        num_warps=_warps(block_h, block_w, block_c), enable_fp_fusion=False)
+    return out
+
+
 def _outputs(shape, launch: bool, input: torch.Tensor):
     """(output, argmax) of `shape`: left for a launch to write every element of, or, where
     nothing is launched (no region, no channel or an empty map: every bin empty), 0 and -1.
@@ -788,14 +894,17 @@ class _RoIPool(torch.autograd.Function):
                 SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
                 num_warps=_warps(block_c, block_b, block_q),
                 enable_fp_fusion=False)
-        ctx.save_for_backward(argmax)
-        ctx.input_shape = input.shape
+        ctx.save_for_backward(argmax, rois)
+        ctx.input_shape, ctx.scale, ctx.grids = input.shape, scale, (output_size,)
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        (argmax,) = ctx.saved_tensors
+        argmax, rois = ctx.saved_tensors
+        if GRADIENT_TILES:
+            return (_tile_gradient(argmax, grad.contiguous(), rois, ctx.scale, ctx.grids,
+                                   ctx.input_shape), None, None, None)
         # The flat order of [K, C, PH, PW] is torchvision's loop order.
         flat = _gather_gradient(argmax.reshape(-1), grad.contiguous().reshape(-1),
                                 math.prod(ctx.input_shape))
@@ -872,16 +981,20 @@ class _RoISPP(torch.autograd.Function):
                 STAGES=STAGES,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
-        ctx.save_for_backward(argmax)
-        ctx.input_shape = input.shape
+        ctx.save_for_backward(argmax, rois)
+        ctx.input_shape, ctx.scale = input.shape, scale
+        ctx.grids = tuple((level, level) for level in levels)
         ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        (argmax,) = ctx.saved_tensors
+        argmax, rois = ctx.saved_tensors
         grad = grad.contiguous()
+        if GRADIENT_TILES:
+            return (_tile_gradient(argmax, grad, rois, ctx.scale, ctx.grids, ctx.input_shape),
+                    None, None, None)
         # Level by level, then the roi_pool order within a level: the order in which
         # bench.ops.roi_spp adds the levels' contributions.
         index = torch.cat([argmax[:, a:a + n].reshape(-1) for a, n in ctx.spans])

@@ -21,7 +21,7 @@ settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs four variants (three forward, one backward) on one tiny case, on CPU tensors too
+`--smoke` runs five variants (three forward, two backward) on one tiny case, on CPU tensors too
 (through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
 clock: it checks the script, not the kernels' speed.
 """
@@ -60,10 +60,15 @@ BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
 # forward+backward (the rows every other is compared with), bfloat16; then one setting changed at
-# a time, the ones most worth knowing first: the settings before UNROLL 4 and WARPS 8 were chosen
-# (on an H200), the backward's chunks, the fastest pyramid of the first sweep there, then the
-# gather kernel, NCHW reads (no channels-last copy).
-FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
+# a time, the ones most worth knowing first: the backward without a sort (never timed yet) and
+# its tiles, the settings before UNROLL 4 and WARPS 8 were chosen (on an H200), the backward's
+# chunks, the fastest pyramid of the first sweep there, then the gather kernel, NCHW reads (no
+# channels-last copy).
+TILES = {"GRADIENT_TILES": True}
+FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (BACKWARD, TILES),
+         (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 16, "GRADIENT_BLOCK_C": 16}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
          (FORWARD, {"UNROLL": 1, "WARPS": 4}), (BACKWARD, {"RUN_CHUNK": 4}),
          (BACKWARD, {"RUN_CHUNK": 64}), (FORWARD, {"UNROLL": 2}), (FORWARD, {"TILE": 1024}),
          (FORWARD, {"STAGES": 3}), (FORWARD, {"SCAN_COLUMNS": 2, "UNROLL": 4, "MAX_BLOCK_C": 128}),
@@ -79,7 +84,11 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
             (4, 8), (True, False))]
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
-            "WARPS", "RUN_BLOCK", "RUN_CHUNK")
+            "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
+            "GRADIENT_BLOCK_C")
+# The settings of each backward (the others do not change what it launches).
+SORT = ("RUN_BLOCK", "RUN_CHUNK")
+GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C")
 
 
 @contextlib.contextmanager
@@ -181,8 +190,10 @@ def _resolved(variant: dict, backward: int) -> tuple:
             values["RUN_BLOCK"] = tri.RUN_BLOCK, tri._warps(tri.RUN_BLOCK)
     if not values["SCAN"]:
         del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
-    if not backward:
-        del values["RUN_BLOCK"], values["RUN_CHUNK"]
+    unused = (SORT + GRADIENT + ("GRADIENT_TILES",) if not backward
+              else SORT if values["GRADIENT_TILES"] else GRADIENT)
+    for name in unused:
+        del values[name]
     return backward, dtype, tuple(values.items())
 
 
@@ -283,7 +294,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="four variants on one tiny case: checks the script")
+                        help="five variants on one tiny case: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
@@ -293,7 +304,7 @@ def main(argv=None) -> int:
     if args.smoke:
         cases = (Case("pool", "small", 16, 7),)
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
-                (BACKWARD, {"RUN_CHUNK": 2})]
+                (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES)]
     else:
         cases, jobs = CASES, FIRST + THEN
 
