@@ -638,14 +638,16 @@ COMPILE = textwrap.dedent("""
         compile(tri._run_sum_kernel,
                 {"key_ptr": f"*{key}", "grad_ptr": f"*{grad}", "out_ptr": f"*{grad}", "n": "i32"},
                 dict(BLOCK=block, CHUNK=chunk), warps=tri._warps(block))
-    # the backward without a sort, as the GPU launches it in float32; bfloat16, int64 argmax
+    # the backward without a sort, as the GPU launches it in float32; bfloat16, int64
+    # argmax, its loop pipelined
     for dtype, edge, index in (("fp32", tl.float32, "i32"), ("bf16", tl.float32, "i64")):
         compile(tri._tile_gradient_kernel,
                 {"arg_ptr": f"*{index}", "grad_ptr": f"*{dtype}", "box_ptr": f"*{dtype}",
                  "scale_bits": "i64", "plan_ptr": "*i32", "out_ptr": f"*{dtype}",
                  **ints("K", "n_levels", "row_len", "C", "H", "W", "tiles_w", "tiles")},
                 dict(EDGE=edge, WIDE=tl.float32, BLOCK_H=tri.GRADIENT_TILE,
-                     BLOCK_W=tri.GRADIENT_TILE, BLOCK_C=tri.GRADIENT_BLOCK_C, BLOCK_L=8),
+                     BLOCK_W=tri.GRADIENT_TILE, BLOCK_C=tri.GRADIENT_BLOCK_C, BLOCK_L=8,
+                     STAGES=tri.GRADIENT_STAGES if dtype == "fp32" else 2),
                 warps=tri._warps(tri.GRADIENT_TILE, tri.GRADIENT_TILE, tri.GRADIENT_BLOCK_C))
 """)
 

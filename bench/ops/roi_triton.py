@@ -181,6 +181,9 @@ RUN_CHUNK = 16
 GRADIENT_TILES = False
 GRADIENT_TILE = 8
 GRADIENT_BLOCK_C = 32
+# Stages of its loop over a region's bins software-pipelined (the next bins' loads issued while
+# a bin is added); None: not pipelined.
+GRADIENT_STAGES = None
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
 # The pixels of one bin gathered per tile, at most.
@@ -636,7 +639,8 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
 def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, K,
                           n_levels, row_len, C, H, W, tiles_w, tiles,
                           EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_H: tl.constexpr,
-                          BLOCK_W: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr):
+                          BLOCK_W: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr,
+                          STAGES: tl.constexpr):
     """The input's gradient on a tile of BLOCK_H x BLOCK_W pixels of one image and BLOCK_C
     channels, without a sort: the program walks the outputs in torchvision's order (level after
     level, then region, then bin in row-major order) and adds each output's gradient into the
@@ -672,15 +676,16 @@ def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_
                 ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
                 row_hit = (i < rows) & (he > h0) & (hs < h0 + BLOCK_H)
                 col_hit = (i < cols) & (we > w0) & (ws < w0 + BLOCK_W)
-                first_col = tl.min(tl.where(col_hit, i, BLOCK_L), axis=0)
-                end_col = tl.max(tl.where(col_hit, i + 1, 0), axis=0)
-                for r in range(tl.min(tl.where(row_hit, i, BLOCK_L), axis=0),
-                               tl.max(tl.where(row_hit, i + 1, 0), axis=0)):
-                    for q in range(first_col, end_col):
-                        o = at + r * cols + q
-                        a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
-                        g = tl.load(grad_ptr + o, mask=c_ok, other=0)
-                        acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
+                r0 = tl.min(tl.where(row_hit, i, BLOCK_L), axis=0)
+                q0 = tl.min(tl.where(col_hit, i, BLOCK_L), axis=0)
+                n_q = tl.maximum(tl.max(tl.where(col_hit, i + 1, 0), axis=0) - q0, 0)
+                n_r = tl.maximum(tl.max(tl.where(row_hit, i + 1, 0), axis=0) - r0, 0)
+                # one loop over those bins, row-major: its loads depend on the bin alone
+                for j in tl.range(0, n_r * n_q, num_stages=STAGES):
+                    o = at + (r0 + j // n_q) * cols + q0 + j % n_q
+                    a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
+                    g = tl.load(grad_ptr + o, mask=c_ok, other=0)
+                    acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
             at += row_len
     ok = ((h < H) & (w < W))[:, None] & c_ok[None, :]
     tl.store(out_ptr + element, acc, mask=ok)
@@ -856,7 +861,7 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
         argmax, grad, rois, scale, _grid_plan_on(grids, grad.device), out, rois.shape[0],
         len(grids), math.prod(argmax.shape[1:]), c, h, w, tiles_w, tiles,
         EDGE=_EDGE[grad.dtype][0], WIDE=_EDGE[grad.dtype][1], BLOCK_H=block_h, BLOCK_W=block_w,
-        BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)),
+        BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)), STAGES=GRADIENT_STAGES,
         num_warps=_warps(block_h, block_w, block_c), enable_fp_fusion=False)
     return out
 
