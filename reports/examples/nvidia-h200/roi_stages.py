@@ -2,7 +2,8 @@
 forward+backward call, beside torchvision's, on the RoI suite's goal cases (float32).
 torch.profiler's table of device time (CUPTI's record of each kernel, `CALLS` calls after a warm-up;
 "Self CUDA" is a kernel's own time). roi-stages.log beside it is its output on an H200 at commit
-33ba8e7 (the scan at UNROLL 2, 8 warps; `RUN_CHUNK` 16).
+33ba8e7 (the scan at UNROLL 2, 8 warps; `RUN_CHUNK` 16), before the backward without a sort,
+which later versions profile too.
 
     PYTHONPATH=. python reports/examples/nvidia-h200/roi_stages.py
 """
@@ -51,6 +52,10 @@ def profile_case(case):
     with torch.no_grad():
         table(f"{case.id} ours forward", ours)
     table(f"{case.id} ours forward+backward", lambda: torch.autograd.grad(ours(), x, grad))
+    tri.GRADIENT_TILES = True
+    table(f"{case.id} ours forward+backward without a sort (GRADIENT_TILES)",
+          lambda: torch.autograd.grad(ours(), x, grad))
+    tri.GRADIENT_TILES = False
     table(f"{case.id} torchvision forward+backward",
           lambda: torch.autograd.grad(theirs(), x, grad))
 
