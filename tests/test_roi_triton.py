@@ -96,7 +96,7 @@ def problems(draw, max_regions=6):
     return x, boxes, size, draw(st.sampled_from(SCALES))
 
 
-@hypothesis.settings(max_examples=50, deadline=None)
+@hypothesis.settings(max_examples=40, deadline=None)
 @given(problems(), st.sampled_from([torch.float32, torch.float64]), variants)
 def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype, variant):
     x, boxes, size, scale = problem
@@ -105,7 +105,7 @@ def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype, variant):
         assert same_bits(tri.roi_pool(*on(x, boxes), size, scale), tv(x, boxes, size, scale))
 
 
-@hypothesis.settings(max_examples=20, deadline=None)
+@hypothesis.settings(max_examples=16, deadline=None)
 @given(problems(max_regions=4), st.sampled_from(LEVEL_SETS),
        st.sampled_from([torch.float32, torch.float64]), variants)
 def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
