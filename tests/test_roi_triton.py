@@ -121,14 +121,15 @@ def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
        st.sampled_from([{}, {"GRADIENT_TILES": True}] if DEVICE == "cuda" else
                        [{}, {"RUN_BLOCK": 2, "RUN_CHUNK": 1}, {"RUN_BLOCK": 2, "RUN_CHUNK": 3},
                         {"INT32_INDEX_LIMIT": 0}, {"GRADIENT_TILES": True},
-                        {"GRADIENT_TILES": True, "INT32_INDEX_LIMIT": 0}]))
+                        {"GRADIENT_TILES": True, "GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 2,
+                         "INT32_INDEX_LIMIT": 0}]))
 def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype, variant):
     x, boxes, size, scale = problem
     x, boxes = x.to(dtype).requires_grad_(), boxes.to(dtype)
     grad = torch.randn(boxes.shape[0], x.shape[1], *size, dtype=dtype)
     xd, boxes_d, grad_d = on(x.detach(), boxes, grad)
     xd.requires_grad_()
-    with settings(**variant):  # a run of terms may cross chunks and programs; or tiles
+    with settings(**variant):  # runs of terms across chunks and programs; tiles across maps
         (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, size, scale), xd, grad_d)
     (theirs,) = torch.autograd.grad(tv(x, boxes, size, scale), x, grad)
     assert same_bits(ours, theirs)
@@ -250,7 +251,7 @@ def test_backward_adds_in_torchvision_s_order_and_is_deterministic(op, dtype, gr
             return module.roi_pool(x, boxes, 7)
     else:
         def forward(module, x, boxes):
-            return module.roi_spp(x, boxes, (2, 1))
+            return module.roi_spp(x, boxes, (6, 3, 2, 1))
     shape = forward(cpu, x, boxes).shape
     grad = (torch.randn(shape, generator=gen)
             * 10.0 ** torch.randint(-4, 5, shape, generator=gen)).to(dtype)
@@ -323,16 +324,20 @@ def test_half_types_are_our_cpu_operator(dtype):
     xd.requires_grad_()
     boxes = torch.cat([boxes] * 2)
     grad = torch.randn(boxes.shape[0], 3, 4, 4).to(dtype)
-    (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes.to(DEVICE), 4), xd, grad.to(DEVICE))
     (bench,) = torch.autograd.grad(cpu.roi_pool(x, boxes, 4), x, grad)
-    assert same_bits(ours, bench)
+    for gradient in ({}, {"GRADIENT_TILES": True}):  # the sort, the tiles
+        with settings(**gradient):
+            out = tri.roi_pool(xd, boxes.to(DEVICE), 4)
+            (ours,) = torch.autograd.grad(out, xd, grad.to(DEVICE))
+        assert same_bits(ours, bench), gradient
 
 
 @pytest.mark.parametrize("scan, columns", [(True, 1), (True, 2), (False, 2)])
 def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     """The pixel loop (the scan's column steps), several bins and channel blocks per region, and
     the fine-bin loop of derived levels, which the default tile sizes cover in one step on these
-    small inputs; backward runs of terms across programs."""
+    small inputs; backward runs of terms across programs, or (with the gather) the backward by
+    tiles of 4 x 4 pixels and 2 channels, several to an image."""
     monkeypatch.setattr(tri, "SCAN", scan)
     monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     monkeypatch.setattr(tri, "TILE", 16)
@@ -341,6 +346,9 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     monkeypatch.setattr(tri, "PIXELS_FIRST", True)
     monkeypatch.setattr(tri, "RUN_BLOCK", 4)
     monkeypatch.setattr(tri, "RUN_CHUNK", 2)
+    monkeypatch.setattr(tri, "GRADIENT_TILES", not scan)
+    monkeypatch.setattr(tri, "GRADIENT_TILE", 4)
+    monkeypatch.setattr(tri, "GRADIENT_BLOCK_C", 2)
     x = torch.randn(2, 3, 9, 10, generator=torch.Generator().manual_seed(3))
     x[0, :, 1:4, 1:4] = torch.where(x[0, :, 1:4, 1:4] > 0, 0.0, -0.0)
     x[1, 1, 2, 2] = math.nan

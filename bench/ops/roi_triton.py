@@ -75,7 +75,12 @@ gradient to the tile's element that is its argmax. Of each region it visits only
 overlap the tile (an argmax lies in its bin; the edges are the forward's arithmetic), so the
 outputs are read about once per tile their bin overlaps, and each program walks the list of
 regions. Exact and deterministic for the same reasons: each element's terms are added by one
-lane, in order, from zero.
+lane, in order, from zero. Its likely cost on a GPU, by a count of the work (not measured): every
+program walks every region of every level, recomputing the region's bin edges, and its tile
+(8 x 8 pixels, 32 channels) repeats that walk, the more so on large maps: 1,120 programs walk 2,000
+regions on the 2x512x38x50 case, 13,600 walk 1,000 on the FPN map. If the walk dominates, edges
+computed once per region (or a list of the regions that overlap each tile, a sort of a few thousand
+entries instead of 50 million) and larger channel blocks are the next steps.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -86,8 +91,8 @@ Verified (tests/test_roi_triton.py) through the interpreter on a machine without
 equality with torchvision in float32 and float64 on random problems with NaN, ±inf and ±0 ties,
 boxes outside, partly outside, reversed, degenerate and huge, fractional batch indices, with the
 scan at one, two or all columns a step, the gather, NCHW reads, and tiny tiles; the pyramid
-against torchvision at each level; gradients equal to torchvision's CPU gradient and to
-themselves over repeated runs; float16 and bfloat16 forward and backward against
+against torchvision at each level; gradients, by the sort and by tiles, equal to torchvision's CPU
+gradient, in an order that shows in the bits; float16 and bfloat16 forward and backward against
 `bench.ops.roi_pool` / `roi_spp`; zero regions, empty maps, bad inputs refused before a launch;
 the kernels compile for sm_90 down to a cubin (Triton 3.8 here).
 
@@ -536,11 +541,11 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
                     BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
                     UNROLL: tl.constexpr, STAGES: tl.constexpr):
-    """All levels of one region for a block of channels: the finest level (the first of its
-    size, whose output starts at fine_out in a row) first, then each other level, derived from
-    it or pooled from the input. Plan rows: (level, offset of the level in an output row per
-    channel, step), step finest // level where the level may be derived from the finest, else
-    0."""
+    """All levels of one region for a block of channels, in the plan's order, which puts the
+    finest level (the first of its size, whose output starts at fine_out in a row) first; each
+    other level derived from it or pooled from the input. Plan rows: (level, offset of the level
+    in an output row per channel, step), step finest // level where the level may be derived
+    from the finest, else 0."""
     k = tl.program_id(0)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
@@ -550,29 +555,26 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
     fine_col0, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
     fine_row0, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
     row_start = k.to(tl.int64) * row_len
-    _pool_level(x_ptr, out_ptr, arg_ptr, row_start + fine_out, b, c, c_ok, fine, fine_row0,
-                fine_h, fine_col0, fine_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, EDGE,
-                WIDE, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN, UNROLL, STAGES)
-    if DERIVED:
-        # The finest level's results were stored by other threads of this program.
-        tl.debug_barrier()
-    for d in range(0, n_levels):
+    for d in range(0, n_levels):  # the finest level first: the plan on the device says so
         level = tl.load(plan_ptr + 3 * d)
         out_off = tl.load(plan_ptr + 3 * d + 1) * C
         step = tl.load(plan_ptr + 3 * d + 2)
-        if out_off != fine_out:  # not the finest level, pooled above
-            derived, col0, bin_w, row0, bin_h = _derives(box, scale, level, step, fine, fine_w,
-                                                         fine_h, H, W, EDGE, WIDE, BLOCK_L)
-            if derived:
-                if DERIVED:
-                    _derive_level(x_ptr, out_ptr, arg_ptr, row_start + out_off,
-                                  row_start + fine_out + c * (fine * fine), fine, step, b, c,
-                                  c_ok, level, row0, bin_h, col0, bin_w, C, H, W, s_n, s_c,
-                                  s_h, s_w, FLOOR, ACC, EDGE, WIDE, BLOCK_D, BLOCK_F, BLOCK_C)
-            else:
-                _pool_level(x_ptr, out_ptr, arg_ptr, row_start + out_off, b, c, c_ok, level,
-                            row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC,
-                            EDGE, WIDE, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN, UNROLL, STAGES)
+        derived, col0, bin_w, row0, bin_h = _derives(box, scale, level, step, fine, fine_w,
+                                                     fine_h, H, W, EDGE, WIDE, BLOCK_L)
+        if derived:  # only where a plan row allows it (step > 0), so DERIVED is set
+            if DERIVED:
+                _derive_level(x_ptr, out_ptr, arg_ptr, row_start + out_off,
+                              row_start + fine_out + c * (fine * fine), fine, step, b, c, c_ok,
+                              level, row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w,
+                              FLOOR, ACC, EDGE, WIDE, BLOCK_D, BLOCK_F, BLOCK_C)
+        else:
+            _pool_level(x_ptr, out_ptr, arg_ptr, row_start + out_off, b, c, c_ok, level, row0,
+                        bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, EDGE, WIDE,
+                        BLOCK_B, BLOCK_Q, BLOCK_C, SCAN, UNROLL, STAGES)
+        if DERIVED:
+            # The finest level's results, stored by other threads of this program, are read by
+            # the derived levels after it.
+            tl.debug_barrier()
 
 
 @triton.jit
@@ -634,7 +636,6 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
     tl.store(out_ptr + key, acc, mask=mine)
 
 
-
 @triton.jit(do_not_specialize=["scale_bits"])
 def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, K,
                           n_levels, row_len, C, H, W, tiles_w, tiles,
@@ -665,9 +666,9 @@ def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_
         rows = tl.load(plan_ptr + 3 * d)
         cols = tl.load(plan_ptr + 3 * d + 1)
         # the outputs of this level, region k, channels c, start at `at`
-        at = tl.load(plan_ptr + 3 * d + 2).to(tl.int64) * C + c * (rows * cols)
-        for k in range(0, K):
-            box = box_ptr + 5 * k
+        at = tl.load(plan_ptr + 3 * d + 2).to(tl.int64) * C + c.to(tl.int64) * (rows * cols)
+        box = box_ptr
+        for _ in range(0, K):
             if tl.load(box).to(tl.float64).to(tl.int32) == b:  # toward zero
                 col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
                 row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
@@ -687,6 +688,7 @@ def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_
                     g = tl.load(grad_ptr + o, mask=c_ok, other=0)
                     acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
             at += row_len
+            box += 5
     ok = ((h < H) & (w < W))[:, None] & c_ok[None, :]
     tl.store(out_ptr + element, acc, mask=ok)
 
@@ -738,10 +740,12 @@ def _constants(dtype: torch.dtype) -> dict:
 
 @functools.cache
 def _plan_on(levels: tuple, device: torch.device) -> torch.Tensor:
-    """A pyramid's plan on the device, copied once per set of levels (a copy from the host
-    waits for the device) and kept: no kernel can be reading it when its memory is reused."""
-    return torch.tensor([v for row in _plan(levels)[0] for v in row], dtype=torch.int32,
-                        device=device)
+    """A pyramid's plan on the device, its finest level first (the others derive from it; each
+    row names its output's place), copied once per set of levels (a copy from the host waits for
+    the device) and kept: no kernel can be reading it when its memory is reused."""
+    plan, first_fine = _plan(levels)
+    rows = [plan[first_fine]] + plan[:first_fine] + plan[first_fine + 1:]
+    return torch.tensor([v for row in rows for v in row], dtype=torch.int32, device=device)
 
 
 @functools.lru_cache(maxsize=64)  # as _constants
@@ -850,9 +854,9 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
     gradient, contiguous [K, ...] with rows of C * sum(rows * columns) for the levels' bin
     grids `grids`, in order."""
     n, c, h, w = shape
+    if rois.shape[0] == 0 or math.prod(shape) == 0:
+        return torch.zeros(shape, dtype=grad.dtype, device=grad.device)
     out = torch.empty(shape, dtype=grad.dtype, device=grad.device)
-    if out.numel() == 0:
-        return out
     block_h, block_w = _pow2(min(GRADIENT_TILE, h)), _pow2(min(GRADIENT_TILE, w))
     block_c = _pow2(min(GRADIENT_BLOCK_C, c))
     tiles_w = triton.cdiv(w, block_w)
@@ -864,6 +868,17 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
         BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)), STAGES=GRADIENT_STAGES,
         num_warps=_warps(block_h, block_w, block_c), enable_fp_fusion=False)
     return out
+
+
+def _save(ctx, argmax, rois, input_shape, scale: int, grids: tuple) -> None:
+    """What the backward needs; the boxes only for the backward by tiles, which the forward
+    chooses (GRADIENT_TILES), so that boxes changed in place after a forward whose backward
+    sorts go unnoticed as before."""
+    if GRADIENT_TILES:
+        ctx.save_for_backward(argmax, rois)
+    else:
+        ctx.save_for_backward(argmax)
+    ctx.input_shape, ctx.scale, ctx.grids = input_shape, scale, grids
 
 
 def _outputs(shape, launch: bool, input: torch.Tensor):
@@ -899,16 +914,15 @@ class _RoIPool(torch.autograd.Function):
                 SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
                 num_warps=_warps(block_c, block_b, block_q),
                 enable_fp_fusion=False)
-        ctx.save_for_backward(argmax, rois)
-        ctx.input_shape, ctx.scale, ctx.grids = input.shape, scale, (output_size,)
+        _save(ctx, argmax, rois, input.shape, scale, (output_size,))
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        argmax, rois = ctx.saved_tensors
-        if GRADIENT_TILES:
-            return (_tile_gradient(argmax, grad.contiguous(), rois, ctx.scale, ctx.grids,
+        argmax, *rois = ctx.saved_tensors
+        if rois:
+            return (_tile_gradient(argmax, grad.contiguous(), *rois, ctx.scale, ctx.grids,
                                    ctx.input_shape), None, None, None)
         # The flat order of [K, C, PH, PW] is torchvision's loop order.
         flat = _gather_gradient(argmax.reshape(-1), grad.contiguous().reshape(-1),
@@ -986,19 +1000,17 @@ class _RoISPP(torch.autograd.Function):
                 STAGES=STAGES,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
-        ctx.save_for_backward(argmax, rois)
-        ctx.input_shape, ctx.scale = input.shape, scale
-        ctx.grids = tuple((level, level) for level in levels)
+        _save(ctx, argmax, rois, input.shape, scale, tuple((level, level) for level in levels))
         ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        argmax, rois = ctx.saved_tensors
+        argmax, *rois = ctx.saved_tensors
         grad = grad.contiguous()
-        if GRADIENT_TILES:
-            return (_tile_gradient(argmax, grad, rois, ctx.scale, ctx.grids, ctx.input_shape),
+        if rois:
+            return (_tile_gradient(argmax, grad, *rois, ctx.scale, ctx.grids, ctx.input_shape),
                     None, None, None)
         # Level by level, then the roi_pool order within a level: the order in which
         # bench.ops.roi_spp adds the levels' contributions.

@@ -182,13 +182,15 @@ def _split(variant: dict) -> tuple[torch.dtype, dict]:
 
 def _resolved(variant: dict, backward: int) -> tuple:
     """What a variant launches, to run each launch once: the module's settings with the
-    variant's changes, warps as `_warps` gives them for a full tile (and the backward's)."""
+    variant's changes, warps as `_warps` gives them for a full tile (and the backwards')."""
     dtype, changes = _split(variant)
     with settings(**changes):
         values = {name: getattr(tri, name) for name in SETTINGS}
         values["WARPS"] = tri._warps(tri.TILE)
         if backward:
             values["RUN_BLOCK"] = tri.RUN_BLOCK, tri._warps(tri.RUN_BLOCK)
+            values["GRADIENT_TILE"] = tri.GRADIENT_TILE, tri._warps(
+                tri.GRADIENT_TILE, tri.GRADIENT_TILE, tri.GRADIENT_BLOCK_C)
     if not values["SCAN"]:
         del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
     unused = (SORT + GRADIENT + ("GRADIENT_TILES",) if not backward

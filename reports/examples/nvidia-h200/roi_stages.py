@@ -12,6 +12,7 @@ import torchvision
 from torch.profiler import ProfilerActivity, profile
 
 from bench.ops import roi_triton as tri
+from bench.ops.roi_triton_sweep import settings
 from bench.suites.roi_spp_pooling import LEVELS, Case, make_inputs
 
 CALLS = 10
@@ -52,10 +53,9 @@ def profile_case(case):
     with torch.no_grad():
         table(f"{case.id} ours forward", ours)
     table(f"{case.id} ours forward+backward", lambda: torch.autograd.grad(ours(), x, grad))
-    tri.GRADIENT_TILES = True
-    table(f"{case.id} ours forward+backward without a sort (GRADIENT_TILES)",
-          lambda: torch.autograd.grad(ours(), x, grad))
-    tri.GRADIENT_TILES = False
+    with settings(GRADIENT_TILES=True):
+        table(f"{case.id} ours forward+backward without a sort (GRADIENT_TILES)",
+              lambda: torch.autograd.grad(ours(), x, grad))
     table(f"{case.id} torchvision forward+backward",
           lambda: torch.autograd.grad(theirs(), x, grad))
 
