@@ -552,8 +552,8 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
     box = box_ptr + 5 * k.to(tl.int64)
     b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
     scale = _scale(scale_bits, EDGE)
-    fine_col0, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
-    fine_row0, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
+    _, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
+    _, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
     row_start = k.to(tl.int64) * row_len
     for d in range(0, n_levels):  # the finest level first: the plan on the device says so
         level = tl.load(plan_ptr + 3 * d)
