@@ -337,7 +337,8 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     """The pixel loop (the scan's column steps), several bins and channel blocks per region, and
     the fine-bin loop of derived levels, which the default tile sizes cover in one step on these
     small inputs; backward runs of terms across programs, or (with the gather) the backward by
-    tiles of 4 x 4 pixels and 2 channels, several to an image."""
+    tiles of 4 x 4 pixels and 2 channels, several to an image, some of them far from a pair of
+    regions."""
     monkeypatch.setattr(tri, "SCAN", scan)
     monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     monkeypatch.setattr(tri, "TILE", 16)
@@ -349,16 +350,21 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     monkeypatch.setattr(tri, "GRADIENT_TILES", not scan)
     monkeypatch.setattr(tri, "GRADIENT_TILE", 4)
     monkeypatch.setattr(tri, "GRADIENT_BLOCK_C", 2)
+    monkeypatch.setattr(tri, "GRADIENT_BLOCK_K", 2)  # regions sifted two at a time
     x = torch.randn(2, 3, 9, 10, generator=torch.Generator().manual_seed(3))
     x[0, :, 1:4, 1:4] = torch.where(x[0, :, 1:4, 1:4] > 0, 0.0, -0.0)
     x[1, 1, 2, 2] = math.nan
-    boxes = torch.tensor([[0, 0, 0, 8, 9], [1, -2, 1, 6, 12], [0, 1, 1, 4.4, 3]])
+    # two small regions in a corner first (a pair that tiles far from it pass over), the last
+    # in the other corner (the second of a pair of which there is one)
+    boxes = torch.tensor([[0, 1, 1, 4.4, 3], [0, 0, 0, 2, 2], [0, 0, 0, 8, 9],
+                          [1, -2, 1, 6, 12], [0, 5, 4, 9, 8]])
     xd, boxes_d = on(x, boxes)
     assert same_bits(tri.roi_pool(xd, boxes_d, (3, 2)), tv(x, boxes, (3, 2)))
-    assert same_bits(tri.roi_spp(xd, boxes_d[:2], (4, 2, 1)), tv_pyramid(x, boxes[:2], (4, 2, 1)))
+    assert same_bits(tri.roi_spp(xd, boxes_d[2:4], (4, 2, 1)),
+                     tv_pyramid(x, boxes[2:4], (4, 2, 1)))
     xd.requires_grad_()
     x.requires_grad_()
-    grad = torch.randn(3, 3, 3, 2)
+    grad = torch.randn(5, 3, 3, 2)
     (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, (3, 2)), xd, grad.to(DEVICE))
     (theirs,) = torch.autograd.grad(tv(x, boxes, (3, 2)), x, grad)
     assert same_bits(ours, theirs)
@@ -653,7 +659,7 @@ COMPILE = textwrap.dedent("""
              **ints("K", "n_levels", "row_len", "C", "H", "W", "tiles_w", "tiles")},
             dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_H=tri.GRADIENT_TILE,
                  BLOCK_W=tri.GRADIENT_TILE, BLOCK_C=tri.GRADIENT_BLOCK_C, BLOCK_L=8,
-                 STAGES=tri.GRADIENT_STAGES),
+                 BLOCK_K=tri.GRADIENT_BLOCK_K, STAGES=tri.GRADIENT_STAGES),
             warps=tri._warps(tri.GRADIENT_TILE, tri.GRADIENT_TILE, tri.GRADIENT_BLOCK_C))
 """)
 

@@ -78,9 +78,11 @@ regions. Exact and deterministic for the same reasons: each element's terms are 
 lane, in order, from zero. Its likely cost on a GPU, by a count of the work (not measured): every
 program walks every region of every level, recomputing the region's bin edges, and its tile
 (8 x 8 pixels, 32 channels) repeats that walk, the more so on large maps: 1,120 programs walk 2,000
-regions on the 2x512x38x50 case, 13,600 walk 1,000 on the FPN map. If the walk dominates, edges
-computed once per region (or a list of the regions that overlap each tile, a sort of a few thousand
-entries instead of 50 million) and larger channel blocks are the next steps.
+regions on the 2x512x38x50 case, 13,600 walk 1,000 on the FPN map. So a program sifts the regions
+`GRADIENT_BLOCK_K` (32) at a time, by the union of each one's bins, and computes a region's bin
+edges only where that union overlaps its tile. If the walk still dominates, edges computed once
+per region (or a list of the regions that overlap each tile, a sort of a few thousand entries
+instead of 50 million) and larger channel blocks are the next steps.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -189,6 +191,8 @@ GRADIENT_BLOCK_C = 32
 # Stages of its loop over a region's bins software-pipelined (the next bins' loads issued while
 # a bin is added); None: not pipelined.
 GRADIENT_STAGES = None
+# Regions it sifts at once for those near its tile.
+GRADIENT_BLOCK_K = 32
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
 # The pixels of one bin gathered per tile, at most.
@@ -636,12 +640,32 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
     tl.store(out_ptr + key, acc, mask=mine)
 
 
-@triton.jit(do_not_specialize=["scale_bits"])
+@triton.jit
+def _near(box, left, b, scale, rows, cols, h0, w0, H, W, EDGE: tl.constexpr, WIDE: tl.constexpr,
+          BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, BLOCK_K: tl.constexpr):
+    """[BLOCK_K] int32, 1 for each of the next BLOCK_K regions from `box` (`left` of them
+    remain) that is of image b and whose bins' union, from the first bin's start to the last
+    bin's end on each axis, overlaps the tile at (h0, w0): every region with a bin that overlaps
+    the tile, since the edges grow with the bin."""
+    k = tl.arange(0, BLOCK_K)
+    at = box + 5 * tl.minimum(k, left - 1)  # read within the boxes
+    col0, bin_w = _region_axis(at + 1, scale, cols, EDGE, WIDE)
+    row0, bin_h = _region_axis(at + 2, scale, rows, EDGE, WIDE)
+    top, _ = _bin_edges(k * 0, row0, bin_h, H, EDGE, WIDE)
+    _, bottom = _bin_edges(k * 0 + rows - 1, row0, bin_h, H, EDGE, WIDE)
+    start, _ = _bin_edges(k * 0, col0, bin_w, W, EDGE, WIDE)
+    _, end = _bin_edges(k * 0 + cols - 1, col0, bin_w, W, EDGE, WIDE)
+    mine = (k < left) & (tl.load(at).to(tl.float64).to(tl.int32) == b)  # toward zero
+    return (mine & (bottom > h0) & (top < h0 + BLOCK_H) & (end > w0)
+            & (start < w0 + BLOCK_W)).to(tl.int32)
+
+
+@triton.jit(do_not_specialize=["scale_bits", "row_len"])
 def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, K,
                           n_levels, row_len, C, H, W, tiles_w, tiles,
                           EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_H: tl.constexpr,
                           BLOCK_W: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr,
-                          STAGES: tl.constexpr):
+                          BLOCK_K: tl.constexpr, STAGES: tl.constexpr):
     """The input's gradient on a tile of BLOCK_H x BLOCK_W pixels of one image and BLOCK_C
     channels, without a sort: the program walks the outputs in torchvision's order (level after
     level, then region, then bin in row-major order) and adds each output's gradient into the
@@ -668,27 +692,35 @@ def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_
         # the outputs of this level, region k, channels c, start at `at`
         at = tl.load(plan_ptr + 3 * d + 2).to(tl.int64) * C + c.to(tl.int64) * (rows * cols)
         box = box_ptr
-        for _ in range(0, K):
-            if tl.load(box).to(tl.float64).to(tl.int32) == b:  # toward zero
-                col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
-                row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
-                # the bins that overlap the tile: an interval of rows and one of columns
-                hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
-                ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
-                row_hit = (i < rows) & (he > h0) & (hs < h0 + BLOCK_H)
-                col_hit = (i < cols) & (we > w0) & (ws < w0 + BLOCK_W)
-                r0 = tl.min(tl.where(row_hit, i, BLOCK_L), axis=0)
-                q0 = tl.min(tl.where(col_hit, i, BLOCK_L), axis=0)
-                n_q = tl.maximum(tl.max(tl.where(col_hit, i + 1, 0), axis=0) - q0, 0)
-                n_r = tl.maximum(tl.max(tl.where(row_hit, i + 1, 0), axis=0) - r0, 0)
-                # one loop over those bins, row-major: its loads depend on the bin alone
-                for j in tl.range(0, n_r * n_q, num_stages=STAGES):
-                    o = at + (r0 + j // n_q) * cols + q0 + j % n_q
-                    a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
-                    g = tl.load(grad_ptr + o, mask=c_ok, other=0)
-                    acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
-            at += row_len
-            box += 5
+        for k0 in range(0, K, BLOCK_K):
+            # Most regions of a large map miss a tile: BLOCK_K of them are sifted at once.
+            near = _near(box, K - k0, b, scale, rows, cols, h0, w0, H, W, EDGE, WIDE, BLOCK_H,
+                         BLOCK_W, BLOCK_K)
+            if tl.max(near, axis=0) > 0:
+                for j in range(0, BLOCK_K):
+                    if tl.sum(tl.where(tl.arange(0, BLOCK_K) == j, near, 0), axis=0) > 0:
+                        col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
+                        row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
+                        # the bins that overlap the tile: an interval of rows, one of columns
+                        hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+                        ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
+                        row_hit = (i < rows) & (he > h0) & (hs < h0 + BLOCK_H)
+                        col_hit = (i < cols) & (we > w0) & (ws < w0 + BLOCK_W)
+                        r0 = tl.min(tl.where(row_hit, i, BLOCK_L), axis=0)
+                        q0 = tl.min(tl.where(col_hit, i, BLOCK_L), axis=0)
+                        n_q = tl.maximum(tl.max(tl.where(col_hit, i + 1, 0), axis=0) - q0, 0)
+                        n_r = tl.maximum(tl.max(tl.where(row_hit, i + 1, 0), axis=0) - r0, 0)
+                        # one loop over those bins, row-major: its loads depend on the bin
+                        for t in tl.range(0, n_r * n_q, num_stages=STAGES):
+                            o = at + (r0 + t // n_q) * cols + q0 + t % n_q
+                            a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
+                            g = tl.load(grad_ptr + o, mask=c_ok, other=0)
+                            acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
+                    at += row_len
+                    box += 5
+            else:
+                at += row_len * BLOCK_K
+                box += 5 * BLOCK_K
     ok = ((h < H) & (w < W))[:, None] & c_ok[None, :]
     tl.store(out_ptr + element, acc, mask=ok)
 
@@ -865,7 +897,8 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
         argmax, grad, rois, scale, _grid_plan_on(grids, grad.device), out, rois.shape[0],
         len(grids), math.prod(argmax.shape[1:]), c, h, w, tiles_w, tiles,
         EDGE=_EDGE[grad.dtype][0], WIDE=_EDGE[grad.dtype][1], BLOCK_H=block_h, BLOCK_W=block_w,
-        BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)), STAGES=GRADIENT_STAGES,
+        BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)),
+        BLOCK_K=min(GRADIENT_BLOCK_K, _pow2(rois.shape[0])), STAGES=GRADIENT_STAGES,
         num_warps=_warps(block_h, block_w, block_c), enable_fp_fusion=False)
     return out
 

@@ -86,10 +86,10 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
-            "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
+            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "GRADIENT_BLOCK_K")
 # The settings of each backward (the others do not change what it launches).
 SORT = ("RUN_BLOCK", "RUN_CHUNK")
-GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
+GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "GRADIENT_BLOCK_K")
 
 
 @contextlib.contextmanager
