@@ -116,11 +116,12 @@ def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
                          tv_pyramid(x, boxes, levels, scale))
 
 
-@hypothesis.settings(max_examples=15, deadline=None)
+@hypothesis.settings(max_examples=25, deadline=None)
 @given(problems(max_regions=4), st.sampled_from([torch.float32, torch.float64]),
        st.sampled_from([{}, {"GRADIENT_TILES": True}] if DEVICE == "cuda" else
                        [{}, {"RUN_BLOCK": 2, "RUN_CHUNK": 1}, {"RUN_BLOCK": 2, "RUN_CHUNK": 3},
                         {"INT32_INDEX_LIMIT": 0}, {"GRADIENT_TILES": True},
+                        {"GRADIENT_TILES": True, "GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 2},
                         {"GRADIENT_TILES": True, "INT32_INDEX_LIMIT": 0}]))
 def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype, variant):
     x, boxes, size, scale = problem
@@ -337,8 +338,8 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     """The pixel loop (the scan's column steps), several bins and channel blocks per region, and
     the fine-bin loop of derived levels, which the default tile sizes cover in one step on these
     small inputs; backward runs of terms across programs, or (with the gather) the backward by
-    tiles of 4 x 4 pixels and 2 channels, several to an image, some of them far from a pair of
-    regions."""
+    tiles of 4 x 4 pixels and 2 channels, several to an image, bins across tiles' edges, tiles
+    that some regions miss and one whose list is empty."""
     monkeypatch.setattr(tri, "SCAN", scan)
     monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     monkeypatch.setattr(tri, "TILE", 16)
@@ -350,12 +351,10 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     monkeypatch.setattr(tri, "GRADIENT_TILES", not scan)
     monkeypatch.setattr(tri, "GRADIENT_TILE", 4)
     monkeypatch.setattr(tri, "GRADIENT_BLOCK_C", 2)
-    monkeypatch.setattr(tri, "GRADIENT_BLOCK_K", 2)  # regions sifted two at a time
     x = torch.randn(2, 3, 9, 10, generator=torch.Generator().manual_seed(3))
     x[0, :, 1:4, 1:4] = torch.where(x[0, :, 1:4, 1:4] > 0, 0.0, -0.0)
     x[1, 1, 2, 2] = math.nan
-    # two small regions in a corner first (a pair that tiles far from it pass over), the last
-    # in the other corner (the second of a pair of which there is one)
+    # small regions in opposite corners, one partly outside; image 1 has one region
     boxes = torch.tensor([[0, 1, 1, 4.4, 3], [0, 0, 0, 2, 2], [0, 0, 0, 8, 9],
                           [1, -2, 1, 6, 12], [0, 5, 4, 9, 8]])
     xd, boxes_d = on(x, boxes)
@@ -368,6 +367,11 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, (3, 2)), xd, grad.to(DEVICE))
     (theirs,) = torch.autograd.grad(tv(x, boxes, (3, 2)), x, grad)
     assert same_bits(ours, theirs)
+    # the pyramid's: its levels' bins one level after the other in each tile's list
+    grad = torch.randn(2, 3 * 21)
+    (ours,) = torch.autograd.grad(tri.roi_spp(xd, boxes_d[2:4], (4, 2, 1)), xd, grad.to(DEVICE))
+    (bench,) = torch.autograd.grad(cpu.roi_spp(x, boxes[2:4], (4, 2, 1)), x, grad)
+    assert same_bits(ours, bench)
 
 
 class _Launches:
@@ -653,13 +657,15 @@ COMPILE = textwrap.dedent("""
                 {"key_ptr": f"*{key}", "grad_ptr": f"*{grad}", "out_ptr": f"*{grad}", "n": "i32"},
                 dict(BLOCK=block, CHUNK=chunk), warps=tri._warps(block))
     # the backward without a sort, as the GPU launches it (float32)
+    compile(tri._edges_kernel,
+            {"box_ptr": "*fp32", "scale_bits": "i64", "plan_ptr": "*i32", "row_ptr": "*i32",
+             "col_ptr": "*i32", **ints("n_levels", "R", "Q", "H", "W")},
+            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8))
     compile(tri._tile_gradient_kernel,
-            {"arg_ptr": "*i32", "grad_ptr": "*fp32", "box_ptr": "*fp32", "scale_bits": "i64",
-             "plan_ptr": "*i32", "out_ptr": "*fp32",
-             **ints("K", "n_levels", "row_len", "C", "H", "W", "tiles_w", "tiles")},
-            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_H=tri.GRADIENT_TILE,
-                 BLOCK_W=tri.GRADIENT_TILE, BLOCK_C=tri.GRADIENT_BLOCK_C, BLOCK_L=8,
-                 BLOCK_K=tri.GRADIENT_BLOCK_K, STAGES=tri.GRADIENT_STAGES),
+            {"arg_ptr": "*i32", "grad_ptr": "*fp32", "start_ptr": "*i64", "bin_ptr": "*i64",
+             "stride_ptr": "*i32", "out_ptr": "*fp32", **ints("C", "H", "W", "tiles_w", "tiles")},
+            dict(BLOCK_H=tri.GRADIENT_TILE, BLOCK_W=tri.GRADIENT_TILE,
+                 BLOCK_C=tri.GRADIENT_BLOCK_C, STAGES=tri.GRADIENT_STAGES),
             warps=tri._warps(tri.GRADIENT_TILE, tri.GRADIENT_TILE, tri.GRADIENT_BLOCK_C))
 """)
 

@@ -69,20 +69,23 @@ them.
 Backward without a sort (`GRADIENT_TILES`; not the default until a GPU has timed it). On an H200
 the sort above took 2.1 of the backward's 3.4 ms at 2000 regions, where torchvision's whole
 backward took 0.35. Here a program owns a tile of the input's gradient (GRADIENT_TILE x
-GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers: it walks
-the outputs in torchvision's order (level, region, bin row, bin column), and adds each output's
-gradient to the tile's element that is its argmax. Of each region it visits only the bins that
-overlap the tile (an argmax lies in its bin; the edges are the forward's arithmetic), so the
-outputs are read about once per tile their bin overlaps, and each program walks the list of
-regions. Exact and deterministic for the same reasons: each element's terms are added by one
-lane, in order, from zero. Its likely cost on a GPU, by a count of the work (not measured): every
-program walks every region of every level, recomputing the region's bin edges, and its tile
-(8 x 8 pixels, 32 channels) repeats that walk, the more so on large maps: 1,120 programs walk 2,000
-regions on the 2x512x38x50 case, 13,600 walk 1,000 on the FPN map. So a program sifts the regions
-`GRADIENT_BLOCK_K` (32) at a time, by the union of each one's bins, and computes a region's bin
-edges only where that union overlaps its tile. If the walk still dominates, edges computed once
-per region (or a list of the regions that overlap each tile, a sort of a few thousand entries
-instead of 50 million) and larger channel blocks are the next steps.
+GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers. It walks
+a list of the outputs' bins that overlap its tile, in torchvision's order (level, region, bin
+row, bin column), and adds each listed output's gradient to the tile's element that is its
+argmax (an argmax lies in its bin): one flat loop whose loads depend on nothing it computes, so
+they can be pipelined (`GRADIENT_STAGES`). Exact and deterministic for the same reasons as the
+sort: each element's terms are added by one lane, in order, from zero. The lists are built per
+call: one small kernel writes every region's bin edges at every level with the forward's
+arithmetic, torch ops pair each bin with the tiles it overlaps, and one stable sort by tile
+groups the pairs, each tile's in the order they were made. That is about 20 small launches and
+one synchronisation (the number of pairs sizes the lists). Counted on the CPU with the RoI
+suite's boxes at 8x8 tiles (not a timing): 113,360 pairs for 2000 regions on 2x512x38x50
+(50,176,000 terms; a tile's list 1,749 bins at the median, 2,336 at most), 125,741 for 1000 on
+the FPN map (72 at the median), 233,585 for its pyramid. Each program compares every listed
+output with its whole tile (BLOCK_H x BLOCK_W x BLOCK_C): smaller tiles do less of that work and
+make more pairs (at 4x4: 142,893 pairs on 2x512x38x50, lists of 582 at the median). An earlier
+version walked every region at each tile and computed its edges there (1,120 programs x 2,000
+regions on 2x512x38x50); it was not timed either.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -129,7 +132,6 @@ backward's blocks and chunks) side by side with torchvision.
 """
 
 import functools
-import itertools
 import math
 import struct
 from collections.abc import Sequence
@@ -188,11 +190,9 @@ RUN_CHUNK = 16
 GRADIENT_TILES = False
 GRADIENT_TILE = 8
 GRADIENT_BLOCK_C = 32
-# Stages of its loop over a region's bins software-pipelined (the next bins' loads issued while
-# a bin is added); None: not pipelined.
+# Stages of its loop over the bins that overlap a tile software-pipelined (the next bins' loads
+# issued while a bin is added); None: not pipelined.
 GRADIENT_STAGES = None
-# Regions it sifts at once for those near its tile.
-GRADIENT_BLOCK_K = 32
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
 # The pixels of one bin gathered per tile, at most.
@@ -641,41 +641,46 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
 
 
 @triton.jit
-def _near(box, left, b, scale, rows, cols, h0, w0, H, W, EDGE: tl.constexpr, WIDE: tl.constexpr,
-          BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr, BLOCK_K: tl.constexpr):
-    """[BLOCK_K] int32, 1 for each of the next BLOCK_K regions from `box` (`left` of them
-    remain) that is of image b and whose bins' union, from the first bin's start to the last
-    bin's end on each axis, overlaps the tile at (h0, w0): every region with a bin that overlaps
-    the tile, since the edges grow with the bin."""
-    k = tl.arange(0, BLOCK_K)
-    at = box + 5 * tl.minimum(k, left - 1)  # read within the boxes
-    col0, bin_w = _region_axis(at + 1, scale, cols, EDGE, WIDE)
-    row0, bin_h = _region_axis(at + 2, scale, rows, EDGE, WIDE)
-    top, _ = _bin_edges(k * 0, row0, bin_h, H, EDGE, WIDE)
-    _, bottom = _bin_edges(k * 0 + rows - 1, row0, bin_h, H, EDGE, WIDE)
-    start, _ = _bin_edges(k * 0, col0, bin_w, W, EDGE, WIDE)
-    _, end = _bin_edges(k * 0 + cols - 1, col0, bin_w, W, EDGE, WIDE)
-    mine = (k < left) & (tl.load(at).to(tl.float64).to(tl.int32) == b)  # toward zero
-    return (mine & (bottom > h0) & (top < h0 + BLOCK_H) & (end > w0)
-            & (start < w0 + BLOCK_W)).to(tl.int32)
+def _edges_kernel(box_ptr, scale_bits, plan_ptr, row_ptr, col_ptr, n_levels, R, Q, H, W,
+                  EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
+    """A region's bin edges at every level, with the forward's arithmetic: [lo, hi) of each bin
+    row into row_ptr [K, R, 2] and of each bin column into col_ptr [K, Q, 2], the levels one
+    after the other (R, Q: their bin rows, columns together). Plan rows: (bin rows, columns)."""
+    k = tl.program_id(0).to(tl.int64)
+    box = box_ptr + 5 * k
+    scale = _scale(scale_bits, EDGE)
+    i = tl.arange(0, BLOCK_L)
+    rows_at = row_ptr + k * R * 2
+    cols_at = col_ptr + k * Q * 2
+    for d in range(0, n_levels):
+        rows = tl.load(plan_ptr + 2 * d)
+        cols = tl.load(plan_ptr + 2 * d + 1)
+        col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
+        row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
+        hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+        ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
+        tl.store(rows_at + 2 * i, hs, mask=i < rows)
+        tl.store(rows_at + 2 * i + 1, he, mask=i < rows)
+        tl.store(cols_at + 2 * i, ws, mask=i < cols)
+        tl.store(cols_at + 2 * i + 1, we, mask=i < cols)
+        rows_at += 2 * rows
+        cols_at += 2 * cols
 
 
-@triton.jit(do_not_specialize=["scale_bits", "row_len"])
-def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, K,
-                          n_levels, row_len, C, H, W, tiles_w, tiles,
-                          EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_H: tl.constexpr,
-                          BLOCK_W: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_L: tl.constexpr,
-                          BLOCK_K: tl.constexpr, STAGES: tl.constexpr):
+@triton.jit
+def _tile_gradient_kernel(arg_ptr, grad_ptr, start_ptr, bin_ptr, stride_ptr, out_ptr, C, H, W,
+                          tiles_w, tiles, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr,
+                          BLOCK_C: tl.constexpr, STAGES: tl.constexpr):
     """The input's gradient on a tile of BLOCK_H x BLOCK_W pixels of one image and BLOCK_C
-    channels, without a sort: the program walks the outputs in torchvision's order (level after
-    level, then region, then bin in row-major order) and adds each output's gradient into the
-    tile's element that is its argmax, in registers, from zero. Of a region, it visits only the
-    bins that overlap the tile (an argmax lies in its bin), found with the forward's bin
-    arithmetic. Plan rows: (bin rows, bin columns, offset of the level in an output row per
-    channel). A program writes its tile and nothing else: no atomics, no order left to chance."""
-    b = tl.program_id(0) // tiles
-    tile = tl.program_id(0) % tiles
-    h0 = (tile // tiles_w) * BLOCK_H
+    channels, without a sort. The tile's list (entries start_ptr[tile] to start_ptr[tile + 1])
+    names the bins that overlap it, in torchvision's order (level, region, bin row, bin column):
+    bin_ptr holds each one's offset in the outputs, stride_ptr the distance between its
+    channels. The program adds each listed output's gradient into the tile's element that is
+    its argmax, in registers, from zero, and writes its tile and nothing else: no atomics, no
+    order left to chance."""
+    tile = tl.program_id(0)
+    b = tile // tiles
+    h0 = (tile % tiles // tiles_w) * BLOCK_H
     w0 = (tile % tiles_w) * BLOCK_W
     p = tl.arange(0, BLOCK_H * BLOCK_W)
     h = h0 + p // BLOCK_W
@@ -684,43 +689,13 @@ def _tile_gradient_kernel(arg_ptr, grad_ptr, box_ptr, scale_bits, plan_ptr, out_
     c_ok = c < C
     element = ((b.to(tl.int64) * C + c[None, :]) * H + h[:, None]) * W + w[:, None]
     acc = tl.zeros([BLOCK_H * BLOCK_W, BLOCK_C], grad_ptr.dtype.element_ty)
-    scale = _scale(scale_bits, EDGE)
-    i = tl.arange(0, BLOCK_L)
-    for d in range(0, n_levels):
-        rows = tl.load(plan_ptr + 3 * d)
-        cols = tl.load(plan_ptr + 3 * d + 1)
-        # the outputs of this level, region k, channels c, start at `at`
-        at = tl.load(plan_ptr + 3 * d + 2).to(tl.int64) * C + c.to(tl.int64) * (rows * cols)
-        box = box_ptr
-        for k0 in range(0, K, BLOCK_K):
-            # Most regions of a large map miss a tile: BLOCK_K of them are sifted at once.
-            near = _near(box, K - k0, b, scale, rows, cols, h0, w0, H, W, EDGE, WIDE, BLOCK_H,
-                         BLOCK_W, BLOCK_K)
-            if tl.max(near, axis=0) > 0:
-                for j in range(0, BLOCK_K):
-                    if tl.sum(tl.where(tl.arange(0, BLOCK_K) == j, near, 0), axis=0) > 0:
-                        col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
-                        row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
-                        # the bins that overlap the tile: an interval of rows, one of columns
-                        hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
-                        ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
-                        row_hit = (i < rows) & (he > h0) & (hs < h0 + BLOCK_H)
-                        col_hit = (i < cols) & (we > w0) & (ws < w0 + BLOCK_W)
-                        r0 = tl.min(tl.where(row_hit, i, BLOCK_L), axis=0)
-                        q0 = tl.min(tl.where(col_hit, i, BLOCK_L), axis=0)
-                        n_q = tl.maximum(tl.max(tl.where(col_hit, i + 1, 0), axis=0) - q0, 0)
-                        n_r = tl.maximum(tl.max(tl.where(row_hit, i + 1, 0), axis=0) - r0, 0)
-                        # one loop over those bins, row-major: its loads depend on the bin
-                        for t in tl.range(0, n_r * n_q, num_stages=STAGES):
-                            o = at + (r0 + t // n_q) * cols + q0 + t % n_q
-                            a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
-                            g = tl.load(grad_ptr + o, mask=c_ok, other=0)
-                            acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
-                    at += row_len
-                    box += 5
-            else:
-                at += row_len * BLOCK_K
-                box += 5 * BLOCK_K
+    # one flat loop: an entry's loads depend on nothing the loop computes
+    for e in tl.range(tl.load(start_ptr + tile), tl.load(start_ptr + tile + 1),
+                      num_stages=STAGES):
+        o = tl.load(bin_ptr + e) + c.to(tl.int64) * tl.load(stride_ptr + e)
+        a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
+        g = tl.load(grad_ptr + o, mask=c_ok, other=0)
+        acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
     ok = ((h < H) & (w < W))[:, None] & c_ok[None, :]
     tl.store(out_ptr + element, acc, mask=ok)
 
@@ -872,12 +847,64 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
 
 @functools.cache
 def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
-    """The tile gradient's plan on the device (kept, as `_plan_on`): per level (bin rows, bin
-    columns, offset of the level in an output row per channel), for grids ((rows, columns),
-    ...) in order."""
-    offsets = itertools.accumulate((rows * cols for rows, cols in grids), initial=0)
-    return torch.tensor([v for (rows, cols), offset in zip(grids, offsets)
-                         for v in (rows, cols, offset)], dtype=torch.int32, device=device)
+    """The levels' (bin rows, bin columns) on the device, for `_edges_kernel` (kept, as
+    `_plan_on`)."""
+    return torch.tensor(grids, dtype=torch.int32, device=device).reshape(-1)
+
+
+def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, block_w: int):
+    """(start [N * tiles + 1], bin [entries], stride [entries]): for each tile of block_h x
+    block_w pixels of an input `shape` (image after image, tiles row-major), the outputs' bins
+    that overlap it, in the outputs' order (level, region, bin row, bin column), as their offset
+    in the outputs (rows of channels * sum(rows * columns)) and the distance between their
+    channels. The edges come from `_edges_kernel`, the forward's arithmetic; the lists from one
+    stable sort of (tile, bin) pairs, a few per bin, which keeps each tile's pairs in the order
+    they were made."""
+    (n, channels, h, w), k = shape, rois.shape[0]
+    device = rois.device
+    rows, cols = (torch.empty(k, sum(grid[i] for grid in grids), 2, dtype=torch.int32,
+                              device=device) for i in (0, 1))
+    _edges_kernel[(k,)](rois, scale, _grid_plan_on(grids, device), rows, cols, len(grids),
+                        rows.shape[1], cols.shape[1], h, w, EDGE=_EDGE[dtype][0],
+                        WIDE=_EDGE[dtype][1], BLOCK_L=_pow2(max(max(g) for g in grids)),
+                        enable_fp_fusion=False)
+
+    def tiles(edges, block):
+        """First tile and number of tiles each bin overlaps (0 for an empty bin)."""
+        lo, hi = edges.long().unbind(-1)
+        return lo // block, torch.where(hi > lo, (hi - 1) // block - lo // block + 1, 0)
+
+    (row_tile, row_n), (col_tile, col_n) = tiles(rows, block_h), tiles(cols, block_w)
+    image = rois[:, 0].long()  # toward zero, as the kernels read it
+    tiles_w = triton.cdiv(w, block_w)
+    row_len = channels * sum(r * q for r, q in grids)
+    parts, r0, q0, offset = [], 0, 0, 0
+    for r, q in grids:  # the level's bins, [K, r, q] flattened: (region, bin row, bin column)
+        at = (slice(None), slice(r0, r0 + r))
+        of = (slice(None), slice(q0, q0 + q))
+        bins = torch.arange(r * q, device=device)
+        parts.append(dict(
+            count=(row_n[at][:, :, None] * col_n[of][:, None, :]).reshape(-1),
+            tile=((image[:, None, None] * triton.cdiv(h, block_h) + row_tile[at][:, :, None])
+                  * tiles_w + col_tile[of][:, None, :]).reshape(-1),
+            across=col_n[of][:, None, :].expand(k, r, q).reshape(-1),
+            bin=(torch.arange(k, device=device)[:, None] * row_len + offset * channels
+                 + bins[None, :]).reshape(-1),
+            stride=torch.full((k * r * q,), r * q, dtype=torch.int32, device=device)))
+        r0, q0, offset = r0 + r, q0 + q, offset + r * q
+    part = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
+    # each bin's pairs: its tiles row-major, from its first tile
+    owner = torch.repeat_interleave(part["count"])
+    nth = torch.arange(owner.numel(), device=device) - (part["count"].cumsum(0)
+                                                        - part["count"])[owner]
+    across = part["across"][owner]
+    tile = part["tile"][owner] + nth // across * tiles_w + nth % across
+    tile, order = torch.sort(tile, stable=True)
+    owner = owner[order]
+    start = torch.zeros(n * triton.cdiv(h, block_h) * tiles_w + 1, dtype=torch.int64,
+                        device=device)
+    start[1:] = torch.bincount(tile, minlength=start.numel() - 1).cumsum(0)
+    return start, part["bin"][owner], part["stride"][owner]
 
 
 def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor, scale: int,
@@ -891,15 +918,13 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
     out = torch.empty(shape, dtype=grad.dtype, device=grad.device)
     block_h, block_w = _pow2(min(GRADIENT_TILE, h)), _pow2(min(GRADIENT_TILE, w))
     block_c = _pow2(min(GRADIENT_BLOCK_C, c))
+    start, bins, stride = _tile_lists(rois, scale, grids, shape, grad.dtype, block_h, block_w)
     tiles_w = triton.cdiv(w, block_w)
     tiles = triton.cdiv(h, block_h) * tiles_w
     _tile_gradient_kernel[(n * tiles, triton.cdiv(c, block_c))](
-        argmax, grad, rois, scale, _grid_plan_on(grids, grad.device), out, rois.shape[0],
-        len(grids), math.prod(argmax.shape[1:]), c, h, w, tiles_w, tiles,
-        EDGE=_EDGE[grad.dtype][0], WIDE=_EDGE[grad.dtype][1], BLOCK_H=block_h, BLOCK_W=block_w,
-        BLOCK_C=block_c, BLOCK_L=_pow2(max(max(grid) for grid in grids)),
-        BLOCK_K=min(GRADIENT_BLOCK_K, _pow2(rois.shape[0])), STAGES=GRADIENT_STAGES,
-        num_warps=_warps(block_h, block_w, block_c), enable_fp_fusion=False)
+        argmax, grad, start, bins, stride, out, c, h, w, tiles_w, tiles, BLOCK_H=block_h,
+        BLOCK_W=block_w, BLOCK_C=block_c, STAGES=GRADIENT_STAGES,
+        num_warps=_warps(block_h, block_w, block_c))
     return out
 
 

@@ -66,10 +66,10 @@ FORWARD, BACKWARD = 0, 1
 # channels-last copy).
 TILES = {"GRADIENT_TILES": True}
 FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (BACKWARD, TILES),
-         (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
-         (BACKWARD, TILES | {"GRADIENT_TILE": 16, "GRADIENT_BLOCK_C": 16}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 4}), (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 16, "GRADIENT_BLOCK_C": 16}),
          (FORWARD, {"UNROLL": 1, "WARPS": 4}), (BACKWARD, {"RUN_CHUNK": 4}),
          (BACKWARD, {"RUN_CHUNK": 64}), (FORWARD, {"UNROLL": 2}), (FORWARD, {"TILE": 1024}),
          (FORWARD, {"STAGES": 3}), (FORWARD, {"SCAN_COLUMNS": 2, "UNROLL": 4, "MAX_BLOCK_C": 128}),
@@ -86,10 +86,10 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
-            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "GRADIENT_BLOCK_K")
+            "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
 # The settings of each backward (the others do not change what it launches).
 SORT = ("RUN_BLOCK", "RUN_CHUNK")
-GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "GRADIENT_BLOCK_K")
+GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
 
 
 @contextlib.contextmanager
