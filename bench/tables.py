@@ -3,7 +3,8 @@
 import numpy as np
 import pandas as pd
 
-# torch.utils.benchmark's threshold: a spread above 10% of the median makes a row noisy.
+# torch.utils.benchmark's 10% (`meets_confidence`: IQR / median below it). A spread above 10% of
+# the median makes a row noisy; exactly 10%, which torch would warn of, does not.
 NOISY_IQR_RATIO = 0.10
 GROUP = ["run_id", "suite", "case", "device", "precision", "mode"]
 

@@ -148,13 +148,14 @@ def test_a_suite_section_that_cannot_read_the_file_falls_back(tmp_path):
     assert "The roi section could not be drawn from this file" in html
 
 
-def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path):
+def history(tmp_path, last: float) -> str:
+    """The index of three runs of one machine, matmul `last` times as slow in the last."""
     data = json.loads(SAMPLE.read_text())
-    for n, (day, factor) in enumerate([("24", 1.0), ("25", 1.0), ("26", 2.0)]):
+    for n, (day, factor) in enumerate([("24", 1.0), ("25", 1.0), ("26", last)]):
         data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
         data["machine_info"]["run_id"] = f"run{n}"
         for bench in data["benchmarks"]:
-            if bench["extra_info"]["impl"] == "matmul":  # twice as slow in the last run
+            if bench["extra_info"]["impl"] == "matmul":
                 stats = json.loads(SAMPLE.read_text())["benchmarks"][2]["stats"]
                 bench["stats"] = {k: (v * factor if k in ("median", "q1", "q3", "min", "max",
                                                           "mean") else v)
@@ -164,11 +165,35 @@ def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path)
         path.write_text(json.dumps(data))
         render_report([path], tmp_path / "runs" / f"run{n}")
         (tmp_path / "runs" / f"run{n}" / "benchmark.json").write_text(json.dumps(data))
-    html = render_index(tmp_path).read_text()
+    return render_index(tmp_path).read_text()
+
+
+def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path):
+    html = history(tmp_path, 2.0)
     assert "3 runs" in html and "Last two runs (run1 then run2): 1 slower" in html
     changed = html[html.index("Changed between the last two runs"):]
     assert "matmul" in changed and "conv_nchw" not in changed.split("</table>")[0]
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
+
+
+def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path):
+    html = history(tmp_path, 0.5)
+    assert "Last two runs (run1 then run2): 0 slower,\n1 faster" in html
+    changed = html[html.index("Changed between the last two runs"):].split("</table>")[0]
+    assert "matmul" in changed and "0.5×" in changed and "conv_nchw" not in changed
+
+
+def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_path):
+    from bench.report.render import render_compare
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["node"], data["machine_info"]["run_id"] = "other-vm", "other"
+    data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["impl"] != "matmul"]
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(data))
+    html = render_compare(SAMPLE, b, tmp_path / "out").read_text()
+    assert "(vm, Intel(R) Xeon(R) Processor)<br>" in html
+    assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
+    assert "0 slower, 0 faster, 2 unchanged; 1 measured in one run only (missing)" in html
 
 
 def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):

@@ -93,3 +93,17 @@ def test_the_median_interval_is_the_binomial_order_statistics():
     assert median_interval(range(1, 11)) == (2, 9)     # 97.9% coverage for 10 values
     assert median_interval(range(1, 13)) == (3, 10)    # 96.1% for 12
     assert median_interval([5, 1, 4, 2, 3]) == (1, 5)  # 5 values: the whole range
+
+
+def test_a_paired_interval_is_judged_against_one_over_one_plus_the_target_below_one():
+    """The target is symmetric in ratio: 5% means within 1/1.05 = 0.952 and 1.05, so a low
+    end of 0.951 (above 1 - 5%) leaves the target undecided, and 0.953 meets it."""
+    frame = rows()
+    frame["paired_ratio"], frame["paired_high"] = 1.0, 1.02
+    frame["paired_low"] = [0.951, 0.953, 0.97, 0.97]
+    out = verdicts(frame).set_index("case")
+    assert out.loc["a", "target"] == "inconclusive"
+    assert out.loc["b", "target"] == "met"
+    frame["paired_low"], frame["paired_high"] = 0.90, [0.951, 0.953, 1.0, 1.0]
+    assert verdicts(frame).set_index("case").loc["a", "target"] == "missed"
+    assert verdicts(frame).set_index("case").loc["b", "target"] == "inconclusive"

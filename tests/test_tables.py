@@ -126,3 +126,9 @@ def test_a_noisy_row_whose_second_measurement_is_quiet_is_not_noisy():
     out = add_derived(frame(rows))
     # 0.1/0.5 = 20% then 2%; 0.1/2 = 5% (not noisy to begin with); 20% and never re-measured
     assert out["noisy"].tolist() == [False, False, True]
+
+
+def test_a_row_is_noisy_only_above_the_iqr_ratio():
+    out = add_derived(frame([{"case": "a", "impl": "base", "median": 1.0, "iqr": 0.1},
+                             {"case": "b", "impl": "base", "median": 1.0, "iqr": 0.1001}]))
+    assert out["noisy"].tolist() == [False, True]
