@@ -72,13 +72,16 @@ backward took 0.35. Here a program owns a tile of the input's gradient (GRADIENT
 GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers. It walks
 a list of the outputs' bins that overlap its tile, in torchvision's order (level, region, bin
 row, bin column), and adds each listed output's gradient to the tile's element that is its
-argmax (an argmax lies in its bin): one flat loop whose loads depend on nothing it computes, so
-they can be pipelined (`GRADIENT_STAGES`). Exact and deterministic for the same reasons as the
-sort: each element's terms are added by one lane, in order, from zero. The lists are built per
-call: one small kernel writes every region's bin edges at every level with the forward's
-arithmetic, torch ops pair each bin with the tiles it overlaps, and one stable sort by tile
-groups the pairs, each tile's in the order they were made. That is about 20 small launches and
-one synchronisation (the number of pairs sizes the lists). Counted on the CPU with the RoI
+argmax (an argmax lies in its bin), comparing offsets within a channel's map in int32: one flat
+loop whose loads depend on the entry only, not on the additions, so they can be pipelined
+(`GRADIENT_STAGES`; at 2, the compiled loop still waits for its loads at every entry). Exact and
+deterministic for the same reasons as the sort: each element's terms are added by one lane, in
+order, from zero. The lists are built per call: one small kernel writes every region's bin
+edges at every level with the forward's arithmetic, torch ops pair each bin with the tiles it
+overlaps, one stable sort by tile groups the pairs, each tile's in the order they were made, and
+a search finds where each tile's pairs start. That is about 60 tensor operations for roi_pool and
+100 for the pyramid {6,3,2,1} (counted on the CPU; each a launch on a GPU) and one
+synchronisation (the number of pairs sizes the lists). Counted on the CPU with the RoI
 suite's boxes at 8x8 tiles (not a timing): 113,360 pairs for 2000 regions on 2x512x38x50
 (50,176,000 terms; a tile's list 1,749 bins at the median, 2,336 at most), 125,741 for 1000 on
 the FPN map (72 at the median), 233,585 for its pyramid. Each program compares every listed
@@ -190,8 +193,9 @@ RUN_CHUNK = 16
 GRADIENT_TILES = False
 GRADIENT_TILE = 8
 GRADIENT_BLOCK_C = 32
-# Stages of its loop over the bins that overlap a tile software-pipelined (the next bins' loads
-# issued while a bin is added); None: not pipelined.
+# Stages of its loop over the bins that overlap a tile software-pipelined; None: not pipelined.
+# Compiled for sm_90 (Triton 3.8), 3 keeps an entry's loads in flight while another is added; 2
+# waits for them at every entry.
 GRADIENT_STAGES = None
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
@@ -640,7 +644,7 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
     tl.store(out_ptr + key, acc, mask=mine)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["scale_bits"])
 def _edges_kernel(box_ptr, scale_bits, plan_ptr, row_ptr, col_ptr, n_levels, R, Q, H, W,
                   EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
     """A region's bin edges at every level, with the forward's arithmetic: [lo, hi) of each bin
@@ -687,17 +691,23 @@ def _tile_gradient_kernel(arg_ptr, grad_ptr, start_ptr, bin_ptr, stride_ptr, out
     w = w0 + p % BLOCK_W
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
-    element = ((b.to(tl.int64) * C + c[None, :]) * H + h[:, None]) * W + w[:, None]
+    # Compared within a channel's map, in int32 (H * W < 2**31): a listed bin is of this image,
+    # and its argmax of channel c is in channel c's map, or -1. Lanes of a tile past the map's
+    # edge (h >= H or w >= W) may hold another pixel's offset; they are never stored.
+    plane = (b.to(tl.int64) * C + c) * H * W
+    pixel = h * W + w
     acc = tl.zeros([BLOCK_H * BLOCK_W, BLOCK_C], grad_ptr.dtype.element_ty)
-    # one flat loop: an entry's loads depend on nothing the loop computes
+    # One flat loop over the list: an entry's loads depend on the entry only (its bin, then the
+    # bin's argmax and gradient), not on the additions.
     for e in tl.range(tl.load(start_ptr + tile), tl.load(start_ptr + tile + 1),
                       num_stages=STAGES):
         o = tl.load(bin_ptr + e) + c.to(tl.int64) * tl.load(stride_ptr + e)
-        a = tl.load(arg_ptr + o, mask=c_ok, other=-1).to(tl.int64)
+        a = tl.load(arg_ptr + o, mask=c_ok, other=-1)
+        at = tl.where(a >= 0, a - plane, -1).to(tl.int32)
         g = tl.load(grad_ptr + o, mask=c_ok, other=0)
-        acc = tl.where(a[None, :] == element, _add(acc, g[None, :]), acc)
+        acc = tl.where(at[None, :] == pixel[:, None], _add(acc, g[None, :]), acc)
     ok = ((h < H) & (w < W))[:, None] & c_ok[None, :]
-    tl.store(out_ptr + element, acc, mask=ok)
+    tl.store(out_ptr + plane[None, :] + pixel[:, None], acc, mask=ok)
 
 
 INTERPRETED = isinstance(_roi_pool_kernel, InterpretedFunction)
@@ -867,14 +877,14 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
     _edges_kernel[(k,)](rois, scale, _grid_plan_on(grids, device), rows, cols, len(grids),
                         rows.shape[1], cols.shape[1], h, w, EDGE=_EDGE[dtype][0],
                         WIDE=_EDGE[dtype][1], BLOCK_L=_pow2(max(max(g) for g in grids)),
-                        enable_fp_fusion=False)
+                        num_warps=1, enable_fp_fusion=False)
 
-    def tiles(edges, block):
+    def spans(edges, block):
         """First tile and number of tiles each bin overlaps (0 for an empty bin)."""
         lo, hi = edges.long().unbind(-1)
         return lo // block, torch.where(hi > lo, (hi - 1) // block - lo // block + 1, 0)
 
-    (row_tile, row_n), (col_tile, col_n) = tiles(rows, block_h), tiles(cols, block_w)
+    (row_tile, row_n), (col_tile, col_n) = spans(rows, block_h), spans(cols, block_w)
     image = rois[:, 0].long()  # toward zero, as the kernels read it
     tiles_w = triton.cdiv(w, block_w)
     row_len = channels * sum(r * q for r, q in grids)
@@ -894,16 +904,15 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
         r0, q0, offset = r0 + r, q0 + q, offset + r * q
     part = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
     # each bin's pairs: its tiles row-major, from its first tile
-    owner = torch.repeat_interleave(part["count"])
+    owner = torch.repeat_interleave(part["count"])  # the number of pairs: a synchronisation
     nth = torch.arange(owner.numel(), device=device) - (part["count"].cumsum(0)
                                                         - part["count"])[owner]
     across = part["across"][owner]
     tile = part["tile"][owner] + nth // across * tiles_w + nth % across
     tile, order = torch.sort(tile, stable=True)
     owner = owner[order]
-    start = torch.zeros(n * triton.cdiv(h, block_h) * tiles_w + 1, dtype=torch.int64,
-                        device=device)
-    start[1:] = torch.bincount(tile, minlength=start.numel() - 1).cumsum(0)
+    start = torch.searchsorted(tile, torch.arange(n * triton.cdiv(h, block_h) * tiles_w + 1,
+                                                  device=device))
     return start, part["bin"][owner], part["stride"][owner]
 
 
