@@ -367,11 +367,12 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, (3, 2)), xd, grad.to(DEVICE))
     (theirs,) = torch.autograd.grad(tv(x, boxes, (3, 2)), x, grad)
     assert same_bits(ours, theirs)
-    # the pyramid's: its levels' bins one level after the other in each tile's list
-    grad = torch.randn(2, 3 * 21)
-    (ours,) = torch.autograd.grad(tri.roi_spp(xd, boxes_d[2:4], (4, 2, 1)), xd, grad.to(DEVICE))
-    (bench,) = torch.autograd.grad(cpu.roi_spp(x, boxes[2:4], (4, 2, 1)), x, grad)
-    assert same_bits(ours, bench)
+    if not scan:  # the pyramid's by tiles: its levels' bins one after the other in each list
+        grad = torch.randn(2, 3 * 21)
+        (ours,) = torch.autograd.grad(tri.roi_spp(xd, boxes_d[2:4], (4, 2, 1)), xd,
+                                      grad.to(DEVICE))
+        (bench,) = torch.autograd.grad(cpu.roi_spp(x, boxes[2:4], (4, 2, 1)), x, grad)
+        assert same_bits(ours, bench)
 
 
 class _Launches:
