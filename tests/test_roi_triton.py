@@ -339,7 +339,7 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     the fine-bin loop of derived levels, which the default tile sizes cover in one step on these
     small inputs; backward runs of terms across programs, or (with the gather) the backward by
     tiles of 4 x 4 pixels and 2 channels, several to an image, bins across tiles' edges, tiles
-    that some regions miss and one whose list is empty."""
+    that some regions miss and some whose lists are empty."""
     monkeypatch.setattr(tri, "SCAN", scan)
     monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     monkeypatch.setattr(tri, "TILE", 16)

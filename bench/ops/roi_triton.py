@@ -866,10 +866,10 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
     """(start [N * tiles + 1], bin [entries], stride [entries]): for each tile of block_h x
     block_w pixels of an input `shape` (image after image, tiles row-major), the outputs' bins
     that overlap it, in the outputs' order (level, region, bin row, bin column), as their offset
-    in the outputs (rows of channels * sum(rows * columns)) and the distance between their
-    channels. The edges come from `_edges_kernel`, the forward's arithmetic; the lists from one
-    stable sort of (tile, bin) pairs, a few per bin, which keeps each tile's pairs in the order
-    they were made."""
+    in the outputs (a region's row holds channels * sum(rows * columns) of them, level after
+    level) and the distance between their channels. The edges come from `_edges_kernel`, the
+    forward's arithmetic; the lists from one stable sort of (tile, bin) pairs, a few per bin,
+    which keeps each tile's pairs in the order they were made."""
     (n, channels, h, w), k = shape, rois.shape[0]
     device = rois.device
     rows, cols = (torch.empty(k, sum(grid[i] for grid in grids), 2, dtype=torch.int32,
