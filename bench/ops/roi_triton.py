@@ -886,7 +886,8 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
 
     (row_tile, row_n), (col_tile, col_n) = spans(rows, block_h), spans(cols, block_w)
     image = rois[:, 0].long()  # toward zero, as the kernels read it
-    tiles_w = triton.cdiv(w, block_w)
+    region = torch.arange(k, device=device)
+    tiles_h, tiles_w = triton.cdiv(h, block_h), triton.cdiv(w, block_w)
     row_len = channels * sum(r * q for r, q in grids)
     parts, r0, q0, offset = [], 0, 0, 0
     for r, q in grids:  # the level's bins, [K, r, q] flattened: (region, bin row, bin column)
@@ -895,10 +896,10 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
         bins = torch.arange(r * q, device=device)
         parts.append(dict(
             count=(row_n[at][:, :, None] * col_n[of][:, None, :]).reshape(-1),
-            tile=((image[:, None, None] * triton.cdiv(h, block_h) + row_tile[at][:, :, None])
+            tile=((image[:, None, None] * tiles_h + row_tile[at][:, :, None])
                   * tiles_w + col_tile[of][:, None, :]).reshape(-1),
             across=col_n[of][:, None, :].expand(k, r, q).reshape(-1),
-            bin=(torch.arange(k, device=device)[:, None] * row_len + offset * channels
+            bin=(region[:, None] * row_len + offset * channels
                  + bins[None, :]).reshape(-1),
             stride=torch.full((k * r * q,), r * q, dtype=torch.int32, device=device)))
         r0, q0, offset = r0 + r, q0 + q, offset + r * q
@@ -911,8 +912,7 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
     tile = part["tile"][owner] + nth // across * tiles_w + nth % across
     tile, order = torch.sort(tile, stable=True)
     owner = owner[order]
-    start = torch.searchsorted(tile, torch.arange(n * triton.cdiv(h, block_h) * tiles_w + 1,
-                                                  device=device))
+    start = torch.searchsorted(tile, torch.arange(n * tiles_h * tiles_w + 1, device=device))
     return start, part["bin"][owner], part["stride"][owner]
 
 
