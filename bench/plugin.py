@@ -123,6 +123,9 @@ class Progress:
         # they took now and then (the pace compares test bodies, not this run's start-up)
         self.done, self.took, self.known_now, self.known_before = 0, 0.0, 0.0, 0.0
 
+    # trylast: after the terminal's own "collected" line and a benchmark's status letter, so
+    # that ours does not join the first or strand the second on a line of its own
+    @pytest.hookimpl(trylast=True)
     def pytest_collection_finish(self, session):
         for item in session.items:
             if item.get_closest_marker("bench"):
@@ -139,6 +142,7 @@ class Progress:
         self.reporter.write_line(f"bench: {sum(self.left.values())} benchmarks ({counts})"
                                  f"{before}; the page is written at the end")
 
+    @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report):
         if not _settles_a_benchmark(report):
             return
