@@ -1,8 +1,10 @@
 """Test settings. The benchmark options (--grid, --suite, --precision, --device, --benchmark) come
 from the package's pytest plugin, bench.plugin."""
 
+import json
 import os
 
+import pytest
 from hypothesis import settings
 
 # CI runs the property tests on a fixed sequence of examples, so that a pass or a failure there
@@ -10,6 +12,17 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+@pytest.fixture
+def write_json(tmp_path):
+    """write_json(name, data): `data` written as JSON to tmp_path / name, folders made; its path."""
+    def write(name: str, data):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+        return path
+    return write
 
 
 def _interpreter_patches_once_a_launch() -> None:

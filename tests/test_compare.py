@@ -88,11 +88,6 @@ def test_a_benchmark_of_one_run_only_is_missing_not_unchanged(tmp_path):
     assert table["verdict"].value_counts().to_dict() == {"same": 2, "missing": 1}
 
 
-def written(path: Path, data: dict) -> Path:
-    path.write_text(json.dumps(data))
-    return path
-
-
 def test_the_threshold_is_symmetric_in_ratio():
     """5% faster is a ratio below 1/1.05 = 0.952 (not 0.95), as 5% slower is above 1.05."""
     assert verdict(0.951, 0.01, False, 0.05) == "faster"
@@ -100,29 +95,29 @@ def test_the_threshold_is_symmetric_in_ratio():
     assert verdict(0.953, 0.01, False, 0.05) == "same"
 
 
-def test_a_benchmark_new_in_b_is_missing_too(tmp_path):
+def test_a_benchmark_new_in_b_is_missing_too(write_json):
     data = json.loads(SAMPLE.read_text())
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["impl"] != "matmul"]
-    table = compare_runs(written(tmp_path / "a.json", data), SAMPLE).set_index("impl")
+    table = compare_runs(write_json("a.json", data), SAMPLE).set_index("impl")
     assert table.loc["matmul", "verdict"] == "missing"
     assert table["verdict"].value_counts().to_dict() == {"same": 2, "missing": 1}
 
 
-def test_without_raw_rounds_quartiles_apart_below_are_faster(tmp_path):
+def test_without_raw_rounds_quartiles_apart_below_are_faster(write_json):
     a = without_rounds(json.loads(SAMPLE.read_text()))
     b = without_rounds(json.loads(SAMPLE.read_text()))
     for bench in b["benchmarks"]:
         if bench["extra_info"]["impl"] == "matmul":
             for key in ("median", "q1", "q3"):
                 bench["stats"][key] *= 0.5
-    table = compare_runs(written(tmp_path / "a.json", a), written(tmp_path / "b.json", b))
+    table = compare_runs(write_json("a.json", a), write_json("b.json", b))
     row = table.set_index("impl").loc["matmul"]
     assert math.isnan(row["p_value"]) and row["verdict"] == "faster"
 
 
-def test_runs_of_two_machines_pair_case_by_case(tmp_path):
+def test_runs_of_two_machines_pair_case_by_case(write_json):
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["node"] = "other-vm"
-    table = compare_runs(SAMPLE, written(tmp_path / "b.json", data))
+    table = compare_runs(SAMPLE, write_json("b.json", data))
     assert table["verdict"].value_counts().to_dict() == {"same": 3}
     assert set(table["host_a"]) == {"vm"} and set(table["host_b"]) == {"other-vm"}

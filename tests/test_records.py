@@ -205,13 +205,7 @@ def test_a_run_given_twice_is_refused(tmp_path):
             load_runs(paths)
 
 
-def written(path: Path, data: dict) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
-    return path
-
-
-def test_the_machine_columns_are_ours_before_pytest_benchmark_s(tmp_path):
+def test_the_machine_columns_are_ours_before_pytest_benchmark_s(write_json):
     """Our CPU model over py-cpuinfo's brand, torch's thread count (not the CPU count), and,
     without a recorded run id, the folder the JSON is in."""
     data = json.loads(SAMPLE.read_text())
@@ -219,29 +213,29 @@ def test_the_machine_columns_are_ours_before_pytest_benchmark_s(tmp_path):
     data["machine_info"]["cpu"] = {"brand_raw": "theirs", "count": 16}
     data["machine_info"]["threads"] = 1
     del data["machine_info"]["run_id"]
-    frame = load_results([written(tmp_path / "run42" / "benchmark.json", data)])
+    frame = load_results([write_json("run42/benchmark.json", data)])
     assert frame[["cpu_model", "threads", "run_id"]].drop_duplicates().values.tolist() == [
         ["ours", 1, "run42"]]
     del data["machine_info"]["cpu_model"]  # a foreign JSON: py-cpuinfo's brand
-    assert set(load_results([written(tmp_path / "b.json", data)])["cpu_model"]) == {"theirs"}
+    assert set(load_results([write_json("b.json", data)])["cpu_model"]) == {"theirs"}
 
 
-def test_two_runs_of_one_folder_at_different_times_are_two_runs(tmp_path):
+def test_two_runs_of_one_folder_at_different_times_are_two_runs(write_json):
     paths = []
     for n, day in enumerate(("24", "25")):
         data = json.loads(SAMPLE.read_text())
         del data["machine_info"]["run_id"]
         data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
-        paths.append(written(tmp_path / "same" / f"b{n}.json", data))
+        paths.append(write_json(f"same/b{n}.json", data))
     assert len(load_runs(paths)) == 2
     assert load_results(paths)["datetime"].nunique() == 2
 
 
-def test_a_json_without_quartiles_loads_with_them_unknown(tmp_path):
+def test_a_json_without_quartiles_loads_with_them_unknown(write_json):
     data = json.loads(SAMPLE.read_text())
     for bench in data["benchmarks"]:
         for key in ("q1", "q3", "iqr"):
             bench["stats"].pop(key)
-    frame = load_results([written(tmp_path / "a.json", data)])
+    frame = load_results([write_json("a.json", data)])
     assert len(frame) == len(data["benchmarks"])
     assert frame[["q1", "q3", "iqr"]].isna().all().all()
