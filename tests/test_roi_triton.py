@@ -658,10 +658,14 @@ COMPILE = textwrap.dedent("""
                 {"key_ptr": f"*{key}", "grad_ptr": f"*{grad}", "out_ptr": f"*{grad}", "n": "i32"},
                 dict(BLOCK=block, CHUNK=chunk), warps=tri._warps(block))
     # the backward without a sort, as the GPU launches it (float32)
-    compile(tri._edges_kernel,
-            {"box_ptr": "*fp32", "scale_bits": "i64", "plan_ptr": "*i32", "row_ptr": "*i32",
-             "col_ptr": "*i32", **ints("n_levels", "R", "Q", "H", "W")},
-            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8))
+    edges = {"box_ptr": "*fp32", "scale_bits": "i64", "plan_ptr": "*i32",
+             **ints("H", "W", "block_h", "block_w")}
+    compile(tri._pair_count_kernel, {**edges, "count_ptr": "*i64"},
+            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8), warps=1)
+    compile(tri._pairs_kernel,
+            {**edges, "first_ptr": "*i64", "tile_ptr": "*i64", "bin_ptr": "*i64",
+             "stride_ptr": "*i32", **ints("C", "row_len", "tiles_h", "tiles_w")},
+            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8), warps=1)
     compile(tri._tile_gradient_kernel,
             {"arg_ptr": "*i32", "grad_ptr": "*fp32", "start_ptr": "*i64", "bin_ptr": "*i64",
              "stride_ptr": "*i32", "out_ptr": "*fp32", **ints("C", "H", "W", "tiles_w", "tiles")},

@@ -69,26 +69,28 @@ them.
 Backward without a sort (`GRADIENT_TILES`; not the default until a GPU has timed it). On an H200
 the sort above took 2.1 of the backward's 3.4 ms at 2000 regions, where torchvision's whole
 backward took 0.35. Here a program owns a tile of the input's gradient (GRADIENT_TILE x
-GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers. It walks
-a list of the outputs' bins that overlap its tile, in torchvision's order (level, region, bin
-row, bin column), and adds each listed output's gradient to the tile's element that is its
+GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers. It
+walks a list of the outputs' bins that overlap its tile, in torchvision's order (level, region,
+bin row, bin column), and adds each listed output's gradient to the tile's element that is its
 argmax (an argmax lies in its bin), comparing offsets within a channel's map in int32: one flat
 loop whose loads depend on the entry only, not on the additions, so they can be pipelined
 (`GRADIENT_STAGES`; at 2, the compiled loop still waits for its loads at every entry). Exact and
 deterministic for the same reasons as the sort: each element's terms are added by one lane, in
-order, from zero. The lists are built per call: one small kernel writes every region's bin
-edges at every level with the forward's arithmetic, torch ops pair each bin with the tiles it
-overlaps, one stable sort by tile groups the pairs, each tile's in the order they were made, and
-a search finds where each tile's pairs start. That is about 60 tensor operations for roi_pool and
-100 for the pyramid {6,3,2,1} (counted on the CPU; each a launch on a GPU) and one
-synchronisation (the number of pairs sizes the lists). Counted on the CPU with the RoI
-suite's boxes at 8x8 tiles (not a timing): 113,360 pairs for 2000 regions on 2x512x38x50
-(50,176,000 terms; a tile's list 1,749 bins at the median, 2,336 at most), 125,741 for 1000 on
-the FPN map (72 at the median), 233,585 for its pyramid. Each program compares every listed
-output with its whole tile (BLOCK_H x BLOCK_W x BLOCK_C): smaller tiles do less of that work and
-make more pairs (at 4x4: 142,893 pairs on 2x512x38x50, lists of 582 at the median). An earlier
-version walked every region at each tile and computed its edges there (1,120 programs x 2,000
-regions on 2x512x38x50); it was not timed either.
+order, from zero. The lists are built per call by two small kernels, a program per (region,
+level), that compute the bin edges with the forward's arithmetic: the first counts the (bin,
+tile) pairs, the second writes them where the counts' running sum places them, in the outputs'
+order. One stable sort by tile groups them, each tile's in that order, and a search finds where
+each tile's pairs start. Besides the two kernels, that is 17 tensor operations, 8 of which
+launch a kernel on a GPU (counted on the CPU, for roi_pool and the pyramid {6,3,2,1} alike;
+pairing the bins with torch ops, as the first version did, took 83 and 172), and one
+synchronisation: the number of pairs sizes the lists. Counted on the CPU with the RoI suite's
+boxes at 8x8 tiles (not a timing): 113,360 pairs for 2000 regions on 2x512x38x50 (50,176,000
+terms; a tile's list 1,749 bins at the median, 2,336 at most), 125,741 for 1000 on the FPN map
+(72 at the median), 233,585 for its pyramid. Each program compares every listed output with its
+whole tile (BLOCK_H x BLOCK_W x BLOCK_C): smaller tiles do less of that work and make more pairs
+(at 4x4: 142,893 pairs on 2x512x38x50, lists of 582 at the median). An earlier version walked
+every region at each tile and computed its edges there (1,120 programs x 2,000 regions on
+2x512x38x50); it was not timed either.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -644,31 +646,66 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
     tl.store(out_ptr + key, acc, mask=mine)
 
 
-@triton.jit(do_not_specialize=["scale_bits"])
-def _edges_kernel(box_ptr, scale_bits, plan_ptr, row_ptr, col_ptr, n_levels, R, Q, H, W,
-                  EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
-    """A region's bin edges at every level, with the forward's arithmetic: [lo, hi) of each bin
-    row into row_ptr [K, R, 2] and of each bin column into col_ptr [K, Q, 2], the levels one
-    after the other (R, Q: their bin rows, columns together). Plan rows: (bin rows, columns)."""
-    k = tl.program_id(0).to(tl.int64)
-    box = box_ptr + 5 * k
+@triton.jit
+def _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h, block_w, EDGE: tl.constexpr,
+                 WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
+    """The bins of program (region, level) against the input's tiles of block_h x block_w
+    pixels, a lane per bin (bin row i, column j; row-major, lanes past the grid empty): (i, j,
+    first tile row, first tile column, tiles across, tiles in all: 0 for an empty bin). The
+    edges are the forward's (`_region_axis`, `_bin_edges`). Plan rows: (bin rows, columns,
+    bins of the levels before)."""
+    box = box_ptr + 5 * tl.program_id(0).to(tl.int64)
+    rows = tl.load(plan_ptr + 3 * tl.program_id(1))
+    cols = tl.load(plan_ptr + 3 * tl.program_id(1) + 1)
     scale = _scale(scale_bits, EDGE)
-    i = tl.arange(0, BLOCK_L)
-    rows_at = row_ptr + k * R * 2
-    cols_at = col_ptr + k * Q * 2
-    for d in range(0, n_levels):
-        rows = tl.load(plan_ptr + 2 * d)
-        cols = tl.load(plan_ptr + 2 * d + 1)
-        col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
-        row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
-        hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
-        ws, we = _bin_edges(i, col0, bin_w, W, EDGE, WIDE)
-        tl.store(rows_at + 2 * i, hs, mask=i < rows)
-        tl.store(rows_at + 2 * i + 1, he, mask=i < rows)
-        tl.store(cols_at + 2 * i, ws, mask=i < cols)
-        tl.store(cols_at + 2 * i + 1, we, mask=i < cols)
-        rows_at += 2 * rows
-        cols_at += 2 * cols
+    col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
+    row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
+    lane = tl.arange(0, BLOCK_L * BLOCK_L)
+    i, j = lane // BLOCK_L, lane % BLOCK_L
+    hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+    ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
+    full = (i < rows) & (j < cols) & (he > hs) & (we > ws)
+    across = tl.where(full, (we - 1) // block_w - ws // block_w + 1, 0)
+    down = tl.where(full, (he - 1) // block_h - hs // block_h + 1, 0)
+    return i, j, hs // block_h, ws // block_w, across, down * across
+
+
+@triton.jit(do_not_specialize=["scale_bits"])
+def _pair_count_kernel(box_ptr, scale_bits, plan_ptr, count_ptr, H, W, block_h, block_w,
+                       EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
+    """count_ptr [levels, K]: the (bin, tile) pairs of each region at each level."""
+    _, _, _, _, _, pairs = _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h, block_w,
+                                        EDGE, WIDE, BLOCK_L)
+    at = tl.program_id(1).to(tl.int64) * tl.num_programs(0) + tl.program_id(0)
+    tl.store(count_ptr + at, tl.sum(pairs, 0))
+
+
+@triton.jit(do_not_specialize=["scale_bits"])
+def _pairs_kernel(box_ptr, scale_bits, plan_ptr, first_ptr, tile_ptr, bin_ptr, stride_ptr,
+                  C, H, W, row_len, block_h, block_w, tiles_h, tiles_w, EDGE: tl.constexpr,
+                  WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
+    """The (bin, tile) pairs of program (region, level), from first_ptr[level, region] on: its
+    bins in row-major order, each bin's tiles row-major. For each pair: the tile (image after
+    image, row-major), the bin's offset in the outputs (a region's row holds C * bins of all
+    levels, level after level, [C, rows, columns] within a level) and the distance between its
+    channels."""
+    k = tl.program_id(0).to(tl.int64)
+    i, j, row, col, across, pairs = _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h,
+                                                 block_w, EDGE, WIDE, BLOCK_L)
+    rows = tl.load(plan_ptr + 3 * tl.program_id(1))
+    cols = tl.load(plan_ptr + 3 * tl.program_id(1) + 1)
+    before = tl.load(plan_ptr + 3 * tl.program_id(1) + 2)
+    b = tl.load(box_ptr + 5 * k).to(tl.float64).to(tl.int64)  # toward zero, as the forward
+    at = tl.load(first_ptr + tl.program_id(1).to(tl.int64) * tl.num_programs(0) + k) \
+        + tl.cumsum(pairs, 0) - pairs
+    output = k * row_len + before * C + i * cols + j
+    across = tl.maximum(across, 1)
+    for t in range(0, tl.max(pairs, 0)):
+        live = t < pairs
+        tile = (b * tiles_h + row + t // across) * tiles_w + col + t % across
+        tl.store(tile_ptr + at + t, tile, mask=live)
+        tl.store(bin_ptr + at + t, output, mask=live)
+        tl.store(stride_ptr + at + t, rows * cols, mask=live)
 
 
 @triton.jit
@@ -857,77 +894,56 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
 
 @functools.cache
 def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
-    """The levels' (bin rows, bin columns) on the device, for `_edges_kernel` (kept, as
-    `_plan_on`)."""
-    return torch.tensor(grids, dtype=torch.int32, device=device).reshape(-1)
+    """The levels' (bin rows, bin columns, bins of the levels before) on the device, for
+    `_level_tiles` (kept, as `_plan_on`)."""
+    before = [sum(r * q for r, q in grids[:d]) for d in range(len(grids))]
+    return torch.tensor([(r, q, o) for (r, q), o in zip(grids, before)], dtype=torch.int32,
+                        device=device).reshape(-1)
 
 
 def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, block_w: int):
     """(start [N * tiles + 1], bin [entries], stride [entries]): for each tile of block_h x
     block_w pixels of an input `shape` (image after image, tiles row-major), the outputs' bins
     that overlap it, in the outputs' order (level, region, bin row, bin column), as their offset
-    in the outputs (a region's row holds channels * sum(rows * columns) of them, level after
-    level) and the distance between their channels. The edges come from `_edges_kernel`, the
-    forward's arithmetic; the lists from one stable sort of (tile, bin) pairs, a few per bin,
-    which keeps each tile's pairs in the order they were made."""
+    in the outputs and the distance between their channels. Two kernels compute the regions'
+    bin edges with the forward's arithmetic: one counts each (region, level)'s (bin, tile)
+    pairs, the other writes them, level after level and region after region, where the counts'
+    running sum places them; one stable sort by tile then groups them, each tile's in the order
+    they were written. The counts' total sizes the pairs: one synchronisation."""
     (n, channels, h, w), k = shape, rois.shape[0]
     device = rois.device
-    rows, cols = (torch.empty(k, sum(grid[i] for grid in grids), 2, dtype=torch.int32,
-                              device=device) for i in (0, 1))
-    _edges_kernel[(k,)](rois, scale, _grid_plan_on(grids, device), rows, cols, len(grids),
-                        rows.shape[1], cols.shape[1], h, w, EDGE=_EDGE[dtype][0],
-                        WIDE=_EDGE[dtype][1], BLOCK_L=_pow2(max(max(g) for g in grids)),
-                        num_warps=1, enable_fp_fusion=False)
-
-    def spans(edges, block):
-        """First tile and number of tiles each bin overlaps (0 for an empty bin)."""
-        lo, hi = edges.long().unbind(-1)
-        return lo // block, torch.where(hi > lo, (hi - 1) // block - lo // block + 1, 0)
-
-    (row_tile, row_n), (col_tile, col_n) = spans(rows, block_h), spans(cols, block_w)
-    image = rois[:, 0].long()  # toward zero, as the kernels read it
-    region = torch.arange(k, device=device)
+    plan = _grid_plan_on(grids, device)
     tiles_h, tiles_w = triton.cdiv(h, block_h), triton.cdiv(w, block_w)
-    row_len = channels * sum(r * q for r, q in grids)
-    parts, r0, q0, offset = [], 0, 0, 0
-    for r, q in grids:  # the level's bins, [K, r, q] flattened: (region, bin row, bin column)
-        at = (slice(None), slice(r0, r0 + r))
-        of = (slice(None), slice(q0, q0 + q))
-        bins = torch.arange(r * q, device=device)
-        parts.append(dict(
-            count=(row_n[at][:, :, None] * col_n[of][:, None, :]).reshape(-1),
-            tile=((image[:, None, None] * tiles_h + row_tile[at][:, :, None])
-                  * tiles_w + col_tile[of][:, None, :]).reshape(-1),
-            across=col_n[of][:, None, :].expand(k, r, q).reshape(-1),
-            bin=(region[:, None] * row_len + offset * channels
-                 + bins[None, :]).reshape(-1),
-            stride=torch.full((k * r * q,), r * q, dtype=torch.int32, device=device)))
-        r0, q0, offset = r0 + r, q0 + q, offset + r * q
-    part = {key: torch.cat([p[key] for p in parts]) for key in parts[0]}
-    # each bin's pairs: its tiles row-major, from its first tile
-    owner = torch.repeat_interleave(part["count"])  # the number of pairs: a synchronisation
-    nth = torch.arange(owner.numel(), device=device) - (part["count"].cumsum(0)
-                                                        - part["count"])[owner]
-    across = part["across"][owner]
-    tile = part["tile"][owner] + nth // across * tiles_w + nth % across
+    edges = dict(EDGE=_EDGE[dtype][0], WIDE=_EDGE[dtype][1],
+                 BLOCK_L=_pow2(max(max(g) for g in grids)), num_warps=1, enable_fp_fusion=False)
+    count = torch.empty(len(grids), k, dtype=torch.int64, device=device)
+    _pair_count_kernel[(k, len(grids))](rois, scale, plan, count, h, w, block_h, block_w,
+                                        **edges)
+    end = count.reshape(-1).cumsum(0)
+    pairs = int(end[-1])  # the synchronisation
+    tile = torch.empty(pairs, dtype=torch.int64, device=device)
+    bins = torch.empty(pairs, dtype=torch.int64, device=device)
+    stride = torch.empty(pairs, dtype=torch.int32, device=device)
+    _pairs_kernel[(k, len(grids))](
+        rois, scale, plan, end - count.reshape(-1), tile, bins, stride, channels, h, w,
+        channels * sum(r * q for r, q in grids), block_h, block_w, tiles_h, tiles_w, **edges)
     tile, order = torch.sort(tile, stable=True)
-    owner = owner[order]
     start = torch.searchsorted(tile, torch.arange(n * tiles_h * tiles_w + 1, device=device))
-    return start, part["bin"][owner], part["stride"][owner]
+    return start, bins[order], stride[order]
 
 
 def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor, scale: int,
-                   grids: tuple, shape) -> torch.Tensor:
+                   grids: tuple, shape, dtype: torch.dtype) -> torch.Tensor:
     """The input's gradient [N, C, H, W] by `_tile_gradient_kernel`, from the argmax and
     gradient, contiguous [K, ...] with rows of C * sum(rows * columns) for the levels' bin
-    grids `grids`, in order."""
+    grids `grids`, in order; `dtype` is the forward input's, which sets the edges'."""
     n, c, h, w = shape
     if rois.shape[0] == 0 or math.prod(shape) == 0:
         return torch.zeros(shape, dtype=grad.dtype, device=grad.device)
     out = torch.empty(shape, dtype=grad.dtype, device=grad.device)
     block_h, block_w = _pow2(min(GRADIENT_TILE, h)), _pow2(min(GRADIENT_TILE, w))
     block_c = _pow2(min(GRADIENT_BLOCK_C, c))
-    start, bins, stride = _tile_lists(rois, scale, grids, shape, grad.dtype, block_h, block_w)
+    start, bins, stride = _tile_lists(rois, scale, grids, shape, dtype, block_h, block_w)
     tiles_w = triton.cdiv(w, block_w)
     tiles = triton.cdiv(h, block_h) * tiles_w
     _tile_gradient_kernel[(n * tiles, triton.cdiv(c, block_c))](
@@ -937,7 +953,7 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
     return out
 
 
-def _save(ctx, argmax, rois, input_shape, scale: int, grids: tuple) -> None:
+def _save(ctx, argmax, rois, input, scale: int, grids: tuple) -> None:
     """What the backward needs; the boxes only for the backward by tiles, which the forward
     chooses (GRADIENT_TILES), so that boxes changed in place after a forward whose backward
     sorts go unnoticed as before."""
@@ -945,7 +961,7 @@ def _save(ctx, argmax, rois, input_shape, scale: int, grids: tuple) -> None:
         ctx.save_for_backward(argmax, rois)
     else:
         ctx.save_for_backward(argmax)
-    ctx.input_shape, ctx.scale, ctx.grids = input_shape, scale, grids
+    ctx.input_shape, ctx.dtype, ctx.scale, ctx.grids = input.shape, input.dtype, scale, grids
 
 
 def _outputs(shape, launch: bool, input: torch.Tensor):
@@ -981,7 +997,7 @@ class _RoIPool(torch.autograd.Function):
                 SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
                 num_warps=_warps(block_c, block_b, block_q),
                 enable_fp_fusion=False)
-        _save(ctx, argmax, rois, input.shape, scale, (output_size,))
+        _save(ctx, argmax, rois, input, scale, (output_size,))
         return out
 
     @staticmethod
@@ -990,7 +1006,7 @@ class _RoIPool(torch.autograd.Function):
         argmax, *rois = ctx.saved_tensors
         if rois:
             return (_tile_gradient(argmax, grad.contiguous(), *rois, ctx.scale, ctx.grids,
-                                   ctx.input_shape), None, None, None)
+                                   ctx.input_shape, ctx.dtype), None, None, None)
         # The flat order of [K, C, PH, PW] is torchvision's loop order.
         flat = _gather_gradient(argmax.reshape(-1), grad.contiguous().reshape(-1),
                                 math.prod(ctx.input_shape))
@@ -1067,7 +1083,7 @@ class _RoISPP(torch.autograd.Function):
                 STAGES=STAGES,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
-        _save(ctx, argmax, rois, input.shape, scale, tuple((level, level) for level in levels))
+        _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))
         ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out
 
@@ -1077,8 +1093,8 @@ class _RoISPP(torch.autograd.Function):
         argmax, *rois = ctx.saved_tensors
         grad = grad.contiguous()
         if rois:
-            return (_tile_gradient(argmax, grad, *rois, ctx.scale, ctx.grids, ctx.input_shape),
-                    None, None, None)
+            return (_tile_gradient(argmax, grad, *rois, ctx.scale, ctx.grids, ctx.input_shape,
+                                   ctx.dtype), None, None, None)
         # Level by level, then the roi_pool order within a level: the order in which
         # bench.ops.roi_spp adds the levels' contributions.
         index = torch.cat([argmax[:, a:a + n].reshape(-1) for a, n in ctx.spans])
