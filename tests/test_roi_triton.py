@@ -7,6 +7,7 @@ interpreter, which needs TRITON_INTERPRET=1 in the environment before triton is 
 """
 
 import io
+import itertools
 import math
 import os
 import subprocess
@@ -114,6 +115,45 @@ def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
     with settings(**variant):
         assert same_bits(tri.roi_spp(*on(x, boxes), levels, scale),
                          tv_pyramid(x, boxes, levels, scale))
+
+
+def listed(boxes, scale, grids, shape, block_h, block_w):
+    """Each tile's list of (output offset, distance between channels) for the backward by
+    tiles, by loops over bench.ops.roi's bin edges: what _tile_lists must return."""
+    n, c, h, w = shape
+    tiles_h, tiles_w = -(-h // block_h), -(-w // block_w)
+    lists = [[] for _ in range(n * tiles_h * tiles_w)]
+    before = 0
+    for r, q in grids:
+        batch, rows, cols = cpu.bin_edges(boxes, (r, q), scale, h, w)
+        for k, i, j in itertools.product(range(boxes.shape[0]), range(r), range(q)):
+            (h0, h1), (w0, w1) = rows[k, i].tolist(), cols[k, j].tolist()
+            if h1 <= h0 or w1 <= w0:
+                continue
+            output = k * c * sum(a * b for a, b in grids) + before * c + i * q + j
+            for row, col in itertools.product(range(h0 // block_h, (h1 - 1) // block_h + 1),
+                                              range(w0 // block_w, (w1 - 1) // block_w + 1)):
+                lists[(int(batch[k]) * tiles_h + row) * tiles_w + col].append((output, r * q))
+        before += r * q
+    return lists
+
+
+@hypothesis.settings(max_examples=30, deadline=None)
+@given(problems(), st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+       st.sampled_from([None, *LEVEL_SETS]), st.sampled_from([(4, 4), (2, 8), (8, 1), (16, 16)]))
+def test_tile_lists_name_each_tile_s_bins_in_torchvision_s_order(problem, dtype, levels, tile):
+    """The backward by tiles adds the gradients its list names, in the list's order: every bin
+    that overlaps the tile, none other, ordered by (level, region, bin row, bin column)."""
+    x, boxes, size, scale = problem
+    grids = (size,) if levels is None else tuple((level, level) for level in levels)
+    hypothesis.assume(boxes.shape[0] > 0)  # no lists are made without regions
+    x, boxes = x.to(dtype), boxes.to(dtype)
+    rois, bits, *_ = tri._checked(*on(x, boxes), scale)
+    start, bins, stride = (t.tolist() for t in tri._tile_lists(rois, bits, grids, x.shape, dtype,
+                                                                *tile))
+    expected = listed(boxes, scale, grids, x.shape, *tile)
+    assert len(start) == len(expected) + 1
+    assert [list(zip(bins[a:b], stride[a:b])) for a, b in zip(start, start[1:])] == expected
 
 
 @hypothesis.settings(max_examples=25, deadline=None)
