@@ -119,7 +119,8 @@ def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
 
 def listed(boxes, scale, grids, shape, block_h, block_w):
     """Each tile's list of (output offset, distance between channels) for the backward by
-    tiles, by loops over bench.ops.roi's bin edges: what _tile_lists must return."""
+    tiles: every bin that shares a pixel with the tile (bench.ops.roi's bin edges), by loops in
+    the outputs' order. What _tile_lists must return."""
     n, c, h, w = shape
     tiles_h, tiles_w = -(-h // block_h), -(-w // block_w)
     lists = [[] for _ in range(n * tiles_h * tiles_w)]
@@ -128,18 +129,17 @@ def listed(boxes, scale, grids, shape, block_h, block_w):
         batch, rows, cols = cpu.bin_edges(boxes, (r, q), scale, h, w)
         for k, i, j in itertools.product(range(boxes.shape[0]), range(r), range(q)):
             (h0, h1), (w0, w1) = rows[k, i].tolist(), cols[k, j].tolist()
-            if h1 <= h0 or w1 <= w0:
-                continue
             output = k * c * sum(a * b for a, b in grids) + before * c + i * q + j
-            for row, col in itertools.product(range(h0 // block_h, (h1 - 1) // block_h + 1),
-                                              range(w0 // block_w, (w1 - 1) // block_w + 1)):
-                lists[(int(batch[k]) * tiles_h + row) * tiles_w + col].append((output, r * q))
+            for row, col in itertools.product(range(tiles_h), range(tiles_w)):
+                if max(h0, row * block_h) < min(h1, (row + 1) * block_h) and \
+                        max(w0, col * block_w) < min(w1, (col + 1) * block_w):
+                    lists[(int(batch[k]) * tiles_h + row) * tiles_w + col].append((output, r * q))
         before += r * q
     return lists
 
 
 @hypothesis.settings(max_examples=15, deadline=None)
-@given(problems(max_regions=4), st.sampled_from([torch.float32, torch.float64, torch.bfloat16]),
+@given(problems(max_regions=4), st.sampled_from(cpu.FLOATING),
        st.sampled_from([None, *LEVEL_SETS]), st.sampled_from([(4, 4), (2, 8), (8, 1), (16, 16)]))
 # bins that end on a tile's edge, and on the map's
 @hypothesis.example((torch.zeros(1, 1, 8, 8), torch.tensor([[0.0, 0, 0, 3, 7]]), (2, 2), 1.0),
@@ -151,7 +151,10 @@ def test_tile_lists_name_each_tile_s_bins_in_torchvision_s_order(problem, dtype,
     grids = (size,) if levels is None else tuple((level, level) for level in levels)
     hypothesis.assume(boxes.shape[0] > 0)  # no lists are made without regions
     x, boxes = x.to(dtype), boxes.to(dtype)
-    rois, bits, *_ = tri._checked(*on(x, boxes), scale)
+    try:
+        rois, bits, *_ = tri._checked(*on(x, boxes), scale)
+    except ValueError:  # a float16 region too wide for its dtype, refused as by bench.ops.roi
+        hypothesis.reject()
     start, bins, stride = (t.tolist() for t in tri._tile_lists(rois, bits, grids, x.shape, dtype,
                                                                 *tile))
     expected = listed(boxes, scale, grids, x.shape, *tile)
@@ -701,14 +704,13 @@ COMPILE = textwrap.dedent("""
                 {"key_ptr": f"*{key}", "grad_ptr": f"*{grad}", "out_ptr": f"*{grad}", "n": "i32"},
                 dict(BLOCK=block, CHUNK=chunk), warps=tri._warps(block))
     # the backward without a sort, as the GPU launches it (float32)
-    edges = {"box_ptr": "*fp32", "scale_bits": "i64", "plan_ptr": "*i32",
-             **ints("H", "W", "block_h", "block_w")}
-    compile(tri._pair_count_kernel, {**edges, "count_ptr": "*i64"},
-            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8), warps=1)
+    edges = {"box_ptr": "*fp32", "scale_bits": "i64", "plan_ptr": "*i32", **ints("H", "W")}
+    tiles = dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8, BLOCK_H=tri.GRADIENT_TILE,
+                 BLOCK_W=tri.GRADIENT_TILE)
+    compile(tri._pair_count_kernel, {**edges, "count_ptr": "*i64"}, tiles, warps=1)
     compile(tri._pairs_kernel,
             {**edges, "first_ptr": "*i64", "tile_ptr": "*i64", "bin_ptr": "*i64",
-             "stride_ptr": "*i32", **ints("C", "row_len", "tiles_h", "tiles_w")},
-            dict(EDGE=tl.float32, WIDE=tl.float32, BLOCK_L=8), warps=1)
+             "stride_ptr": "*i32", **ints("C", "row_len", "tiles_h", "tiles_w")}, tiles, warps=1)
     compile(tri._tile_gradient_kernel,
             {"arg_ptr": "*i32", "grad_ptr": "*fp32", "start_ptr": "*i64", "bin_ptr": "*i64",
              "stride_ptr": "*i32", "out_ptr": "*fp32", **ints("C", "H", "W", "tiles_w", "tiles")},

@@ -80,17 +80,18 @@ order, from zero. The lists are built per call by two small kernels, a program p
 level), that compute the bin edges with the forward's arithmetic: the first counts the (bin,
 tile) pairs, the second writes them where the counts' running sum places them, in the outputs'
 order. One stable sort by tile groups them, each tile's in that order, and a search finds where
-each tile's pairs start. Besides the two kernels, that is 17 tensor operations, 8 of which
-launch a kernel on a GPU (counted on the CPU, for roi_pool and the pyramid {6,3,2,1} alike;
-pairing the bins with torch ops, as the first version did, took 83 and 172), and one
-synchronisation: the number of pairs sizes the lists. Counted on the CPU with the RoI suite's
-boxes at 8x8 tiles (not a timing): 113,360 pairs for 2000 regions on 2x512x38x50 (50,176,000
-terms; a tile's list 1,749 bins at the median, 2,336 at most), 125,741 for 1000 on the FPN map
-(72 at the median), 233,585 for its pyramid. Each program compares every listed output with its
-whole tile (BLOCK_H x BLOCK_W x BLOCK_C): smaller tiles do less of that work and make more pairs
-(at 4x4: 142,893 pairs on 2x512x38x50, lists of 582 at the median). An earlier version walked
-every region at each tile and computed its edges there (1,120 programs x 2,000 regions on
-2x512x38x50); it was not timed either.
+each tile's pairs start. Besides the two kernels, a call makes 15 tensor operations, for
+roi_pool and the pyramid {6,3,2,1} alike: 7 launch kernels on a GPU (the sort several), and one
+copies the number of pairs to the host, the one synchronisation, since it sizes the lists
+(counted on the CPU, after a first call that also copied the levels' plan to the device; pairing
+the bins with torch ops, as the first version did, took 81 and 170 operations). Counted on the
+CPU with the RoI suite's boxes at 8x8 tiles (not a timing): 113,360 pairs for 2000 regions on
+2x512x38x50 (50,176,000 terms; a tile's list 1,749 bins at the median, 2,336 at most), 125,741
+for 1000 on the FPN map (72 at the median), 233,585 for its pyramid. Each program compares every
+listed output with its whole tile (BLOCK_H x BLOCK_W x BLOCK_C): smaller tiles do less of that
+work and make more pairs (at 4x4: 142,893 pairs on 2x512x38x50, lists of 582 at the median). An
+earlier version walked every region at each tile and computed its edges there (1,120 programs x
+2,000 regions on 2x512x38x50); it was not timed either.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -647,16 +648,12 @@ def _run_sum_kernel(key_ptr, grad_ptr, out_ptr, n, BLOCK: tl.constexpr, CHUNK: t
 
 
 @triton.jit
-def _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h, block_w, EDGE: tl.constexpr,
-                 WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
-    """The bins of program (region, level) against the input's tiles of block_h x block_w
+def _level_tiles(box, scale_bits, rows, cols, H, W, EDGE: tl.constexpr, WIDE: tl.constexpr,
+                 BLOCK_L: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """A region's bins on a grid of rows x cols against the input's tiles of BLOCK_H x BLOCK_W
     pixels, a lane per bin (bin row i, column j; row-major, lanes past the grid empty): (i, j,
     first tile row, first tile column, tiles across, tiles in all: 0 for an empty bin). The
-    edges are the forward's (`_region_axis`, `_bin_edges`). Plan rows: (bin rows, columns,
-    bins of the levels before)."""
-    box = box_ptr + 5 * tl.program_id(0).to(tl.int64)
-    rows = tl.load(plan_ptr + 3 * tl.program_id(1))
-    cols = tl.load(plan_ptr + 3 * tl.program_id(1) + 1)
+    edges are the forward's (`_region_axis`, `_bin_edges`)."""
     scale = _scale(scale_bits, EDGE)
     col0, bin_w = _region_axis(box + 1, scale, cols, EDGE, WIDE)
     row0, bin_h = _region_axis(box + 2, scale, rows, EDGE, WIDE)
@@ -665,41 +662,45 @@ def _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h, block_w, EDGE: tl
     hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
     ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
     full = (i < rows) & (j < cols) & (he > hs) & (we > ws)
-    across = tl.where(full, (we - 1) // block_w - ws // block_w + 1, 0)
-    down = tl.where(full, (he - 1) // block_h - hs // block_h + 1, 0)
-    return i, j, hs // block_h, ws // block_w, across, down * across
+    across = tl.where(full, (we - 1) // BLOCK_W - ws // BLOCK_W + 1, 0)
+    down = tl.where(full, (he - 1) // BLOCK_H - hs // BLOCK_H + 1, 0)
+    return i, j, hs // BLOCK_H, ws // BLOCK_W, across, down * across
 
 
+# The two kernels of the tile lists: a program per (region, level); plan rows (bin rows,
+# columns, bins of the levels before); counts and first positions [levels, K].
 @triton.jit(do_not_specialize=["scale_bits"])
-def _pair_count_kernel(box_ptr, scale_bits, plan_ptr, count_ptr, H, W, block_h, block_w,
-                       EDGE: tl.constexpr, WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
-    """count_ptr [levels, K]: the (bin, tile) pairs of each region at each level."""
-    _, _, _, _, _, pairs = _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h, block_w,
-                                        EDGE, WIDE, BLOCK_L)
-    at = tl.program_id(1).to(tl.int64) * tl.num_programs(0) + tl.program_id(0)
-    tl.store(count_ptr + at, tl.sum(pairs, 0))
+def _pair_count_kernel(box_ptr, scale_bits, plan_ptr, count_ptr, H, W, EDGE: tl.constexpr,
+                       WIDE: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_H: tl.constexpr,
+                       BLOCK_W: tl.constexpr):
+    """The (bin, tile) pairs of each region at each level."""
+    level = tl.program_id(1)
+    _, _, _, _, _, pairs = _level_tiles(
+        box_ptr + 5 * tl.program_id(0).to(tl.int64), scale_bits, tl.load(plan_ptr + 3 * level),
+        tl.load(plan_ptr + 3 * level + 1), H, W, EDGE, WIDE, BLOCK_L, BLOCK_H, BLOCK_W)
+    tl.store(count_ptr + level.to(tl.int64) * tl.num_programs(0) + tl.program_id(0),
+             tl.sum(pairs, 0))
 
 
 @triton.jit(do_not_specialize=["scale_bits"])
 def _pairs_kernel(box_ptr, scale_bits, plan_ptr, first_ptr, tile_ptr, bin_ptr, stride_ptr,
-                  C, H, W, row_len, block_h, block_w, tiles_h, tiles_w, EDGE: tl.constexpr,
-                  WIDE: tl.constexpr, BLOCK_L: tl.constexpr):
-    """The (bin, tile) pairs of program (region, level), from first_ptr[level, region] on: its
-    bins in row-major order, each bin's tiles row-major. For each pair: the tile (image after
-    image, row-major), the bin's offset in the outputs (a region's row holds C * bins of all
-    levels, level after level, [C, rows, columns] within a level) and the distance between its
+                  C, H, W, row_len, tiles_h, tiles_w, EDGE: tl.constexpr, WIDE: tl.constexpr,
+                  BLOCK_L: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+    """The (bin, tile) pairs of program (region, level), from its first position on: its bins
+    in row-major order, each bin's tiles row-major. For each pair: the tile (image after image,
+    row-major), the bin's offset in the outputs (a region's row holds C * bins of all levels,
+    level after level, [C, rows, columns] within a level) and the distance between its
     channels."""
-    k = tl.program_id(0).to(tl.int64)
-    i, j, row, col, across, pairs = _level_tiles(box_ptr, scale_bits, plan_ptr, H, W, block_h,
-                                                 block_w, EDGE, WIDE, BLOCK_L)
-    rows = tl.load(plan_ptr + 3 * tl.program_id(1))
-    cols = tl.load(plan_ptr + 3 * tl.program_id(1) + 1)
-    before = tl.load(plan_ptr + 3 * tl.program_id(1) + 2)
-    b = tl.load(box_ptr + 5 * k).to(tl.float64).to(tl.int64)  # toward zero, as the forward
-    at = tl.load(first_ptr + tl.program_id(1).to(tl.int64) * tl.num_programs(0) + k) \
+    k, level = tl.program_id(0).to(tl.int64), tl.program_id(1)
+    box = box_ptr + 5 * k
+    rows, cols = tl.load(plan_ptr + 3 * level), tl.load(plan_ptr + 3 * level + 1)
+    i, j, row, col, across, pairs = _level_tiles(box, scale_bits, rows, cols, H, W, EDGE, WIDE,
+                                                 BLOCK_L, BLOCK_H, BLOCK_W)
+    b = tl.load(box).to(tl.float64).to(tl.int64)  # toward zero, as the forward
+    at = tl.load(first_ptr + level.to(tl.int64) * tl.num_programs(0) + k) \
         + tl.cumsum(pairs, 0) - pairs
-    output = k * row_len + before * C + i * cols + j
-    across = tl.maximum(across, 1)
+    output = k * row_len + tl.load(plan_ptr + 3 * level + 2).to(tl.int64) * C + i * cols + j
+    across = tl.maximum(across, 1)  # an empty bin has no pairs, but every lane divides by it
     for t in range(0, tl.max(pairs, 0)):
         live = t < pairs
         tile = (b * tiles_h + row + t // across) * tiles_w + col + t % across
@@ -902,23 +903,24 @@ def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
 
 
 def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, block_w: int):
-    """(start [N * tiles + 1], bin [entries], stride [entries]): for each tile of block_h x
-    block_w pixels of an input `shape` (image after image, tiles row-major), the outputs' bins
-    that overlap it, in the outputs' order (level, region, bin row, bin column), as their offset
-    in the outputs and the distance between their channels. Two kernels compute the regions'
-    bin edges with the forward's arithmetic: one counts each (region, level)'s (bin, tile)
-    pairs, the other writes them, level after level and region after region, where the counts'
-    running sum places them; one stable sort by tile then groups them, each tile's in the order
-    they were written. The counts' total sizes the pairs: one synchronisation."""
+    """(start [N * tiles + 1], bin [entries], stride [entries]) for K > 0 regions: for each tile
+    of block_h x block_w pixels (powers of two) of an input `shape` (image after image, tiles
+    row-major), the outputs' bins that overlap it, in the outputs' order (level, region, bin
+    row, bin column), as their offset in the outputs and the distance between their channels.
+    Two kernels compute the regions' bin edges with the forward's arithmetic: one counts each
+    (region, level)'s (bin, tile) pairs, the other writes them, level after level and region
+    after region, where the counts' running sum places them; one stable sort by tile then groups
+    them, each tile's in the order they were written. The counts' total sizes the pairs: one
+    synchronisation."""
     (n, channels, h, w), k = shape, rois.shape[0]
     device = rois.device
     plan = _grid_plan_on(grids, device)
     tiles_h, tiles_w = triton.cdiv(h, block_h), triton.cdiv(w, block_w)
-    edges = dict(EDGE=_EDGE[dtype][0], WIDE=_EDGE[dtype][1],
-                 BLOCK_L=_pow2(max(max(g) for g in grids)), num_warps=1, enable_fp_fusion=False)
+    launch = dict(EDGE=_EDGE[dtype][0], WIDE=_EDGE[dtype][1],
+                  BLOCK_L=_pow2(max(max(g) for g in grids)), BLOCK_H=block_h, BLOCK_W=block_w,
+                  num_warps=1, enable_fp_fusion=False)
     count = torch.empty(len(grids), k, dtype=torch.int64, device=device)
-    _pair_count_kernel[(k, len(grids))](rois, scale, plan, count, h, w, block_h, block_w,
-                                        **edges)
+    _pair_count_kernel[(k, len(grids))](rois, scale, plan, count, h, w, **launch)
     end = count.reshape(-1).cumsum(0)
     pairs = int(end[-1])  # the synchronisation
     tile = torch.empty(pairs, dtype=torch.int64, device=device)
@@ -926,7 +928,7 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
     stride = torch.empty(pairs, dtype=torch.int32, device=device)
     _pairs_kernel[(k, len(grids))](
         rois, scale, plan, end - count.reshape(-1), tile, bins, stride, channels, h, w,
-        channels * sum(r * q for r, q in grids), block_h, block_w, tiles_h, tiles_w, **edges)
+        channels * sum(r * q for r, q in grids), tiles_h, tiles_w, **launch)
     tile, order = torch.sort(tile, stable=True)
     start = torch.searchsorted(tile, torch.arange(n * tiles_h * tiles_w + 1, device=device))
     return start, bins[order], stride[order]
