@@ -80,7 +80,7 @@ order, from zero. The lists are built per call by two small kernels, a program p
 level), that compute the bin edges with the forward's arithmetic: the first counts the (bin,
 tile) pairs, the second writes them where the counts' running sum places them, in the outputs'
 order. One stable sort by tile groups them, each tile's in that order, and a search finds where
-each tile's pairs start. Besides the two kernels, a call makes 15 tensor operations, for
+each tile's pairs start. Besides the two kernels, a call makes 13 tensor operations, for
 roi_pool and the pyramid {6,3,2,1} alike: 7 launch kernels on a GPU (the sort several), and one
 copies the number of pairs to the host, the one synchronisation, since it sizes the lists
 (counted on the CPU, after a first call that also copied the levels' plan to the device; pairing
@@ -138,6 +138,7 @@ backward's blocks and chunks) side by side with torchvision.
 """
 
 import functools
+import itertools
 import math
 import struct
 from collections.abc import Sequence
@@ -897,9 +898,9 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
 def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
     """The levels' (bin rows, bin columns, bins of the levels before) on the device, for
     `_level_tiles` (kept, as `_plan_on`)."""
-    before = [sum(r * q for r, q in grids[:d]) for d in range(len(grids))]
-    return torch.tensor([(r, q, o) for (r, q), o in zip(grids, before)], dtype=torch.int32,
-                        device=device).reshape(-1)
+    before = itertools.accumulate((rows * cols for rows, cols in grids), initial=0)
+    return torch.tensor([v for (rows, cols), o in zip(grids, before) for v in (rows, cols, o)],
+                        dtype=torch.int32, device=device)
 
 
 def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, block_w: int):
@@ -919,15 +920,15 @@ def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, bloc
     launch = dict(EDGE=_EDGE[dtype][0], WIDE=_EDGE[dtype][1],
                   BLOCK_L=_pow2(max(max(g) for g in grids)), BLOCK_H=block_h, BLOCK_W=block_w,
                   num_warps=1, enable_fp_fusion=False)
-    count = torch.empty(len(grids), k, dtype=torch.int64, device=device)
+    count = torch.empty(len(grids) * k, dtype=torch.int64, device=device)  # [levels, K]
     _pair_count_kernel[(k, len(grids))](rois, scale, plan, count, h, w, **launch)
-    end = count.reshape(-1).cumsum(0)
+    end = count.cumsum(0)
     pairs = int(end[-1])  # the synchronisation
     tile = torch.empty(pairs, dtype=torch.int64, device=device)
     bins = torch.empty(pairs, dtype=torch.int64, device=device)
     stride = torch.empty(pairs, dtype=torch.int32, device=device)
     _pairs_kernel[(k, len(grids))](
-        rois, scale, plan, end - count.reshape(-1), tile, bins, stride, channels, h, w,
+        rois, scale, plan, end - count, tile, bins, stride, channels, h, w,
         channels * sum(r * q for r, q in grids), tiles_h, tiles_w, **launch)
     tile, order = torch.sort(tile, stable=True)
     start = torch.searchsorted(tile, torch.arange(n * tiles_h * tiles_w + 1, device=device))
