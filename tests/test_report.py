@@ -183,14 +183,12 @@ def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path):
     assert "matmul" in changed and "0.5×" in changed and "conv_nchw" not in changed
 
 
-def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_path):
+def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_path, write_json):
     from bench.report.render import render_compare
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["node"], data["machine_info"]["run_id"] = "other-vm", "other"
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["impl"] != "matmul"]
-    b = tmp_path / "b.json"
-    b.write_text(json.dumps(data))
-    html = render_compare(SAMPLE, b, tmp_path / "out").read_text()
+    html = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out").read_text()
     assert "(vm, Intel(R) Xeon(R) Processor)<br>" in html
     assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
     assert "0 slower, 0 faster, 2 unchanged; 1 measured in one run only (missing)" in html

@@ -105,5 +105,6 @@ def test_a_paired_interval_is_judged_against_one_over_one_plus_the_target_below_
     assert out.loc["a", "target"] == "inconclusive"
     assert out.loc["b", "target"] == "met"
     frame["paired_low"], frame["paired_high"] = 0.90, [0.951, 0.953, 1.0, 1.0]
-    assert verdicts(frame).set_index("case").loc["a", "target"] == "missed"
-    assert verdicts(frame).set_index("case").loc["b", "target"] == "inconclusive"
+    out = verdicts(frame).set_index("case")
+    assert out.loc["a", "target"] == "missed"
+    assert out.loc["b", "target"] == "inconclusive"
