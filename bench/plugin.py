@@ -12,6 +12,7 @@ import math
 import os
 import platform
 import signal
+import textwrap
 import time
 from pathlib import Path
 
@@ -395,8 +396,23 @@ def pytest_terminal_summary(terminalreporter, config):
     run = config.stash.get(RUN, None)
     if run is None or "result" not in run:
         return
-    for line in run["result"]:
-        terminalreporter.write_line(f"bench: {line}")
+    for line in wrapped(run["result"], config.get_terminal_writer().fullwidth):
+        terminalreporter.write_line(line)
+
+
+def wrapped(lines: list[str], width: int) -> list[str]:
+    """`lines` prefixed with "bench: ", the indented ones (findings) folded to the terminal's
+    width under their first word; the others are kept whole, as they end in a path to copy."""
+    out = []
+    for line in lines:
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        if not indent:
+            out.append(f"bench: {line}")
+            continue
+        out += textwrap.wrap(line, max(width, 40), initial_indent="bench: ",
+                             subsequent_indent=f"bench: {indent}  ", break_long_words=False,
+                             break_on_hyphens=False)
+    return out
 
 
 def pytest_unconfigure(config):

@@ -250,3 +250,16 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(t
     run("20260109-000000-vm", "vm", [{"name": "t[s]", "extra_info": {"wall_seconds": 0.7}}])
     assert history(tmp_path, "vm", {"t[a]", "t[s]"}, runs=3) == {"t[s]": 0.7, "t[a]": 2.0}
     assert history(tmp_path, "vm", {"t[s]"}, runs=1) == {"t[s]": 0.7}
+
+
+def test_findings_fold_to_the_terminal_under_their_first_word_and_paths_stay_whole():
+    from bench.plugin import wrapped
+
+    path = "report /a/path/long/enough/to/pass/the/terminal/s/edge/of/forty/columns/index.html"
+    lines = wrapped(["Suite:", "  cpu fp32 forward: linear_nhwc was clearly fastest in 6 of 10",
+                     path], width=40)
+    assert lines == ["bench: Suite:",
+                     "bench:   cpu fp32 forward: linear_nhwc",
+                     "bench:     was clearly fastest in 6 of",
+                     "bench:     10",
+                     f"bench: {path}"]

@@ -60,8 +60,9 @@ def test_markup_from_the_json_is_never_live(tmp_path):
 
 def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_path):
     lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}}, SAMPLE)
-    assert lines == ["1x1 convolution versus per-pixel Linear: cpu fp32 forward: linear_nhwc was "
-                     "clearly fastest in 1 of 1 cases, at a median 6.19× the speed of conv_nchw.",
+    assert lines == ["1x1 convolution versus per-pixel Linear:",
+                     "  cpu fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a "
+                     "median 6.19× the speed of conv_nchw.",
                      f"report {tmp_path / 'out' / 'index.html'}"]
 
 

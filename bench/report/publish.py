@@ -1,5 +1,6 @@
 """Where a run's files go: a new run folder under reports/runs/, its page, and the index."""
 
+import itertools
 import json
 import shutil
 import socket
@@ -54,8 +55,11 @@ def publish(run: dict, json_path) -> list[str]:
         page = render_report([target], out)
     except UserError as error:  # a JSON the page cannot use: one line; a bug keeps its traceback
         return [f"no report: {error}"]
+    lines = []  # each section's title, then its findings indented under it
     findings = read_mapping(out / "summary.json").get("findings", [])
-    lines = [f"{title}: {finding}" for title, finding in findings] + [f"report {page}"]
+    for title, group in itertools.groupby(findings, key=lambda pair: pair[0]):
+        lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]
+    lines.append(f"report {page}")
     if run.get("dir") is not None and out == run["dir"]:
         lines.append(f"all runs {render_index(run['reports'])}")
     return lines
