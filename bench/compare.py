@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from bench.records import load_runs, results_frame, rounds_of
+from bench.records import load_runs, results_frame
 from bench.schema import HARNESS
 
 KEY = list(HARNESS)
@@ -43,11 +43,12 @@ def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:
     where one run has no median for it (not measured there, or failed)."""
     (run_a,), (run_b,) = load_runs([a_path]), load_runs([b_path])
     a, b = results_frame([run_a]), results_frame([run_b])
-    rounds_a, rounds_b = rounds_of(run_a[1]), rounds_of(run_b[1])
     both = a.merge(b, on=KEY, suffixes=("_a", "_b"), how="outer", sort=False)
     both["ratio"] = both["median_b"] / both["median_a"]
-    both["p_value"] = [rank_test(rounds_a.get(na, []), rounds_b.get(nb, []))
-                       for na, nb in zip(both["name_a"], both["name_b"])]
+    # a benchmark of one run only has NaN for the other's rounds
+    both["p_value"] = [rank_test(ra if isinstance(ra, list) else [],
+                                 rb if isinstance(rb, list) else [])
+                       for ra, rb in zip(both["round_times_a"], both["round_times_b"])]
     apart = (both["q1_b"] > both["q3_a"]) | (both["q3_b"] < both["q1_a"])
     both["verdict"] = [verdict(r, p, q, threshold) if pd.notna(r) else "missing"
                        for r, p, q in zip(both["ratio"], both["p_value"], apart)]

@@ -20,9 +20,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from bench.ops.keras import keras_shape
+from bench.schema import OUTSIDE
 from bench.suites.frozen_backprop import Case, Inputs, Run, make_inputs
 
-OUTSIDE = "(outside any layer)"
 # the formulas FlopCounterMode counts with; an op without one counts as zero
 _FORMULAS = torch.utils.flop_counter.flop_registry
 _CONV_BACKWARD = torch.ops.aten.convolution_backward

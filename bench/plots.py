@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib import ticker
 from matplotlib.figure import Figure
 
-from bench.schema import HARNESS
+from bench.schema import HARNESS, OUTSIDE
 
 PANEL = (5.6, 3.6)  # inches per panel: about 540 px wide, text 9 pt or more (12 px and up)
 STYLE = {
@@ -207,7 +207,7 @@ def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
         raise ValueError("rows_by_regime is empty: no regime to draw")
 
     def is_layer(row):
-        return row["name"] != "(outside any layer)"
+        return row["name"] != OUTSIDE
 
     keys = [(row["name"], row["call"]) for row in next(iter(rows_by_regime.values()))
             if is_layer(row)]

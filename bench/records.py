@@ -58,18 +58,25 @@ def read_json(path) -> dict:
     return data
 
 
-def _identity(bench: dict) -> dict:
+def _identity(bench: dict, shared: set[str]) -> dict:
     """What a benchmark is: as this harness recorded it, or, in any other project's JSON, its
-    group as the suite, its parameters as the case and its test function as the implementation."""
+    group as the suite, its parameters as the case and its test function as the implementation
+    (with its file where a function of that name is in several: `shared`)."""
     extra = bench.get("extra_info") or {}
     if "suite" in extra:
         return {key: extra.get(key) for key in IDENTITY[1:]}
     name = bench["name"]
-    function, _, param = name.partition("[")
+    where, function = _function(bench)
     return {"suite": bench.get("group") or "pytest-benchmark",
-            "case": bench.get("param") or param.rstrip("]") or name,
-            "impl": bench.get("fullname", function).partition("[")[0].rpartition("::")[2]
-            or function, "device": "-", "precision": "-", "mode": "-", "baseline": None}
+            "case": bench.get("param") or name.partition("[")[2].rstrip("]") or name,
+            "impl": f"{where}::{function}" if function in shared else function,
+            "device": "-", "precision": "-", "mode": "-", "baseline": None}
+
+
+def _function(bench: dict) -> tuple[str, str]:
+    """(the test's file, its function) from pytest-benchmark's fullname (or name)."""
+    where, _, function = bench.get("fullname", bench["name"]).partition("[")[0].rpartition("::")
+    return where, function or bench["name"].partition("[")[0]
 
 
 def cpu_model(machine: dict) -> str | None:
@@ -91,6 +98,11 @@ def _rows(data: dict, source: str):
         "dirty": machine.get("dirty", (data.get("commit_info") or {}).get("dirty")),
         "source": source,
     }
+    files: dict[str, set[str]] = {}
+    for bench in data["benchmarks"]:
+        where, function = _function(bench)
+        files.setdefault(function, set()).add(where)
+    shared = {function for function, where in files.items() if len(where) > 1}
     for bench in data["benchmarks"]:
         extra = dict(bench.get("extra_info") or {})
         case_fields = extra.pop("case_fields", {})
@@ -100,10 +112,12 @@ def _rows(data: dict, source: str):
             **provenance,
             "name": bench.get("name"),
             **{key: value for key, value in extra.items() if not isinstance(value, dict | list)},
-            **_identity(bench),
+            **_identity(bench, shared),
             **case_fields,
-            # what the page shows that is not a number (diagram sources); not written to CSV
+            # not numbers, so not written to CSV: what the page shows (diagram sources), and the
+            # raw round times (what --benchmark-json and --benchmark-save-data store) for compare
             "artifacts": extra.get("artifacts"),
+            "round_times": stats.get("data") or [],
         }
 
 
@@ -123,8 +137,16 @@ def load_runs(paths) -> list[tuple[str, dict]]:
 
 
 def run_id(source: str, data: dict) -> str:
-    """The run a JSON belongs to: recorded by `bench run`, else the folder that holds it."""
-    return data["machine_info"].get("run_id") or Path(source).parent.name
+    """The run a JSON belongs to: recorded by the harness, else the folder that holds it, and
+    the file's name unless it is the harness's benchmark.json: pytest-benchmark's
+    --benchmark-autosave puts every run into one folder, and two runs under one id would be
+    mixed into one table."""
+    recorded = data["machine_info"].get("run_id")
+    if recorded:
+        return recorded
+    path = Path(source)
+    stem = path.name.partition(".")[0]
+    return path.parent.name if stem == "benchmark" else f"{path.parent.name}/{stem}"
 
 
 def results_frame(runs: list[tuple[str, dict]]) -> pd.DataFrame:
@@ -150,11 +172,6 @@ def load_results(paths) -> pd.DataFrame:
     return results_frame(load_runs(paths))
 
 
-def rounds_of(data: dict) -> dict[str, list[float]]:
-    """The raw round times of a read JSON (what --benchmark-save-data stored), by name."""
-    return {bench["name"]: bench["stats"].get("data") or [] for bench in data["benchmarks"]}
-
-
 def suite_info(runs: list[tuple[str, dict]]) -> dict[str, dict]:
     """What the runs recorded about their suites (title, question, implementations), by name."""
     info: dict[str, dict] = {}
@@ -166,4 +183,4 @@ def suite_info(runs: list[tuple[str, dict]]) -> dict[str, dict]:
 
 def write_results(frame: pd.DataFrame, path) -> None:
     """The table as CSV, at full stored precision."""
-    frame.drop(columns=["artifacts"], errors="ignore").to_csv(path, index=False)
+    frame.drop(columns=["artifacts", "round_times"], errors="ignore").to_csv(path, index=False)

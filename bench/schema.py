@@ -14,6 +14,9 @@ HARNESS = ("suite", "case", "impl", "device", "precision", "mode")
 POSITIVE = ("median",)
 NON_NEGATIVE = ("min", "max", "mean", "stddev", "q1", "q3", "iqr")
 COUNTS = ("rounds", "iterations")
+# The layer anatomy's row for what ran in no layer (a residual addition in its block's forward):
+# not a layer, so the report's per-layer counts and strips leave it out.
+OUTSIDE = "(outside any layer)"
 
 
 class SchemaError(UserError):

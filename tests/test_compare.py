@@ -121,3 +121,28 @@ def test_runs_of_two_machines_pair_case_by_case(write_json):
     table = compare_runs(SAMPLE, write_json("b.json", data))
     assert table["verdict"].value_counts().to_dict() == {"same": 3}
     assert set(table["host_a"]) == {"vm"} and set(table["host_b"]) == {"other-vm"}
+
+
+def test_one_function_name_in_two_files_is_compared_with_its_own_rounds(write_json):
+    """Two files' test_sort[100]: each is paired with itself, by its own raw rounds."""
+    def run(slower_y):
+        data = json.loads(SAMPLE.read_text())
+        data["benchmarks"] = data["benchmarks"][:2]
+        for bench, where in zip(data["benchmarks"], ("test_x", "test_y")):
+            bench.update(name="test_sort[100]", fullname=f"tests/{where}.py::test_sort[100]",
+                         group=None, param="100", extra_info={})
+            if where == "test_y" and slower_y:
+                stats = bench["stats"]
+                stats["data"] = [2 * x for x in stats["data"]]
+                for key in ("median", "q1", "q3", "min", "max", "mean"):
+                    stats[key] *= 2
+        return data
+
+    table = compare_runs(write_json("a.json", run(False)), write_json("b.json", run(True)))
+    table = table.set_index("impl")
+    assert len(table) == 2
+    assert table.loc["tests/test_x.py::test_sort", "p_value"] == 1.0  # the same samples
+    assert table.loc["tests/test_x.py::test_sort", "verdict"] == "same"
+    assert table.loc["tests/test_y.py::test_sort", "ratio"] == pytest.approx(2.0)
+    assert table.loc["tests/test_y.py::test_sort", "p_value"] < 0.001
+    assert table.loc["tests/test_y.py::test_sort", "verdict"] == "slower"

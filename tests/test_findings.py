@@ -118,6 +118,11 @@ def test_frozen_finding_gives_the_side_by_side_share_and_its_interval_where_ther
     assert frozen_finding(wide_rows(frame[~frame["impl"].isin(["full", "head"])])) == (
         "big on cpu fp32: no finding: full, head not measured here (deselected, skipped or "
         "failed).")
+    # nor where a regime's forward+backward was not measured (its backward row alone is)
+    lone = (frame["impl"] == "freeze_first_k_no_grad") & (frame["mode"] == "forward_backward")
+    assert frozen_finding(wide_rows(frame[~lone])) == (
+        "big on cpu fp32: no finding: freeze_first_k_no_grad not measured here (deselected, "
+        "skipped or failed).")
     # nor with the backward alone: the finding reads forward+backward
     assert frozen_finding(wide_rows(frame[frame["mode"] == "backward"])) == (
         "big on cpu fp32: no finding: forward_backward not measured here (deselected, skipped "
@@ -192,3 +197,25 @@ def test_a_paired_ratio_without_its_baseline_row_gives_no_speedup():
     assert without["speedup"].isna().all()
     assert add_speedup(frame.drop(columns="speedup")).set_index("impl")["speedup"].to_dict() \
         == {"base": 1.0, "x": 2.0, "y": 4.0 / 3.0}
+
+
+def test_the_layer_call_counts_leave_out_what_ran_outside_any_layer():
+    from bench.report.sections import Section
+    from bench.schema import OUTSIDE
+    from bench.suites.frozen_backprop_section import add_anatomy
+
+    def anatomy(ran):  # three layers, then the residual additions' row
+        rows = [{"name": name, "call": 1, "type": "ReLU", "backward_ran": r, "trainable": None,
+                 "weight_shape": None, "keras_shape": None, "output_shape": [1], "params": 0,
+                 "output_size": None, "output_size_ok": True, "forward_flops": 0.0,
+                 "backward_flops": 0.0, "backward_input_flops": 0.0,
+                 "backward_weight_flops": 0.0, "saved_bytes": 0}
+                for name, r in zip(["a", "b", "c", OUTSIDE], ran)]
+        return {"anatomy": {"rows": rows, "uncounted_ops": []}}
+
+    frame = pd.DataFrame([{"case": "net", "impl": "first_k", "artifacts": anatomy([1, 1, 1, 1])},
+                          {"case": "net", "impl": "head", "artifacts": anatomy([0, 0, 1, 0])}])
+    out = Section("frozen", "Frozen", "", [])
+    add_anatomy(out, frame)
+    assert out.notes == ["net: a backward runs through 3 of 3 layer calls when only the first "
+                         "layers train, 1 when only the head trains."]

@@ -14,7 +14,6 @@ from bench.records import (
     load_runs,
     outcomes_frame,
     read_json,
-    rounds_of,
     write_results,
 )
 
@@ -25,7 +24,8 @@ def test_load_results_gives_the_schema_then_case_fields():
     frame = load_results([SAMPLE])
     assert list(frame.columns[: len(COLUMNS)]) == list(COLUMNS)
     assert list(frame.columns[len(COLUMNS):]) == ["net", "batch", "c_in", "c_out", "height",
-                                                  "width", "bias", "artifacts"]
+                                                  "width", "bias", "artifacts",
+                                                  "round_times"]
     assert len(frame) == 3
     row = frame.set_index("impl").loc["linear_nhwc"]
     assert row["run_id"] == "sample-run"
@@ -68,9 +68,13 @@ def test_outcomes_keep_failures_and_skips_with_reasons():
     assert failed["reason"] == "RuntimeError: out of memory"
 
 
-def test_rounds_are_the_raw_samples():
-    rounds = rounds_of(read_json(SAMPLE))
-    assert len(rounds) == 3 and all(len(r) == 12 for r in rounds.values())
+def test_rounds_are_each_benchmark_s_raw_samples():
+    data = read_json(SAMPLE)
+    frame = load_results([SAMPLE]).set_index("name")
+    for bench in data["benchmarks"]:
+        assert frame.loc[bench["name"], "round_times"] == bench["stats"]["data"]
+        assert len(bench["stats"]["data"]) == 12
+    assert len(set(map(tuple, frame["round_times"]))) == 3
 
 
 def test_csv_round_trip_keeps_full_precision(tmp_path):
@@ -79,6 +83,7 @@ def test_csv_round_trip_keeps_full_precision(tmp_path):
     import pandas as pd
     back = pd.read_csv(tmp_path / "results.csv")
     assert back["median"].tolist() == frame["median"].tolist()
+    assert "round_times" not in back and "artifacts" not in back  # lists and dicts, not figures
 
 
 @pytest.mark.parametrize("content, message", [
@@ -197,6 +202,17 @@ def test_any_pytest_benchmark_json_is_read_with_its_groups_and_params(tmp_path):
     assert frame["baseline"].isna().all()
 
 
+def test_one_function_name_in_two_files_is_two_implementations(write_json):
+    data = foreign_json()
+    data["benchmarks"][1].update(name="test_sort[100]", fullname="tests/test_y.py::test_sort[100]",
+                                 param="100")
+    frame = load_results([write_json("foreign.json", data)])
+    assert frame[["case", "impl"]].values.tolist() == [
+        ["100", "tests/test_x.py::test_sort"], ["100", "tests/test_y.py::test_sort"],
+        ["test_other", "test_other"]]
+    assert frame["round_times"].tolist() == [b["stats"]["data"] for b in data["benchmarks"]]
+
+
 def test_a_run_given_twice_is_refused(tmp_path):
     copy = tmp_path / "copy.json"
     copy.write_text(SAMPLE.read_text())
@@ -228,7 +244,11 @@ def test_two_runs_of_one_folder_at_different_times_are_two_runs(write_json):
         data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
         paths.append(write_json(f"same/b{n}.json", data))
     assert len(load_runs(paths)) == 2
-    assert load_results(paths)["datetime"].nunique() == 2
+    frame = load_results(paths)
+    assert frame["datetime"].nunique() == 2
+    # as pytest-benchmark's autosave folder holds its runs: each file its own run
+    assert frame.groupby("run_id")["datetime"].unique().map(list).to_dict() == {
+        "same/b0": ["2026-11-24T10:00:00+00:00"], "same/b1": ["2026-11-25T10:00:00+00:00"]}
 
 
 def test_a_json_without_quartiles_loads_with_them_unknown(write_json):

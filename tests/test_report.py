@@ -95,6 +95,10 @@ def test_formatting_picks_units_and_three_figures():
     assert fmt.ratio(1.5) == "1.5×"
     assert fmt.percent(0.1234) == "12.3%"
     assert fmt.seconds(float("nan")) == "–"
+    # rounded to three figures before the unit is chosen, not "1e+03 ms"
+    assert [fmt.seconds(0.9996), fmt.seconds(0.0009996), fmt.si(999_600, "B")] == [
+        "1 s", "1 ms", "1 MB"]
+    assert fmt.seconds(0.9994) == "999 ms"
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):
@@ -126,6 +130,26 @@ def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
                  "test outcomes not recorded in this file", "Every measurement"):
         assert text in html, text
     assert "Speedup against" not in html  # no baseline, so no speedups
+
+
+def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_json):
+    """As pytest-benchmark's autosave keeps them: no run id of ours, one folder. The second run
+    took twice as long throughout; each run's speedups are its own."""
+    paths = []
+    for n, scale in enumerate((1, 2)):
+        data = json.loads(SAMPLE.read_text())
+        del data["machine_info"]["run_id"]
+        data["datetime"] = f"2026-11-2{4 + n}T10:00:00+00:00"
+        for bench in data["benchmarks"]:
+            for key in ("median", "q1", "q3", "iqr", "min", "max", "mean"):
+                bench["stats"][key] *= scale
+        paths.append(write_json(f"autosave/000{n}_run.json", data))
+    render_report(paths, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["run_ids"] == ["autosave/0000_run", "autosave/0001_run"]
+    assert [finding for _, finding in summary["findings"]] == [
+        f"cpu @ autosave/000{n}_run fp32 forward: linear_nhwc was clearly fastest in 1 of 1 "
+        "cases, at a median 6.19× the speed of conv_nchw." for n in (0, 1)]
 
 
 def test_an_unknown_suite_gets_the_generic_section(tmp_path):

@@ -84,6 +84,17 @@ def test_a_win_within_the_runner_ups_spread_is_not_clear():
     assert counts[["impl", "wins", "clear"]].values.tolist() == [["x", 2, 1], ["y", 1, 1]]
 
 
+def test_without_quartiles_no_win_is_clear_but_a_lone_implementation_s():
+    """A JSON without q1/q3 (they are not in every version): the spread is unknown."""
+    nan = float("nan")
+    rows = [{"case": "a", "impl": "x", "median": 0.50, "q1": nan, "q3": nan},
+            {"case": "a", "impl": "y", "median": 1.00, "q1": nan, "q3": nan},
+            {"case": "b", "impl": "y", "median": 1.00, "q1": nan, "q3": nan}]
+    wins = fastest(frame(rows))
+    assert wins[["case", "impl", "clear"]].values.tolist() == [["a", "x", False],
+                                                               ["b", "y", True]]
+
+
 def test_speedup_groups_by_device():
     rows = ROWS + [{**row, "device": "cuda", "median": row["median"] / 10} for row in ROWS]
     out = add_speedup(frame(rows))

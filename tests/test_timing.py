@@ -65,6 +65,18 @@ def test_paired_ratio_alternates_the_two_timers_and_brackets_its_median():
     assert 0.2 < found["paired_ratio"] < 5  # the same work by two clocks
 
 
+def test_alternating_blocks_swap_which_goes_first_and_take_the_median_of_ratios():
+    order, ours = [], iter([1.0, 2.0, 3.0, 4.0, 100.0, 5.0])
+
+    def side(name, values):
+        return lambda: order.append(name) or next(values)
+
+    found = timing._alternate(side("ours", ours), side("theirs", iter([2.0] * 6)), blocks=6)
+    assert order == ["ours", "theirs", "theirs", "ours"] * 3
+    # ratios 0.5, 1, 1.5, 2, 50, 2.5: the median, which the one stray block does not move
+    assert found == (1.75, 0.5, 50.0)
+
+
 def test_against_baseline_times_both_in_alternating_blocks():
     x = torch.randn(192, 192)
     once, twice = (lambda: x @ x), (lambda: (x @ x, x @ x))

@@ -14,6 +14,7 @@ def si(value, unit: str) -> str:
     """1.23e9, 'FLOP/s' -> '1.23 GFLOP/s'; values below one use m, µ, n."""
     if _missing(value):
         return "–"
+    value = float(f"{value:.3g}")  # rounded before the unit is chosen: 0.9996 s is "1 s"
     scales = _PREFIXES if abs(value) >= 1 else _SMALL
     for scale, prefix in scales:
         if abs(value) >= scale:

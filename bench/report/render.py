@@ -255,7 +255,8 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
 
 COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
     "median A": ("median_a", fmt.seconds), "median B": ("median_b", fmt.seconds),
-    "B / A": ("ratio", fmt.ratio), "p (rank test)": ("p_value", lambda p: f"{p:.3g}"),
+    "B / A": ("ratio", fmt.ratio),
+    "p (rank test)": ("p_value", lambda p: "–" if pd.isna(p) else f"{p:.3g}"),
     "verdict": ("verdict", None),
 }
 

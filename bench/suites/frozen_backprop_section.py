@@ -6,6 +6,7 @@ import pandas as pd
 from bench.plots import figure_svg, figures_svg, plot_layer_flow, plot_relative
 from bench.report import format as fmt
 from bench.report.sections import Fold, Section, add_profiles, diagram, make_table, new_section
+from bench.schema import OUTSIDE
 from bench.tables import add_ratios, by_mode
 
 RATIOS = ["median", "backward_flops", "saved_bytes", "peak_memory", "graph_nodes"]
@@ -42,9 +43,11 @@ def finding(wide: pd.DataFrame) -> str:
     case = wide["case"].iloc[-1]
     rows = wide[wide["case"] == case].set_index("impl")
     device, precision = rows["device"].iloc[0], rows["precision"].iloc[0]
-    missing = [r for r in FINDING_REGIMES if r not in rows.index]
     if "median_forward_backward" not in rows:  # the finding reads that mode alone
         missing = ["forward_backward"]
+    else:  # a regime measured in the backward mode alone has a row, but no time to read
+        missing = [r for r in FINDING_REGIMES
+                   if r not in rows.index or pd.isna(rows.at[r, "median_forward_backward"])]
     if missing:
         return (f"{case} on {device} {precision}: no finding: {', '.join(missing)} not "
                 "measured here (deselected, skipped or failed).")
@@ -181,8 +184,10 @@ def add_anatomy(out: Section, frame: pd.DataFrame) -> None:
         for regime, found in by_regime.items():
             fold.tables.append(make_table(layer_rows(found), LAYER_COLUMNS, f"{case}: {regime}"))
         out.folds.append(fold)
-        ran = {r: sum(row["backward_ran"] for row in a["rows"]) for r, a in by_regime.items()}
-        total = len(next(iter(by_regime.values()))["rows"])
+        layers = {r: [row for row in a["rows"] if row["name"] != OUTSIDE]
+                  for r, a in by_regime.items()}
+        ran = {r: sum(row["backward_ran"] for row in rows) for r, rows in layers.items()}
+        total = len(next(iter(layers.values())))
         if "first_k" in ran and "head" in ran:
             out.notes.append(f"{case}: a backward runs through {ran['first_k']} of {total} "
                              f"layer calls when only the first layers train, "
