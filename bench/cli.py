@@ -1,6 +1,7 @@
 """The command line: `python -m bench run | report | ...`; user mistakes end in one line, exit 2."""
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -40,6 +41,12 @@ def cmd_run(args) -> int:
     reports = Path(args.reports)
     if not args.reports.strip() or (reports.exists() and not reports.is_dir()):
         raise UsageError(f"--reports {args.reports!r} must be a folder")
+    if args.device == "cuda":  # pytest --device cuda skips instead: the GPU check's tests do
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError("--device cuda: CUDA is not available on this machine (torch "
+                             f"{torch.__version__}); use --device cpu or auto")
     command = [sys.executable, "-m", "pytest", "-p", "bench.plugin", str(BENCHMARKS),
                "--benchmark", f"--bench-reports={Path(args.reports).resolve()}",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
@@ -119,6 +126,16 @@ def check_output(folder: str, force: bool = False) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def writing(out: Path):
+    """A folder check_output passed that still cannot be written (as root, os.access says yes
+    to anything; /proc refuses all the same): one line, not a traceback."""
+    try:
+        yield
+    except OSError as error:
+        raise UsageError(f"cannot write into {out}: {error.strerror or error}") from None
+
+
 def _json_of(path: str) -> Path:
     """A run folder stands for the benchmark.json inside it; refused at once if missing."""
     path = Path(path)
@@ -138,15 +155,17 @@ def cmd_report(args) -> int:
     out = check_output(args.output, args.force)
     from bench.report.render import render_index, render_report
 
-    print(render_report(paths, out))
-    if out.parent.name == "runs":  # a run folder: the list of runs beside it changes too
-        print(render_index(out.parent.parent))
+    with writing(out):
+        print(render_report(paths, out))
+        if out.parent.name == "runs":  # a run folder: the list of runs beside it changes too
+            print(render_index(out.parent.parent))
     return 0
 
 
 def cmd_compare(args) -> int:
-    if not 0 <= args.threshold < 10:
-        raise UsageError(f"--threshold must be a fraction such as 0.05, got {args.threshold}")
+    if not 0 <= args.threshold < 1:  # 5 would be 500%: meant as 5%, most likely
+        raise UsageError(f"--threshold is a fraction from 0 to 1 (0.05 for 5%), got "
+                         f"{args.threshold:g}")
     a, b = _json_of(args.a), _json_of(args.b)
     if args.output is None:
         names = [_run_name(a), _run_name(b)]
@@ -156,7 +175,9 @@ def cmd_compare(args) -> int:
     out = check_output(args.output, args.force)
     from bench.report.render import render_compare
 
-    print(render_compare(a, b, out, args.threshold))
+    with writing(out):
+        page, tally = render_compare(a, b, out, args.threshold)
+    print(f"bench: B against A: {tally} (threshold {args.threshold:.0%})\n{page}")
     return 0
 
 
@@ -214,7 +235,8 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("a", help="benchmark JSON or run folder (the reference)")
     compare.add_argument("b", help="benchmark JSON or run folder (the one judged)")
     compare.add_argument("--threshold", type=float, default=0.05,
-                         help="smallest relative change called a regression (default 0.05)")
+                         help="smallest change of the median, as a fraction, called slower or "
+                         "faster (default 0.05: 5%%)")
     compare.add_argument("-o", "--output", help="folder for index.html "
                          "(default reports/compare/A-vs-B, from the runs' names)")
     compare.add_argument("--force", action="store_true",

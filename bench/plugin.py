@@ -104,8 +104,11 @@ def _start_run(config) -> None:
     config.stash[RUN] = {"reports": _reports(config), "dir": run_dir,
                          "out": config.getoption("bench_report") or None}
     # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
-    # and pytest-benchmark write what was measured and the page is still made.
+    # and pytest-benchmark write what was measured and the page is still made. A run started in
+    # the background of a script inherits SIGINT ignored, and `bench run` forwards Ctrl-C to
+    # it as SIGINT: heed it.
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Progress:

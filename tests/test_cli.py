@@ -1,5 +1,6 @@
 """The command line: bad input ends in one line and exit status 2, with nothing written."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -63,15 +64,25 @@ def test_run_folders_never_collide(tmp_path):
     assert first != second and first.is_dir() and second.is_dir()
 
 
-def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys):
-    code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "-o", str(tmp_path))
-    assert code == 0 and (tmp_path / "index.html").exists()
-    assert "0 slower, 0 faster, 3 unchanged" in (tmp_path / "index.html").read_text()
+def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_json):
+    data = json.loads(SAMPLE.read_text())
+    for bench in data["benchmarks"]:  # matmul twice as slow, round by round
+        if bench["extra_info"]["impl"] == "matmul":
+            bench["stats"]["data"] = [2 * x for x in bench["stats"]["data"]]
+            for key in ("median", "q1", "q3"):
+                bench["stats"][key] *= 2
+    code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
+                            "-o", str(tmp_path))
+    assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 unchanged "
+                                 f"(threshold 5%)\n{tmp_path / 'index.html'}\n")
+    assert "1 slower, 0 faster, 2 unchanged." in (tmp_path / "index.html").read_text()
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
                             "-o", str(tmp_path / "x"))
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
-    code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", "-1")
-    assert code == 2 and "--threshold" in err
+    for value in ("-1", "5"):  # 5 is 500%, not 5%
+        code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
+        assert code == 2 and err == ("bench: error: --threshold is a fraction from 0 to 1 (0.05 "
+                                     f"for 5%), got {value}\n")
 
 
 @pytest.mark.parametrize("output, message", [
@@ -103,7 +114,7 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     for name in ("a.json", "b.json"):
         (tmp_path / name).write_text(SAMPLE.read_text())
     code, out, _ = run_main(capsys, "compare", "a.json", "b.json")
-    assert code == 0 and out.strip() == str(Path("reports/compare/a-vs-b/index.html"))
+    assert code == 0 and out.splitlines()[-1] == str(Path("reports/compare/a-vs-b/index.html"))
     for run in ("r1", "r2"):
         (tmp_path / run).mkdir()
         (tmp_path / run / "benchmark.json").write_text(SAMPLE.read_text())
@@ -145,6 +156,17 @@ def test_the_command_line_and_the_plugin_start_without_torch_or_pandas():
     assert result.stdout.strip() == "[]", result.stderr
 
 
+def test_run_on_cuda_without_cuda_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    code, _, err = run_main(capsys, "run", "--device", "cuda", "--reports", str(tmp_path))
+    assert code == 2 and err == ("bench: error: --device cuda: CUDA is not available on this "
+                                 f"machine (torch {torch.__version__}); use --device cpu or "
+                                 "auto\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("argv, expected", [
     (["selfcheck"], ["--suite=selfcheck", "--grid=default", "--device=auto"]),
     (["run", "--suite", "roi", "--profile"], ["--suite=roi", "--profile=table"]),
@@ -161,6 +183,7 @@ def test_run_and_selfcheck_call_pytest_benchmark(tmp_path, monkeypatch, argv, ex
             return 0
 
     monkeypatch.setattr(cli.subprocess, "Popen", FakeChild)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     assert cli.main([*argv, "--reports", str(tmp_path)]) == 0
     command = seen["command"]
     assert command[1:4] == ["-m", "pytest", "-p"] and "--benchmark" in command
@@ -191,3 +214,18 @@ def test_a_value_error_from_a_library_is_a_bug_with_its_traceback(tmp_path, caps
     with pytest.raises(ValueError, match="identically-labeled"):
         cli.main(["report", str(SAMPLE), "-o", str(tmp_path / "out")])
     assert "bench: error" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["report", "compare"])
+def test_an_output_folder_that_fails_on_writing_is_one_line(tmp_path, capsys, monkeypatch,
+                                                             command):
+    import errno
+
+    def refuse(path, text):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr("bench.report.render.write_atomic", refuse)
+    inputs = [str(SAMPLE)] * (2 if command == "compare" else 1)
+    code, _, err = run_main(capsys, command, *inputs, "-o", str(tmp_path / "out"))
+    assert code == 2 and err == (f"bench: error: cannot write into {tmp_path / 'out'}: "
+                                 "Read-only file system\n")

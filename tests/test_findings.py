@@ -78,6 +78,17 @@ def test_frozen_finding_reads_each_regime_of_the_largest_model_against_full():
         "of the time under torch.no_grad() (the same backward FLOPs).")
 
 
+def test_frozen_finding_gives_the_reason_only_where_the_first_layers_cost_more_than_the_head():
+    regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+    medians = dict(zip(regimes, (10.0, 6.0, 5.0, 8.5, 9.0)))  # noise can do this on a busy box
+    flops = dict(zip(regimes, (100.0, 10.0, 60.0, 50.0, 50.0)))
+    rows = [{**row, "noisy": False} for row in frozen_rows("big", medians, flops)]
+    text = frozen_finding(wide_rows(pd.DataFrame(rows)))
+    assert "training only the head took 60% of full's forward+backward time and 10% of its " \
+        "backward FLOPs; training only the first layers took 50% of full's forward+backward " \
+        "time and 60% of its backward FLOPs; freezing" in text
+
+
 def test_frozen_finding_marks_a_share_of_time_measured_on_a_noisy_row():
     regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
     medians = dict(zip(regimes, (10.0, 3.0, 8.0, 8.5, 9.0)))

@@ -60,7 +60,9 @@ def test_markup_from_the_json_is_never_live(tmp_path):
 
 def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_path):
     lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}}, SAMPLE)
-    assert lines == ["1x1 convolution versus per-pixel Linear:",
+    # the sample run was interrupted: said first, as the page does
+    assert lines == ["interrupted after 5 of 6 benchmarks: the page has what was measured",
+                     "1x1 convolution versus per-pixel Linear:",
                      "  cpu fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a "
                      "median 6.19× the speed of conv_nchw.",
                      f"report {tmp_path / 'out' / 'index.html'}"]
@@ -213,7 +215,9 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["node"], data["machine_info"]["run_id"] = "other-vm", "other"
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["impl"] != "matmul"]
-    html = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out").read_text()
+    page, tally = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
+    html = page.read_text()
+    assert tally == "0 slower, 0 faster, 2 unchanged; 1 measured in one run only (missing)"
     assert "(vm, Intel(R) Xeon(R) Processor)<br>" in html
     assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
     assert "0 slower, 0 faster, 2 unchanged; 1 measured in one run only (missing)" in html

@@ -55,9 +55,11 @@ def publish(run: dict, json_path) -> list[str]:
         page = render_report([target], out)
     except UserError as error:  # a JSON the page cannot use: one line; a bug keeps its traceback
         return [f"no report: {error}"]
+    summary = read_mapping(out / "summary.json")
     lines = []  # each section's title, then its findings indented under it
-    findings = read_mapping(out / "summary.json").get("findings", [])
-    for title, group in itertools.groupby(findings, key=lambda pair: pair[0]):
+    if str(summary.get("status")).startswith("interrupted"):  # else pytest's last line says it
+        lines.append(f"{summary['status'].partition(';')[0]}: the page has what was measured")
+    for title, group in itertools.groupby(summary.get("findings", []), key=lambda pair: pair[0]):
         lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]
     lines.append(f"report {page}")
     if run.get("dir") is not None and out == run["dir"]:

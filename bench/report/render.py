@@ -261,22 +261,26 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 }
 
 
-def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> Path:
-    """A page comparing run B against run A, case by case; written only if both load."""
+def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str]:
+    """A page comparing run B against run A, case by case, written only if both load; with
+    its verdicts counted in words, for the terminal."""
     table = compare_runs(a_path, b_path, threshold)
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
     counts = table["verdict"].value_counts()
+    tally = (f"{counts.get('slower', 0)} slower, {counts.get('faster', 0)} faster, "
+             f"{counts.get('same', 0)} unchanged"
+             + (f"; {counts['missing']} measured in one run only (missing)"
+                if counts.get("missing", 0) else ""))
     html = ENV.get_template("compare.html.j2").render(
-        a=str(a_path), b=str(b_path), threshold=threshold,
-        counts={v: int(counts.get(v, 0)) for v in ("slower", "faster", "same", "missing")},
+        a=str(a_path), b=str(b_path), threshold=threshold, tally=tally,
         machines=[table[f"{c}_a"].dropna().iloc[0] for c in ("host", "cpu_model")],
         machines_b=[table[f"{c}_b"].dropna().iloc[0] for c in ("host", "cpu_model")],
         table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
-    return out_dir / "index.html"
+    return out_dir / "index.html", tally
 
 
 REPEAT_COLUMNS = {key: (key, None) for key in KEY} | {

@@ -73,9 +73,13 @@ def finding(wide: pd.DataFrame) -> str:
 
     same = rows.loc["freeze_first_k", "backward_flops_forward_backward"] == \
         rows.loc["freeze_first_k_no_grad", "backward_flops_forward_backward"]
+    # the reason holds where it explains something: the first layers cost more than the head
+    share = rows["median_ratio_forward_backward"]
+    first_k = (f"still took {cost('first_k')}, because the gradient has to flow back through "
+               "every later layer" if share["first_k"] > share["head"] else
+               f"took {cost('first_k')}")
     return (f"{case} on {device} {precision}: training only the head took {cost('head')}; "
-            f"training only the first layers still took {cost('first_k')}, because the "
-            f"gradient has to flow back through every later layer; freezing the first layers "
+            f"training only the first layers {first_k}; freezing the first layers "
             f"took {cost('freeze_first_k')} by requires_grad_(False) and "
             f"{time('freeze_first_k_no_grad')} of the time under torch.no_grad() "
             f"({'the same' if same else 'different'} backward FLOPs).")
