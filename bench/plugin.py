@@ -101,8 +101,11 @@ def _start_run(config) -> None:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("benchmark_json") is None:
         config.option.benchmark_json = JsonTarget(run_dir / "benchmark.json")
+    from bench.machine import cpu_times
+
     config.stash[RUN] = {"reports": _reports(config), "dir": run_dir,
-                         "out": config.getoption("bench_report") or None}
+                         "out": config.getoption("bench_report") or None,
+                         "cpu_start": (time.monotonic(), cpu_times())}
     # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
     # and pytest-benchmark write what was measured and the page is still made. A run started in
     # the background of a script inherits SIGINT ignored, and `bench run` forwards Ctrl-C to
@@ -338,6 +341,10 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
     machine_info["grid"] = grid(config)
     run = config.stash.get(RUN, None) or {}
     machine_info["run_id"] = run["dir"].name if run.get("dir") else None
+    if run.get("cpu_start"):
+        start, times = run["cpu_start"]
+        machine_info["others_cpu_share"] = machine.others_share(
+            times, machine.cpu_times(), time.monotonic() - start)
     if run.get("reports"):  # what `python -m bench repeat` found on this machine, if it ran
         from bench.report.render import read_mapping
 

@@ -57,3 +57,24 @@ def test_bench_run_keeps_freed_memory_unless_told_otherwise(monkeypatch):
 def test_machine_info_names_the_triton_that_compiles_the_kernels():
     triton = pytest.importorskip("triton")
     assert machine.machine_info()["triton"] == triton.__version__
+
+
+def test_other_processes_share_is_the_busy_time_not_ours_over_the_cpus_time(monkeypatch):
+    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
+    # 20 s on 2 CPUs: 30 s busy, 10 of them ours
+    assert machine.others_share((100.0, 10.0), (130.0, 20.0), 20.0) == 0.5
+    assert machine.others_share((100.0, 10.0), (105.0, 20.0), 20.0) == 0.0  # ticks' rounding
+    assert machine.others_share(None, (130.0, 20.0), 20.0) is None  # no /proc/stat
+    assert machine.others_share((100.0, 10.0), (130.0, 20.0), 0.0) is None
+
+
+def test_cpu_times_read_the_busy_ticks_and_this_process_s_time(tmp_path, monkeypatch):
+    stat = tmp_path / "stat"  # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text("cpu  300 100 200 5000 400 10 20 70 50 0\ncpu0 1 2 3 4 5 6 7 8 9 0\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
+        stat if path == "/proc/stat" else path, *a, **k))
+    monkeypatch.setattr(machine.os, "sysconf", lambda name: 100)
+    monkeypatch.setattr(machine.os, "times", lambda: (1.0, 2.0, 3.0, 4.0, 99.0))
+    # guest time is in user already; idle and iowait are not busy
+    assert machine.cpu_times() == (7.0, 10.0)

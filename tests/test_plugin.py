@@ -56,6 +56,7 @@ def test_pytest_benchmark_measures_and_ends_in_the_page(tmp_path):
     jittery = [b for b in data["benchmarks"] if b["params"]["case"] == "n10-jitter"]
     assert all(b["extra_info"]["remeasured_rounds"] == b["stats"]["rounds"] for b in jittery)
     assert data["machine_info"]["run_id"] == folder.name
+    assert 0 <= data["machine_info"]["others_cpu_share"] <= 1  # measured over the run
     # cumsum timed side by side with its baseline, sum (the baseline) not
     for entry in data["benchmarks"]:
         extra = entry["extra_info"]

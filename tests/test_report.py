@@ -134,6 +134,28 @@ def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
     assert "Speedup against" not in html  # no baseline, so no speedups
 
 
+@pytest.mark.parametrize("share, said", [(0.45, True), (0.10, True), (0.09, False),
+                                         (None, False), ("busy", False)])
+def test_the_status_says_when_other_processes_took_the_cpus(tmp_path, write_json, share, said):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["others_cpu_share"] = share
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    if said:
+        assert (f"other processes took {fmt.percent(share)} of the CPUs&#39; time during the "
+                "run, so its times may be slower and noisier than on an idle machine.</p>") in html
+    else:
+        assert "other processes took" not in html
+    # the terminal says it too, after the interruption (the sample run was interrupted)
+    lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}},
+                    write_json("b.json", data))
+    assert lines[:2] == ["interrupted after 5 of 6 benchmarks: the page has what was measured",
+                         f"other processes took {fmt.percent(share)} of the CPUs' time during "
+                         "the run, so its times may be slower and noisier than on an idle "
+                         "machine" if said else "1x1 convolution versus per-pixel Linear:"]
+    shown = fmt.percent(share) if isinstance(share, float) else "—"
+    assert f"<dt>CPU time taken by other processes</dt><dd>{shown}</dd>" in html
+
+
 def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_json):
     """As pytest-benchmark's autosave keeps them: no run id of ours, one folder. The second run
     took twice as long throughout; each run's speedups are its own."""

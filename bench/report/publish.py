@@ -56,9 +56,14 @@ def publish(run: dict, json_path) -> list[str]:
     except UserError as error:  # a JSON the page cannot use: one line; a bug keeps its traceback
         return [f"no report: {error}"]
     summary = read_mapping(out / "summary.json")
-    lines = []  # each section's title, then its findings indented under it
-    if str(summary.get("status")).startswith("interrupted"):  # else pytest's last line says it
-        lines.append(f"{summary['status'].partition(';')[0]}: the page has what was measured")
+    lines = []
+    # what of the status pytest's last line does not say: an interruption, a busy machine
+    for part in str(summary.get("status")).split("; "):
+        if part.startswith("interrupted"):
+            lines.append(f"{part}: the page has what was measured")
+        elif part.startswith("other processes took"):
+            lines.append(part)
+    # each section's title, then its findings indented under it
     for title, group in itertools.groupby(summary.get("findings", []), key=lambda pair: pair[0]):
         lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]
     lines.append(f"report {page}")

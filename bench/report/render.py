@@ -32,6 +32,9 @@ ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"
 
 MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "triton", "cuda",
                   "cudnn", "tf32_flags", "allocator", "grid", "commit", "dirty")
+# Other processes' share of the CPUs' time during a run above which its status says so. An idle
+# 2-core VM measured 2-5% (system services, the host's steal) around a busy matmul of its own.
+BUSY_SHARE = 0.10
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -105,12 +108,19 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     own = outcomes[outcomes["run_id"] == run_id(source, data)]
     devices = {str((b.get("extra_info") or {}).get("device")) for b in data["benchmarks"]}
     machine = info.get("gpu") or cpu_model(info) or info.get("node") or "an unnamed machine"
+    others = info.get("others_cpu_share")
+    others = others if isinstance(others, int | float) and not isinstance(others, bool) else None
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
-               "(median, by python -m bench repeat)" if info.get("expected_spread") else ""),
-            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing,
+               "(median, by python -m bench repeat)" if info.get("expected_spread") else "")
+            + (f"; other processes took {fmt.percent(others)} of the CPUs' time during the run, "
+               "so its times may be slower and noisier than on an idle machine"
+               if others is not None and others >= BUSY_SHARE else ""),
+            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing
+            | {"CPU time taken by other processes": None if others is None
+               else fmt.percent(others)},
             "tf32_note": None if "cuda" in devices else
             "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
             "CUDA device, so they changed nothing here."}
