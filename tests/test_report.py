@@ -219,16 +219,43 @@ def history(tmp_path, last: float) -> str:
 
 def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path):
     html = history(tmp_path, 2.0)
-    assert "3 runs" in html and "Last two runs (run1 then run2): 1 slower" in html
-    changed = html[html.index("Changed between the last two runs"):]
+    assert "3 runs" in html and "The latest run against the last one before it with benchmarks " \
+        "in common (run1 then run2): 1 slower" in html
+    changed = html[html.index("Changed since that run"):]
     assert "matmul" in changed and "conv_nchw" not in changed.split("</table>")[0]
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
 
 
+def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_path):
+    """run0 and run2 measured conv1x1 (matmul twice as slow in run2), run1 another suite."""
+    def run(n, suite, factor):
+        data = json.loads(SAMPLE.read_text())
+        data["datetime"] = f"2026-11-2{n}T10:00:00+00:00"
+        data["machine_info"]["run_id"] = f"run{n}"
+        for bench in data["benchmarks"]:
+            bench["extra_info"]["suite"] = suite
+            if bench["extra_info"]["impl"] == "matmul":
+                bench["stats"]["data"] = [x * factor for x in bench["stats"]["data"]]
+                for key in ("median", "q1", "q3", "min", "max", "mean"):
+                    bench["stats"][key] *= factor
+        folder = tmp_path / "runs" / f"run{n}"
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(json.dumps(data))
+        render_report([folder / "benchmark.json"], folder)
+
+    run(0, "conv1x1", 1.0)
+    run(1, "other", 1.0)
+    html = render_index(tmp_path).read_text()
+    assert "The latest run has no benchmark in common with an earlier run" in html
+    run(2, "conv1x1", 2.0)
+    html = render_index(tmp_path).read_text()
+    assert "in common (run0 then run2): 1 slower,\n0 faster, 2 unchanged." in html
+
+
 def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path):
     html = history(tmp_path, 0.5)
-    assert "Last two runs (run1 then run2): 0 slower,\n1 faster" in html
-    changed = html[html.index("Changed between the last two runs"):].split("</table>")[0]
+    assert "in common (run1 then run2): 0 slower,\n1 faster" in html
+    changed = html[html.index("Changed since that run"):].split("</table>")[0]
     assert "matmul" in changed and "0.5×" in changed and "conv_nchw" not in changed
 
 

@@ -219,8 +219,9 @@ def _summary(path: Path) -> dict | None:
 
 def render_index(reports_dir, threshold: float = 0.05) -> Path:
     """reports/index.html: every run folder, and per machine its history: each benchmark's
-    median over the runs as trend lines, and what changed between its last two runs, judged as
-    `compare` judges (ratio past the threshold, and the rank test on the raw rounds)."""
+    median over the runs as trend lines, and what changed in its latest run since the last run
+    before it that shares benchmarks with it, judged as `compare` judges (ratio past the
+    threshold, and the rank test on the raw rounds)."""
     reports_dir = Path(reports_dir)
     runs = []
     for folder in sorted((reports_dir / "runs").glob("*/"), reverse=True):
@@ -248,18 +249,23 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
             continue
         frames = [pd.read_csv(reports_dir / "runs" / r["name"] / "results.csv") for r in history]
         table = pd.concat(frames, ignore_index=True)
-        previous, latest = (reports_dir / "runs" / r["name"] / "benchmark.json"
-                            for r in history[-2:])
-        changes = compare_runs(previous, latest, threshold)
-        changed = changes[changes["verdict"].isin(["slower", "faster"])]
-        machines.append({
-            "name": machine, "runs": len(history),
-            "figures": [(suite, figure_svg(plot_history(rows)))
-                        for suite, rows in table.groupby("suite", sort=False)],
-            "pair": (history[-2]["name"], history[-1]["name"]),
-            "counts": changes["verdict"].value_counts().to_dict(),
-            "changes": make_table(changed.sort_values("ratio", ascending=False),
-                                  COMPARE_COLUMNS, "Changed between the last two runs")})
+        entry = {"name": machine, "runs": len(history), "pair": None,
+                 "figures": [(suite, figure_svg(plot_history(rows)))
+                             for suite, rows in table.groupby("suite", sort=False)]}
+        # the latest run against the last before it that measured some of the same benchmarks:
+        # a self-check after a run of the RoI suite has nothing to compare with
+        measured = [set(map(tuple, frame[KEY].astype(str).to_numpy())) for frame in frames]
+        shared = [n for n in range(len(history) - 1) if measured[n] & measured[-1]]
+        if shared:
+            previous, latest = history[shared[-1]], history[-1]
+            changes = compare_runs(*(reports_dir / "runs" / r["name"] / "benchmark.json"
+                                     for r in (previous, latest)), threshold)
+            changed = changes[changes["verdict"].isin(["slower", "faster"])]
+            entry |= {"pair": (previous["name"], latest["name"]),
+                      "counts": changes["verdict"].value_counts().to_dict(),
+                      "changes": make_table(changed.sort_values("ratio", ascending=False),
+                                            COMPARE_COLUMNS, "Changed since that run")}
+        machines.append(entry)
     return machines
 
 
