@@ -56,7 +56,7 @@ def cmd_run(args) -> int:
     if args.profile:
         command.append(f"--profile={args.profile}")
     command += args.pytest_args
-    print(f"bench: {' '.join(command[3:])}", flush=True)
+    print(f"bench: pytest {' '.join(command[3:])}", flush=True)  # what runs, to rerun by hand
     # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,
     # and not a second time while it writes the report.
     process = subprocess.Popen(command, start_new_session=True, env=allocator_env())
@@ -182,18 +182,24 @@ def cmd_compare(args) -> int:
 
 
 def positive_seconds(text: str) -> float:
-    value = float(text)
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
     if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    top = argparse.ArgumentParser(
+        prog="python -m bench", description="Measure convolutional-network building blocks "
+        "and write HTML reports of what was measured (make bench runs `run`).")
     sub = top.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the benchmarks and write a report under reports/runs/")
-    run.add_argument("--grid", default="default", help=f"{', '.join(GRID_NAMES)}")
+    run.add_argument("--grid", default="default",
+                     help=f"{', '.join(GRID_NAMES)} (default: default)")
     run.add_argument("--suite", help=f"comma-separated: {', '.join(REGISTRY)} (default: all)")
     run.add_argument("--precision", help=f"comma-separated: {MEANINGS}")
     run.add_argument("--device", default="auto",
@@ -218,7 +224,7 @@ def parser() -> argparse.ArgumentParser:
     repeat = sub.add_parser("repeat", help="run a small grid several times and report how far "
                             "each median moves between runs")
     repeat.add_argument("--times", type=int, default=3, help="runs (default 3)")
-    repeat.add_argument("--grid", default="smoke", help=f"{', '.join(GRID_NAMES)} (default smoke)")
+    repeat.add_argument("--grid", default="smoke", help=f"{', '.join(GRID_NAMES)} (default: smoke)")
     repeat.add_argument("--suite", help=f"comma-separated: {', '.join(REGISTRY)} (default: all)")
     repeat.add_argument("--max-time", type=positive_seconds, default=0.5,
                         help="pytest-benchmark's time budget per benchmark, seconds")
@@ -227,7 +233,8 @@ def parser() -> argparse.ArgumentParser:
 
     selfcheck = sub.add_parser("selfcheck", help="time reference operations three ways and "
                                "report how the timers agree")
-    selfcheck.add_argument("--grid", default="default", help=f"{', '.join(GRID_NAMES)}")
+    selfcheck.add_argument("--grid", default="default",
+                           help=f"{', '.join(GRID_NAMES)} (default: default)")
     selfcheck.add_argument("--reports", default=str(REPORTS), help="reports folder")
     selfcheck.set_defaults(func=cmd_selfcheck)
 

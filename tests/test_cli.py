@@ -43,6 +43,7 @@ def test_report_writes_page_table_and_summary(tmp_path, capsys):
     ("--grid", "huge", "smoke, default, full"),
     ("--suite", "conv1x1,nope", "conv1x1"),
     ("--precision", "fp8", "fp32, tf32, bf16, fp16, default"),
+    ("--suite", "", "conv1x1, frozen, roi, selfcheck"),  # not "all"
 ])
 def test_run_refuses_unknown_names(tmp_path, capsys, option, value, valid):
     code, _, err = run_main(capsys, "run", option, value, "--reports", str(tmp_path))
@@ -122,12 +123,12 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     assert "r1-A-vs-r1-B" in run_main(capsys, "compare", "r1", "r1/benchmark.json")[1]
 
 
-@pytest.mark.parametrize("value", ["-1", "nan", "0"])
+@pytest.mark.parametrize("value", ["-1", "nan", "0", "abc"])
 def test_run_refuses_a_time_budget_that_is_not_positive(capsys, value):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["run", "--max-time", value])
     assert exit_.value.code == 2
-    assert "must be a positive number of seconds" in capsys.readouterr().err
+    assert f"must be a positive number of seconds, got {value}" in capsys.readouterr().err
 
 
 def test_report_into_a_run_folder_refreshes_the_list_of_runs(tmp_path, capsys):

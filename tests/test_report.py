@@ -101,6 +101,8 @@ def test_formatting_picks_units_and_three_figures():
     assert [fmt.seconds(0.9996), fmt.seconds(0.0009996), fmt.si(999_600, "B")] == [
         "1 s", "1 ms", "1 MB"]
     assert fmt.seconds(0.9994) == "999 ms"
+    assert [fmt.ratio(1184.0), fmt.ratio(999.4), fmt.percent(4.6)] == ["1,180×", "999×", "460%"]
+    assert fmt.percent(12.345) == "1,230%"
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):

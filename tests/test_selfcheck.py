@@ -77,7 +77,9 @@ def test_paired_blocks_judge_on_the_cpu_by_their_interval():
     assert out.loc["b", "paired"] == "1.000 (0.970–1.020)"
     finding = section(frame, {}).findings[0]
     assert finding.startswith("cpu: 1 of 2 operations met the target")
-    assert "inconclusive for a: 1.000 (0.900–1.010), met for b: 1.000 (0.970–1.020)" in finding
+    assert "ours over torch.utils.benchmark was 1.000 (0.900–1.010) for a (inconclusive), " \
+        "1.000 (0.970–1.020) for b (met). Where it was not met, or could not be told from " \
+        "noise, treat differences" in finding
     assert "the medians, measured one after the other, differed by up to 16.7%" in finding
 
 

@@ -26,12 +26,18 @@ def seconds(value) -> str:
     return si(value, "s")
 
 
+def _figures(value: float) -> str:
+    """Three significant figures, and from 1000 on written out: 1,180, not 1.18e+03."""
+    text = f"{value:.3g}"
+    return f"{float(text):,.0f}" if "e+" in text else text
+
+
 def ratio(value) -> str:
-    return "–" if _missing(value) else f"{value:.3g}×"
+    return "–" if _missing(value) else f"{_figures(value)}×"
 
 
 def percent(value) -> str:
-    return "–" if _missing(value) else f"{100 * value:.3g}%"
+    return "–" if _missing(value) else f"{_figures(100 * value)}%"
 
 
 def error(value) -> str:

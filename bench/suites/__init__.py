@@ -72,5 +72,5 @@ def check_selection(grid: str, suites: str | None = None, precisions: str | None
     if device is not None:
         check_names("device", [device], ("auto", *DEVICES))
     for kind, value, valid in (("suite", suites, REGISTRY), ("precision", precisions, PRECISIONS)):
-        if value:
+        if value is not None:  # given empty (--suite=) is a mistake, not "all"
             check_names(kind, value.split(","), valid)

@@ -78,12 +78,13 @@ def finding(device: str, group: pd.DataFrame) -> str:
         text += (f"the medians, measured one after the other, differed by up to {gap}; in "
                  "alternating blocks, which share the machine's drift between the two timers, "
                  "ours over torch.utils.benchmark was "
-                 + ", ".join(f"{r['target']} for {r['case']}: {r['paired']}"
+                 + ", ".join(f"{r['paired']} for {r['case']} ({r['target']})"
                              for _, r in paired.iterrows()))
     else:
         text += f"the largest disagreement of the medians was {gap}"
-    return text + ("." if met == len(judged) else ". Where it was not met, treat differences "
-                   "of that size between implementations in this run as noise.")
+    return text + ("." if met == len(judged) else ". Where it was not met, or could not be "
+                   "told from noise, treat differences of that size between implementations in "
+                   "this run as noise.")
 
 
 def section(frame: pd.DataFrame, info: dict) -> Section:
