@@ -266,3 +266,26 @@ def test_findings_fold_to_the_terminal_under_their_first_word_and_paths_stay_who
                      "bench:     was clearly fastest in 6 of",
                      "bench:     10",
                      f"bench: {path}"]
+
+
+def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_nine_in_ten(
+        monkeypatch):
+    from types import SimpleNamespace
+
+    from bench import plugin
+
+    lines = []
+    # the last run knew 8 of the 10 benchmarks: too few for a total "by the last run"
+    last = {f"t[a-{n}]": 1.0 for n in range(8)}
+    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted: last)
+    progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
+    items = [SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
+                             get_closest_marker=lambda mark: mark == "bench") for n in range(10)]
+    progress.pytest_collection_finish(SimpleNamespace(items=items))
+    assert lines[-1] == "bench: 10 benchmarks (a 10); the page is written at the end"
+    for n, took in ((0, 2.0), (9, 6.0)):  # a known one at twice its last time, an unknown one
+        progress.pytest_runtest_logreport(SimpleNamespace(
+            keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=took,
+            nodeid=f"bench/benchmarks.py::t[a-{n}]"))
+    # 7 known left at the pace of 2: 14 s; 1 unknown at the average of the two done, 4 s
+    assert progress.estimate() == 18.0
