@@ -329,3 +329,20 @@ def test_suite_inputs_know_the_baselines_shape_and_references_are_shared(kind):
     other = dataclasses.replace(inputs, x=inputs.x * 2)  # other inputs: not the kept reference
     doubled = suite.SUITE.reference(case, "tv_roi_pool", other, "forward")
     assert same_bits(doubled["output"], forward["output"] * 2)
+
+
+def test_the_suite_s_float16_reference_has_float16_bins_as_torchvision_and_ours_do():
+    """On the suite's own float16 inputs float32 bins would be other bins (a relative error of
+    6.5e-3 here), and every exact implementation would fail its check before timing."""
+    from bench.measurement import relative_error
+    from bench.suites import roi_spp_pooling as suite
+
+    case = suite.SUITE.case("pool-small-r128-o7")
+    inputs = suite.make_inputs(case, "cpu", torch.float16)
+    both = suite.SUITE.reference(case, "ours_roi_pool", inputs, "forward_backward")
+    x = inputs.x.detach().requires_grad_()
+    out = roi_pool(x, inputs.boxes, case.output, inputs.scale)
+    (grad,) = torch.autograd.grad(out, x, inputs.grad)
+    assert relative_error({"output": out, "grad_input": grad}, both) == 0.0
+    float32_bins = tv(inputs.x.float(), inputs.boxes.float(), case.output, inputs.scale)
+    assert relative_error({"output": out}, {"output": float32_bins.double()}) > 1e-3

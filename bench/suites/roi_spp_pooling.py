@@ -229,11 +229,15 @@ def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 def _reference(case: Case, inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
-    x = inputs.x.detach().float().cpu().requires_grad_(mode == "forward_backward")
-    out = run_impl(BASELINES[case.kind], case, x, inputs.boxes.float().cpu(), inputs.scale)
+    """The baseline on the CPU, in float32, except for float16: torchvision computes float16
+    bins in float16 (on CUDA as on the CPU), and so do ours; float32 bins would be other bins.
+    bfloat16 bins are float32 in ours (torchvision has no bfloat16)."""
+    dtype = torch.float16 if inputs.x.dtype == torch.float16 else torch.float32
+    x = inputs.x.detach().to("cpu", dtype).requires_grad_(mode == "forward_backward")
+    out = run_impl(BASELINES[case.kind], case, x, inputs.boxes.to("cpu", dtype), inputs.scale)
     ref = {"output": out.detach()}
     if mode == "forward_backward":
-        ref["grad_input"] = torch.autograd.grad(out, x, inputs.grad.float().cpu())[0]
+        ref["grad_input"] = torch.autograd.grad(out, x, inputs.grad.to("cpu", dtype))[0]
     return ref
 
 
