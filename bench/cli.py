@@ -4,6 +4,7 @@ import argparse
 import contextlib
 import math
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -56,19 +57,24 @@ def cmd_run(args) -> int:
     if args.profile:
         command.append(f"--profile={args.profile}")
     command += args.pytest_args
-    print(f"bench: pytest {' '.join(command[3:])}", flush=True)  # what runs, to rerun by hand
-    # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,
-    # and not a second time while it writes the report.
-    process = subprocess.Popen(command, start_new_session=True, env=allocator_env())
-    received = []
+    print(f"bench: {shlex.join(command)}", flush=True)  # what runs, to rerun by hand
+    received, child = [], []
 
     def forward(signum, frame):
         received.append(signum)
-        process.send_signal(signum)
+        for process in child:
+            process.send_signal(signum)
 
+    # Handled before the child starts: a handled signal is at its default in the child, so a
+    # run started with SIGINT ignored (in the background of a script) heeds the one forwarded.
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = process.wait()
+        # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,
+        # and not a second time while it writes the report.
+        child.append(subprocess.Popen(command, start_new_session=True, env=allocator_env()))
+        for signum in received:  # arrived before the child existed
+            child[0].send_signal(signum)
+        code = child[0].wait()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -132,8 +138,9 @@ def writing(out: Path):
     to anything; /proc refuses all the same): one line, not a traceback."""
     try:
         yield
-    except OSError as error:
-        raise UsageError(f"cannot write into {out}: {error.strerror or error}") from None
+    except OSError as error:  # the file that failed: the page's, or the list of runs beside it
+        raise UsageError(f"cannot write {error.filename or out}: {error.strerror or error}") \
+            from None
 
 
 def _json_of(path: str) -> Path:
@@ -164,7 +171,7 @@ def cmd_report(args) -> int:
 
 def cmd_compare(args) -> int:
     if not 0 <= args.threshold < 1:  # 5 would be 500%: meant as 5%, most likely
-        raise UsageError(f"--threshold is a fraction from 0 to 1 (0.05 for 5%), got "
+        raise UsageError(f"--threshold is a fraction below 1 (0.05 for 5%), got "
                          f"{args.threshold:g}")
     a, b = _json_of(args.a), _json_of(args.b)
     if args.output is None:
@@ -173,11 +180,12 @@ def cmd_compare(args) -> int:
             names = [f"{name}-{i}" for i, name in zip("AB", names)]
         args.output = str(Path(args.reports) / "compare" / "-vs-".join(names))
     out = check_output(args.output, args.force)
+    from bench.report import format as fmt
     from bench.report.render import render_compare
 
     with writing(out):
         page, tally = render_compare(a, b, out, args.threshold)
-    print(f"bench: B against A: {tally} (threshold {args.threshold:.0%})\n{page}")
+    print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})\n{page}")
     return 0
 
 
@@ -242,8 +250,8 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("a", help="benchmark JSON or run folder (the reference)")
     compare.add_argument("b", help="benchmark JSON or run folder (the one judged)")
     compare.add_argument("--threshold", type=float, default=0.05,
-                         help="smallest change of the median, as a fraction, called slower or "
-                         "faster (default 0.05: 5%%)")
+                         help="smallest change of the median called slower or faster, as a "
+                         "fraction below 1 (default 0.05: 5%%)")
     compare.add_argument("-o", "--output", help="folder for index.html "
                          "(default reports/compare/A-vs-B, from the runs' names)")
     compare.add_argument("--force", action="store_true",

@@ -101,17 +101,14 @@ def _start_run(config) -> None:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("benchmark_json") is None:
         config.option.benchmark_json = JsonTarget(run_dir / "benchmark.json")
-    from bench.machine import cpu_times
+    from bench.load import cpu_times
 
     config.stash[RUN] = {"reports": _reports(config), "dir": run_dir,
                          "out": config.getoption("bench_report") or None,
                          "cpu_start": (time.monotonic(), cpu_times())}
     # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
-    # and pytest-benchmark write what was measured and the page is still made. A run started in
-    # the background of a script inherits SIGINT ignored, and `bench run` forwards Ctrl-C to
-    # it as SIGINT: heed it.
+    # and pytest-benchmark write what was measured and the page is still made.
     signal.signal(signal.SIGTERM, _terminate)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Progress:
@@ -342,9 +339,11 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
     run = config.stash.get(RUN, None) or {}
     machine_info["run_id"] = run["dir"].name if run.get("dir") else None
     if run.get("cpu_start"):
+        from bench.load import cpu_times, others_share
+
         start, times = run["cpu_start"]
-        machine_info["others_cpu_share"] = machine.others_share(
-            times, machine.cpu_times(), time.monotonic() - start)
+        machine_info["others_cpu_share"] = others_share(times, cpu_times(),
+                                                        time.monotonic() - start)
     if run.get("reports"):  # what `python -m bench repeat` found on this machine, if it ran
         from bench.report.render import read_mapping
 
@@ -412,14 +411,15 @@ def pytest_terminal_summary(terminalreporter, config):
 
 def wrapped(lines: list[str], width: int) -> list[str]:
     """`lines` prefixed with "bench: ", the indented ones (findings) folded to the terminal's
-    width under their first word; the others are kept whole, as they end in a path to copy."""
+    width, their continuations two columns further in; the others (titles, the status, paths
+    to copy) are kept whole."""
     out = []
     for line in lines:
         indent = " " * (len(line) - len(line.lstrip(" ")))
         if not indent:
             out.append(f"bench: {line}")
             continue
-        out += textwrap.wrap(line, max(width, 40), initial_indent="bench: ",
+        out += textwrap.wrap(line, width, initial_indent="bench: ",
                              subsequent_indent=f"bench: {indent}  ", break_long_words=False,
                              break_on_hyphens=False)
     return out

@@ -58,25 +58,18 @@ def read_json(path) -> dict:
     return data
 
 
-def _identity(bench: dict, shared: set[str]) -> dict:
+def _identity(bench: dict) -> dict:
     """What a benchmark is: as this harness recorded it, or, in any other project's JSON, its
-    group as the suite, its parameters as the case and its test function as the implementation
-    (with its file where a function of that name is in several: `shared`)."""
+    group as the suite, its parameters as the case and its test function, with its file, as the
+    implementation (two files may each have a test_sort; the same in every run, to compare)."""
     extra = bench.get("extra_info") or {}
     if "suite" in extra:
         return {key: extra.get(key) for key in IDENTITY[1:]}
     name = bench["name"]
-    where, function = _function(bench)
     return {"suite": bench.get("group") or "pytest-benchmark",
             "case": bench.get("param") or name.partition("[")[2].rstrip("]") or name,
-            "impl": f"{where}::{function}" if function in shared else function,
+            "impl": str(bench.get("fullname") or name).partition("[")[0],
             "device": "-", "precision": "-", "mode": "-", "baseline": None}
-
-
-def _function(bench: dict) -> tuple[str, str]:
-    """(the test's file, its function) from pytest-benchmark's fullname (or name)."""
-    where, _, function = bench.get("fullname", bench["name"]).partition("[")[0].rpartition("::")
-    return where, function or bench["name"].partition("[")[0]
 
 
 def cpu_model(machine: dict) -> str | None:
@@ -98,11 +91,6 @@ def _rows(data: dict, source: str):
         "dirty": machine.get("dirty", (data.get("commit_info") or {}).get("dirty")),
         "source": source,
     }
-    files: dict[str, set[str]] = {}
-    for bench in data["benchmarks"]:
-        where, function = _function(bench)
-        files.setdefault(function, set()).add(where)
-    shared = {function for function, where in files.items() if len(where) > 1}
     for bench in data["benchmarks"]:
         extra = dict(bench.get("extra_info") or {})
         case_fields = extra.pop("case_fields", {})
@@ -112,7 +100,7 @@ def _rows(data: dict, source: str):
             **provenance,
             "name": bench.get("name"),
             **{key: value for key, value in extra.items() if not isinstance(value, dict | list)},
-            **_identity(bench, shared),
+            **_identity(bench),
             **case_fields,
             # not numbers, so not written to CSV: what the page shows (diagram sources), and the
             # raw round times (what --benchmark-json and --benchmark-save-data store) for compare
@@ -145,7 +133,7 @@ def run_id(source: str, data: dict) -> str:
     if recorded:
         return recorded
     path = Path(source)
-    stem = path.name.partition(".")[0]
+    stem = path.name.removesuffix(".gz").removesuffix(".json")
     return path.parent.name if stem == "benchmark" else f"{path.parent.name}/{stem}"
 
 

@@ -87,11 +87,11 @@ def fastest(frame: pd.DataFrame) -> pd.DataFrame:
     ordered = ranked.sort_values(["_ratio", "median"], kind="stable")
     groups = ordered.groupby(GROUP, sort=False)
     best, second = groups.nth(0), groups.nth(1)
-    runner_up = second.assign(_there=True).set_index(GROUP)[["q1", "_low", "_there"]].reindex(
-        pd.MultiIndex.from_frame(best[GROUP]))
+    at = pd.MultiIndex.from_frame(best[GROUP])
+    runner_up = second.set_index(GROUP)[["q1", "_low"]].reindex(at)
     # a case with one implementation has no runner-up: its win is clear; unknown quartiles
     # (a JSON without them) make no win clear
-    alone = runner_up["_there"].isna().to_numpy()
+    alone = (groups.size().reindex(at) == 1).to_numpy()
     by_iqr = alone | (best["q3"].to_numpy() < runner_up["q1"].to_numpy())
     by_blocks = best["_high"].to_numpy() < runner_up["_low"].to_numpy()
     paired = best["_high"].notna().to_numpy() & runner_up["_low"].notna().to_numpy()

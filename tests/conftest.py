@@ -25,6 +25,21 @@ def write_json(tmp_path):
     return write
 
 
+@pytest.fixture
+def slowed():
+    """slowed(data, impl, factor): `data` (a parsed benchmark JSON) with every benchmark of
+    `impl` taking `factor` times as long, round by round and in its statistics; `data`."""
+    def slow(data: dict, impl: str, factor: float) -> dict:
+        for bench in data["benchmarks"]:
+            if bench["extra_info"].get("impl") == impl:
+                stats = bench["stats"]
+                stats["data"] = [factor * x for x in stats.get("data", [])]
+                for key in ("median", "q1", "q3", "iqr", "min", "max", "mean", "stddev"):
+                    stats[key] *= factor
+        return data
+    return slow
+
+
 def _interpreter_patches_once_a_launch() -> None:
     """Triton's interpreter (3.8) swaps triton.language's functions for interpreted ones when a
     kernel launches, and again at every call of a device function, though nothing restores a

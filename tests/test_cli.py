@@ -65,25 +65,21 @@ def test_run_folders_never_collide(tmp_path):
     assert first != second and first.is_dir() and second.is_dir()
 
 
-def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_json):
-    data = json.loads(SAMPLE.read_text())
-    for bench in data["benchmarks"]:  # matmul twice as slow, round by round
-        if bench["extra_info"]["impl"] == "matmul":
-            bench["stats"]["data"] = [2 * x for x in bench["stats"]["data"]]
-            for key in ("median", "q1", "q3"):
-                bench["stats"][key] *= 2
+def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_json, slowed):
+    data = slowed(json.loads(SAMPLE.read_text()), "matmul", 2)
     code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
-                            "-o", str(tmp_path))
+                            "-o", str(tmp_path), "--threshold", "0.025")
     assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 unchanged "
-                                 f"(threshold 5%)\n{tmp_path / 'index.html'}\n")
-    assert "1 slower, 0 faster, 2 unchanged." in (tmp_path / "index.html").read_text()
+                                 f"(threshold 2.5%)\n{tmp_path / 'index.html'}\n")
+    html = (tmp_path / "index.html").read_text()
+    assert "1 slower, 0 faster, 2 unchanged." in html and "ratio of medians passes 2.5%" in html
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
                             "-o", str(tmp_path / "x"))
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
-        assert code == 2 and err == ("bench: error: --threshold is a fraction from 0 to 1 (0.05 "
-                                     f"for 5%), got {value}\n")
+        assert code == 2 and err == ("bench: error: --threshold is a fraction below 1 (0.05 for "
+                                     f"5%), got {value}\n")
 
 
 @pytest.mark.parametrize("output, message", [
@@ -228,5 +224,5 @@ def test_an_output_folder_that_fails_on_writing_is_one_line(tmp_path, capsys, mo
     monkeypatch.setattr("bench.report.render.write_atomic", refuse)
     inputs = [str(SAMPLE)] * (2 if command == "compare" else 1)
     code, _, err = run_main(capsys, command, *inputs, "-o", str(tmp_path / "out"))
-    assert code == 2 and err == (f"bench: error: cannot write into {tmp_path / 'out'}: "
-                                 "Read-only file system\n")
+    failed = tmp_path / "out" / ("index.html" if command == "compare" else "summary.json")
+    assert code == 2 and err == f"bench: error: cannot write {failed}: Read-only file system\n"

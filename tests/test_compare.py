@@ -34,16 +34,8 @@ def test_verdict_needs_both_threshold_and_difference(ratio, p, apart, expected):
     assert verdict(ratio, p, apart, 0.05) == expected
 
 
-def test_compare_runs_matches_rows_and_flags_a_slowdown(tmp_path):
-    data = json.loads(SAMPLE.read_text())
-    for bench in data["benchmarks"]:
-        if bench["extra_info"]["impl"] == "matmul":
-            stats = bench["stats"]
-            stats["data"] = [2 * x for x in stats["data"]]
-            for key in ("median", "q1", "q3", "min", "max", "mean"):
-                stats[key] *= 2
-    slower = tmp_path / "b.json"
-    slower.write_text(json.dumps(data))
+def test_compare_runs_matches_rows_and_flags_a_slowdown(write_json, slowed):
+    slower = write_json("b.json", slowed(json.loads(SAMPLE.read_text()), "matmul", 2))
     table = compare_runs(SAMPLE, slower).set_index("impl")
     assert table.loc["matmul", "verdict"] == "slower"
     assert table.loc["matmul", "ratio"] == pytest.approx(2.0)
@@ -123,19 +115,15 @@ def test_runs_of_two_machines_pair_case_by_case(write_json):
     assert set(table["host_a"]) == {"vm"} and set(table["host_b"]) == {"other-vm"}
 
 
-def test_one_function_name_in_two_files_is_compared_with_its_own_rounds(write_json):
+def test_one_function_name_in_two_files_is_compared_with_its_own_rounds(write_json, slowed):
     """Two files' test_sort[100]: each is paired with itself, by its own raw rounds."""
     def run(slower_y):
         data = json.loads(SAMPLE.read_text())
-        data["benchmarks"] = data["benchmarks"][:2]
+        data["benchmarks"] = data["benchmarks"][:2]  # conv_nchw, linear_nhwc
+        slowed(data, "linear_nhwc", 2 if slower_y else 1)
         for bench, where in zip(data["benchmarks"], ("test_x", "test_y")):
             bench.update(name="test_sort[100]", fullname=f"tests/{where}.py::test_sort[100]",
                          group=None, param="100", extra_info={})
-            if where == "test_y" and slower_y:
-                stats = bench["stats"]
-                stats["data"] = [2 * x for x in stats["data"]]
-                for key in ("median", "q1", "q3", "min", "max", "mean"):
-                    stats[key] *= 2
         return data
 
     table = compare_runs(write_json("a.json", run(False)), write_json("b.json", run(True)))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import machine
+from bench import load, machine
 
 
 def test_machine_info_names_versions_threads_and_commit():
@@ -60,12 +60,13 @@ def test_machine_info_names_the_triton_that_compiles_the_kernels():
 
 
 def test_other_processes_share_is_the_busy_time_not_ours_over_the_cpus_time(monkeypatch):
-    monkeypatch.setattr(machine.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
     # 20 s on 2 CPUs: 30 s busy, 10 of them ours
-    assert machine.others_share((100.0, 10.0), (130.0, 20.0), 20.0) == 0.5
-    assert machine.others_share((100.0, 10.0), (105.0, 20.0), 20.0) == 0.0  # ticks' rounding
-    assert machine.others_share(None, (130.0, 20.0), 20.0) is None  # no /proc/stat
-    assert machine.others_share((100.0, 10.0), (130.0, 20.0), 0.0) is None
+    assert load.others_share((100.0, 10.0), (130.0, 20.0), 20.0) == 0.5
+    assert load.others_share((100.0, 10.0), (105.0, 20.0), 20.0) == 0.0  # ticks' rounding
+    assert load.others_share(None, (130.0, 20.0), 20.0) is None  # no /proc/stat
+    assert load.others_share((100.0, 10.0), (130.0, 20.0), 0.0) is None
+    assert load.others_share((100.0, 10.0), (200.0, 10.0), 20.0) == 1.0  # ticks' rounding
 
 
 def test_cpu_times_read_the_busy_ticks_and_this_process_s_time(tmp_path, monkeypatch):
@@ -74,7 +75,7 @@ def test_cpu_times_read_the_busy_ticks_and_this_process_s_time(tmp_path, monkeyp
     real_open = open
     monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
         stat if path == "/proc/stat" else path, *a, **k))
-    monkeypatch.setattr(machine.os, "sysconf", lambda name: 100)
-    monkeypatch.setattr(machine.os, "times", lambda: (1.0, 2.0, 3.0, 4.0, 99.0))
+    monkeypatch.setattr(load.os, "sysconf", lambda name: 100)
+    monkeypatch.setattr(load.os, "times", lambda: (1.0, 2.0, 3.0, 4.0, 99.0))
     # guest time is in user already; idle and iowait are not busy
-    assert machine.cpu_times() == (7.0, 10.0)
+    assert load.cpu_times() == (7.0, 10.0)

@@ -133,14 +133,14 @@ def test_the_json_target_is_a_path_and_an_open_file_as_each_pytest_benchmark_wan
     assert fh.closed and target.path.read_bytes() == b"old"
 
 
-def interrupted_run(tmp_path, command, signum):
-    """Start `command`, send `signum` to it alone once the first benchmark has finished, and
-    return (exit status, its output, the run folder)."""
-    # SIGINT ignored in the child, as a job started in the background of a script has it:
-    # `bench run` forwards it, so the run must heed it all the same
+def interrupted_run(tmp_path, command, signum, sigint=signal.SIG_DFL):
+    """Start `command` with SIGINT at `sigint`, send `signum` to it alone once the first
+    benchmark has finished, and return (exit status, its output, the run folder)."""
+    # SIGINT at its default unless asked: a test run started in the background (`make test &`)
+    # ignores it, and the child would inherit that
     process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     output = ""
     while not re.search(r"(^|\n)\.", re.sub(r"(^|\n)bench:[^\n]*", "", output)):
         char = process.stdout.read(1)  # pytest -q prints a dot when a benchmark passes
@@ -153,9 +153,11 @@ def interrupted_run(tmp_path, command, signum):
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_to_bench_run_alone_keeps_what_was_measured(tmp_path, signum, status):
+    # started with SIGINT ignored, as a job in the background of a script is: bench run
+    # forwards the signal, and its pytest heeds it all the same
     code, output, folder = interrupted_run(
         tmp_path, [sys.executable, "-m", "bench", "run", "--suite", "toy", "--max-time", "0.05",
-                   "--reports", str(tmp_path), "--", "-q"], signum)
+                   "--reports", str(tmp_path), "--", "-q"], signum, sigint=signal.SIG_IGN)
     assert code == status, output[-3000:]
     html = (folder / "index.html").read_text()
     assert "interrupted after" in html and "of 10 benchmarks" in html
@@ -255,7 +257,7 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(t
     assert history(tmp_path, "vm", {"t[s]"}, runs=1) == {"t[s]": 0.7}
 
 
-def test_findings_fold_to_the_terminal_under_their_first_word_and_paths_stay_whole():
+def test_findings_fold_to_the_terminal_s_width_and_paths_stay_whole():
     from bench.plugin import wrapped
 
     path = "report /a/path/long/enough/to/pass/the/terminal/s/edge/of/forty/columns/index.html"
@@ -289,3 +291,20 @@ def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_n
             nodeid=f"bench/benchmarks.py::t[a-{n}]"))
     # 7 known left at the pace of 2: 14 s; 1 unknown at the average of the two done, 4 s
     assert progress.estimate() == 18.0
+
+
+def test_the_json_records_the_share_of_the_cpus_others_took_since_the_run_began(monkeypatch):
+    from types import SimpleNamespace
+
+    from bench import load, plugin
+
+    # read at the start: 100 s busy, 10 of them ours; at the end, 20 s later: 130 and 20
+    readings = iter([(130.0, 20.0)])
+    monkeypatch.setattr(load, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(plugin.time, "monotonic", lambda: 1020.0)
+    config = SimpleNamespace(stash={plugin.RUN: {"cpu_start": (1000.0, (100.0, 10.0))}},
+                             getoption=lambda name: None)
+    info = {}
+    plugin.pytest_benchmark_update_machine_info(config, info)
+    assert info["others_cpu_share"] == 0.5  # 30 s busy, 20 not ours, of 2 x 20 s

@@ -197,9 +197,16 @@ def test_any_pytest_benchmark_json_is_read_with_its_groups_and_params(tmp_path):
     path.write_text(json.dumps(foreign_json()))
     frame = load_results([path])
     assert frame[["suite", "case", "impl"]].values.tolist() == [
-        ["sort", "100", "test_sort"], ["sort", "1000", "test_sort"],
-        ["pytest-benchmark", "test_other", "test_other"]]
+        ["sort", "100", "tests/test_x.py::test_sort"],
+        ["sort", "1000", "tests/test_x.py::test_sort"],
+        ["pytest-benchmark", "test_other", "tests/test_x.py::test_other"]]
     assert frame["baseline"].isna().all()
+    # without a fullname (null, or no field), the test's name
+    data = foreign_json()
+    data["benchmarks"][0]["fullname"] = None
+    del data["benchmarks"][1]["fullname"]
+    path.write_text(json.dumps(data))
+    assert load_results([path])["impl"].tolist()[:2] == ["test_sort", "test_sort"]
 
 
 def test_one_function_name_in_two_files_is_two_implementations(write_json):
@@ -209,8 +216,12 @@ def test_one_function_name_in_two_files_is_two_implementations(write_json):
     frame = load_results([write_json("foreign.json", data)])
     assert frame[["case", "impl"]].values.tolist() == [
         ["100", "tests/test_x.py::test_sort"], ["100", "tests/test_y.py::test_sort"],
-        ["test_other", "test_other"]]
+        ["test_other", "tests/test_x.py::test_other"]]
     assert frame["round_times"].tolist() == [b["stats"]["data"] for b in data["benchmarks"]]
+    # a run without test_y's has test_x's under the same name
+    data["benchmarks"] = data["benchmarks"][:1]
+    assert load_results([write_json("one.json", data)])["impl"].tolist() == [
+        "tests/test_x.py::test_sort"]
 
 
 def test_a_run_given_twice_is_refused(tmp_path):
@@ -242,13 +253,13 @@ def test_two_runs_of_one_folder_at_different_times_are_two_runs(write_json):
         data = json.loads(SAMPLE.read_text())
         del data["machine_info"]["run_id"]
         data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
-        paths.append(write_json(f"same/b{n}.json", data))
+        paths.append(write_json(f"same/b.{('cpu', 'gpu')[n]}.json", data))
     assert len(load_runs(paths)) == 2
     frame = load_results(paths)
     assert frame["datetime"].nunique() == 2
     # as pytest-benchmark's autosave folder holds its runs: each file its own run
     assert frame.groupby("run_id")["datetime"].unique().map(list).to_dict() == {
-        "same/b0": ["2026-11-24T10:00:00+00:00"], "same/b1": ["2026-11-25T10:00:00+00:00"]}
+        "same/b.cpu": ["2026-11-24T10:00:00+00:00"], "same/b.gpu": ["2026-11-25T10:00:00+00:00"]}
 
 
 def test_a_json_without_quartiles_loads_with_them_unknown(write_json):

@@ -68,6 +68,22 @@ def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_pa
                      f"report {tmp_path / 'out' / 'index.html'}"]
 
 
+def test_the_terminal_gives_a_section_s_title_once_above_its_findings(tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    for bench in json.loads(SAMPLE.read_text())["benchmarks"]:  # the same run again in bf16
+        bench["extra_info"]["precision"] = "bf16"
+        bench["name"] = bench["name"].replace("fp32", "bf16")
+        data["benchmarks"].append(bench)
+    lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}},
+                    write_json("two.json", data))
+    assert [line for line in lines if not line.startswith(("interrupted", "report"))] == [
+        "1x1 convolution versus per-pixel Linear:",
+        "  cpu fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a median 6.19× "
+        "the speed of conv_nchw.",
+        "  cpu bf16 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a median 6.19× "
+        "the speed of conv_nchw."]
+
+
 def test_a_json_the_page_cannot_use_is_one_line_and_a_bug_keeps_its_traceback(tmp_path):
     run = {"reports": tmp_path, "out": tmp_path / "out", "json": {"benchmarks": []}}
     (line,) = publish(run, None)
@@ -130,14 +146,14 @@ def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
     path = tmp_path / "foreign.json"
     path.write_text(json.dumps(data))
     html = render_report([path], tmp_path / "out").read_text()
-    for text in ("sorting", "test_sort was clearly fastest in",
+    for text in ("sorting", "tests/test_s.py::test_sort was clearly fastest in",
                  "test outcomes not recorded in this file", "Every measurement"):
         assert text in html, text
     assert "Speedup against" not in html  # no baseline, so no speedups
 
 
 @pytest.mark.parametrize("share, said", [(0.45, True), (0.10, True), (0.09, False),
-                                         (None, False), ("busy", False)])
+                                         (None, False), ("busy", False), (True, False)])
 def test_the_status_says_when_other_processes_took_the_cpus(tmp_path, write_json, share, said):
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["others_cpu_share"] = share
@@ -199,19 +215,12 @@ def test_a_suite_section_that_cannot_read_the_file_falls_back(tmp_path):
     assert "The roi section could not be drawn from this file" in html
 
 
-def history(tmp_path, last: float) -> str:
+def history(tmp_path, slowed, last: float) -> str:
     """The index of three runs of one machine, matmul `last` times as slow in the last."""
-    data = json.loads(SAMPLE.read_text())
     for n, (day, factor) in enumerate([("24", 1.0), ("25", 1.0), ("26", last)]):
+        data = slowed(json.loads(SAMPLE.read_text()), "matmul", factor)
         data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
         data["machine_info"]["run_id"] = f"run{n}"
-        for bench in data["benchmarks"]:
-            if bench["extra_info"]["impl"] == "matmul":
-                stats = json.loads(SAMPLE.read_text())["benchmarks"][2]["stats"]
-                bench["stats"] = {k: (v * factor if k in ("median", "q1", "q3", "min", "max",
-                                                          "mean") else v)
-                                  for k, v in stats.items()}
-                bench["stats"]["data"] = [x * factor for x in stats["data"]]
         path = tmp_path / f"in{n}.json"
         path.write_text(json.dumps(data))
         render_report([path], tmp_path / "runs" / f"run{n}")
@@ -219,8 +228,8 @@ def history(tmp_path, last: float) -> str:
     return render_index(tmp_path).read_text()
 
 
-def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path):
-    html = history(tmp_path, 2.0)
+def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path, slowed):
+    html = history(tmp_path, slowed, 2.0)
     assert "3 runs" in html and "The latest run against the last one before it with benchmarks " \
         "in common (run1 then run2): 1 slower" in html
     changed = html[html.index("Changed since that run"):]
@@ -228,18 +237,14 @@ def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path)
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
 
 
-def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_path):
+def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_path, slowed):
     """run0 and run2 measured conv1x1 (matmul twice as slow in run2), run1 another suite."""
     def run(n, suite, factor):
-        data = json.loads(SAMPLE.read_text())
+        data = slowed(json.loads(SAMPLE.read_text()), "matmul", factor)
         data["datetime"] = f"2026-11-2{n}T10:00:00+00:00"
         data["machine_info"]["run_id"] = f"run{n}"
         for bench in data["benchmarks"]:
             bench["extra_info"]["suite"] = suite
-            if bench["extra_info"]["impl"] == "matmul":
-                bench["stats"]["data"] = [x * factor for x in bench["stats"]["data"]]
-                for key in ("median", "q1", "q3", "min", "max", "mean"):
-                    bench["stats"][key] *= factor
         folder = tmp_path / "runs" / f"run{n}"
         folder.mkdir(parents=True)
         (folder / "benchmark.json").write_text(json.dumps(data))
@@ -251,12 +256,13 @@ def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_pat
     assert "The latest run has no benchmark in common with an earlier run" in html
     run(2, "conv1x1", 2.0)
     html = render_index(tmp_path).read_text()
-    assert "in common (run0 then run2): 1 slower,\n0 faster, 2 unchanged." in html
+    assert "in common (run0 then run2): 1 slower, 0 faster, 2 unchanged." in html
+    assert "a ratio of medians past 5% and raw rounds" in html
 
 
-def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path):
-    html = history(tmp_path, 0.5)
-    assert "in common (run1 then run2): 0 slower,\n1 faster" in html
+def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path, slowed):
+    html = history(tmp_path, slowed, 0.5)
+    assert "in common (run1 then run2): 0 slower, 1 faster, 2 unchanged." in html
     changed = html[html.index("Changed since that run"):].split("</table>")[0]
     assert "matmul" in changed and "0.5×" in changed and "conv_nchw" not in changed
 

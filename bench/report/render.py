@@ -230,7 +230,8 @@ def render_index(reports_dir, threshold: float = 0.05) -> Path:
                      "date": readable_date(info["datetime"]) if info else "",
                      **(info or INCOMPLETE)})
     html = ENV.get_template("index.html.j2").render(
-        runs=runs, machines=_history(reports_dir, runs, threshold), threshold=threshold)
+        runs=runs, machines=_history(reports_dir, runs, threshold),
+        threshold=fmt.percent(threshold))
     path = reports_dir / "index.html"
     write_atomic(path, html)
     return path
@@ -262,7 +263,7 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
                                      for r in (previous, latest)), threshold)
             changed = changes[changes["verdict"].isin(["slower", "faster"])]
             entry |= {"pair": (previous["name"], latest["name"]),
-                      "counts": changes["verdict"].value_counts().to_dict(),
+                      "tally": tally(changes),
                       "changes": make_table(changed.sort_values("ratio", ascending=False),
                                             COMPARE_COLUMNS, "Changed since that run")}
         machines.append(entry)
@@ -283,20 +284,25 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
     table = compare_runs(a_path, b_path, threshold)
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
-    counts = table["verdict"].value_counts()
-    tally = (f"{counts.get('slower', 0)} slower, {counts.get('faster', 0)} faster, "
-             f"{counts.get('same', 0)} unchanged"
-             + (f"; {counts['missing']} measured in one run only (missing)"
-                if counts.get("missing", 0) else ""))
+    text = tally(table)
     html = ENV.get_template("compare.html.j2").render(
-        a=str(a_path), b=str(b_path), threshold=threshold, tally=tally,
+        a=str(a_path), b=str(b_path), threshold=fmt.percent(threshold), tally=text,
         machines=[table[f"{c}_a"].dropna().iloc[0] for c in ("host", "cpu_model")],
         machines_b=[table[f"{c}_b"].dropna().iloc[0] for c in ("host", "cpu_model")],
         table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
-    return out_dir / "index.html", tally
+    return out_dir / "index.html", text
+
+
+def tally(changes: pd.DataFrame) -> str:
+    """compare_runs' verdicts counted, in words."""
+    counts = changes["verdict"].value_counts()
+    return (f"{counts.get('slower', 0)} slower, {counts.get('faster', 0)} faster, "
+            f"{counts.get('same', 0)} unchanged"
+            + (f"; {counts['missing']} measured in one run only (missing)"
+               if counts.get("missing", 0) else ""))
 
 
 REPEAT_COLUMNS = {key: (key, None) for key in KEY} | {
