@@ -118,16 +118,20 @@ IMPLEMENTATIONS = {impl.name: impl for impl in (
     LayoutImpl("conv_nchw", _clone_conv, about="nn.Conv2d(k=1) on NCHW input", layout="nchw"),
     LayoutImpl("conv_channels_last",
                lambda conv: _clone_conv(conv).to(memory_format=torch.channels_last),
-               about="nn.Conv2d(k=1) on channels-last input", layout="channels_last"),
-    LayoutImpl("linear_nhwc", linear_from_conv1x1, about="nn.Linear on an NHWC tensor",
-               layout="nhwc"),
+               about="nn.Conv2d(k=1) on channels-last input (converted before timing, as in a "
+                     "network kept channels-last; output channels-last)", layout="channels_last"),
+    LayoutImpl("linear_nhwc", linear_from_conv1x1,
+               about="nn.Linear on an NHWC tensor (converted before timing, as in a network kept "
+                     "NHWC; output NHWC)", layout="nhwc"),
     LayoutImpl("linear_permuted",
                lambda conv: PixelLinear(linear_from_conv1x1(conv), _permute),
-               about="nn.Linear on a permuted NCHW view", layout="nchw"),
+               about="nn.Linear on a permuted view of the NCHW input (the copy it makes is "
+                     "timed; output a permuted view)", layout="nchw"),
     LayoutImpl("matmul", lambda conv: PixelLinear(linear_from_conv1x1(conv), _matmul),
-               about="torch.matmul over (N, C, H*W)", layout="nchw"),
+               about="torch.matmul over (N, C, H*W) of the NCHW input (its copies timed)",
+               layout="nchw"),
     LayoutImpl("einsum", lambda conv: PixelLinear(linear_from_conv1x1(conv), _einsum),
-               about="torch.einsum", layout="nchw"),
+               about="torch.einsum on the NCHW input (its copies timed)", layout="nchw"),
 )}
 
 
