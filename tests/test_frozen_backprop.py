@@ -45,6 +45,15 @@ def test_optimiser_step_changes_only_trainable_parameters(case, regime):
             assert p.grad is None and torch.equal(p, before[name]), name
 
 
+def test_a_regime_that_freezes_nothing_fails_its_check(monkeypatch):
+    """The reference holds the trainable parameters' gradients only: were apply_regime to
+    freeze nothing, the gradients it does hold would still match."""
+    monkeypatch.setattr(suite, "apply_regime", lambda model, regime, k: None)
+    with pytest.raises(RuntimeError, match="first_k left gradients on parameters it freezes: 2"):
+        run(CASES[0], "first_k").results()
+    run(CASES[0], "full").results()  # nothing frozen: nothing to leak
+
+
 def test_regimes_train_the_stages_they_name():
     model = suite.mlp(8)  # five stages
     stages = {regime: sorted({int(n.split(".")[0]) for n in suite.trainable(model, regime, 2)})

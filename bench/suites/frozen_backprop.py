@@ -214,9 +214,16 @@ class Run:
         return out
 
     def results(self) -> dict[str, torch.Tensor]:
-        """Output and the gradients of the trainable parameters, keyed by parameter name."""
+        """Output and the gradients of the trainable parameters, keyed by parameter name.
+        RuntimeError where a parameter the regime freezes got a gradient: the reference holds
+        the trainable ones only, so a regime that froze nothing would pass it."""
         (out,), _ = self.setup()
         grads = self.backward(out)
+        leaked = [name for name, p in self.inputs.model.named_parameters()
+                  if p.grad is not None and name not in self.params]
+        if leaked:
+            raise RuntimeError(f"{self.regime} left gradients on parameters it freezes: "
+                               f"{', '.join(leaked)}")
         if grads is None:
             grads = [p.grad for p in self.params.values()]
         return {"output": out.detach(), **dict(zip(self.params, grads))}
