@@ -105,12 +105,16 @@ def test_wrong_weights_are_caught_by_the_check():
     assert relative_error(step.results(), ref) == pytest.approx(0.01 / 1.01, rel=1e-4)
 
 
-def test_work_model_counts_multiply_adds_twice():
-    case = suite.Case("t", 2, 3, 4, 5, 6)
-    assert suite.flops(case, "forward") == 2 * 2 * 5 * 6 * 3 * 4
-    assert suite.flops(case, "forward_backward") == 3 * suite.flops(case, "forward")
+def test_work_model_counts_multiply_adds_twice_and_the_bias():
     pixels = 2 * 5 * 6
+    case = suite.Case("t", 2, 3, 4, 5, 6)  # with a bias of 4
+    assert suite.flops(case, "forward") == 2 * pixels * 3 * 4 + pixels * 4
+    # input and weight gradients, each a product of the forward's size; the bias's sums
+    assert suite.flops(case, "forward_backward") == 3 * 2 * pixels * 3 * 4 + 2 * pixels * 4
     assert suite.bytes_moved(case, "forward", 4) == 4 * (pixels * 3 + 3 * 4 + 4 + pixels * 4)
+    bare = suite.Case("t", 2, 3, 4, 5, 6, bias=0)
+    assert suite.flops(bare, "forward_backward") == 3 * suite.flops(bare, "forward")
+    assert suite.bytes_moved(bare, "forward", 4) == 4 * (pixels * 3 + 3 * 4 + pixels * 4)
 
 
 def test_prepared_step_records_the_work_model():

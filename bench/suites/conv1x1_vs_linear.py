@@ -231,15 +231,18 @@ def prepare(case: Case, impl: str, inputs: Inputs, mode: str) -> Step:
 
 
 def flops(case: Case, mode: str) -> int:
-    """Multiply-adds counted as two FLOPs; backward is two products of the forward's size."""
-    forward = 2 * case.batch * case.height * case.width * case.c_in * case.c_out
-    return forward if mode == "forward" else 3 * forward
+    """Multiply-adds counted as two FLOPs, and the bias's additions; the backward is two
+    products of the forward's size (input and weight gradients) and the bias's sums."""
+    pixels = case.batch * case.height * case.width
+    product, bias = 2 * pixels * case.c_in * case.c_out, pixels * case.c_out * bool(case.bias)
+    return product + bias if mode == "forward" else 3 * product + 2 * bias
 
 
 def bytes_moved(case: Case, mode: str, element_size: int) -> int:
     """Minimal traffic: every tensor read or written once (weights, activations, gradients)."""
     pixels = case.batch * case.height * case.width
-    x, y, w = pixels * case.c_in, pixels * case.c_out, case.c_in * case.c_out + case.c_out
+    x, y = pixels * case.c_in, pixels * case.c_out
+    w = case.c_in * case.c_out + case.c_out * bool(case.bias)
     forward = x + w + y
     # backward reads grad_out, x and w; writes grad_in and grad_w.
     total = forward if mode == "forward" else forward + y + x + w + x + w
