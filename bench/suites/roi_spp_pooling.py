@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import torchvision
 
 from bench import ops
-from bench.ops.roi import roi_pool_torch, roi_spp_torch
+from bench.ops.roi import _round_half_away, roi_pool_torch, roi_spp_torch
 from bench.precision import MODES
 from bench.suite import Impl, Step, Suite
 
@@ -273,10 +273,13 @@ def bytes_moved(case: Case, inputs: Inputs, mode: str) -> int:
     else:
         _, h, w = x.shape[1:]
         mask = torch.zeros(x.shape[0], h, w, dtype=torch.bool)
-        for b, x1, y1, x2, y2 in inputs.boxes.float().cpu().tolist():
-            r1, c1 = max(round(y1 * inputs.scale), 0), max(round(x1 * inputs.scale), 0)
-            r2, c2 = round(y2 * inputs.scale) + 1, round(x2 * inputs.scale) + 1
-            mask[int(b), r1:max(r2, r1), c1:max(c2, c1)] = True
+        boxes = inputs.boxes.float().cpu()
+        # the corners as torchvision rounds them: C's round (half away from zero) of the
+        # float32 product, not Python's round (half to even)
+        corners = _round_half_away(boxes[:, 1:] * torch.tensor(inputs.scale))
+        for b, (x1, y1, x2, y2) in zip(boxes[:, 0].long().tolist(), corners.tolist()):
+            r1, c1 = max(y1, 0), max(x1, 0)
+            mask[b, r1:max(y2 + 1, r1), c1:max(x2 + 1, c1)] = True
         touched = int(mask.sum()) * x.shape[1]
     total = touched + out
     if mode == "forward_backward":
