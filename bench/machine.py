@@ -77,7 +77,6 @@ def machine_info() -> dict:
     }
 
 
-
 @functools.cache
 def peak_flops(device: str, precision: str) -> float:
     """Measured FLOP/s of a large square matmul on `device` under `precision`."""
