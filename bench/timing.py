@@ -1,11 +1,16 @@
 """Clocks: a synchronising CUDA wall timer, device time from CUDA events, torch.utils.benchmark."""
 
+import logging
 import math
 import statistics
 import time
 
 import torch
-import torch.utils.benchmark as tbench
+
+# torch.utils.benchmark imports torch's C++-extension builder, which warns on every start of a
+# machine with a CUDA_HOME but no CUDA runtime; nothing here builds an extension.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+import torch.utils.benchmark as tbench  # noqa: E402 - after the logger's level is set
 
 # Host-side time far above device time means the GPU waits for the CPU to launch work.
 HOST_BOUND_RATIO = 2.0
