@@ -348,18 +348,20 @@ def test_the_suite_s_float16_reference_has_float16_bins_as_torchvision_and_ours_
     assert relative_error({"output": out}, {"output": float32_bins.double()}) > 1e-3
 
 
-def test_the_suite_s_bytes_are_the_regions_pixels_rounded_as_torchvision_rounds():
-    """Corners x.5 round away from zero (Python's round would take 2.5 to 2); overlapping
-    regions count their pixels once; the backward adds the output's gradient and the input's."""
+def test_the_suite_s_bytes_are_the_pixels_torchvision_s_bins_read():
+    """Corners x.5 round away from zero (Python's round would take 2.5 to 2); a region whose
+    corners cross still reads a pixel; overlapping regions count their pixels once; the
+    backward adds the output's gradient and the input's."""
     from bench.suites import roi_spp_pooling as suite
 
     x = torch.zeros(2, 3, 10, 10)  # 4-byte elements
     boxes = torch.tensor([[0, 2.5, 0, 4, 1],    # columns 3-4, rows 0-1: 4 pixels
                           [0, 3, 1, 4, 2],      # columns 3-4, rows 1-2: 2 more
-                          [1, 0, 0, 0.4, 0]])   # one pixel of image 1
-    inputs = suite.Inputs(x, boxes, torch.zeros(3, 3, 2, 2), 1.0)
-    case = suite.Case("pool", "hand", 3, 2)
-    out = 3 * 3 * 2 * 2
-    assert suite.bytes_moved(case, inputs, "forward") == 4 * (7 * 3 + out)
-    assert suite.bytes_moved(case, inputs, "forward_backward") == \
-        4 * (7 * 3 + out + out + x.numel())
+                          [1, 0, 0, 0.4, 0],    # one pixel of image 1
+                          [1, 5, 5, 3, 3]])     # corners crossed: the pixel at (5, 5)
+    inputs = suite.Inputs(x, boxes, torch.zeros(4, 3, 2, 2), 1.0)
+    for case in (suite.Case("pool", "hand", 4, 2), suite.Case("pyramid", "hand", 4, 0)):
+        out = math.prod(suite.output_shape(case, 2, 3))
+        assert suite.bytes_moved(case, inputs, "forward") == 4 * (8 * 3 + out)
+        assert suite.bytes_moved(case, inputs, "forward_backward") == \
+            4 * (8 * 3 + out + out + x.numel())

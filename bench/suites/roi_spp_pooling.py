@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import torchvision
 
 from bench import ops
-from bench.ops.roi import _round_half_away, roi_pool_torch, roi_spp_torch
+from bench.ops.roi import bin_edges, roi_pool_torch, roi_spp_torch
 from bench.precision import MODES
 from bench.suite import Impl, Step, Suite
 
@@ -264,7 +264,8 @@ def prepare(case: Case, impl: str, inputs: Inputs, mode: str) -> Step:
 
 def bytes_moved(case: Case, inputs: Inputs, mode: str) -> int:
     """Minimal traffic: the output written once and each distinct input element it depends on
-    read once (the union of the regions' clipped areas); backward adds the gradient's twins."""
+    read once (the union of the regions' bins, clipped to the map); backward adds the
+    gradient's twins."""
     x = inputs.x
     element = x.element_size()
     out = math.prod(output_shape(case, x.shape[0], x.shape[1]))
@@ -273,13 +274,13 @@ def bytes_moved(case: Case, inputs: Inputs, mode: str) -> int:
     else:
         _, h, w = x.shape[1:]
         mask = torch.zeros(x.shape[0], h, w, dtype=torch.bool)
-        boxes = inputs.boxes.float().cpu()
-        # the corners as torchvision rounds them: C's round (half away from zero) of the
-        # float32 product, not Python's round (half to even)
-        corners = _round_half_away(boxes[:, 1:] * torch.tensor(inputs.scale))
-        for b, (x1, y1, x2, y2) in zip(boxes[:, 0].long().tolist(), corners.tolist()):
-            r1, c1 = max(y1, 0), max(x1, 0)
-            mask[b, r1:max(y2 + 1, r1), c1:max(x2 + 1, c1)] = True
+        # A region's bins (torchvision's: corners rounded half away from zero, a pixel at least)
+        # follow one another without gaps: together they span from the first's start to the
+        # last's end, which a grid's rounding can put a pixel past the box.
+        for side in (case.output,) if case.kind == "pool" else LEVELS:
+            images, rows, cols = bin_edges(inputs.boxes.cpu(), (side, side), inputs.scale, h, w)
+            for b, r, c in zip(images.tolist(), rows.tolist(), cols.tolist()):
+                mask[b, r[0][0]:r[-1][1], c[0][0]:c[-1][1]] = True
         touched = int(mask.sum()) * x.shape[1]
     total = touched + out
     if mode == "forward_backward":
