@@ -57,13 +57,16 @@ def cmd_run(args) -> int:
     if args.profile:
         command.append(f"--profile={args.profile}")
     command += args.pytest_args
-    print(f"bench: {shlex.join(command)}", flush=True)  # what runs, to rerun by hand
-    received, child = [], []
+    # what runs, to rerun by hand (with ALLOCATOR's settings in its environment)
+    print(f"bench: {shlex.join(command)}", flush=True)
+    received, child, early = [], [], []
 
     def forward(signum, frame):
         received.append(signum)
-        for process in child:
-            process.send_signal(signum)
+        if child:
+            child[0].send_signal(signum)
+        else:  # sent once the child exists, by the loop below: each signal once
+            early.append(signum)
 
     # Handled before the child starts: a handled signal is at its default in the child, so a
     # run started with SIGINT ignored (in the background of a script) heeds the one forwarded.
@@ -72,8 +75,8 @@ def cmd_run(args) -> int:
         # Its own session, so that a Ctrl-C at the terminal reaches it once, through `forward`,
         # and not a second time while it writes the report.
         child.append(subprocess.Popen(command, start_new_session=True, env=allocator_env()))
-        for signum in received:  # arrived before the child existed
-            child[0].send_signal(signum)
+        while early:
+            child[0].send_signal(early.pop(0))
         code = child[0].wait()
     finally:
         for signum, handler in previous.items():
@@ -171,8 +174,8 @@ def cmd_report(args) -> int:
 
 def cmd_compare(args) -> int:
     if not 0 <= args.threshold < 1:  # 5 would be 500%: meant as 5%, most likely
-        raise UsageError(f"--threshold is a fraction below 1 (0.05 for 5%), got "
-                         f"{args.threshold:g}")
+        raise UsageError("--threshold is a fraction, at least 0 and below 1 (0.05 for 5%), "
+                         f"got {args.threshold:g}")
     a, b = _json_of(args.a), _json_of(args.b)
     if args.output is None:
         names = [_run_name(a), _run_name(b)]
@@ -251,7 +254,7 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("b", help="benchmark JSON or run folder (the one judged)")
     compare.add_argument("--threshold", type=float, default=0.05,
                          help="smallest change of the median called slower or faster, as a "
-                         "fraction below 1 (default 0.05: 5%%)")
+                         "fraction, at least 0 and below 1 (default 0.05: 5%%)")
     compare.add_argument("-o", "--output", help="folder for index.html "
                          "(default reports/compare/A-vs-B, from the runs' names)")
     compare.add_argument("--force", action="store_true",

@@ -8,9 +8,11 @@ import time
 import torch
 
 # torch.utils.benchmark imports torch's C++-extension builder, which warns on every start of a
-# machine with a CUDA_HOME but no CUDA runtime; nothing here builds an extension.
-logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-import torch.utils.benchmark as tbench  # noqa: E402 - after the logger's level is set
+# machine with a CUDA_HOME but no CUDA runtime; nothing here builds an extension. That warning
+# alone is dropped: the builder's others still show.
+logging.getLogger("torch.utils.cpp_extension").addFilter(
+    lambda record: not record.getMessage().startswith("No CUDA runtime is found"))
+import torch.utils.benchmark as tbench  # noqa: E402 - after the filter is in place
 
 # Host-side time far above device time means the GPU waits for the CPU to launch work.
 HOST_BOUND_RATIO = 2.0

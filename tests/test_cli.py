@@ -1,6 +1,9 @@
 """The command line: bad input ends in one line and exit status 2, with nothing written."""
 
 import json
+import os
+import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -78,8 +81,8 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
-        assert code == 2 and err == ("bench: error: --threshold is a fraction below 1 (0.05 for "
-                                     f"5%), got {value}\n")
+        assert code == 2 and err == ("bench: error: --threshold is a fraction, at least 0 and "
+                                     f"below 1 (0.05 for 5%), got {value}\n")
 
 
 @pytest.mark.parametrize("output, message", [
@@ -169,7 +172,8 @@ def test_run_on_cuda_without_cuda_is_refused_in_one_line(tmp_path, capsys, monke
     (["run", "--suite", "roi", "--profile"], ["--suite=roi", "--profile=table"]),
     (["run", "--device", "cuda", "--profile=trace"], ["--device=cuda", "--profile=trace"]),
 ])
-def test_run_and_selfcheck_call_pytest_benchmark(tmp_path, monkeypatch, argv, expected):
+def test_run_and_selfcheck_call_pytest_benchmark(tmp_path, capsys, monkeypatch, argv,
+                                                 expected):
     seen = {}
 
     class FakeChild:
@@ -179,13 +183,37 @@ def test_run_and_selfcheck_call_pytest_benchmark(tmp_path, monkeypatch, argv, ex
         def wait(self):
             return 0
 
+    import torch  # before Popen is faked: its import starts processes of its own
+
     monkeypatch.setattr(cli.subprocess, "Popen", FakeChild)
-    monkeypatch.setattr("torch.cuda.is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert cli.main([*argv, "--reports", str(tmp_path)]) == 0
     command = seen["command"]
     assert command[1:4] == ["-m", "pytest", "-p"] and "--benchmark" in command
     assert all(option in command for option in expected), command
     assert seen["env"]["MALLOC_MMAP_THRESHOLD_"]
+    # the command, quoted, to run again by hand
+    assert capsys.readouterr().out.splitlines()[0] == f"bench: {shlex.join(command)}"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_before_the_child_starts_reaches_it_once(tmp_path, monkeypatch, signum):
+    sent = []
+
+    class FakeChild:
+        def __init__(self, command, **kwargs):
+            os.kill(os.getpid(), signum)  # as the child is being started
+
+        def send_signal(self, number):
+            sent.append(number)
+
+        def wait(self):
+            os.kill(os.getpid(), signum)  # and once more while it runs
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakeChild)
+    assert cli.main(["run", "--reports", str(tmp_path)]) == 128 + signum
+    assert sent == [signum, signum]
 
 
 def test_help_says_what_each_precision_mode_means(capsys):
@@ -211,6 +239,17 @@ def test_a_value_error_from_a_library_is_a_bug_with_its_traceback(tmp_path, caps
     with pytest.raises(ValueError, match="identically-labeled"):
         cli.main(["report", str(SAMPLE), "-o", str(tmp_path / "out")])
     assert "bench: error" not in capsys.readouterr().err
+
+
+def test_an_atomic_write_that_fails_names_the_file_not_its_temporary_twin(tmp_path):
+    from bench.report.render import write_atomic
+
+    target = tmp_path / "gone" / "index.html"
+    with pytest.raises(FileNotFoundError) as error:
+        write_atomic(target, "page")
+    assert error.value.filename == str(target)
+    write_atomic(tmp_path / "index.html", "page")
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == ["index.html"]
 
 
 @pytest.mark.parametrize("command", ["report", "compare"])

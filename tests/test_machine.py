@@ -66,7 +66,7 @@ def test_other_processes_share_is_the_busy_time_not_ours_over_the_cpus_time(monk
     assert load.others_share((100.0, 10.0), (105.0, 20.0), 20.0) == 0.0  # ticks' rounding
     assert load.others_share(None, (130.0, 20.0), 20.0) is None  # no /proc/stat
     assert load.others_share((100.0, 10.0), (130.0, 20.0), 0.0) is None
-    assert load.others_share((100.0, 10.0), (200.0, 10.0), 20.0) == 1.0  # ticks' rounding
+    assert load.others_share((100.0, 10.0), (200.0, 10.0), 20.0) == 1.0  # at most all of it
 
 
 def test_cpu_times_read_the_busy_ticks_and_this_process_s_time(tmp_path, monkeypatch):

@@ -253,7 +253,7 @@ def test_two_runs_of_one_folder_at_different_times_are_two_runs(write_json):
         data = json.loads(SAMPLE.read_text())
         del data["machine_info"]["run_id"]
         data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
-        paths.append(write_json(f"same/b.{('cpu', 'gpu')[n]}.json", data))
+        paths.append(write_json(f"same/b.{('cpu', 'gpu')[n]}.json" + ".gz" * n, data))
     assert len(load_runs(paths)) == 2
     frame = load_results(paths)
     assert frame["datetime"].nunique() == 2

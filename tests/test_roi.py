@@ -365,3 +365,11 @@ def test_the_suite_s_bytes_are_the_pixels_torchvision_s_bins_read():
         assert suite.bytes_moved(case, inputs, "forward") == 4 * (8 * 3 + out)
         assert suite.bytes_moved(case, inputs, "forward_backward") == \
             4 * (8 * 3 + out + out + x.numel())
+    # 57 pixels in 7 bins: 7 * (57 / 7) is 57.0000038 in float32, so the last bin ends at 58,
+    # a pixel past the box, and torchvision reads it; the pyramid's levels end at the box
+    x = torch.zeros(1, 1, 1, 64)
+    inputs = suite.Inputs(x, torch.tensor([[0, 0, 0, 56, 0.0]]), torch.zeros(1, 1, 7, 7), 1.0)
+    assert suite.bytes_moved(suite.Case("pool", "hand", 1, 7), inputs, "forward") == \
+        4 * (58 + 49)
+    assert suite.bytes_moved(suite.Case("pyramid", "hand", 1, 0), inputs, "forward") == \
+        4 * (57 + 50)

@@ -141,3 +141,15 @@ def test_side_by_side_pairs_every_step_but_the_baseline_a_skipped_one_and_a_long
     assert pair("skips", "ours", 0.01) == {}
     assert pair("c", "ours", timing.PAIRED_LONGEST * 2) == {}
     assert prepared == ["base"]  # none prepared in vain
+
+
+def test_only_the_builder_s_no_cuda_runtime_warning_is_dropped():
+    import logging
+
+    builder = logging.getLogger("torch.utils.cpp_extension")
+
+    def record(message):
+        return logging.LogRecord(builder.name, logging.WARNING, __file__, 1, message, (), None)
+
+    assert not builder.filter(record("No CUDA runtime is found, using CUDA_HOME='/usr/local'"))
+    assert builder.filter(record("Error checking compiler version for c++"))

@@ -38,12 +38,19 @@ BUSY_SHARE = 0.10
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write then rename, so a reader never sees a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """Write then rename, so a reader never sees a half-written file. An OSError names `path`,
+    not the temporary file that failed."""
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as error:
+        if tmp is not None and os.path.exists(tmp):
+            os.remove(tmp)
+        raise OSError(error.errno, error.strerror, str(path)) from None
 
 
 def run_status(outcomes: pd.DataFrame, collected, recorded: bool = True) -> str:

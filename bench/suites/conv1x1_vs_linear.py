@@ -125,13 +125,13 @@ IMPLEMENTATIONS = {impl.name: impl for impl in (
                      "NHWC; output NHWC)", layout="nhwc"),
     LayoutImpl("linear_permuted",
                lambda conv: PixelLinear(linear_from_conv1x1(conv), _permute),
-               about="nn.Linear on a permuted view of the NCHW input (the copy it makes is "
+               about="nn.Linear on a permuted view of the NCHW input (any copy it makes is "
                      "timed; output a permuted view)", layout="nchw"),
     LayoutImpl("matmul", lambda conv: PixelLinear(linear_from_conv1x1(conv), _matmul),
-               about="torch.matmul over (N, C, H*W) of the NCHW input (its copies timed)",
+               about="torch.matmul over (N, C, H*W) of the NCHW input (any copies timed)",
                layout="nchw"),
     LayoutImpl("einsum", lambda conv: PixelLinear(linear_from_conv1x1(conv), _einsum),
-               about="torch.einsum on the NCHW input (its copies timed)", layout="nchw"),
+               about="torch.einsum on the NCHW input (any copies timed)", layout="nchw"),
 )}
 
 

@@ -200,10 +200,11 @@ def make_inputs(case: Case, device, dtype) -> Inputs:
 
 
 def reference(case: Case, inputs: Inputs, mode: str) -> dict[str, torch.Tensor]:
-    """The baseline of the case's kind, on the CPU in float32 on the same (rounded) inputs.
+    """The baseline of the case's kind, on the CPU on the same (rounded) inputs: in float32,
+    and in float16 for float16 inputs (see _reference).
 
     Not float64: max pooling has no rounding error, and torchvision computes bin edges in the
-    input's dtype, so float64 would move some edges; float32 is the semantics being matched.
+    input's dtype, so float64 would move some edges; the input's bins are what is matched.
     The inputs are seeded, so the implementations of a case, dtype and mode share one reference
     (on the FPN map with 4000 regions, one costs seconds): the latest two are kept with the
     inputs they were computed from, and reused only for equal inputs.
