@@ -134,3 +134,10 @@ def test_one_function_name_in_two_files_is_compared_with_its_own_rounds(write_js
     assert table.loc["tests/test_y.py::test_sort", "ratio"] == pytest.approx(2.0)
     assert table.loc["tests/test_y.py::test_sort", "p_value"] < 0.001
     assert table.loc["tests/test_y.py::test_sort", "verdict"] == "slower"
+
+
+def test_the_page_shows_an_underflowed_p_value_as_a_bound_and_a_missing_one_as_a_dash():
+    from bench.report.render import COMPARE_COLUMNS
+
+    _, show = COMPARE_COLUMNS["p (rank test)"]
+    assert [show(0.0), show(0.0123456), show(float("nan"))] == ["< 1e-300", "0.0123", "–"]

@@ -277,10 +277,15 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
     return machines
 
 
+def _p_value(p: float) -> str:
+    """The rank test's p; a bound below 1e-300, where erfc has underflowed to 0 (not a p of 0)."""
+    return "–" if pd.isna(p) else "< 1e-300" if p < 1e-300 else f"{p:.3g}"
+
+
 COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
     "median A": ("median_a", fmt.seconds), "median B": ("median_b", fmt.seconds),
     "B / A": ("ratio", fmt.ratio),
-    "p (rank test)": ("p_value", lambda p: "–" if pd.isna(p) else f"{p:.3g}"),
+    "p (rank test)": ("p_value", _p_value),
     "verdict": ("verdict", None),
 }
 
