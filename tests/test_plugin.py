@@ -308,3 +308,17 @@ def test_the_json_records_the_share_of_the_cpus_others_took_since_the_run_began(
     info = {}
     plugin.pytest_benchmark_update_machine_info(config, info)
     assert info["others_cpu_share"] == 0.5  # 30 s busy, 20 not ours, of 2 x 20 s
+
+
+def test_under_benchmark_only_files_that_import_the_benchmark_are_collected(tmp_path):
+    # without CUDA or Triton's interpreter, test_roi_triton.py skips itself when imported
+    bare = {k: v for k, v in env().items() if k != "TRITON_INTERPRET"} | {
+        "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--benchmark", "--suite", "toy", "--collect-only", "-q",
+         f"--bench-reports={tmp_path}", "-p", "no:cacheprovider"],
+        cwd=ROOT, env=bare, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "tests/benchmarks/test_suites.py::test_benchmark[toy-" in result.stdout
+    # so a module that does not import the benchmark is not imported: not listed as skipped
+    assert "test_roi_triton" not in result.stdout + result.stderr
