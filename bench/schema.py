@@ -23,7 +23,7 @@ class SchemaError(UserError):
     """A field the report cannot use; the message names where it is."""
 
 
-def _number(value) -> bool:
+def is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -68,7 +68,7 @@ def _check_benchmark(bench, harness: bool) -> None:
         value = stats.get(key)
         if key in ("q1", "q3", "iqr") and value is None:
             continue  # not in every version
-        if not _number(value):
+        if not is_number(value):
             fail(f"stats.{key}", f"must be a finite number, got {value!r:.40}")
         if key in POSITIVE and value <= 0:
             fail(f"stats.{key}", f"must be above zero, got {value!r}")
@@ -77,7 +77,7 @@ def _check_benchmark(bench, harness: bool) -> None:
         if value < 0:
             fail(f"stats.{key}", f"must not be negative, got {value!r}")
     data = stats.get("data")
-    if data is not None and not (isinstance(data, list) and all(_number(v) for v in data)):
+    if data is not None and not (isinstance(data, list) and all(is_number(v) for v in data)):
         fail("stats.data", "must be a list of numbers")
     for key in ("options", "extra_info", "params"):
         if bench.get(key) is not None and not isinstance(bench[key], dict):

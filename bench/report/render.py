@@ -24,6 +24,7 @@ from bench.records import (
 )
 from bench.report import format as fmt
 from bench.report.sections import generic_section, make_table
+from bench.schema import is_number
 from bench.suites import load_section
 from bench.tables import add_derived, add_speedup
 
@@ -116,7 +117,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     devices = {str((b.get("extra_info") or {}).get("device")) for b in data["benchmarks"]}
     machine = info.get("gpu") or cpu_model(info) or info.get("node") or "an unnamed machine"
     others = info.get("others_cpu_share")
-    others = others if isinstance(others, int | float) and not isinstance(others, bool) else None
+    others = others if is_number(others) else None
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
