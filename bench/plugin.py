@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.load import cpu_times, others_share  # the standard library's only
 from bench.precision import MEANINGS, skip_reason
 from bench.report.publish import new_run_dir
 from bench.schema import HARNESS
@@ -101,8 +102,6 @@ def _start_run(config) -> None:
         raise pytest.UsageError(str(error)) from None
     if config.getoption("benchmark_json") is None:
         config.option.benchmark_json = JsonTarget(run_dir / "benchmark.json")
-    from bench.load import cpu_times
-
     config.stash[RUN] = {"reports": _reports(config), "dir": run_dir,
                          "out": config.getoption("bench_report") or None,
                          "cpu_start": (time.monotonic(), cpu_times())}
@@ -353,8 +352,6 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
     run = config.stash.get(RUN, None) or {}
     machine_info["run_id"] = run["dir"].name if run.get("dir") else None
     if run.get("cpu_start"):
-        from bench.load import cpu_times, others_share
-
         start, times = run["cpu_start"]
         machine_info["others_cpu_share"] = others_share(times, cpu_times(),
                                                         time.monotonic() - start)

@@ -300,7 +300,7 @@ def test_the_json_records_the_share_of_the_cpus_others_took_since_the_run_began(
 
     # read at the start: 100 s busy, 10 of them ours; at the end, 20 s later: 130 and 20
     readings = iter([(130.0, 20.0)])
-    monkeypatch.setattr(load, "cpu_times", lambda: next(readings))
+    monkeypatch.setattr(plugin, "cpu_times", lambda: next(readings))
     monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(plugin.time, "monotonic", lambda: 1020.0)
     config = SimpleNamespace(stash={plugin.RUN: {"cpu_start": (1000.0, (100.0, 10.0))}},
