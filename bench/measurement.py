@@ -11,6 +11,7 @@ from bench.timing import (
     device_time,
     is_host_bound,
     per_call,
+    synchronises,
     timed_call,
     wall_clock,
 )
@@ -22,6 +23,9 @@ REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy be
 # Seconds of event pairs for the device time: 20 calls where they fit, at least 3. A fixed 20
 # made one 0.65 s call (the PyTorch path's RoI forward+backward on an H200) cost 13 s.
 DEVICE_TIME_BUDGET = 0.2
+# Calls profiled for the device time of a step that waits for the device within a call: a
+# profile each where the step has a setup, and kernel sums vary far less than wall times.
+PROFILED_CALLS = 5
 
 
 def relative_error(results: dict, reference: dict) -> float:
@@ -73,7 +77,14 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
             "warmup_calls": len(warm), **remeasure_if_noisy(benchmark.stats, fn, dev, setup)}
     if dev.type == "cuda":
         wall = benchmark.stats.stats.median
-        info["device_time"] = device_time(fn, dev, reps=device_reps(wall), setup=setup)
+        # The sleep kernel keeps the queue full only until a call's first wait for the device;
+        # after it, events around a call time the device idling while the host catches up. For
+        # such a step the device time is the sum of its kernels' times instead.
+        info["synchronises"] = synchronises(fn, setup)
+        if info["synchronises"]:
+            info["device_time"] = profiler_kernel_time(fn, dev, PROFILED_CALLS, setup=setup)
+        else:
+            info["device_time"] = device_time(fn, dev, reps=device_reps(wall), setup=setup)
         info["host_bound"] = is_host_bound(wall, info["device_time"])
         info["peak_memory"] = peak_memory(fn, dev, setup=setup)
     benchmark.extra_info.update(info)
@@ -133,15 +144,21 @@ def graph_replay_time(fn, device: torch.device) -> float:
     return device_time(graph.replay, device)
 
 
-def profiler_kernel_time(fn, device: torch.device, reps: int = 10) -> float:
-    """Device seconds per call: the kernel time torch.profiler records, summed, over `reps`."""
-    activities = [torch.profiler.ProfilerActivity.CUDA]
-    with torch.profiler.profile(activities=activities) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize(device)
-    micros = sum(event.self_device_time_total for event in prof.key_averages())
-    return micros / 1e6 / reps
+def profiler_kernel_time(fn, device: torch.device, reps: int = 10, setup=None) -> float:
+    """Device seconds per call: the kernel time torch.profiler records, summed, over `reps` calls.
+    `setup`, when given, runs before each call outside the profile (its kernels are not the
+    call's), and the median of the calls' sums is taken."""
+    def profiled(calls, args=(), kwargs=None):
+        torch.cuda.synchronize(device)  # nothing queued before joins the profile
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            for _ in range(calls):
+                fn(*args, **(kwargs or {}))
+            torch.cuda.synchronize(device)
+        return sum(event.self_device_time_total for event in prof.key_averages()) / 1e6 / calls
+
+    if setup is None:
+        return profiled(reps)
+    return statistics.median(profiled(1, *setup()) for _ in range(reps))
 
 
 def independent_times(fn, device: str) -> dict:

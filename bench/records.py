@@ -14,9 +14,9 @@ IDENTITY = ("run_id", *HARNESS, "baseline")
 # Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
 STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 # Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).
-METRICS = ("device_time", "host_bound", "launches", "flops", "bytes", "error", "tolerance",
-           "peak_flops", "peak_bandwidth", "peak_memory", "saved_bytes", "graph_nodes",
-           "accumulate_grad_nodes")
+METRICS = ("device_time", "host_bound", "synchronises", "launches", "flops", "bytes", "error",
+           "tolerance", "peak_flops", "peak_bandwidth", "peak_memory", "saved_bytes",
+           "graph_nodes", "accumulate_grad_nodes")
 PROVENANCE = ("datetime", "host", "cpu_model", "gpu", "threads", "torch", "commit", "dirty",
               "name", "source")
 COLUMNS = IDENTITY + STATS + METRICS + PROVENANCE

@@ -4,6 +4,7 @@ import logging
 import math
 import statistics
 import time
+import warnings
 
 import torch
 
@@ -64,6 +65,26 @@ def device_time(fn, device: torch.device, reps: int = 20, setup=None) -> float:
         end.record()
     torch.cuda.synchronize(device)
     return statistics.median(s.elapsed_time(e) for s, e in zip(starts, ends)) / 1e3
+
+
+# What torch's sync debug mode warns at an operation that makes the host wait for the device.
+SYNC_WARNING = "called a synchronizing CUDA operation"
+
+
+def synchronises(fn, setup=None) -> bool:
+    """Whether one call of `fn` makes the host wait for the device (a copy to the host, `.item()`,
+    a stream synchronisation), by torch's sync debug mode, which then warns at each such operation.
+    `setup`, when given, runs first, outside the mode."""
+    args, kwargs = setup() if setup else ((), {})
+    mode = torch.cuda.get_sync_debug_mode()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn(*args, **kwargs)
+        finally:
+            torch.cuda.set_sync_debug_mode(mode)
+    return any(SYNC_WARNING in str(w.message) for w in caught)
 
 
 def is_host_bound(wall: float, device: float) -> bool:

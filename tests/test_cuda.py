@@ -3,6 +3,7 @@ torchvision's CUDA kernels, determinism and the frozen invariants on CUDA. `make
 runs these (`-m cuda`); without CUDA they are skipped."""
 
 import math
+import time
 
 import pytest
 import torch
@@ -34,6 +35,23 @@ def test_device_time_graph_replay_and_profiler_agree_on_a_large_matmul():
     wall = timing.blocked_median("fn()", 0.2, fn=fn)
     assert 0 < device <= wall * 1.05
     assert abs(replay / device - 1) < 0.1 and abs(profiled / device - 1) < 0.1
+
+
+def test_a_step_that_waits_for_the_device_gets_its_kernels_time_not_the_wait():
+    a = torch.randn(1024, 1024, device=DEVICE)
+
+    def step(b=a):
+        (b @ b).sum().item()  # the host waits for the device here...
+        time.sleep(0.002)  # ...then works on while the device idles
+
+    assert timing.synchronises(step) and not timing.synchronises(lambda: a @ a)
+    assert torch.cuda.get_sync_debug_mode() == 0  # put back
+    events = timing.device_time(step, DEVICE, reps=5)
+    kernels = measurement.profiler_kernel_time(step, DEVICE, reps=5)
+    assert events > 0.002 > 10 * kernels > 0  # events count the idle wait; the profiler does not
+    big = torch.randn(4096, 4096, device=DEVICE)
+    setup = lambda: (((big @ big @ big)[:1024, :1024].contiguous(),), {})  # noqa: E731
+    assert measurement.profiler_kernel_time(step, DEVICE, reps=3, setup=setup) < 2 * kernels
 
 
 def test_peak_memory_counts_what_one_call_allocates():

@@ -58,16 +58,29 @@ def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
     assert len(calls) == 1 and bench.extra_info == {}
 
 
-def test_cuda_measurement_records_device_figures(peaks, monkeypatch):
+@pytest.mark.parametrize("waits", [False, True])
+def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits):
+    """Events time a step that never waits for the device; one that waits gets its kernels' time
+    from the profiler (events would count the device's idle wait for the host)."""
     seen = []
+    monkeypatch.setattr(measurement, "synchronises", lambda fn, setup: waits)
     monkeypatch.setattr(measurement, "device_time",
-                        lambda fn, device, reps, setup: seen.append(reps) or 1e-4)
+                        lambda fn, device, reps, setup: seen.append(("events", reps)) or 1e-4)
+    monkeypatch.setattr(measurement, "profiler_kernel_time",
+                        lambda fn, device, reps, setup: seen.append(("profiler", reps)) or 6e-4)
     monkeypatch.setattr(measurement, "peak_memory", lambda fn, device, setup: 4096)
     monkeypatch.setattr(measurement, "wall_clock", lambda device: timing.time.perf_counter)
     bench = FakeBenchmark(median=1e-3)
     measurement.measure(bench, lambda: None, device="cuda", precision="tf32")
-    assert bench.extra_info["device_time"] == 1e-4 and seen == [measurement.device_reps(1e-3)]
-    assert bench.extra_info["host_bound"] is True
+    assert bench.extra_info["synchronises"] is waits
+    if waits:
+        assert bench.extra_info["device_time"] == 6e-4
+        assert seen == [("profiler", measurement.PROFILED_CALLS)]
+        assert bench.extra_info["host_bound"] is False  # 1 ms wall is not twice 0.6 ms
+    else:
+        assert bench.extra_info["device_time"] == 1e-4
+        assert seen == [("events", measurement.device_reps(1e-3))]
+        assert bench.extra_info["host_bound"] is True
     assert bench.extra_info["peak_memory"] == 4096
 
 

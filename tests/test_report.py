@@ -328,3 +328,19 @@ def test_the_environment_gives_the_warm_up_calls_or_their_range(tmp_path):
     path.write_text(json.dumps(data))
     html = render_report([path], tmp_path / "b").read_text()
     assert "<dt>warm-up_calls</dt><dd>1 to 3</dd>" in html and len(counts) > 1
+
+
+def test_host_bound_rows_are_listed_with_both_times_and_whether_they_wait(tmp_path, write_json):
+    """Wall above twice the device time is host-bound; a row that waits for the device within a
+    call says so (its device time is its kernels' time, not the events')."""
+    data = json.loads(SAMPLE.read_text())
+    conv, linear, matmul = data["benchmarks"]
+    conv["extra_info"].update(device_time=20e-6, host_bound=True, synchronises=True)
+    linear["extra_info"].update(device_time=4e-6, host_bound=True, synchronises=False)
+    matmul["extra_info"].update(device_time=20e-6, host_bound=False, synchronises=False)
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    assert "2 host-bound: wall time above twice the device time" in html
+    name = "test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-{}-forward]"
+    assert (f"<li>{name.format('conv_nchw')} (wall 63.6 µs, device 20 µs; waits for the device "
+            "within a call)</li>\n"
+            f"<li>{name.format('linear_nhwc')} (wall 10.3 µs, device 4 µs)</li>\n</ul>") in html

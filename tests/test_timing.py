@@ -1,6 +1,7 @@
 """CUDA timing logic, run on CPU with torch.cuda's synchronize, events and sleep mocked."""
 
 import time
+import warnings
 from unittest import mock
 
 import pytest
@@ -49,6 +50,27 @@ def test_device_time_is_the_median_of_event_pairs():
     assert result == pytest.approx(3e-3)
     # the queue is filled by a sleep after a sync, and read after a final sync
     assert events == ["sync", "sleep", "sync"]
+
+
+def test_a_step_that_waits_for_the_device_is_told_by_torchs_sync_debug_mode():
+    def waits(x=None):
+        warnings.warn(timing.SYNC_WARNING, stacklevel=1)
+
+    def fails():
+        raise RuntimeError("step failed")
+
+    modes = []
+    with mock.patch.object(torch.cuda, "get_sync_debug_mode", lambda: 0), \
+            mock.patch.object(torch.cuda, "set_sync_debug_mode", modes.append):
+        assert timing.synchronises(waits) is True
+        assert timing.synchronises(lambda: warnings.warn("another warning", stacklevel=1)) is False
+        # the setup runs before the mode is set: its waits are not the step's
+        setup = lambda: (waits(), ((1,), {}))[1]  # noqa: E731
+        assert timing.synchronises(lambda x: None, setup=setup) is False
+        assert timing.synchronises(waits, setup=setup) is True
+        with pytest.raises(RuntimeError, match="step failed"):
+            timing.synchronises(fails)
+    assert modes == ["warn", 0] * 5  # the mode is put back every time, after a failure too
 
 
 @pytest.mark.parametrize("wall, device, expected", [(1.0, 1.0, False), (2.0, 1.0, False),

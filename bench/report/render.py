@@ -78,7 +78,9 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
                 if pd.notna(r.get("remeasured_iqr")) else ")")
              for _, r in frame[frame["noisy"]].iterrows()]
     host_bound = [f"{r['name']} (wall {fmt.seconds(r['median'])}, "
-                  f"device {fmt.seconds(r['device_time'])})"
+                  f"device {fmt.seconds(r['device_time'])}"
+                  + ("; waits for the device within a call)" if r["synchronises"] is True
+                     else ")")
                   for _, r in frame[frame["host_bound"].eq(True)].iterrows()]
     skipped = outcomes[outcomes["outcome"] == "skipped"].groupby("reason").size()
     groups = [
