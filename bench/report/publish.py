@@ -56,13 +56,7 @@ def publish(run: dict, json_path) -> list[str]:
     except UserError as error:  # a JSON the page cannot use: one line; a bug keeps its traceback
         return [f"no report: {error}"]
     summary = read_mapping(out / "summary.json")
-    lines = []
-    # what of the status pytest's last line does not say: an interruption, a busy machine
-    for part in str(summary.get("status")).split("; "):
-        if part.startswith("interrupted"):
-            lines.append(f"{part}: the page has what was measured")
-        elif part.startswith("other processes took"):
-            lines.append(part)
+    lines = list(summary.get("notices", []))  # an interruption, a busy machine
     # each section's title, then its findings indented under it
     for title, group in itertools.groupby(summary.get("findings", []), key=lambda pair: pair[0]):
         lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]

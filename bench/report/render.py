@@ -54,15 +54,21 @@ def write_atomic(path: Path, text: str) -> None:
         raise OSError(error.errno, error.strerror, str(path)) from None
 
 
+def interruption(outcomes: pd.DataFrame, collected, recorded: bool = True) -> str | None:
+    """'interrupted after N of M benchmarks' where fewer ended than were collected, else None."""
+    done = len(outcomes)
+    if recorded and collected is not None and done < collected:
+        return f"interrupted after {done} of {collected} benchmarks"
+    return None
+
+
 def run_status(outcomes: pd.DataFrame, collected, recorded: bool = True) -> str:
     """'complete', 'interrupted after N of M benchmarks', and the failures, in words; for a JSON
     whose outcomes were not recorded (not written by this harness), only what it holds."""
     if not recorded:
         return "test outcomes not recorded in this file"
     counts = outcomes["outcome"].value_counts()
-    done = len(outcomes)
-    status = ("complete" if collected is None or done >= collected
-              else f"interrupted after {done} of {collected} benchmarks")
+    status = interruption(outcomes, collected) or "complete"
     failed = counts.get("failed", 0)
     return f"{status}; {counts.get('passed', 0)} passed, {failed} failed, " \
            f"{counts.get('skipped', 0)} skipped"
@@ -120,14 +126,19 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     machine = info.get("gpu") or cpu_model(info) or info.get("node") or "an unnamed machine"
     others = info.get("others_cpu_share")
     others = others if is_number(others) else None
+    busy = (f"other processes took {fmt.percent(others)} of the CPUs' time during the run, so "
+            "its times may be slower and noisier than on an idle machine"
+            if others is not None and others >= BUSY_SHARE else None)
+    stopped = interruption(own, data.get("collected"), "outcomes" in data)
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
                "(median, by python -m bench repeat)" if info.get("expected_spread") else "")
-            + (f"; other processes took {fmt.percent(others)} of the CPUs' time during the run, "
-               "so its times may be slower and noisier than on an idle machine"
-               if others is not None and others >= BUSY_SHARE else ""),
+            + (f"; {busy}" if busy else ""),
+            # what of the status the terminal's last line of pytest does not say
+            "notices": [notice for notice in
+                        (stopped and f"{stopped}: the page has what was measured", busy) if notice],
             "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
@@ -191,6 +202,7 @@ def render_report(paths, out_dir) -> Path:
         "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),
         "suites": sorted(frame["suite"].unique()),
         "status": "; ".join(m["status"] for m in machines),
+        "notices": [notice for m in machines for notice in m["notices"]],
         # the page's first screen, for the terminal: [section title, finding]
         "findings": [[section.title, finding] for section in sections
                      for finding in section.findings],
