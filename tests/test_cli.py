@@ -115,11 +115,15 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
         (tmp_path / name).write_text(SAMPLE.read_text())
     code, out, _ = run_main(capsys, "compare", "a.json", "b.json")
     assert code == 0 and out.splitlines()[-1] == str(Path("reports/compare/a-vs-b/index.html"))
-    for run in ("r1", "r2"):
-        (tmp_path / run).mkdir()
+    for run in ("r1", "r2", "old/r1"):
+        (tmp_path / run).mkdir(parents=True)
         (tmp_path / run / "benchmark.json").write_text(SAMPLE.read_text())
     assert "r1-vs-r2" in run_main(capsys, "compare", "r1", "r2")[1]
-    assert "r1-A-vs-r1-B" in run_main(capsys, "compare", "r1", "r1/benchmark.json")[1]
+    assert "r1-A-vs-r1-B" in run_main(capsys, "compare", "old/r1", "r1/benchmark.json")[1]
+    # a run against itself is a slip, not a comparison
+    code, _, err = run_main(capsys, "compare", "r1", "./r1/benchmark.json")
+    assert code == 2 and err == ("bench: error: A and B are the same file (r1/benchmark.json): "
+                                 "name two runs to compare\n")
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "0", "abc"])
@@ -261,7 +265,9 @@ def test_an_output_folder_that_fails_on_writing_is_one_line(tmp_path, capsys, mo
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     monkeypatch.setattr("bench.report.render.write_atomic", refuse)
-    inputs = [str(SAMPLE)] * (2 if command == "compare" else 1)
+    copy = tmp_path / "copy.json"
+    copy.write_text(SAMPLE.read_text())
+    inputs = [str(SAMPLE)] + ([str(copy)] if command == "compare" else [])
     code, _, err = run_main(capsys, command, *inputs, "-o", str(tmp_path / "out"))
     failed = tmp_path / "out" / ("index.html" if command == "compare" else "summary.json")
     assert code == 2 and err == f"bench: error: cannot write {failed}: Read-only file system\n"
