@@ -373,3 +373,21 @@ def test_the_suite_s_bytes_are_the_pixels_torchvision_s_bins_read():
         4 * (58 + 49)
     assert suite.bytes_moved(suite.Case("pyramid", "hand", 1, 0), inputs, "forward") == \
         4 * (57 + 50)
+
+
+def test_without_triton_the_cuda_rows_of_our_kernels_are_skipped_not_mislabelled(monkeypatch):
+    """On CUDA without Triton, ours_roi_pool would run the PyTorch path under the kernels' name."""
+    from bench.suites import roi_spp_pooling as suite
+
+    pool = suite.Case("pool", "small", 16, 7)
+    pyramid = suite.Case("pyramid", "small", 16, 0)
+    skip = suite.SUITE.skip_reason
+    monkeypatch.setattr(suite, "triton_kernels", lambda: None)
+    for case, impl in ((pool, "ours_roi_pool"), (pyramid, "ours_roi_spp")):
+        assert skip(case, impl, "cuda", "fp32", "forward") == (
+            "Triton cannot be imported: on CUDA without it, ours_roi_pool and ours_roi_spp run "
+            "the PyTorch path, the _torch rows")
+        assert skip(case, impl, "cpu", "fp32", "forward") is None
+    assert skip(pool, "ours_roi_pool_torch", "cuda", "fp32", "forward") is None
+    monkeypatch.setattr(suite, "triton_kernels", lambda: roi)  # importable
+    assert skip(pool, "ours_roi_pool", "cuda", "fp32", "forward") is None

@@ -479,7 +479,7 @@ class _RoIPool(torch.autograd.Function):
 
 
 @functools.cache  # a failed import is not retried on every call
-def _triton():
+def triton_kernels():
     """bench.ops.roi_triton where Triton can be imported, else None."""
     try:
         from bench.ops import roi_triton
@@ -495,7 +495,8 @@ def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0
     On CUDA the Triton kernels of `bench.ops.roi_triton` compute it where Triton is installed,
     and `roi_pool_torch` otherwise.
     """
-    if isinstance(input, torch.Tensor) and input.device.type == "cuda" and (kernels := _triton()):
+    if isinstance(input, torch.Tensor) and input.device.type == "cuda" \
+            and (kernels := triton_kernels()):
         return kernels.roi_pool(input, boxes, output_size, spatial_scale)
     return roi_pool_torch(input, boxes, output_size, spatial_scale)
 
@@ -542,7 +543,8 @@ def roi_spp(input: torch.Tensor, boxes, levels: Sequence[int] = (6, 3, 2, 1),
     winners the first of the block's winners that hold the maximum. Levels whose bin edges are
     not such unions for some region are pooled directly. On CUDA, as `roi_pool`.
     """
-    if isinstance(input, torch.Tensor) and input.device.type == "cuda" and (kernels := _triton()):
+    if isinstance(input, torch.Tensor) and input.device.type == "cuda" \
+            and (kernels := triton_kernels()):
         return kernels.roi_spp(input, boxes, levels, spatial_scale)
     return roi_spp_torch(input, boxes, levels, spatial_scale)
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 import torchvision
 
 from bench import ops
-from bench.ops.roi import bin_edges, roi_pool_torch, roi_spp_torch
+from bench.ops.roi import bin_edges, roi_pool_torch, roi_spp_torch, triton_kernels
 from bench.precision import MODES
 from bench.suite import Impl, Step, Suite
 
@@ -315,6 +315,10 @@ class RoI(Suite):
         """Why a combination is not measured, or None."""
         if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
             return "on the CPU, the PyTorch path is what ours_roi_pool and ours_roi_spp run"
+        if device == "cuda" and impl in ("ours_roi_pool", "ours_roi_spp") \
+                and not triton_kernels():
+            return ("Triton cannot be imported: on CUDA without it, ours_roi_pool and "
+                    "ours_roi_spp run the PyTorch path, the _torch rows")
         if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
             return "torchvision's roi_pool and roi_align do not implement bfloat16"
         c, h, w, _ = MAPS[case.fmap]
