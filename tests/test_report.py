@@ -237,6 +237,16 @@ def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path,
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
 
 
+def test_a_run_folder_without_its_json_is_listed_but_left_out_of_the_history(tmp_path, slowed):
+    """As `bench report x.json -o reports/runs/<name>` leaves it: a page, no benchmark.json."""
+    history(tmp_path, slowed, 2.0)
+    (tmp_path / "runs" / "run2" / "benchmark.json").unlink()
+    html = render_index(tmp_path).read_text()
+    assert 'href="runs/run2/index.html"' in html
+    assert "2 runs" in html and "in common (run0 then run1): 0 slower, 0 faster, 3 unchanged." \
+        in html
+
+
 def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_path, slowed):
     """run0 and run2 measured conv1x1 (matmul twice as slow in run2), run1 another suite."""
     def run(n, suite, factor):

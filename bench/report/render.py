@@ -261,8 +261,10 @@ def render_index(reports_dir, threshold: float = 0.05) -> Path:
 
 def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict]:
     """Per machine with two runs or more: trend figures per suite and the latest changes."""
+    # a page made by `bench report -o reports/runs/<name>` has no benchmark.json beside it
     complete = [r for r in runs if r["status"] != INCOMPLETE["status"]
-                and (reports_dir / "runs" / r["name"] / "results.csv").exists()]
+                and all((reports_dir / "runs" / r["name"] / name).exists()
+                        for name in ("results.csv", "benchmark.json"))]
     by_machine: dict[str, list[dict]] = {}
     for run in sorted(complete, key=lambda r: r["datetime"]):
         by_machine.setdefault(", ".join(run["machines"]) or "unknown", []).append(run)
