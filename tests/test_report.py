@@ -247,6 +247,15 @@ def test_a_run_folder_without_its_json_is_listed_but_left_out_of_the_history(tmp
         in html
 
 
+def test_runs_of_the_same_time_are_ordered_by_their_folders(tmp_path):
+    for name in ("b-run", "a-run"):
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(SAMPLE.read_text())
+        render_report([folder / "benchmark.json"], folder)
+    assert "in common (a-run then b-run)" in render_index(tmp_path).read_text()
+
+
 def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_path, slowed):
     """run0 and run2 measured conv1x1 (matmul twice as slow in run2), run1 another suite."""
     def run(n, suite, factor):

@@ -266,7 +266,7 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
                 and all((reports_dir / "runs" / r["name"] / name).exists()
                         for name in ("results.csv", "benchmark.json"))]
     by_machine: dict[str, list[dict]] = {}
-    for run in sorted(complete, key=lambda r: r["datetime"]):
+    for run in sorted(complete, key=lambda r: (r["datetime"], r["name"])):  # name: ties
         by_machine.setdefault(", ".join(run["machines"]) or "unknown", []).append(run)
     machines = []
     for machine, history in by_machine.items():
