@@ -177,7 +177,7 @@ def cmd_compare(args) -> int:
         raise UsageError("--threshold is a fraction, at least 0 and below 1 (0.05 for 5%), "
                          f"got {args.threshold:g}")
     a, b = _json_of(args.a), _json_of(args.b)
-    if a.resolve() == b.resolve():
+    if a.samefile(b):
         raise UsageError(f"A and B are the same file ({a}): name two runs to compare")
     if args.output is None:
         names = [_run_name(a), _run_name(b)]

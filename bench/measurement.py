@@ -1,5 +1,6 @@
 """Measurement of one benchmark: error against a reference, warm-up, timing, device figures."""
 
+import math
 import statistics
 
 import torch
@@ -23,8 +24,9 @@ REMEASURE_TIME = 0.2  # seconds at most for the second measurement of a noisy be
 # Seconds of event pairs for the device time: 20 calls where they fit, at least 3. A fixed 20
 # made one 0.65 s call (the PyTorch path's RoI forward+backward on an H200) cost 13 s.
 DEVICE_TIME_BUDGET = 0.2
-# Calls profiled for the device time of a step that waits for the device within a call: a
-# profile each where the step has a setup, and kernel sums vary far less than wall times.
+# Calls profiled for the device time of a step that waits for the device within a call (at
+# most; fewer where DEVICE_TIME_BUDGET allows fewer): a profile each where the step has a setup,
+# and kernel sums vary far less than wall times.
 PROFILED_CALLS = 5
 
 
@@ -82,7 +84,8 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
         # such a step the device time is the sum of its kernels' times instead.
         info["synchronises"] = synchronises(fn, setup)
         if info["synchronises"]:
-            info["device_time"] = profiler_kernel_time(fn, dev, PROFILED_CALLS, setup=setup)
+            info["device_time"] = profiler_kernel_time(
+                fn, dev, min(PROFILED_CALLS, device_reps(wall)), setup=setup)
         else:
             info["device_time"] = device_time(fn, dev, reps=device_reps(wall), setup=setup)
         info["host_bound"] = is_host_bound(wall, info["device_time"])
@@ -145,7 +148,8 @@ def graph_replay_time(fn, device: torch.device) -> float:
 
 
 def profiler_kernel_time(fn, device: torch.device, reps: int = 10, setup=None) -> float:
-    """Device seconds per call: the kernel time torch.profiler records, summed, over `reps` calls.
+    """Device seconds per call: the time of the device's own events (kernels, copies) that
+    torch.profiler records, summed, over `reps` calls; NaN where it records none (no CUPTI).
     `setup`, when given, runs before each call outside the profile (its kernels are not the
     call's), and the median of the calls' sums is taken."""
     def profiled(calls, args=(), kwargs=None):
@@ -154,7 +158,9 @@ def profiler_kernel_time(fn, device: torch.device, reps: int = 10, setup=None) -
             for _ in range(calls):
                 fn(*args, **(kwargs or {}))
             torch.cuda.synchronize(device)
-        return sum(event.self_device_time_total for event in prof.key_averages()) / 1e6 / calls
+        micros = sum(event.self_device_time_total for event in prof.key_averages()
+                     if event.device_type == torch.autograd.DeviceType.CUDA)
+        return micros / 1e6 / calls if micros > 0 else math.nan
 
     if setup is None:
         return profiled(reps)

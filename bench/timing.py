@@ -74,7 +74,8 @@ SYNC_WARNING = "called a synchronizing CUDA operation"
 def synchronises(fn, setup=None) -> bool:
     """Whether one call of `fn` makes the host wait for the device (a copy to the host, `.item()`,
     a stream synchronisation), by torch's sync debug mode, which then warns at each such operation.
-    `setup`, when given, runs first, outside the mode."""
+    It does not see `torch.cuda.synchronize()` or an event's synchronize. `setup`, when given, runs
+    first, outside the mode."""
     args, kwargs = setup() if setup else ((), {})
     mode = torch.cuda.get_sync_debug_mode()
     with warnings.catch_warnings(record=True) as caught:

@@ -58,28 +58,38 @@ def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
     assert len(calls) == 1 and bench.extra_info == {}
 
 
-@pytest.mark.parametrize("waits", [False, True])
-def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits):
+@pytest.mark.parametrize("waits, median", [(False, 1e-3), (True, 1e-3), (True, 0.1)])
+def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits, median):
     """Events time a step that never waits for the device; one that waits gets its kernels' time
-    from the profiler (events would count the device's idle wait for the host)."""
+    from the profiler (events would count the device's idle wait for the host), over as many
+    calls as the events' budget allows, five at most. Each sees the step's setup."""
     seen = []
-    monkeypatch.setattr(measurement, "synchronises", lambda fn, setup: waits)
-    monkeypatch.setattr(measurement, "device_time",
-                        lambda fn, device, reps, setup: seen.append(("events", reps)) or 1e-4)
-    monkeypatch.setattr(measurement, "profiler_kernel_time",
-                        lambda fn, device, reps, setup: seen.append(("profiler", reps)) or 6e-4)
+    setup = lambda: ((), {})  # noqa: E731
+
+    def timer(name, result):
+        def time(fn, device, reps, setup):
+            seen.append((name, reps, setup))
+            return result
+        return time
+
+    monkeypatch.setattr(measurement, "synchronises",
+                        lambda fn, setup: seen.append(("check", setup)) or waits)
+    monkeypatch.setattr(measurement, "device_time", timer("events", 1e-4))
+    monkeypatch.setattr(measurement, "profiler_kernel_time", timer("profiler", 6e-4))
     monkeypatch.setattr(measurement, "peak_memory", lambda fn, device, setup: 4096)
     monkeypatch.setattr(measurement, "wall_clock", lambda device: timing.time.perf_counter)
-    bench = FakeBenchmark(median=1e-3)
-    measurement.measure(bench, lambda: None, device="cuda", precision="tf32")
+    bench = FakeBenchmark(median=median)
+    measurement.measure(bench, lambda: None, device="cuda", precision="tf32", setup=setup)
     assert bench.extra_info["synchronises"] is waits
+    reps = measurement.device_reps(median)
     if waits:
         assert bench.extra_info["device_time"] == 6e-4
-        assert seen == [("profiler", measurement.PROFILED_CALLS)]
-        assert bench.extra_info["host_bound"] is False  # 1 ms wall is not twice 0.6 ms
+        assert seen == [("check", setup), ("profiler", min(5, reps), setup)]
+        assert min(5, reps) == (5 if median == 1e-3 else 3)
+        assert bench.extra_info["host_bound"] is (median > 2 * 6e-4)
     else:
         assert bench.extra_info["device_time"] == 1e-4
-        assert seen == [("events", measurement.device_reps(1e-3))]
+        assert seen == [("check", setup), ("events", reps, setup)]
         assert bench.extra_info["host_bound"] is True
     assert bench.extra_info["peak_memory"] == 4096
 
