@@ -78,7 +78,8 @@ def fastest(frame: pd.DataFrame) -> pd.DataFrame:
     whether its win is clear: where both it and the runner-up were timed side by side with the
     baseline (or are the baseline), the 95% interval of its time over the baseline's below the
     runner-up's; otherwise its interquartile range below the runner-up's. A race within noise
-    is not called a win that the next run could take back. Ranked by speedup where there is one
+    is not called a win that the next run could take back; `raced` is False where it ran alone.
+    Ranked by speedup where there is one
     (side by side where measured so), else by median."""
     low, high = ratio_interval(frame)
     time_ratio = 1 / frame["speedup"] if "speedup" in frame else float("nan")
@@ -95,16 +96,19 @@ def fastest(frame: pd.DataFrame) -> pd.DataFrame:
     by_iqr = alone | (best["q3"].to_numpy() < runner_up["q1"].to_numpy())
     by_blocks = best["_high"].to_numpy() < runner_up["_low"].to_numpy()
     paired = best["_high"].notna().to_numpy() & runner_up["_low"].notna().to_numpy()
-    best = best.assign(clear=np.where(paired, by_blocks, by_iqr))
+    best = best.assign(clear=np.where(paired, by_blocks, by_iqr), raced=~alone)
     order = frame.drop_duplicates(GROUP)[GROUP].reset_index(drop=True)
     best = order.merge(best, on=GROUP, how="left")
-    return best[GROUP + ["impl", "median", "clear"] + (["speedup"] if "speedup" in best else [])]
+    return best[GROUP + ["impl", "median", "clear", "raced"]
+                + (["speedup"] if "speedup" in best else [])]
 
 
 def fastest_counts(frame: pd.DataFrame) -> pd.DataFrame:
     """For each device, precision and mode: how many cases each implementation won (`wins`),
-    how many of those clearly (`clear`), out of `cases`; most wins first."""
+    how many of those clearly (`clear`), out of `cases`; most wins first. A case with one
+    implementation is no race (a project's JSON of unparametrised tests has only such cases)."""
     wins = fastest(frame)
+    wins = wins[wins["raced"]]
     keys = ["device", "precision", "mode"]
     counts = wins.groupby(keys + ["impl"], sort=False).agg(
         wins=("impl", "size"), clear=("clear", "sum")).reset_index()

@@ -45,6 +45,19 @@ def test_without_a_clear_majority_no_winner_is_named():
             "fastest: x in 1, base in 1)."]
 
 
+def test_a_case_with_one_implementation_is_no_race():
+    assert fastest_findings(race({"a": {"base": 2.0, "x": 1.0}, "b": {"x": 1.0},
+                                  "c": {"x": 1.0}})) == [
+        "cpu fp32 forward: x was clearly fastest in 1 of 1 cases, at a median 2× the speed of "
+        "base."]
+    assert fastest_findings(race({"a": {"x": 1.0}, "b": {"y": 1.0}})) == []
+
+
+def test_no_speed_is_given_against_a_baseline_that_was_not_measured():
+    assert fastest_findings(race({"a": {"x": 1.0, "y": 2.0}})) == [
+        "cpu fp32 forward: x was clearly fastest in 1 of 1 cases."]
+
+
 def test_a_winning_baseline_is_not_given_a_speed_against_itself():
     assert fastest_findings(race({"a": {"base": 1.0, "x": 2.0}, "b": {"base": 1.0, "x": 3.0},
                                   "c": {"base": 2.0, "x": 1.0}})) == [

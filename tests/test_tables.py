@@ -80,8 +80,9 @@ def test_a_win_within_the_runner_ups_spread_is_not_clear():
     wins = fastest(frame(rows))
     assert wins[["case", "impl", "clear"]].values.tolist() == [
         ["a", "x", False], ["b", "x", True], ["c", "y", True]]
-    counts = fastest_counts(frame(rows))
-    assert counts[["impl", "wins", "clear"]].values.tolist() == [["x", 2, 1], ["y", 1, 1]]
+    assert wins["raced"].tolist() == [True, True, False]
+    counts = fastest_counts(frame(rows))  # c is no race: not counted
+    assert counts[["impl", "wins", "clear", "cases"]].values.tolist() == [["x", 2, 1, 2]]
 
 
 def test_without_quartiles_no_win_is_clear_but_a_lone_implementation_s():

@@ -126,10 +126,10 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
         impl, clear = wins[0]
         rows = frame[(frame["device"] == device) & (frame["precision"] == precision)
                      & (frame["mode"] == mode) & (frame["impl"] == impl)]
-        baseline = rows["baseline"].iloc[0]
-        # the baseline's speed against itself is 1x by definition: nothing to say
-        speed = "" if pd.isna(baseline) or impl == baseline else \
-            f", at a median {fmt.ratio(rows['speedup'].median())} the speed of {baseline}"
+        baseline, speedup = rows["baseline"].iloc[0], rows["speedup"].median()
+        # the baseline's speed against itself is 1x by definition, and one not measured has none
+        speed = "" if pd.isna(baseline) or impl == baseline or pd.isna(speedup) else \
+            f", at a median {fmt.ratio(speedup)} the speed of {baseline}"
         elsewhere = "; ".join([f"{other} clearly in {n}" for other, n in wins[1:]] + noise)
         findings.append(f"{setting}: {impl} was clearly fastest in {clear} of {cases} {noun}"
                         f"{speed}{f' (elsewhere: {elsewhere})' if elsewhere else ''}.")
