@@ -9,7 +9,7 @@ import pytest
 
 from bench.report import format as fmt
 from bench.report.publish import publish
-from bench.report.render import render_index, render_report
+from bench.report.render import render_compare, render_index, render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 
@@ -364,3 +364,64 @@ def test_host_bound_rows_are_listed_with_both_times_and_whether_they_wait(tmp_pa
     assert (f"<li>{name.format('conv_nchw')} (wall 63.6 µs, device 20 µs; waits for the device "
             "within a call)</li>\n"
             f"<li>{name.format('linear_nhwc')} (wall 10.3 µs, device 4 µs)</li>\n</ul>") in html
+
+
+def test_repeat_s_typical_spread_counts_only_benchmarks_measured_more_than_once(tmp_path):
+    """conv_nchw moved by 40% over three runs; the others ran in the first run alone."""
+    from bench.report.render import render_repeat
+
+    paths = []
+    for n, scale in enumerate([1.0, 1.2, 1.4]):
+        data = json.loads(SAMPLE.read_text())
+        data["machine_info"]["run_id"] = f"r{n}"
+        data["benchmarks"] = [b for b in data["benchmarks"]
+                              if n == 0 or b["extra_info"]["impl"] == "conv_nchw"]
+        data["benchmarks"][0]["stats"]["median"] *= scale
+        paths.append(tmp_path / f"r{n}.json")
+        paths[-1].write_text(json.dumps(data))
+    out = tmp_path / "reports" / "repeat" / "x"
+    out.mkdir(parents=True)
+    assert render_repeat(paths, out)[1] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("spread, said", [(0.0, "moved by 0%"), ("4%", None), (None, None)])
+def test_a_recorded_spread_is_quoted_only_when_it_is_a_number(tmp_path, write_json, spread,
+                                                              said):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["expected_spread"] = spread
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    assert (said in html) if said else "runs on this machine moved" not in html
+
+
+def test_the_noisy_warning_gives_each_row_s_spread_and_its_second_measurement(tmp_path,
+                                                                             write_json):
+    data = json.loads(SAMPLE.read_text())
+    conv, linear, matmul = data["benchmarks"]
+    # matmul is noisy in the sample (IQR 10.3% of its median) and was not measured again;
+    # conv_nchw noisy, then noisy again when re-measured; linear_nhwc re-measured quiet
+    conv["stats"]["iqr"] = 0.2 * conv["stats"]["median"]
+    conv["extra_info"].update(remeasured_median=6e-5, remeasured_iqr=1.5e-5)
+    linear["stats"]["iqr"] = 0.2 * linear["stats"]["median"]
+    linear["extra_info"].update(remeasured_median=1e-5, remeasured_iqr=1e-7)
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    assert "2 noisy: interquartile range above 10% of the median</summary>" in html
+    name = "test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-{}-forward]"
+    assert (f"<li>{name.format('conv_nchw')} (IQR 12.7 µs is 20% of the median; re-measured, "
+            f"25%)</li>\n<li>{name.format('matmul')} (IQR 2.36 µs is 10.3% of the median)</li>"
+            ) in html
+    assert name.format("linear_nhwc") + " (IQR" not in html
+
+
+def test_a_foreign_json_s_cpu_is_named_and_compare_needs_no_host(tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    del data["machine_info"]["cpu_model"]
+    data["machine_info"]["cpu"] = {"brand_raw": "Some CPU 9000"}
+    html = render_report([write_json("a.json", data)], tmp_path / "page").read_text()
+    assert "<dt>cpu_model</dt><dd>Some CPU 9000</dd>" in html
+    assert json.loads((tmp_path / "page" / "summary.json").read_text())["machines"] == [
+        "vm (Some CPU 9000)"]
+    for key in ("cpu", "node"):
+        del data["machine_info"][key]
+    page, _ = render_compare(write_json("b.json", data), write_json("c.json", data),
+                             tmp_path / "compare")
+    assert "0 slower, 0 faster, 3 unchanged" in page.read_text()

@@ -91,7 +91,7 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
     skipped = outcomes[outcomes["outcome"] == "skipped"].groupby("reason").size()
     groups = [
         (f"{len(failed)} failed", failed),
-        (f"{len(noisy)} noisy: interquartile range above 10% of the median, measured twice",
+        (f"{len(noisy)} noisy: interquartile range above 10% of the median",
          noisy),
         (f"{len(host_bound)} host-bound: wall time above twice the device time", host_bound),
         (f"{int(skipped.sum())} skipped: " + "; ".join(
@@ -134,12 +134,14 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
-               "(median, by python -m bench repeat)" if info.get("expected_spread") else "")
+               "(median, by python -m bench repeat)"
+               if is_number(info.get("expected_spread")) else "")
             + (f"; {busy}" if busy else ""),
             # what of the status the terminal's last line of pytest does not say
             "notices": [notice for notice in
                         (stopped and f"{stopped}: the page has what was measured", busy) if notice],
             "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing
+            | {"cpu_model": cpu_model(info)}
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
             "tf32_note": None if "cuda" in devices else
@@ -316,8 +318,9 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
     text = tally(table)
     html = ENV.get_template("compare.html.j2").render(
         a=str(a_path), b=str(b_path), threshold=fmt.percent(threshold), tally=text,
-        machines=[table[f"{c}_a"].dropna().iloc[0] for c in ("host", "cpu_model")],
-        machines_b=[table[f"{c}_b"].dropna().iloc[0] for c in ("host", "cpu_model")],
+        # a JSON need not name its host or CPU (py-cpuinfo has no brand on some ARM machines)
+        machines=[next(iter(table[f"{c}_a"].dropna()), "—") for c in ("host", "cpu_model")],
+        machines_b=[next(iter(table[f"{c}_b"].dropna()), "—") for c in ("host", "cpu_model")],
         table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,11 +356,13 @@ def render_repeat(paths, out_dir) -> tuple[Path, float]:
     spread is written to reports/repeatability.json beside the runs' folder, by machine."""
     runs = load_runs(paths)
     spread = repeat_spread(results_frame(runs)).sort_values("spread", ascending=False)
-    typical = float(spread["spread"].median())
+    # a benchmark measured in one run alone has no spread to tell: its 0 would pull the median
+    typical = float(spread.loc[spread["runs"] > 1, "spread"].median())
     machine = runs[0][1]["machine_info"]
     html = ENV.get_template("repeat.html.j2").render(
         runs=[run_id(source, data) for source, data in runs], typical=typical,
-        worst=float(spread["spread"].quantile(0.9)), machine=machine.get("node"),
+        worst=float(spread.loc[spread["runs"] > 1, "spread"].quantile(0.9)),
+        machine=machine.get("node"),
         table=make_table(spread, REPEAT_COLUMNS, "Each benchmark over the runs, widest first"))
     out_dir = Path(out_dir)
     write_atomic(out_dir / "index.html", html)
