@@ -24,7 +24,15 @@ def test_rank_test_matches_a_hand_computed_u():
     assert p == pytest.approx(math.erfc(2 / math.sqrt(20 / 12) / math.sqrt(2)))
 
 
+def test_rank_test_corrects_for_ties():
+    # ranks 1.5 1.5 4 4 | 4 7 7 7, ties of 2, 3 and 3: U = 11 - 10 = 1, sigma^2 = 16/12 * (9 -
+    # 54/56), z = -7 / 3.273; without the correction p would be 0.0433, with it added 0.0548
+    assert rank_test([1, 1, 2, 2], [2, 3, 3, 3]) == pytest.approx(0.032473, abs=1e-6)
+
+
 @pytest.mark.parametrize("ratio, p, apart, expected", [
+    (1.05, 0.01, False, "same"),    # at the threshold is not past it
+    (1.10, 0.05, False, "same"),    # p at alpha is not below it
     (1.10, 0.01, False, "slower"), (0.90, 0.01, False, "faster"),
     (1.10, 0.50, True, "same"),     # a rank test that sees no difference wins over quartiles
     (1.03, 0.001, True, "same"),    # within the threshold

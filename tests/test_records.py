@@ -270,3 +270,13 @@ def test_a_json_without_quartiles_loads_with_them_unknown(write_json):
     frame = load_results([write_json("a.json", data)])
     assert len(frame) == len(data["benchmarks"])
     assert frame[["q1", "q3", "iqr"]].isna().all().all()
+
+
+def test_the_run_s_own_time_and_dirty_flag_win_over_pytest_benchmark_s_commit_info(write_json):
+    """commit_info describes the last commit (its time, a tree dirty then): not the run."""
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["dirty"] = True
+    data["commit_info"] = {"id": "abc", "dirty": False, "time": "2020-01-01T00:00:00"}
+    row = load_results([write_json("a.json", data)]).iloc[0]
+    assert row["dirty"]  # the run's True, not the commit's False
+    assert row["datetime"] == data["datetime"]
