@@ -425,3 +425,43 @@ def test_a_foreign_json_s_cpu_is_named_and_compare_needs_no_host(tmp_path, write
     page, _ = render_compare(write_json("b.json", data), write_json("c.json", data),
                              tmp_path / "compare")
     assert "0 slower, 0 faster, 3 unchanged" in page.read_text()
+
+
+def table_rows(html: str, caption: str) -> list[list[str]]:
+    """The cells of the table with this caption, row by row, as the page shows them."""
+    table = re.search(f"<caption>{re.escape(caption)}</caption>.*?<tbody>(.*?)</tbody>", html,
+                      re.S)
+    return [re.findall(r">([^<>]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>",
+                                                                      table.group(1), re.S)]
+
+
+def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
+    """Each cell where a swapped column or an inverted ratio would read differently."""
+    data = json.loads(SAMPLE.read_text())
+    skip = {**data["outcomes"][-1], "name": "another"}
+    data["outcomes"] += [{**data["outcomes"][0], "name": "a second pass"}, skip]
+    data["collected"] = 7
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    assert ("Run <code>sample-run</code>, 2026-11-25 20:03 UTC, on Intel(R) Xeon(R) Processor: "
+            "complete; 4 passed, 1 failed, 2 skipped.</p>") in html
+    assert "2 skipped: 2 CUDA is not available" in html
+    assert table_rows(html, "Speedup against conv_nchw: cpu, fp32, forward") == [
+        ["b2-c64x32-8x8-nobias", "1×", "6.19×", "2.77×"]]
+    # case, impl, median, IQR, rounds, speedup, error, rate, fraction of peak
+    assert table_rows(html, "Every measurement: cpu, fp32, forward") == [
+        ["b2-c64x32-8x8-nobias", "conv_nchw", "63.6 µs", "2.87 µs", "2,745", "1×", "1.42e-07",
+         "8.24 GFLOP/s", "4.24%"],
+        ["b2-c64x32-8x8-nobias", "linear_nhwc", "10.3 µs", "463 ns", "12,098", "6.19×",
+         "1.42e-07", "51 GFLOP/s", "26.2%"],
+        ["b2-c64x32-8x8-nobias", "matmul", "23 µs", "2.36 µs", "7,212", "2.77×", "1.42e-07",
+         "22.8 GFLOP/s", "11.7%"]]
+    assert table_rows(html, "Measured peaks (fractions of peak are against these)") == [
+        ["sample-run", "cpu", "fp32", "194 GFLOP/s", "17.7 GB/s"]]
+    # one peak row per device and precision
+    bf16 = [{**b, "extra_info": {**b["extra_info"], "precision": "bf16", "peak_flops": 1e12}}
+            for b in data["benchmarks"]]
+    data["benchmarks"] += bf16
+    html = render_report([write_json("b.json", data)], tmp_path / "b").read_text()
+    assert table_rows(html, "Measured peaks (fractions of peak are against these)") == [
+        ["sample-run", "cpu", "fp32", "194 GFLOP/s", "17.7 GB/s"],
+        ["sample-run", "cpu", "bf16", "1 TFLOP/s", "17.7 GB/s"]]
