@@ -134,6 +134,14 @@ def test_every_suite_renders_from_the_committed_example(tmp_path):
         assert text in html, text
     # what the page shows beyond timings comes from the JSON, as the run recorded it
     assert "<svg" in html and "resnet50-b4-224: layer by layer (7 regimes)" in html
+    # the RoI table's rates, from the JSON's own figures: bytes over the median, over the peak
+    bench = next(b for b in json.loads((example / "benchmark.json").read_text())["benchmarks"]
+                 if b["name"].endswith("[roi-pool-small-r512-o7-cpu-fp32-ours_roi_pool-forward]"))
+    rate = bench["extra_info"]["bytes"] / bench["stats"]["median"]
+    row = next(r for r in table_rows(html, "cpu, fp32, forward")
+               if r[:2] == ["pool-small-r512-o7", "ours_roi_pool"])
+    assert row[6:8] == [fmt.si(rate, "B/s"),
+                        fmt.percent(rate / bench["extra_info"]["peak_bandwidth"])]
 
 
 def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
