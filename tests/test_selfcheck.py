@@ -110,3 +110,38 @@ def test_a_paired_interval_is_judged_against_one_over_one_plus_the_target_below_
     out = verdicts(frame).set_index("case")
     assert out.loc["a", "target"] == "missed"
     assert out.loc["b", "target"] == "inconclusive"
+
+
+def test_the_table_gives_each_timer_under_its_own_heading():
+    table = section(rows(), {}).tables[0]
+    cells = {row[0][0]: dict(zip(table.columns, (text for text, _ in row)))
+             for row in table.rows}
+    assert [cells["b"][heading] for heading in ("ours (wall)", "torch.utils.benchmark",
+                                                "disagreement", "target")] == [
+        "1 ms", "1.2 ms", "16.7%", "missed"]
+    assert cells["d"]["ours (device)"] == "101 µs" and cells["d"]["CUDA graph replay"] == "100 µs"
+    assert cells["d"]["device disagreement"] == "1%"
+
+
+def test_cuda_is_judged_by_device_time_and_its_finding_names_the_worst_gap():
+    frame = rows()
+    frame.loc[frame["case"] == "d", "device_time"] = 40e-6  # wall 200 µs, device below 50 µs
+    assert verdicts(frame).set_index("case").loc["d", "target"] == "too short for a target"
+    e = {**rows().iloc[3].to_dict(), "case": "e", "device_time": 1.02e-4}
+    findings = section(pd.concat([rows(), pd.DataFrame([e])]), {}).findings
+    assert findings[1] == ("cuda: 2 of 2 operations met the target (device time within 3% of "
+                           "CUDA graph replay for kernels of 50 µs or more); the largest "
+                           "disagreement of the medians was 2%.")
+
+
+def test_a_paired_interval_across_the_target_is_inconclusive():
+    frame = rows()
+    frame["paired_ratio"], frame["paired_low"], frame["paired_high"] = 1.0, 0.97, 1.06
+    assert verdicts(frame).set_index("case").loc["a", "target"] == "inconclusive"
+
+
+def test_devices_named_with_their_run_are_judged_as_their_device():
+    frame = rows()
+    frame["device"] = frame["device"] + " @ r1"  # several runs on one page
+    assert verdicts(frame).set_index("case")["target"].to_dict() == {
+        "a": "met", "b": "missed", "c": "too short for a target", "d": "met"}
