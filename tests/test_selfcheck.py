@@ -145,3 +145,16 @@ def test_devices_named_with_their_run_are_judged_as_their_device():
     frame["device"] = frame["device"] + " @ r1"  # several runs on one page
     assert verdicts(frame).set_index("case")["target"].to_dict() == {
         "a": "met", "b": "missed", "c": "too short for a target", "d": "met"}
+
+
+def test_missing_targets_or_timers_are_said_not_judged():
+    frame = rows().drop(columns=["target_disagreement", "target_min_time"])
+    assert section(frame, {}).findings[0] == (
+        "cpu: this run recorded no target to judge its timers by.")
+    frame = rows()
+    frame.loc[frame["case"] == "d", "graph_replay_time"] = float("nan")  # replay not timed
+    out = verdicts(frame).set_index("case")
+    assert out.loc["d", "target"] == "not timed by the other timer"
+    assert section(frame, {}).findings[1] == (
+        "cuda: no operation was timed by both timers to judge the target (device time within 3% "
+        "of CUDA graph replay for kernels of 50 µs or more).")

@@ -39,8 +39,10 @@ def verdicts(frame: pd.DataFrame) -> pd.DataFrame:
     cpu = out["device"].str.startswith("cpu")
     duration = out["median"].where(cpu, out["device_time"])
     gap = out["wall_disagreement"].where(cpu, out["device_disagreement"])
-    judged = duration >= out["target_min_time"]
+    long_enough = duration >= out["target_min_time"]
+    judged = long_enough & gap.notna()
     out["target"] = "too short for a target"
+    out.loc[long_enough & gap.isna(), "target"] = "not timed by the other timer"
     out.loc[judged, "target"] = (gap[judged] <= out.loc[judged, "target_disagreement"]).map(
         {True: "met", False: "missed"})
     # On the CPU the paired blocks judge, where they were measured: their interval says whether
@@ -66,9 +68,13 @@ def finding(device: str, group: pd.DataFrame) -> str:
             f"of {fmt.seconds(shortest)} or more" if cpu else
             f"device time within {fmt.percent(allowed)} of CUDA graph replay for kernels of "
             f"{fmt.seconds(shortest)} or more")
-    judged = group[group["target"] != "too short for a target"]
+    if group["target_min_time"].isna().all():
+        return f"{device}: this run recorded no target to judge its timers by."
+    judged = group[group["target"].isin(["met", "missed", "inconclusive"])]
     if judged.empty:
-        return f"{device}: no operation was long enough to judge the target ({what})."
+        untimed = (group["target"] == "not timed by the other timer").any()
+        return (f"{device}: no operation was {'timed by both timers' if untimed else 'long enough'}"
+                f" to judge the target ({what}).")
     met = (judged["target"] == "met").sum()
     text = f"{device}: {met} of {len(judged)} operations met the target ({what}); "
     gap = fmt.percent(judged[column].max())
