@@ -77,18 +77,29 @@ def test_frozen_finding_reads_each_regime_of_the_largest_model_against_full():
     small = dict.fromkeys(regimes, 1.0)
     medians = dict(zip(regimes, (10.0, 3.0, 8.0, 8.5, 9.0)))
     flops = dict(zip(regimes, (100.0, 10.0, 60.0, 50.0, 50.0)))
+    def wide(frame):
+        return by_mode(add_ratios(frame, RATIOS), ["median", "backward_flops", "saved_bytes",
+                                                   "peak_memory", "graph_nodes",
+                                                   "accumulate_grad_nodes", "error",
+                                                   *[f"{c}_ratio" for c in RATIOS]])
+
     frame = pd.DataFrame(frozen_rows("small", small, small) + frozen_rows("big", medians, flops))
-    wide = by_mode(add_ratios(frame, RATIOS), ["median", "backward_flops", "saved_bytes",
-                                               "peak_memory", "graph_nodes",
-                                               "accumulate_grad_nodes", "error",
-                                               *[f"{c}_ratio" for c in RATIOS]])
-    assert frozen_finding(wide) == (
+    assert frozen_finding(wide(frame)) == (
         "big on cpu fp32: training only the head took 30% of full's forward+backward time and "
         "10% of its backward FLOPs; training only the first layers still took 80% of full's "
         "forward+backward time and 60% of its backward FLOPs, because the gradient has to flow "
         "back through every later layer; freezing the first layers took 85% of full's "
         "forward+backward time and 50% of its backward FLOPs by requires_grad_(False) and 90% "
         "of the time under torch.no_grad() (the same backward FLOPs).")
+    # without FLOP counts: the times alone, and no word on whether the FLOPs are the same
+    unknown = dict.fromkeys(regimes, float("nan"))
+    frame = pd.DataFrame(frozen_rows("big", medians, unknown))
+    assert frozen_finding(wide(frame)) == (
+        "big on cpu fp32: training only the head took 30% of full's forward+backward time; "
+        "training only the first layers still took 80% of full's forward+backward time, "
+        "because the gradient has to flow back through every later layer; freezing the first "
+        "layers took 85% of full's forward+backward time by requires_grad_(False) and 90% of "
+        "the time under torch.no_grad().")
 
 
 def test_frozen_finding_gives_the_reason_only_where_the_first_layers_cost_more_than_the_head():

@@ -67,12 +67,15 @@ def finding(wide: pd.DataFrame) -> str:
         return share + (" (noisy)" if noisy else "")
 
     def cost(regime):
-        return (f"{time(regime)} of full's forward+backward time and "
-                f"{fmt.percent(rows.loc[regime, 'backward_flops_ratio_forward_backward'])} of "
-                "its backward FLOPs")
+        flops = rows.loc[regime, "backward_flops_ratio_forward_backward"]
+        return (f"{time(regime)} of full's forward+backward time"
+                + (f" and {fmt.percent(flops)} of its backward FLOPs" if pd.notna(flops) else ""))
 
-    same = rows.loc["freeze_first_k", "backward_flops_forward_backward"] == \
-        rows.loc["freeze_first_k_no_grad", "backward_flops_forward_backward"]
+    # unknown FLOPs (a run without the counts) are neither the same nor different
+    flops = rows.loc[["freeze_first_k", "freeze_first_k_no_grad"],
+                     "backward_flops_forward_backward"]
+    same = "" if flops.isna().any() else \
+        f" ({'the same' if flops.iloc[0] == flops.iloc[1] else 'different'} backward FLOPs)"
     # the reason holds where it explains something: the first layers cost more than the head
     share = rows["median_ratio_forward_backward"]
     first_k = (f"still took {cost('first_k')}, because the gradient has to flow back through "
@@ -81,8 +84,7 @@ def finding(wide: pd.DataFrame) -> str:
     return (f"{case} on {device} {precision}: training only the head took {cost('head')}; "
             f"training only the first layers {first_k}; freezing the first layers "
             f"took {cost('freeze_first_k')} by requires_grad_(False) and "
-            f"{time('freeze_first_k_no_grad')} of the time under torch.no_grad() "
-            f"({'the same' if same else 'different'} backward FLOPs).")
+            f"{time('freeze_first_k_no_grad')} of the time under torch.no_grad(){same}.")
 
 
 TIME_NOTE = ("Times × full: each regime timed side by side with full in alternating blocks, "
