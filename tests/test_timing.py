@@ -100,28 +100,35 @@ def test_alternating_blocks_swap_which_goes_first_and_take_the_median_of_ratios(
 
 
 def test_against_baseline_times_both_in_alternating_blocks():
-    x = torch.randn(192, 192)
-    once, twice = (lambda: x @ x), (lambda: (x @ x, x @ x))
-    found = timing.against_baseline(twice, once, torch.device("cpu"), blocks=6,
-                                    block_time=0.002)
-    assert found["baseline_ratio_blocks"] == 6
-    assert 1.3 < found["baseline_ratio"] < 3  # twice the work
-    # with a setup, only the calls are timed: 1 ms against 2 ms, where a timed setup of 20 ms
-    # would make it about 10
-    def slow():
-        time.sleep(0.02)
-        return (), {}
+    """On a clock that only the steps move: a timed test on a shared machine is not a test."""
+    clock = {"now": 0.0}
 
-    calls = []
-    found = timing.against_baseline(lambda: calls.append(1) or time.sleep(0.001),
-                                    lambda: time.sleep(0.002), torch.device("cpu"), setup=slow,
-                                    blocks=6, block_time=0.004)
-    assert 0.3 < found["baseline_ratio"] < 0.8
-    # one call per block: with its setup a call takes 21 ms, more than a block's 4 ms (four
-    # calls of 1 ms would fit the block, and take 84 ms); and one to size the blocks
-    assert len(calls) == 6 + 1
-    # a step longer than `longest` is not paired
-    assert timing.against_baseline(twice, once, torch.device("cpu"), longest=1e-9) == {}
+    def work(seconds):
+        def call():
+            clock["now"] += seconds
+        return call
+
+    cpu = torch.device("cpu")
+    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]):
+        found = timing.against_baseline(work(2e-3), work(1e-3), cpu, blocks=6, block_time=0.004)
+        assert found == pytest.approx({"baseline_ratio": 2.0, "baseline_ratio_low": 2.0,
+                                       "baseline_ratio_high": 2.0, "baseline_ratio_blocks": 6})
+
+        # with a setup, only the calls are timed: 1 ms against 2 ms, where a timed setup of
+        # 20 ms would make it 21 ms against 2
+        def slow():
+            clock["now"] += 0.02
+            return (), {}
+
+        calls = []
+        found = timing.against_baseline(lambda: calls.append(1) or work(1e-3)(), work(2e-3),
+                                        cpu, setup=slow, blocks=6, block_time=0.004)
+        assert found["baseline_ratio"] == pytest.approx(0.5)
+        # one call per block: with its setup a call takes 21 ms, more than a block's 4 ms (four
+        # calls of 1 ms would fit the block, and take 84 ms); and one to size the blocks
+        assert len(calls) == 6 + 1
+        # a step longer than `longest` is not paired
+        assert timing.against_baseline(work(2e-3), work(1e-3), cpu, longest=1e-3) == {}
 
 
 def test_long_calls_are_paired_in_fewer_blocks_but_never_fewer_than_the_fewest():
