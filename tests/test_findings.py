@@ -255,3 +255,30 @@ def test_the_layer_call_counts_leave_out_what_ran_outside_any_layer():
     add_anatomy(out, frame)
     assert out.notes == ["net: a backward runs through 3 of 3 layer calls when only the first "
                          "layers train, 1 when only the head trains."]
+
+
+def test_frozen_table_gives_each_figure_under_its_own_heading():
+    """Each figure of head's row a different share of full's, so that a column read from the
+    wrong field, mode or ratio shows another number."""
+    from bench.report.sections import make_table
+    from bench.suites.frozen_backprop_section import COLUMNS
+
+    # (forward+backward, backward) per field; full's, then head's
+    fields = {"full": {"median": (10.0, 4.0), "backward_flops": (1e9, 2e9),
+                       "saved_bytes": (3e6, 3e6), "peak_memory": (8e6, 8e6),
+                       "graph_nodes": (100, 100), "accumulate_grad_nodes": (60, 60)},
+              "head": {"median": (5.0, 1.6), "backward_flops": (3e8, 1.4e9),
+                       "saved_bytes": (6e5, 6e5), "peak_memory": (2e6, 2e6),
+                       "graph_nodes": (50, 50), "accumulate_grad_nodes": (2, 2)}}
+    frame = pd.DataFrame([{**SETTING, "suite": "frozen", "case": "big", "impl": impl,
+                           "mode": mode, "error": 1e-7, "baseline": "full", "noisy": False,
+                           **{field: pair[i] for field, pair in values.items()}}
+                          for impl, values in fields.items()
+                          for i, mode in enumerate(("forward_backward", "backward"))])
+    table = make_table(wide_rows(frame), COLUMNS, "t")
+    head = dict(zip(table.columns, (text for text, _ in table.rows[1])))
+    assert head == {"case": "big", "regime": "head", "fwd+bwd": "5 s", "× full": "0.5×",
+                    "backward": "1.6 s", "bwd × full": "0.4×", "backward FLOPs": "300 MFLOP",
+                    "FLOPs × full": "0.3×", "saved for backward": "600 kB",
+                    "saved × full": "0.2×", "peak memory × full": "0.25×", "graph nodes": "50",
+                    "AccumulateGrad": "2", "error": "1.00e-07"}
