@@ -473,3 +473,27 @@ def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
     assert table_rows(html, "Measured peaks (fractions of peak are against these)") == [
         ["sample-run", "cpu", "fp32", "194 GFLOP/s", "17.7 GB/s"],
         ["sample-run", "cpu", "bf16", "1 TFLOP/s", "17.7 GB/s"]]
+
+
+def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
+    b = write_json("b.json", slowed(json.loads(SAMPLE.read_text()), "matmul", 2))
+    page, _ = render_compare(SAMPLE, b, tmp_path / "out")
+    rows = table_rows(page.read_text(), "B against A; ratio above 1 means B is slower")
+    assert rows[2][2] == "matmul" and rows[2][6:9] == ["23 µs", "45.9 µs", "2×"]
+    assert rows[2][10] == "slower" and rows[0][6:11] == ["63.6 µs", "63.6 µs", "1×", "1", "same"]
+
+
+def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):
+    """matmul twice as slow in the last run, linear_nhwc three times."""
+    for n in range(3):
+        last = n == 2
+        data = slowed(slowed(json.loads(SAMPLE.read_text()), "matmul", 2.0 if last else 1.0),
+                      "linear_nhwc", 3.0 if last else 1.0)
+        data["datetime"] = f"2026-11-2{n}T10:00:00+00:00"
+        data["machine_info"]["run_id"] = f"run{n}"
+        folder = tmp_path / "runs" / f"run{n}"
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(json.dumps(data))
+        render_report([folder / "benchmark.json"], folder)
+    rows = table_rows(render_index(tmp_path).read_text(), "Changed since that run")
+    assert [row[2] for row in rows] == ["linear_nhwc", "matmul"]
