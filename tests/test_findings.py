@@ -58,6 +58,17 @@ def test_no_speed_is_given_against_a_baseline_that_was_not_measured():
         "cpu fp32 forward: x was clearly fastest in 1 of 1 cases."]
 
 
+def test_without_a_majority_the_clear_wins_are_listed_most_first():
+    # x is fastest in a, b and c but clearly only in a; y clearly in d and e
+    findings = fastest_findings(race({"a": {"base": 4.0, "x": 1.0, "y": 3.0},
+                                      "b": {"base": 4.0, "x": 2.95, "y": 3.0},
+                                      "c": {"base": 4.0, "x": 2.95, "y": 3.0},
+                                      "d": {"base": 4.0, "x": 3.0, "y": 1.0},
+                                      "e": {"base": 4.0, "x": 3.0, "y": 1.0}}))
+    assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most cases "
+                        "(clearly fastest: y in 2, x in 1; within noise: 2)."]
+
+
 def test_a_winning_baseline_is_not_given_a_speed_against_itself():
     assert fastest_findings(race({"a": {"base": 1.0, "x": 2.0}, "b": {"base": 1.0, "x": 3.0},
                                   "c": {"base": 2.0, "x": 1.0}})) == [

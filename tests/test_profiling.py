@@ -70,20 +70,26 @@ def test_the_report_names_what_each_runs_and_calls_out_copies():
         {**base, "case": "big", "impl": "b",
          "artifacts": profile({"GEMM": 1.0, "copy / layout": 1.0}, "aten::copy_")},
         {**base, "case": "big", "impl": "c", "artifacts": None},
+        # exactly the share that is called out, and just below it
+        {**base, "case": "big", "impl": "d", "artifacts": profile({"GEMM": 9.0,
+                                                                   "copy / layout": 1.0})},
+        {**base, "case": "big", "impl": "e", "artifacts": profile({"GEMM": 9.1,
+                                                                   "copy / layout": 0.9})},
     ])
     section = Section("s", "S", "?", [])
     add_profiles(section, frame)
     (table,) = section.tables
     assert table.caption == "What each implementation runs, big: cpu, fp32, forward"
     cells = {row[0][0]: [text for text, _ in row] for row in table.rows}
-    assert set(cells) == {"a", "b"}  # c has no profile; the small case is not shown
+    assert set(cells) == {"a", "b", "d", "e"}  # c has no profile; the small case is not shown
     assert table.columns == ["impl", "what it runs (share of its time)", "GEMM", "other",
                              "copy / layout"]
     assert cells["a"][2:] == ["75%", "25%", "0%"] and cells["b"][2:] == ["50%", "0%", "50%"]
     assert cells["b"][1] == "aten::copy_ 90%"
     copies = [n for n in section.notes if "copying" in n]
-    assert copies == ["b spends 50% of its profiled time at big: cpu, fp32, forward copying or "
-                      "changing the layout of tensors."]
+    assert copies == [f"{impl} spends {share} of its profiled time at big: cpu, fp32, forward "
+                      "copying or changing the layout of tensors."
+                      for impl, share in (("b", "50%"), ("d", "10%"))]
     assert len(section.figures) == 1 and "torch.profiler" in section.notes[-1]
 
 
