@@ -497,3 +497,32 @@ def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):
         render_report([folder / "benchmark.json"], folder)
     rows = table_rows(render_index(tmp_path).read_text(), "Changed since that run")
     assert [row[2] for row in rows] == ["linear_nhwc", "matmul"]
+
+
+def test_the_summary_of_two_runs_gives_the_first_date_and_short_commits(tmp_path, write_json):
+    paths = []
+    for n, (day, commit) in enumerate((("25", "0123456789abcdef"), ("24", "fedcba9876543210"))):
+        data = json.loads(SAMPLE.read_text())
+        data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
+        data["machine_info"].update(run_id=f"r{n}", commit=commit)
+        paths.append(write_json(f"r{n}.json", data))
+    render_report(paths, tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["datetime"] == "2026-11-24T10:00:00+00:00"
+    assert summary["commits"] == ["0123456789", "fedcba9876"]
+
+
+def test_the_list_of_runs_keeps_each_machine_s_history_apart(tmp_path):
+    """Two machines, each with two runs on its CPU: two histories, not one of four runs."""
+    for n, node in enumerate(("box-a", "box-a", "box-b", "box-b")):
+        data = json.loads(SAMPLE.read_text())
+        data["datetime"] = f"2026-11-2{n}T10:00:00+00:00"
+        data["machine_info"].update(run_id=f"run{n}", node=node)
+        folder = tmp_path / "runs" / f"run{n}"
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(json.dumps(data))
+        render_report([folder / "benchmark.json"], folder)
+    html = render_index(tmp_path).read_text()
+    assert "box-a (Intel(R) Xeon(R) Processor): 2 runs" in html
+    assert "box-b (Intel(R) Xeon(R) Processor): 2 runs" in html
+    assert "in common (run0 then run1)" in html and "in common (run2 then run3)" in html
