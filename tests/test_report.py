@@ -203,6 +203,14 @@ def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_j
         "cases, at a median 6.19× the speed of conv_nchw." for n in (0, 1)]
 
 
+def test_the_tf32_flags_are_explained_away_only_where_no_cuda_device_was_measured(tmp_path,
+                                                                                 write_json):
+    data = json.loads(SAMPLE.read_text())
+    data["benchmarks"][0]["extra_info"]["device"] = "cuda"
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    assert "they changed nothing here" not in html
+
+
 def test_an_unknown_suite_gets_the_generic_section(tmp_path):
     data = json.loads(SAMPLE.read_text())
     for bench in data["benchmarks"]:
@@ -326,6 +334,10 @@ def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_pat
     assert typical == 0.0  # two of three benchmarks did not move; matmul moved by 30%
     html = page.read_text()
     assert "30%" in html and "3 times" in html
+    # the 90th percentile of 0, 0 and 30%: 24%
+    assert "nine in ten by 24.0% or less" in html
+    rows = table_rows(html, "Each benchmark over the runs, widest first")
+    assert rows[0][2] == "matmul" and rows[0][6:] == ["3", "23 µs", "29.8 µs", "30%"]
     known = json.loads((tmp_path / "reports" / "repeatability.json").read_text())
     assert known[data["machine_info"]["node"]]["median_spread"] == 0.0
     # a later run on this machine quotes it
