@@ -119,6 +119,9 @@ def test_formatting_picks_units_and_three_figures():
     assert fmt.seconds(0.9994) == "999 ms"
     assert [fmt.ratio(1184.0), fmt.ratio(999.4), fmt.percent(4.6)] == ["1,180×", "999×", "460%"]
     assert fmt.percent(12.345) == "1,230%"
+    # a B200-class peak, and a run of twenty minutes
+    assert [fmt.si(2.25e15, "FLOP/s"), fmt.seconds(1234.0), fmt.seconds(999.4)] == [
+        "2.25 PFLOP/s", "1,230 s", "999 s"]
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):

@@ -2,7 +2,7 @@
 
 import math
 
-_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
 _SMALL = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
 
 
@@ -23,6 +23,9 @@ def si(value, unit: str) -> str:
 
 
 def seconds(value) -> str:
+    """Seconds with m, µ, n below one; from 1000 on written out ("1,230 s", not "1.23 ks")."""
+    if not _missing(value) and abs(float(f"{value:.3g}")) >= 1000:
+        return f"{_figures(value)} s"
     return si(value, "s")
 
 
