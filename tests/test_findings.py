@@ -111,6 +111,9 @@ def test_frozen_finding_reads_each_regime_of_the_largest_model_against_full():
         "because the gradient has to flow back through every later layer; freezing the first "
         "layers took 85% of full's forward+backward time by requires_grad_(False) and 90% of "
         "the time under torch.no_grad().")
+    # one of the two freezing regimes counted: still no word on whether they are the same
+    frame = pd.DataFrame(frozen_rows("big", medians, {**unknown, "freeze_first_k": 50.0}))
+    assert frozen_finding(wide(frame)).endswith("of the time under torch.no_grad().")
 
 
 def test_frozen_finding_gives_the_reason_only_where_the_first_layers_cost_more_than_the_head():

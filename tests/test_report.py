@@ -7,6 +7,7 @@ from unittest import mock
 
 import pytest
 
+from bench.errors import UserError
 from bench.report import format as fmt
 from bench.report.publish import publish
 from bench.report.render import render_compare, render_index, render_report
@@ -120,8 +121,8 @@ def test_formatting_picks_units_and_three_figures():
     assert [fmt.ratio(1184.0), fmt.ratio(999.4), fmt.percent(4.6)] == ["1,180×", "999×", "460%"]
     assert fmt.percent(12.345) == "1,230%"
     # a B200-class peak, and a run of twenty minutes
-    assert [fmt.si(2.25e15, "FLOP/s"), fmt.seconds(1234.0), fmt.seconds(999.4)] == [
-        "2.25 PFLOP/s", "1,230 s", "999 s"]
+    assert [fmt.si(2.25e15, "FLOP/s"), fmt.seconds(1234.0), fmt.seconds(999.4),
+            fmt.seconds(999.6)] == ["2.25 PFLOP/s", "1,230 s", "999 s", "1,000 s"]
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):
@@ -404,7 +405,17 @@ def test_repeat_s_typical_spread_counts_only_benchmarks_measured_more_than_once(
         paths[-1].write_text(json.dumps(data))
     out = tmp_path / "reports" / "repeat" / "x"
     out.mkdir(parents=True)
-    assert render_repeat(paths, out)[1] == pytest.approx(0.4)
+    page, typical = render_repeat(paths, out)
+    assert typical == pytest.approx(0.4)
+    html = page.read_text()
+    assert "nine in ten by 40.0% or less" in html
+    rows = {row[2]: row[6:] for row in table_rows(html, "Each benchmark over the runs, widest "
+                                                       "first")}
+    assert rows["conv_nchw"] == ["3", "63.6 µs", "89.1 µs", "40%"]
+    assert rows["matmul"] == ["1", "23 µs", "23 µs", "–"]  # one run: no spread to tell
+    # where no benchmark ran twice there is no spread at all: one line, not a page of "nan%"
+    with pytest.raises(UserError, match="no benchmark was measured in more than one of the runs"):
+        render_repeat(paths[:1], out)
 
 
 @pytest.mark.parametrize("spread, said", [(0.0, "moved by 0%"), ("4%", None), (None, None)])

@@ -151,10 +151,18 @@ def test_missing_targets_or_timers_are_said_not_judged():
     frame = rows().drop(columns=["target_disagreement", "target_min_time"])
     assert section(frame, {}).findings[0] == (
         "cpu: this run recorded no target to judge its timers by.")
+    for column in ("graph_replay_time", "device_time"):  # replay, or ours, not timed
+        frame = rows()
+        frame.loc[frame["case"] == "d", column] = float("nan")
+        assert verdicts(frame).set_index("case").loc["d", "target"] == "not timed by both timers"
+        assert section(frame, {}).findings[1] == (
+            "cuda: no operation long enough was timed by both timers to judge the target (device "
+            "time within 3% of CUDA graph replay for kernels of 50 µs or more).")
+    # on the CPU: a, long enough, not timed by torch.utils.benchmark; c too short, timed by both
     frame = rows()
-    frame.loc[frame["case"] == "d", "graph_replay_time"] = float("nan")  # replay not timed
-    out = verdicts(frame).set_index("case")
-    assert out.loc["d", "target"] == "not timed by the other timer"
-    assert section(frame, {}).findings[1] == (
-        "cuda: no operation was timed by both timers to judge the target (device time within 3% "
-        "of CUDA graph replay for kernels of 50 µs or more).")
+    frame = frame[frame["case"].isin(["a", "c"])].copy()
+    frame.loc[frame["case"] == "a", "utils_benchmark_time"] = float("nan")
+    assert verdicts(frame).set_index("case")["target"].to_dict() == {
+        "a": "not timed by both timers", "c": "too short for a target"}
+    assert section(frame, {}).findings[0].startswith(
+        "cpu: no operation long enough was timed by both timers to judge the target")

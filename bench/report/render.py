@@ -198,7 +198,8 @@ def render_report(paths, out_dir) -> Path:
     summary = {
         "run_ids": sorted(frame["run_id"].unique()),
         "datetime": min(m["datetime"] or "" for m in machines),
-        "machines": sorted({"{node} ({cpu_model})".format(**m["fields"]) for m in machines}),
+        "machines": sorted({f"{m['fields']['node'] or '—'} ({m['fields']['cpu_model'] or '—'})"
+                            for m in machines}),
         "devices": sorted(frame["device"].unique()),
         "gpus": sorted({m["fields"]["gpu"] for m in machines if m["fields"]["gpu"]}),
         "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),
@@ -347,7 +348,8 @@ REPEAT_COLUMNS = {key: (key, None) for key in KEY} | {
 def repeat_spread(table: pd.DataFrame) -> pd.DataFrame:
     """Per benchmark, its medians' range over the runs and the spread, highest over lowest."""
     out = table.groupby(KEY, sort=False)["median"].agg(runs="size", low="min", high="max")
-    out["spread"] = out["high"] / out["low"] - 1
+    # one run tells no spread: NaN (shown "–"), which the median and percentile skip
+    out["spread"] = (out["high"] / out["low"] - 1).where(out["runs"] > 1)
     return out.reset_index()
 
 
@@ -356,13 +358,13 @@ def render_repeat(paths, out_dir) -> tuple[Path, float]:
     spread is written to reports/repeatability.json beside the runs' folder, by machine."""
     runs = load_runs(paths)
     spread = repeat_spread(results_frame(runs)).sort_values("spread", ascending=False)
-    # a benchmark measured in one run alone has no spread to tell: its 0 would pull the median
-    typical = float(spread.loc[spread["runs"] > 1, "spread"].median())
+    if spread["spread"].isna().all():
+        raise UserError("no benchmark was measured in more than one of the runs: no spread")
+    typical = float(spread["spread"].median())
     machine = runs[0][1]["machine_info"]
     html = ENV.get_template("repeat.html.j2").render(
         runs=[run_id(source, data) for source, data in runs], typical=typical,
-        worst=float(spread.loc[spread["runs"] > 1, "spread"].quantile(0.9)),
-        machine=machine.get("node"),
+        worst=float(spread["spread"].quantile(0.9)), machine=machine.get("node"),
         table=make_table(spread, REPEAT_COLUMNS, "Each benchmark over the runs, widest first"))
     out_dir = Path(out_dir)
     write_atomic(out_dir / "index.html", html)

@@ -108,7 +108,8 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
     bench.tables.fastest) in most cases, with its median speed against the baseline; where none
     was, how the clear wins and the races within noise fell. Only clear wins count, and only a
     majority of cases names a winner: a close race, or a split between two implementations,
-    would otherwise name one that the next run takes back."""
+    would otherwise name one that the next run takes back. A case with one implementation is no
+    race: it is not among the cases counted, and a setting of such cases alone has no finding."""
     findings = []
     for (device, precision, mode), group in settings(fastest_counts(frame)):
         setting = " ".join(part for part in (device, precision, mode) if part != "-") or "all"

@@ -39,10 +39,11 @@ def verdicts(frame: pd.DataFrame) -> pd.DataFrame:
     cpu = out["device"].str.startswith("cpu")
     duration = out["median"].where(cpu, out["device_time"])
     gap = out["wall_disagreement"].where(cpu, out["device_disagreement"])
-    long_enough = duration >= out["target_min_time"]
-    judged = long_enough & gap.notna()
+    judged = (duration >= out["target_min_time"]) & gap.notna()
     out["target"] = "too short for a target"
-    out.loc[long_enough & gap.isna(), "target"] = "not timed by the other timer"
+    # a time missing on either side (ours on CUDA, or the other timer's) judges nothing
+    untimed = out["target_min_time"].notna() & (duration.isna() | gap.isna())
+    out.loc[untimed & ~(duration < out["target_min_time"]), "target"] = "not timed by both timers"
     out.loc[judged, "target"] = (gap[judged] <= out.loc[judged, "target_disagreement"]).map(
         {True: "met", False: "missed"})
     # On the CPU the paired blocks judge, where they were measured: their interval says whether
@@ -72,9 +73,10 @@ def finding(device: str, group: pd.DataFrame) -> str:
         return f"{device}: this run recorded no target to judge its timers by."
     judged = group[group["target"].isin(["met", "missed", "inconclusive"])]
     if judged.empty:
-        untimed = (group["target"] == "not timed by the other timer").any()
-        return (f"{device}: no operation was {'timed by both timers' if untimed else 'long enough'}"
-                f" to judge the target ({what}).")
+        untimed = (group["target"] == "not timed by both timers").any()
+        return (f"{device}: no operation "
+                + ("long enough was timed by both timers" if untimed else "was long enough")
+                + f" to judge the target ({what}).")
     met = (judged["target"] == "met").sum()
     text = f"{device}: {met} of {len(judged)} operations met the target ({what}); "
     gap = fmt.percent(judged[column].max())
