@@ -79,8 +79,7 @@ def fastest(frame: pd.DataFrame) -> pd.DataFrame:
     baseline (or are the baseline), the 95% interval of its time over the baseline's below the
     runner-up's; otherwise its interquartile range below the runner-up's. A race within noise
     is not called a win that the next run could take back; `raced` is False where it ran alone.
-    Ranked by speedup where there is one
-    (side by side where measured so), else by median."""
+    Ranked by speedup where there is one (side by side where measured so), else by median."""
     low, high = ratio_interval(frame)
     time_ratio = 1 / frame["speedup"] if "speedup" in frame else float("nan")
     ranked = frame.assign(_low=low, _high=high, _ratio=time_ratio)
