@@ -163,6 +163,7 @@ def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
     assert "Speedup against" not in html  # no baseline, so no speedups
     # each case (a parameter) has one test: nothing raced, so nothing was fastest
     assert "fastest" not in html
+    assert "No case was measured with two implementations, so none is compared" in html
 
 
 @pytest.mark.parametrize("share, said", [(0.45, True), (0.10, True), (0.09, False),
