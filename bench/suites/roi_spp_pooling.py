@@ -117,6 +117,7 @@ class RoIImpl(Impl):
     kind: str = "pool"          # the kind of case it computes
     torchvision: bool = False   # torchvision's kernels refuse bfloat16
     cuda_only: bool = False     # on the CPU it is another row's code
+    triton: bool = False        # on CUDA, bench.ops.roi_triton's kernels where Triton imports
 
 
 IMPLEMENTATIONS = {impl.name: impl for impl in (
@@ -124,7 +125,7 @@ IMPLEMENTATIONS = {impl.name: impl for impl in (
             about="torchvision.ops.roi_pool", kind="pool", torchvision=True),
     RoIImpl("tv_roi_align", _roi_align, exact=False, kind="pool", torchvision=True,
             about="torchvision.ops.roi_align (aligned, 2 samples): another operation"),
-    RoIImpl("ours_roi_pool", ops.roi_pool, kind="pool",
+    RoIImpl("ours_roi_pool", ops.roi_pool, kind="pool", triton=True,
             about="bench.ops.roi_pool: vectorised PyTorch on the CPU, Triton kernels on CUDA"),
     RoIImpl("ours_roi_pool_torch", roi_pool_torch, kind="pool", cuda_only=True,
             about="bench.ops.roi_pool's PyTorch path on CUDA, for what the kernels buy"),
@@ -132,7 +133,8 @@ IMPLEMENTATIONS = {impl.name: impl for impl in (
             about="crop each region, adaptive_max_pool2d: other bins"),
     RoIImpl("tv_roi_pool_per_level", _per_level, kind="pyramid", torchvision=True,
             about="torchvision.ops.roi_pool once per pyramid level"),
-    RoIImpl("ours_roi_spp", ops.roi_spp, about="bench.ops.roi_spp, one pass", kind="pyramid"),
+    RoIImpl("ours_roi_spp", ops.roi_spp, about="bench.ops.roi_spp, one pass", kind="pyramid",
+            triton=True),
     RoIImpl("ours_roi_spp_torch", roi_spp_torch, kind="pyramid", cuda_only=True,
             about="bench.ops.roi_spp's PyTorch path on CUDA"),
     RoIImpl("adaptive_per_level", lambda x, levels: _image_per_level(x, levels), kind="image",
@@ -315,8 +317,7 @@ class RoI(Suite):
         """Why a combination is not measured, or None."""
         if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
             return "on the CPU, the PyTorch path is what ours_roi_pool and ours_roi_spp run"
-        if device == "cuda" and impl in ("ours_roi_pool", "ours_roi_spp") \
-                and not triton_kernels():
+        if IMPLEMENTATIONS[impl].triton and device == "cuda" and not triton_kernels():
             return ("Triton cannot be imported: on CUDA without it, ours_roi_pool and "
                     "ours_roi_spp run the PyTorch path, the _torch rows")
         if IMPLEMENTATIONS[impl].torchvision and precision == "bf16":
