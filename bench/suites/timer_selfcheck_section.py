@@ -39,11 +39,12 @@ def verdicts(frame: pd.DataFrame) -> pd.DataFrame:
     cpu = out["device"].str.startswith("cpu")
     duration = out["median"].where(cpu, out["device_time"])
     gap = out["wall_disagreement"].where(cpu, out["device_disagreement"])
-    judged = (duration >= out["target_min_time"]) & gap.notna()
+    long_enough = duration >= out["target_min_time"]
+    judged = long_enough & gap.notna()
     out["target"] = "too short for a target"
     # a time missing on either side (ours on CUDA, or the other timer's) judges nothing
-    untimed = out["target_min_time"].notna() & (duration.isna() | gap.isna())
-    out.loc[untimed & ~(duration < out["target_min_time"]), "target"] = "not timed by both timers"
+    untimed = out["target_min_time"].notna() & (duration.isna() | (long_enough & gap.isna()))
+    out.loc[untimed, "target"] = "not timed by both timers"
     out.loc[judged, "target"] = (gap[judged] <= out.loc[judged, "target_disagreement"]).map(
         {True: "met", False: "missed"})
     # On the CPU the paired blocks judge, where they were measured: their interval says whether
