@@ -123,7 +123,8 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     info = data["machine_info"]
     own = outcomes[outcomes["run_id"] == run_id(source, data)]
     devices = {str((b.get("extra_info") or {}).get("device")) for b in data["benchmarks"]}
-    machine = info.get("gpu") or cpu_model(info) or info.get("node") or "an unnamed machine"
+    cpu = cpu_model(info)  # ours, or py-cpuinfo's brand in a foreign JSON
+    machine = info.get("gpu") or cpu or info.get("node") or "an unnamed machine"
     others = info.get("others_cpu_share")
     others = others if is_number(others) else None
     busy = (f"other processes took {fmt.percent(others)} of the CPUs' time during the run, so "
@@ -141,7 +142,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             "notices": [notice for notice in
                         (stopped and f"{stopped}: the page has what was measured", busy) if notice],
             "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing
-            | {"cpu_model": cpu_model(info)}
+            | {"cpu_model": cpu}
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
             "tf32_note": None if "cuda" in devices else
