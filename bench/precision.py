@@ -49,32 +49,50 @@ def skip_reason(precision: str, device: str) -> str | None:
     return None
 
 
-def tf32_flags() -> dict:
-    """The global flags that decide whether float32 matmuls and convolutions may use TF32."""
+def _switches() -> dict[str, tuple[object, str, object, object]]:
+    """The float32 matmul and convolution switches, by their names under `torch.backends`:
+    (namespace, attribute, value for TF32 on, value for off).
+
+    torch 2.9 added per-operation `fp32_precision` strings ("tf32", "ieee"; "none" inherits).
+    Once one of them is set, reading a legacy `allow_tf32` flag raises a RuntimeError ("mix of the
+    legacy and new APIs"), so where the new API exists it is the only one used.
+    """
     import torch
 
-    return {
-        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
-        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-    }
+    backends = torch.backends
+    if hasattr(backends.cuda.matmul, "fp32_precision") and hasattr(backends.cudnn, "conv"):
+        return {f"{name}.fp32_precision": (namespace, "fp32_precision", "tf32", "ieee")
+                for name, namespace in (("cuda.matmul", backends.cuda.matmul),
+                                        ("cudnn.conv", backends.cudnn.conv))}
+    return {"cuda.matmul.allow_tf32": (backends.cuda.matmul, "allow_tf32", True, False),
+            "cudnn.allow_tf32": (backends.cudnn, "allow_tf32", True, False)}
+
+
+def tf32_flags() -> dict:
+    """The switches that decide whether float32 matmuls and convolutions may use TF32, by the
+    names torch gives them."""
+    return {name: getattr(namespace, attribute)
+            for name, (namespace, attribute, _, _) in _switches().items()}
 
 
 @contextmanager
 def precision_mode(name: str):
-    """Set the TF32 flags for mode `name`, yield its torch dtype, and restore the flags afterwards.
+    """Set the TF32 switches for mode `name`, yield its torch dtype, and restore the switches
+    afterwards.
 
-    `default` leaves the flags as PyTorch ships them: TF32 on for cuDNN convolutions, off for
-    matmuls, so a 1x1 conv and a Linear compare TF32 against FP32 there.
+    `default` leaves them as PyTorch ships them: TF32 on for cuDNN convolutions, off for matmuls,
+    so a 1x1 conv and a Linear compare TF32 against FP32 there.
     """
     import torch
 
     mode = check_precision(name)
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    switches = _switches().values()
+    saved = [getattr(namespace, attribute) for namespace, attribute, _, _ in switches]
     if mode.tf32 is not None:
-        torch.backends.cuda.matmul.allow_tf32 = mode.tf32
-        torch.backends.cudnn.allow_tf32 = mode.tf32
+        for namespace, attribute, on, off in switches:
+            setattr(namespace, attribute, on if mode.tf32 else off)
     try:
         yield getattr(torch, mode.dtype)
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+        for (namespace, attribute, _, _), value in zip(switches, saved):
+            setattr(namespace, attribute, value)
