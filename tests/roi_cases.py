@@ -30,3 +30,15 @@ def same_bits(a: torch.Tensor, b: torch.Tensor, any_nan: bool = False) -> bool:
         return False
     keep = ~a.isnan()
     return torch.equal(a.view(INT_VIEW[a.dtype])[keep], b.view(INT_VIEW[b.dtype])[keep])
+
+
+def tied_map(shape, seed):
+    """Small integers, so that maxima tie; zeros of both signs; NaNs with distinct payloads."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randint(-2, 3, shape, generator=gen).float()
+    x[x == 0] = torch.where(torch.rand(shape, generator=gen) < 0.5, -0.0, 0.0)[x == 0]
+    bits = x.view(torch.int32)
+    nan = torch.rand(shape, generator=gen) < 0.03
+    bits[nan] = 0x7FC00000 + torch.randint(1, 1000, (int(nan.sum()),), dtype=torch.int32,
+                                           generator=gen)
+    return x

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 import torchvision
-from roi_cases import HARD_BOXES, same_bits
+from roi_cases import HARD_BOXES, same_bits, tied_map
 
 from bench import measurement, timing
-from bench.ops import roi_pool, roi_spp
+from bench.ops import roi_pool, roi_spp, spp
 from bench.suites import frozen_backprop as frozen
 
 pytestmark = [pytest.mark.cuda,
@@ -85,6 +85,21 @@ def test_roi_spp_is_torchvision_per_level_on_cuda():
     expected = torch.cat([torchvision.ops.roi_pool(x, boxes, lv, 0.5).flatten(1)
                           for lv in (6, 3, 2, 1)], 1)
     assert same_bits(roi_spp(x, boxes, (6, 3, 2, 1), 0.5), expected)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_image_spp_is_adaptive_pooling_per_level_on_cuda(layout):
+    # CUDA's adaptive_max_pool2d kernels (NCHW and NHWC) must pick the winners our derived
+    # levels assume: the first maximum, the last NaN.
+    x = tied_map((2, 8, 38, 50), seed=0).to(DEVICE).contiguous(memory_format=layout)
+    ours_x, their_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = spp(ours_x, (6, 3, 2, 1))
+    theirs = torch.cat([torch.nn.functional.adaptive_max_pool2d(their_x, lv).flatten(1)
+                        for lv in (6, 3, 2, 1)], 1)
+    assert same_bits(ours, theirs)
+    grad = torch.randint(-3, 4, ours.shape, device=DEVICE).float()
+    assert torch.equal(torch.autograd.grad(ours, ours_x, grad)[0],
+                       torch.autograd.grad(theirs, their_x, grad)[0])
 
 
 def test_roi_gradient_on_cuda_is_repeatable_and_torchvisions_cpu_gradient():

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from roi_cases import HARD_BOXES, same_bits
+from roi_cases import HARD_BOXES, same_bits, tied_map
 
 from bench.ops import roi, roi_pool, roi_spp, spp
 from bench.ops.roi import COORD_LIMIT, FLT_MAX
@@ -252,6 +252,24 @@ def test_spp_equals_adaptive_max_pooling_and_the_paper_rule_refuses_bad_sizes():
         spp(torch.randn(1, 1, 7, 7), (4,), rule="paper")  # window 2, stride 1
     with pytest.raises(ValueError, match="gives 0x0 bins"):
         spp(torch.randn(1, 1, 3, 3), (4,), rule="paper")  # window 1, stride 0
+
+
+@pytest.mark.parametrize("levels", [(4, 2, 1), (6, 3, 2, 1), (2, 4, 1), (5, 3), (3,)])
+@pytest.mark.parametrize("shape", [(2, 3, 13, 13), (2, 2, 7, 9), (1, 3, 5, 17), (2, 2, 1, 1)])
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_spp_derives_coarse_levels_with_adaptive_pooling_s_values_winners_and_gradient(
+        levels, shape, layout):
+    # Coarse bins are unions of fine ones; the first maximum (-0.0 or +0.0 of a tie) and the last
+    # NaN must be the ones adaptive_max_pool2d picks at that level directly.
+    x = tied_map(shape, seed=sum(shape) + len(levels)).contiguous(memory_format=layout)
+    ours_x, their_x = x.clone().requires_grad_(), x.clone().requires_grad_()
+    ours = spp(ours_x, levels)
+    theirs = torch.cat([F.adaptive_max_pool2d(their_x, lv).flatten(1) for lv in levels], 1)
+    assert same_bits(ours, theirs)
+    # integer gradients: their sums are exact in any order, so only where they go can differ
+    grad = torch.randint(-3, 4, ours.shape, generator=torch.Generator().manual_seed(1)).float()
+    assert torch.equal(torch.autograd.grad(ours, ours_x, grad)[0],
+                       torch.autograd.grad(theirs, their_x, grad)[0])
 
 
 @pytest.mark.parametrize("call, message", [

@@ -647,8 +647,10 @@ def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "ada
     """Image-level spatial pyramid pooling: [N, C * sum(l*l)], each level's max pooling
     flattened and concatenated in the given order.
 
-    rule="adaptive" equals `adaptive_max_pool2d` at each level. rule="paper" uses SPP-net's window
-    ceil(a/l) and stride floor(a/l), and refuses map sizes where that does not give l bins.
+    rule="adaptive" equals `adaptive_max_pool2d` at each level, its values bit for bit and its
+    gradient's pixels, and reads the map once for the levels that divide the finest (see
+    `_adaptive_pyramid`). rule="paper" uses SPP-net's window ceil(a/l) and stride floor(a/l),
+    and refuses map sizes where that does not give l bins.
     """
     levels = _check_levels(levels)
     if not isinstance(input, torch.Tensor) or input.dim() != 4:
@@ -656,12 +658,11 @@ def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "ada
         raise ValueError(f"input must be [N, C, H, W], got shape {shape}")
     if rule not in ("adaptive", "paper"):
         raise ValueError(f"rule must be 'adaptive' or 'paper', got {rule!r}")
+    if rule == "adaptive":
+        return _adaptive_pyramid(input, levels)
     n, c, h, w = input.shape
     outputs = []
     for level in levels:
-        if rule == "adaptive":
-            outputs.append(F.adaptive_max_pool2d(input, level))
-            continue
         window = (math.ceil(h / level), math.ceil(w / level))
         stride = (h // level, w // level)
         bins = [(size - win) // s + 1 if s > 0 else 0
@@ -671,3 +672,55 @@ def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "ada
                              f"{level}x{level}, on a {h}x{w} map; use rule='adaptive'")
         outputs.append(F.max_pool2d(input, window, stride))
     return torch.cat([out.flatten(1) for out in outputs], dim=1)
+
+
+def _adaptive_pyramid(input: torch.Tensor, levels: tuple[int, ...]) -> torch.Tensor:
+    """`adaptive_max_pool2d` at each level, with one pass over the map for the levels that divide
+    the finest one.
+
+    Adaptive bin i of level l spans [floor(i*a/l), ceil((i+1)*a/l)), so where l divides the finest
+    level f, with k = f/l, it is the union of the fine bins k*i to k*i+k-1 (they may overlap by a
+    pixel; a union does not mind). Its maximum is among the fine bins' winners: the first maximum
+    in row-major order (`adaptive_max_pool2d` keeps the first, comparing strictly) is the fine
+    winner equal to it with the least flat index, and a NaN, which every comparison lets in, is
+    the last NaN: the NaN winner with the greatest index. Outputs are then gathered from the
+    input at the winners, so their values are the pixels' own bits (-0.0, NaN payloads), and
+    their gradient goes to those pixels, summed by `gather`'s backward.
+
+    In the RoI suite on a 2-core Xeon VM (fp32, pytest-benchmark medians, one run), on 8x512x38x50
+    with levels 4, 2, 1: forward 5.3 ms against 8.3 for a pass per level, forward+backward 6.8
+    against 15.6. On its 8x8x20x24 map the twenty-odd small operations cost more than they save:
+    0.100 against 0.041 ms.
+    """
+    n, c, h, w = input.shape
+    finest = max(levels)
+    fine, fine_won = F.adaptive_max_pool2d(input.detach(), finest, return_indices=True)
+    if h * w < 2**31:  # amin of int64 took 50 to 200 times int32's here (torch 2.14, CPU)
+        fine_won = fine_won.int()
+    winners = []
+    for level in levels:
+        if level == finest:
+            winners.append(fine_won)
+            continue
+        if finest % level:
+            won = F.adaptive_max_pool2d(input.detach(), level, return_indices=True)[1]
+            winners.append(won.to(fine_won.dtype))
+            continue
+        k = finest // level
+        # [n, c, level, level, k * k]: each coarse bin's fine winners
+        values, won = (t.view(n, c, level, k, level, k).transpose(3, 4).flatten(4)
+                       for t in (fine, fine_won))
+        top = values.amax(4, keepdim=True)  # NaN where any is NaN
+        nan = values.isnan()
+        first = won.masked_fill(values != top, h * w).amin(4)
+        last_nan = won.masked_fill(~nan, -1).amax(4)
+        winners.append(torch.where(nan.any(4), last_nan, first))
+    flat = torch.cat([won.flatten(2) for won in winners], dim=2).long()
+    if input.is_contiguous(memory_format=torch.channels_last) and not input.is_contiguous():
+        # gathered from rows of channels, which are a view of it: no copy of the map
+        out = input.permute(0, 2, 3, 1).reshape(n, h * w, c).gather(1, flat.transpose(1, 2))
+        out = out.transpose(1, 2)
+    else:
+        out = input.flatten(2).gather(2, flat)
+    sizes = [level * level for level in levels]
+    return torch.cat([part.flatten(1) for part in out.split(sizes, dim=2)], dim=1)

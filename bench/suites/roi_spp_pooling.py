@@ -9,7 +9,8 @@ Implementations: torchvision's `roi_pool` (the baseline) and `roi_align` (aligne
 2, as its detection models use it); our `bench.ops.roi_pool`, exact to torchvision; a Python loop
 over regions (crop, then `adaptive_max_pool2d`), which people write and which differs in its bins
 (it clips the region to the map first, and adaptive pooling places bins differently); for the
-pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once.
+pyramid, torchvision's `roi_pool` once per level against our `roi_spp`, which pools once; for
+image-level SPP, `adaptive_max_pool2d` once per level against our `spp`, likewise.
 
 What the committed example measured (2-core Xeon, each implementation timed side by side with
 torchvision, forward): on a 256x50x50 map with 512 regions our roi_pool took 0.35x torchvision's
@@ -140,7 +141,7 @@ IMPLEMENTATIONS = {impl.name: impl for impl in (
     RoIImpl("adaptive_per_level", lambda x, levels: _image_per_level(x, levels), kind="image",
             about="adaptive_max_pool2d once per level"),
     RoIImpl("ours_spp", lambda x, levels: ops.spp(x, levels), kind="image",
-            about="bench.ops.spp"),
+            about="bench.ops.spp: one pass at the finest level, the others from its winners"),
 )}
 BASELINES = {"pool": "tv_roi_pool", "pyramid": "tv_roi_pool_per_level",
              "image": "adaptive_per_level"}
