@@ -687,10 +687,10 @@ def _adaptive_pyramid(input: torch.Tensor, levels: tuple[int, ...]) -> torch.Ten
     input at the winners, so their values are the pixels' own bits (-0.0, NaN payloads), and
     their gradient goes to those pixels, summed by `gather`'s backward.
 
-    In the RoI suite on a 2-core Xeon VM (fp32, pytest-benchmark medians, one run), on 8x512x38x50
-    with levels 4, 2, 1: forward 5.3 ms against 8.3 for a pass per level, forward+backward 6.8
-    against 15.6. On its 8x8x20x24 map the twenty-odd small operations cost more than they save:
-    0.100 against 0.041 ms.
+    In the RoI suite on a 2-core AMD EPYC VM (fp32, pytest-benchmark medians, one run), on
+    8x512x38x50 with levels 4, 2, 1: forward 5.3 ms against 8.3 for a pass per level,
+    forward+backward 6.8 against 15.6. On its 8x8x20x24 map the twenty-odd small operations cost
+    more than they save: 0.100 against 0.041 ms.
     """
     n, c, h, w = input.shape
     finest = max(levels)
