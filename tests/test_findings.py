@@ -181,23 +181,24 @@ def test_frozen_finding_gives_the_side_by_side_share_and_its_interval_where_ther
 def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind():
     rows = []
     # the largest case listed first (the grid's order is not the regions' order); image-level
-    # SPP has no regions and is left out
+    # SPP has no regions: its first case
     for kind, case, regions, ours, theirs in (("pool", "pool-r512", 512, 6.0, 3.0),
                                               ("pool", "pool-r16", 16, 1.0, 4.0),
                                               ("pyramid", "pyr-r128", 128, 2.0, 8.0),
-                                              ("image", "img", 0, 1.0, 5.0)):
+                                              ("image", "img", 0, 1.0, 5.0),
+                                              ("image", "img-small", 0, 3.0, 1.0)):
         for impl, median in (("tv", theirs), ("ours", ours)):
             rows.append({**SETTING, "suite": "roi", "mode": "forward", "kind": kind,
                          "case": case, "regions": regions, "impl": impl, "median": median,
                          "baseline": "tv"})
     assert roi_finding(pd.DataFrame(rows)) == (
         "cpu fp32 forward: at pool-r512, against tv's time: ours 2×; "
-        "at pyr-r128, against tv's time: ours 0.25×.")
+        "at pyr-r128, against tv's time: ours 0.25×; at img, against tv's time: ours 0.2×.")
     # timed side by side with tv at pool-r512: that ratio and its interval, not the medians'
     frame = side_by_side(pd.DataFrame(rows), "pool-r512", "ours", 0.7, 0.6, 0.8)
     assert roi_finding(frame) == (
         "cpu fp32 forward: at pool-r512, against tv's time: ours 0.7× (0.6×–0.8×); "
-        "at pyr-r128, against tv's time: ours 0.25×.")
+        "at pyr-r128, against tv's time: ours 0.25×; at img, against tv's time: ours 0.2×.")
     # a setting where the baseline was not measured (torchvision has no bf16) says so
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
     assert roi_finding(without) == ("cpu fp32 forward: no comparison: tv not measured here "

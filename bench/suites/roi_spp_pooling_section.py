@@ -1,5 +1,5 @@
 """The RoI/SPP suite's report section: each implementation against its kind's baseline at the
-largest case measured, scaling with the number of regions, and the tables."""
+largest case of each kind measured, scaling with the number of regions, and the tables."""
 
 import pandas as pd
 
@@ -30,11 +30,12 @@ COLUMNS = {
 
 def finding(group: pd.DataFrame) -> str:
     """How each implementation compared with its baseline (torchvision's, for RoI pooling) at
-    the largest pool and pyramid cases of one setting, in time taken: timed side by side in
+    the largest case of each kind in one setting (the most regions; image-level SPP has none, and
+    each grid measures one such case: its first), in time taken: timed side by side in
     alternating blocks, with the 95% interval, where the run did so, else the medians' ratio."""
     device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
     parts, missing = [], []
-    for _, rows in group[group["kind"] != "image"].groupby("kind", sort=False):
+    for _, rows in group.groupby("kind", sort=False):
         largest = rows.loc[rows["regions"].idxmax(), "case"]
         at = rows[rows["case"] == largest]
         baseline = at["baseline"].iloc[0]
