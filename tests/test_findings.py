@@ -3,8 +3,9 @@ or two swapped regimes would read differently from the right sentence."""
 
 import pandas as pd
 
+from bench.plots import plot_relative
 from bench.report.sections import fastest_findings
-from bench.suites.frozen_backprop_section import RATIOS, wide_rows
+from bench.suites.frozen_backprop_section import BARS, RATIOS, wide_rows
 from bench.suites.frozen_backprop_section import finding as frozen_finding
 from bench.suites.roi_spp_pooling_section import finding as roi_finding
 from bench.tables import add_ratios, add_speedup, by_mode, fastest
@@ -297,3 +298,18 @@ def test_frozen_table_gives_each_figure_under_its_own_heading():
                     "FLOPs × full": "0.3×", "saved for backward": "600 kB",
                     "saved × full": "0.2×", "peak memory × full": "0.25×", "graph nodes": "50",
                     "AccumulateGrad": "2", "error": "1.00e-07"}
+
+
+def test_frozen_bars_carry_the_label_of_the_figure_they_show():
+    # every metric a different share of full's, so that a label on another metric's bars shows
+    shares = {"median": 0.5, "backward_flops": 0.4, "saved_bytes": 0.3, "peak_memory": 0.6}
+    rows = [{**SETTING, "suite": "frozen", "case": "m", "impl": impl, "mode": mode,
+             **{metric: share if impl == "head" else 1.0 for metric, share in shares.items()},
+             "graph_nodes": 1, "accumulate_grad_nodes": 1, "error": 0.0, "noisy": False,
+             "baseline": "full"}
+            for impl in ("full", "head") for mode in ("forward_backward", "backward")]
+    axes = plot_relative(wide_rows(pd.DataFrame(rows)), BARS)[0].axes[0]
+    heights = {bars.get_label(): [bar.get_height() for bar in bars] for bars in axes.containers}
+    assert heights == {"fwd+bwd time": [1.0, 0.5], "backward time": [1.0, 0.5],
+                       "backward FLOPs": [1.0, 0.4], "saved bytes": [1.0, 0.3],
+                       "peak memory": [1.0, 0.6]}
