@@ -161,11 +161,14 @@ def load_results(paths) -> pd.DataFrame:
 
 
 def suite_info(runs: list[tuple[str, dict]]) -> dict[str, dict]:
-    """What the runs recorded about their suites (title, question, implementations), by name."""
+    """What the runs recorded about their suites (title, question, implementations), by name:
+    the latest run's words, and every run's implementations, since an older run may have
+    measured one that a newer one no longer does."""
     info: dict[str, dict] = {}
-    for _, data in runs:
+    for _, data in sorted(runs, key=lambda run: str(run[1].get("datetime") or "")):
         for name, about in (data.get("suites") or {}).items():
-            info.setdefault(name, about)
+            impls = {**info.get(name, {}).get("impls", {}), **about.get("impls", {})}
+            info[name] = {**about, "impls": impls}
     return info
 
 

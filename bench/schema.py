@@ -44,8 +44,11 @@ def check_results(data) -> None:
             isinstance(o, dict) and isinstance(o.get("name"), str)
             and o.get("outcome") in ("passed", "failed", "skipped") for o in outcomes):
         raise SchemaError("'outcomes' must be a list of {name, outcome, reason}")
-    if data.get("suites") is not None and not isinstance(data["suites"], dict):
-        raise SchemaError("'suites' must be a mapping")
+    suites = data.get("suites")
+    if suites is not None and not (isinstance(suites, dict) and all(
+            isinstance(about, dict) and isinstance(about.get("impls", {}), dict)
+            for about in suites.values())):
+        raise SchemaError("'suites' must map each suite's name to its {title, question, impls}")
     harness = [isinstance(b, dict) and isinstance(b.get("extra_info"), dict)
                and "suite" in b["extra_info"] for b in data["benchmarks"]]
     if any(harness) and not all(harness):

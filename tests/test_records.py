@@ -14,6 +14,7 @@ from bench.records import (
     load_runs,
     outcomes_frame,
     read_json,
+    suite_info,
     write_results,
 )
 
@@ -157,6 +158,8 @@ NAME = "'test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-conv_nchw-forward]'"
      f"{NAME}: extra_info.impl must be a non-empty string"),
     (lambda d: d.update(collected="many"), "'collected' must be a count"),
     (lambda d: d.update(outcomes=[{"name": "x", "outcome": "maybe"}]), "'outcomes' must be"),
+    (lambda d: d.update(suites={"roi": "RoI pooling"}), "'suites' must map each suite's name"),
+    (lambda d: d.update(suites={"roi": {"impls": ["a"]}}), "'suites' must map each suite's"),
     (lambda d: d["benchmarks"][1].update(extra_info={}), "mixes benchmarks of this harness"),
 ])
 def test_odd_json_is_refused_naming_the_benchmark_and_field(tmp_path, change, message):
@@ -280,3 +283,16 @@ def test_the_run_s_own_time_and_dirty_flag_win_over_pytest_benchmark_s_commit_in
     row = load_results([write_json("a.json", data)]).iloc[0]
     assert row["dirty"]  # the run's True, not the commit's False
     assert row["datetime"] == data["datetime"]
+
+
+def test_suite_info_takes_the_latest_run_s_words_and_every_run_s_implementations():
+    older = {"datetime": "2026-11-01T10:00:00", "suites": {
+        "roi": {"title": "Old title", "impls": {"a": "old a", "b": "only old"}}}}
+    newer = {"datetime": "2026-11-02T10:00:00", "suites": {
+        "roi": {"title": "New title", "impls": {"a": "new a", "c": "only new"}},
+        "frozen": {"title": "Frozen"}}}
+    for runs in ([("new", newer), ("old", older)], [("old", older), ("new", newer)]):
+        assert suite_info(runs) == {
+            "roi": {"title": "New title",
+                    "impls": {"a": "new a", "b": "only old", "c": "only new"}},
+            "frozen": {"title": "Frozen", "impls": {}}}
