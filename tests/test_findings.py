@@ -313,3 +313,14 @@ def test_frozen_bars_carry_the_label_of_the_figure_they_show():
     assert heights == {"fwd+bwd time": [1.0, 0.5], "backward time": [1.0, 0.5],
                        "backward FLOPs": [1.0, 0.4], "saved bytes": [1.0, 0.3],
                        "peak memory": [1.0, 0.6]}
+
+
+def test_a_setting_of_lone_cases_says_so_beside_settings_that_raced():
+    raced = race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 4.0, "x": 2.0}})
+    lone = race({"a": {"base": 4.0}, "b": {"x": 2.0}}).assign(mode="backward")
+    assert fastest_findings(pd.concat([lone, raced], ignore_index=True)) == [
+        "cpu fp32 backward: no case was measured with two implementations, so none is compared.",
+        "cpu fp32 forward: x was clearly fastest in 2 of 2 cases, at a median 3× the speed of "
+        "base."]
+    # where nothing raced anywhere, no finding: the section says it once for the page
+    assert fastest_findings(lone) == []

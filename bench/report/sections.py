@@ -109,10 +109,20 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
     was, how the clear wins and the races within noise fell. Only clear wins count, and only a
     majority of cases names a winner: a close race, or a split between two implementations,
     would otherwise name one that the next run takes back. A case with one implementation is no
-    race: it is not among the cases counted, and a setting of such cases alone has no finding."""
+    race: it is not among the cases counted, and a setting of such cases alone says so, unless
+    no setting raced at all (then there are no findings: the caller says it once)."""
+    counts = fastest_counts(frame)
+    if counts.empty:
+        return []
     findings = []
-    for (device, precision, mode), group in settings(fastest_counts(frame)):
+    for (device, precision, mode), _ in settings(frame):
         setting = " ".join(part for part in (device, precision, mode) if part != "-") or "all"
+        group = counts[(counts["device"] == device) & (counts["precision"] == precision)
+                       & (counts["mode"] == mode)]
+        if group.empty:
+            findings.append(f"{setting}: no case was measured with two implementations, so "
+                            "none is compared.")
+            continue
         group = group.sort_values("clear", ascending=False, kind="stable")
         cases = int(group["cases"].iloc[0])
         wins = [(row.impl, int(row.clear)) for row in group.itertuples() if row.clear]
