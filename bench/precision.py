@@ -49,36 +49,48 @@ def skip_reason(precision: str, device: str) -> str | None:
     return None
 
 
-def _switches() -> dict[str, tuple[object, str, object, object]]:
-    """The float32 matmul and convolution switches, by their names under `torch.backends`:
-    (namespace, attribute, value for TF32 on, value for off).
+def _legacy_flags() -> dict | None:
+    """The legacy TF32 flags, or None where they cannot be read.
 
-    torch 2.9 added per-operation `fp32_precision` strings ("tf32", "ieee"; "none" inherits).
-    Once one of them is set, reading a legacy `allow_tf32` flag raises a RuntimeError ("mix of the
-    legacy and new APIs"), so where the new API exists it is the only one used.
+    Newer torch (2.14 here) also has per-operation `fp32_precision` switches. The legacy setters
+    keep both views in step, but once the run's own code sets a new switch to a value the legacy
+    flags do not hold, reading them raises a RuntimeError ("mix of the legacy and new APIs").
     """
     import torch
 
+    try:
+        return {"matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+                "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+                "float32_matmul_precision": torch.get_float32_matmul_precision()}
+    except RuntimeError:
+        return None
+
+
+def _new_switches() -> dict:
+    """The per-operation switches of float32 matmuls, cuDNN convolutions and cuDNN RNNs (what
+    the legacy `cudnn.allow_tf32` covers), by their names under `torch.backends`."""
+    import torch
+
     backends = torch.backends
-    if hasattr(backends.cuda.matmul, "fp32_precision") and hasattr(backends.cudnn, "conv"):
-        return {f"{name}.fp32_precision": (namespace, "fp32_precision", "tf32", "ieee")
-                for name, namespace in (("cuda.matmul", backends.cuda.matmul),
-                                        ("cudnn.conv", backends.cudnn.conv))}
-    return {"cuda.matmul.allow_tf32": (backends.cuda.matmul, "allow_tf32", True, False),
-            "cudnn.allow_tf32": (backends.cudnn, "allow_tf32", True, False)}
+    return {"cuda.matmul": backends.cuda.matmul, "cudnn.conv": backends.cudnn.conv,
+            "cudnn.rnn": backends.cudnn.rnn}
 
 
 def tf32_flags() -> dict:
-    """The switches that decide whether float32 matmuls and convolutions may use TF32, by the
-    names torch gives them."""
-    return {name: getattr(namespace, attribute)
-            for name, (namespace, attribute, _, _) in _switches().items()}
+    """The switches that decide whether float32 matmuls and convolutions may use TF32: the
+    legacy flags where they can be read, else the new switches."""
+    legacy = _legacy_flags()
+    if legacy is not None:
+        return legacy
+    return {f"{name}.fp32_precision": switch.fp32_precision
+            for name, switch in _new_switches().items()}
 
 
 @contextmanager
 def precision_mode(name: str):
     """Set the TF32 switches for mode `name`, yield its torch dtype, and restore the switches
-    afterwards.
+    afterwards, through the API the run's state is in: the legacy flags where they can be read
+    (so that code inside, torch's own included, can still read them), else the new switches.
 
     `default` leaves them as PyTorch ships them: TF32 on for cuDNN convolutions, off for matmuls,
     so a 1x1 conv and a Linear compare TF32 against FP32 there.
@@ -86,13 +98,30 @@ def precision_mode(name: str):
     import torch
 
     mode = check_precision(name)
-    switches = _switches().values()
-    saved = [getattr(namespace, attribute) for namespace, attribute, _, _ in switches]
-    if mode.tf32 is not None:
-        for namespace, attribute, on, off in switches:
-            setattr(namespace, attribute, on if mode.tf32 else off)
+    dtype = getattr(torch, mode.dtype)
+    if mode.tf32 is None:
+        yield dtype
+        return
+    legacy = _legacy_flags()
+    if legacy is not None:  # always where torch has no fp32_precision switches
+        # the precision, not cuda.matmul.allow_tf32: from "medium" (bfloat16 in oneDNN's
+        # matmuls) the flag would leave the two views apart, and "highest" turns that off too
+        torch.set_float32_matmul_precision("high" if mode.tf32 else "highest")
+        torch.backends.cudnn.allow_tf32 = mode.tf32
+
+        def restore():
+            torch.set_float32_matmul_precision(legacy["float32_matmul_precision"])
+            torch.backends.cudnn.allow_tf32 = legacy["cudnn_allow_tf32"]
+    else:
+        switches = _new_switches()
+        saved = {name: switch.fp32_precision for name, switch in switches.items()}
+        for switch in switches.values():
+            switch.fp32_precision = "tf32" if mode.tf32 else "ieee"
+
+        def restore():
+            for name, switch in switches.items():
+                switch.fp32_precision = saved[name]
     try:
-        yield getattr(torch, mode.dtype)
+        yield dtype
     finally:
-        for (namespace, attribute, _, _), value in zip(switches, saved):
-            setattr(namespace, attribute, value)
+        restore()

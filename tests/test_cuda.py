@@ -89,8 +89,8 @@ def test_roi_spp_is_torchvision_per_level_on_cuda():
 
 @pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 def test_image_spp_is_adaptive_pooling_per_level_on_cuda(layout):
-    # CUDA's adaptive_max_pool2d kernels (NCHW and NHWC) must pick the winners our derived
-    # levels assume: the first maximum, the last NaN.
+    # CUDA's adaptive_max_pool2d, on either layout, must pick the winners our derived levels
+    # assume: the first maximum, the last NaN.
     x = tied_map((2, 8, 38, 50), seed=0).to(DEVICE).contiguous(memory_format=layout)
     ours_x, their_x = x.clone().requires_grad_(), x.clone().requires_grad_()
     ours = spp(ours_x, (6, 3, 2, 1))

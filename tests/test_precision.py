@@ -6,59 +6,84 @@ import torch
 from bench.precision import (
     MODES,
     PRECISIONS,
-    _switches,
     check_precision,
     precision_mode,
     skip_reason,
     tf32_flags,
 )
 
-NEW_API = hasattr(torch.backends.cuda.matmul, "fp32_precision")
-ON, OFF = ("tf32", "ieee") if NEW_API else (True, False)
+NEW_API = hasattr(torch.backends.cudnn, "conv")
+needs_new_api = pytest.mark.skipif(not NEW_API, reason="this torch has only the legacy flags")
 
 
 def flags():
-    return tuple(tf32_flags().values())
+    return torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+
+
+def switches():
+    backends = torch.backends
+    return tuple(switch.fp32_precision for switch in (
+        backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn))
 
 
 @pytest.fixture(autouse=True)
 def shipped_switches():
-    """Each test starts from, and leaves, the switches as torch ships them."""
-    before = flags()
+    """Each test leaves the switches as torch ships them (through the new API where a test
+    used it, which the legacy flags could no longer read)."""
+    matmul, cudnn = flags()
     yield
-    for (namespace, attribute, _, _), value in zip(_switches().values(), before):
-        setattr(namespace, attribute, value)
+    if NEW_API:
+        torch.backends.cuda.matmul.fp32_precision = "none"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+        torch.backends.cudnn.rnn.fp32_precision = "tf32"
+    torch.set_float32_matmul_precision("high" if matmul else "highest")
+    torch.backends.cudnn.allow_tf32 = cudnn
 
 
-@pytest.mark.parametrize("name, expected", [("fp32", (OFF, OFF)), ("tf32", (ON, ON)),
-                                            ("bf16", (OFF, OFF)), ("fp16", (OFF, OFF))])
+@pytest.mark.parametrize("name, expected", [("fp32", (False, False)), ("tf32", (True, True)),
+                                            ("bf16", (False, False)), ("fp16", (False, False))])
 def test_modes_set_flags_and_restore_them(name, expected):
     before = flags()
     with precision_mode(name) as dtype:
         assert flags() == expected
         assert dtype is getattr(torch, MODES[name].dtype)
+        # code inside a mode (torch's own: inductor reads these) can still read every flag
+        assert torch.get_float32_matmul_precision() == ("high" if expected[0] else "highest")
+        if NEW_API:  # the legacy cuDNN flag covers convolutions and RNNs alike
+            assert switches()[1] == switches()[2]
     assert flags() == before
 
 
 def test_default_leaves_the_flags_as_they_are():
-    for (namespace, attribute, on, off), value in zip(_switches().values(), (False, True)):
-        setattr(namespace, attribute, on if value else off)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
     with precision_mode("default") as dtype:
-        assert flags() == (OFF, ON)
+        assert flags() == (False, True)
         assert dtype is torch.float32
 
 
-@pytest.mark.skipif(not NEW_API, reason="torch before 2.9 has only the allow_tf32 flags")
-def test_switches_set_by_the_new_api_are_read_and_restored_without_the_legacy_flags():
-    # After the new API has set a switch, reading torch.backends.cuda.matmul.allow_tf32 raises
-    # "mix of the legacy and new APIs"; a run whose own code set it must still run and record.
-    torch.backends.cuda.matmul.fp32_precision = "tf32"
-    torch.backends.cudnn.conv.fp32_precision = "ieee"
+def test_a_matmul_precision_the_flags_cannot_say_is_restored():
+    torch.set_float32_matmul_precision("medium")
     with precision_mode("fp32"):
+        assert torch.get_float32_matmul_precision() == "highest"
+    assert torch.get_float32_matmul_precision() == "medium"
+
+
+@needs_new_api
+def test_switches_the_run_set_by_the_new_api_are_set_read_and_restored_by_it():
+    # After the new API set a switch to what the legacy flags do not hold, reading them raises
+    # "mix of the legacy and new APIs"; a run whose own code did so must still run and record.
+    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    torch.backends.cudnn.rnn.fp32_precision = "ieee"
+    with pytest.raises(RuntimeError, match="mix of the legacy and new"):
+        flags()
+    with precision_mode("fp32"):
+        assert switches() == ("ieee", "ieee", "ieee")
         assert tf32_flags() == {"cuda.matmul.fp32_precision": "ieee",
-                                "cudnn.conv.fp32_precision": "ieee"}
-    assert tf32_flags() == {"cuda.matmul.fp32_precision": "tf32",
-                            "cudnn.conv.fp32_precision": "ieee"}
+                                "cudnn.conv.fp32_precision": "ieee",
+                                "cudnn.rnn.fp32_precision": "ieee"}
+    with precision_mode("tf32"):
+        assert switches() == ("tf32", "tf32", "tf32")
+    assert switches() == ("tf32", "tf32", "ieee")
 
 
 def test_flags_are_restored_after_an_exception():
@@ -82,4 +107,5 @@ def test_cuda_modes_are_skipped_on_cpu_with_a_reason():
 
 def test_recorded_flags_follow_the_mode():
     with precision_mode("tf32"):
-        assert set(tf32_flags().values()) == {ON}
+        assert tf32_flags() == {"matmul_allow_tf32": True, "cudnn_allow_tf32": True,
+                                "float32_matmul_precision": "high"}

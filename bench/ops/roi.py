@@ -647,10 +647,10 @@ def spp(input: torch.Tensor, levels: Sequence[int] = (4, 2, 1), rule: str = "ada
     """Image-level spatial pyramid pooling: [N, C * sum(l*l)], each level's max pooling
     flattened and concatenated in the given order.
 
-    rule="adaptive" equals `adaptive_max_pool2d` at each level, its values bit for bit and its
-    gradient's pixels, and reads the map once for the levels that divide the finest (see
-    `_adaptive_pyramid`). rule="paper" uses SPP-net's window ceil(a/l) and stride floor(a/l),
-    and refuses map sizes where that does not give l bins.
+    rule="adaptive" equals `adaptive_max_pool2d` at each level, its values bit for bit (NaN's
+    bits aside in bfloat16 on the CPU) and its gradient's pixels, and reads the map once for the
+    levels that divide the finest (see `_adaptive_pyramid`). rule="paper" uses SPP-net's window
+    ceil(a/l) and stride floor(a/l), and refuses map sizes where that does not give l bins.
     """
     levels = _check_levels(levels)
     if not isinstance(input, torch.Tensor) or input.dim() != 4:
@@ -684,8 +684,9 @@ def _adaptive_pyramid(input: torch.Tensor, levels: tuple[int, ...]) -> torch.Ten
     in row-major order (`adaptive_max_pool2d` keeps the first, comparing strictly) is the fine
     winner equal to it with the least flat index, and a NaN, which every comparison lets in, is
     the last NaN: the NaN winner with the greatest index. Outputs are then gathered from the
-    input at the winners, so their values are the pixels' own bits (-0.0, NaN payloads), and
-    their gradient goes to those pixels, summed by `gather`'s backward.
+    input at the winners, so their values are the pixels' own bits (-0.0, NaN payloads; except
+    that the CPU's `gather` writes every bfloat16 NaN as 0xFFFF, where `adaptive_max_pool2d`
+    writes 0x7FC0), and their gradient goes to those pixels, summed by `gather`'s backward.
 
     In the RoI suite on a 2-core AMD EPYC VM (fp32, pytest-benchmark medians, one run), on
     8x512x38x50 with levels 4, 2, 1: forward 5.3 ms against 8.3 for a pass per level,

@@ -146,7 +146,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
             "tf32_note": None if "cuda" in devices else
-            "The TF32 switches govern CUDA matmuls and convolutions only: this run measured no "
+            "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
             "CUDA device, so they changed nothing here."}
 
 
