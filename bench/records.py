@@ -48,7 +48,10 @@ def read_json(path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: cannot read it ({error})") from None
     except json.JSONDecodeError as error:
-        raise ResultsError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+        # json's "Unterminated string starting at" names where the string starts: the position
+        what = error.msg.removesuffix(" starting at")
+        raise ResultsError(f"{path}: not valid JSON at line {error.lineno}, column "
+                           f"{error.colno} ({what})") from None
     except RecursionError:
         raise ResultsError(f"{path}: nested too deeply to be a benchmark JSON") from None
     try:
@@ -132,7 +135,7 @@ def run_id(source: str, data: dict) -> str:
     recorded = data["machine_info"].get("run_id")
     if recorded:
         return recorded
-    path = Path(source)
+    path = Path(source).absolute()  # "out.json" has a folder too: the current one
     stem = path.name.removesuffix(".gz").removesuffix(".json")
     return path.parent.name if stem == "benchmark" else f"{path.parent.name}/{stem}"
 

@@ -118,9 +118,10 @@ def test_a_gzipped_json_reads_as_the_plain_one_and_a_broken_one_is_one_line(tmp_
 
 def test_truncated_file_is_refused(tmp_path):
     path = tmp_path / "b.json"
-    path.write_text(SAMPLE.read_text()[:500])
-    with pytest.raises(ResultsError, match="not valid JSON"):
+    path.write_text('{\n "benchmarks": [\n  {"name": "cut sh')
+    with pytest.raises(ResultsError) as error:
         load_results([path])
+    assert str(error.value) == f"{path}: not valid JSON at line 3, column 12 (Unterminated string)"
 
 
 def test_missing_file_is_refused(tmp_path):
@@ -296,3 +297,15 @@ def test_suite_info_takes_the_latest_run_s_words_and_every_run_s_implementations
             "roi": {"title": "New title",
                     "impls": {"a": "new a", "b": "only old", "c": "only new"}},
             "frozen": {"title": "Frozen", "impls": {}}}
+
+
+def test_a_json_named_without_its_folder_belongs_to_the_current_folder(tmp_path, monkeypatch):
+    data = json.loads(SAMPLE.read_text())
+    del data["machine_info"]["run_id"]
+    folder = tmp_path / "day1"
+    folder.mkdir()
+    for name in ("out.json", "benchmark.json"):
+        (folder / name).write_text(json.dumps(data))
+    monkeypatch.chdir(folder)
+    assert set(load_results(["out.json"])["run_id"]) == {"day1/out"}
+    assert set(load_results(["benchmark.json"])["run_id"]) == {"day1"}
