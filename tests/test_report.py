@@ -335,7 +335,10 @@ def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_pat
         paths[-1].write_text(json.dumps(data))
     out = tmp_path / "reports" / "repeat" / "x"
     out.mkdir(parents=True)
+    (out / "index.html").write_text("the list of the repeated runs")
     page, typical = render_repeat(paths, out)
+    assert page == out / "repeatability.html"
+    assert (out / "index.html").read_text() == "the list of the repeated runs"
     assert typical == 0.0  # two of three benchmarks did not move; matmul moved by 30%
     html = page.read_text()
     assert "30%" in html and "3 times" in html

@@ -367,11 +367,12 @@ def render_repeat(paths, out_dir) -> tuple[Path, float]:
         runs=[run_id(source, data) for source, data in runs], typical=typical,
         worst=float(spread["spread"].quantile(0.9)), machine=machine.get("node"),
         table=make_table(spread, REPEAT_COLUMNS, "Each benchmark over the runs, widest first"))
-    out_dir = Path(out_dir)
-    write_atomic(out_dir / "index.html", html)
-    known = out_dir.parent.parent / "repeatability.json"
+    # beside the folder's index.html, the list of the repeated runs
+    page = Path(out_dir) / "repeatability.html"
+    write_atomic(page, html)
+    known = page.parent.parent.parent / "repeatability.json"
     record = read_mapping(known)
     record[str(machine.get("node"))] = {"median_spread": typical, "runs": len(runs),
-                                        "page": str(out_dir / "index.html")}
+                                        "page": str(page)}
     write_atomic(known, json.dumps(record, indent=1))
-    return out_dir / "index.html", typical
+    return page, typical
