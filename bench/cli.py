@@ -13,10 +13,10 @@ from pathlib import Path
 
 from bench.errors import UserError
 from bench.precision import MEANINGS
+from bench.report.publish import check_folder
 from bench.suites import GRID_NAMES, REGISTRY, check_selection
 
 REPORTS = Path("reports")
-GENERATOR = '<meta name="generator" content="bench">'  # in every page this harness writes
 BENCHMARKS = Path(__file__).with_name("benchmarks.py")
 
 
@@ -39,9 +39,9 @@ def cmd_run(args) -> int:
     """`pytest --benchmark` on the package's benchmark, in a child process that gets the signals
     sent to this one: the child writes what it measured and the page, whatever stopped it."""
     check_selection(args.grid, args.suite, args.precision, args.device)
-    reports = Path(args.reports)
-    if not args.reports.strip() or (reports.exists() and not reports.is_dir()):
-        raise UsageError(f"--reports {args.reports!r} must be a folder")
+    if not args.reports.strip():
+        raise UsageError("--reports is empty; name a folder, such as --reports reports")
+    check_folder(Path(args.reports))  # its index.html lists the runs: rewritten after each
     if args.device == "cuda":  # pytest --device cuda skips instead: the GPU check's tests do
         import torch
 
@@ -116,22 +116,11 @@ def cmd_repeat(args) -> int:
 
 def check_output(folder: str, force: bool = False) -> Path:
     """The folder a page goes to, checked before any work (and made only once the inputs have
-    been read): not a file, not empty, creatable, and not holding a page this harness did not
-    write (unless `force`)."""
+    been read): not empty, and as `check_folder` wants it."""
     if not folder.strip():
         raise UsageError("the output folder is empty; name one, such as -o reports/mine")
     path = Path(folder)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{path} is a file, not a folder; choose another output folder")
-    page = path / "index.html"
-    if page.is_file() and not force and GENERATOR not in page.read_text(errors="replace")[:2000]:
-        raise UsageError(f"{page} exists and was not written by this harness; "
-                         "choose another folder, or add --force to replace it")
-    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
-    if not existing.is_dir():
-        raise UsageError(f"cannot create {path}: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UsageError(f"cannot create {path}: {existing} is not writable")
+    check_folder(path, force)
     return path
 
 

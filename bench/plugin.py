@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.errors import UserError
 from bench.load import cpu_times, others_share  # the standard library's only
 from bench.precision import MEANINGS, skip_reason
-from bench.report.publish import new_run_dir
+from bench.report.publish import check_folder, new_run_dir
 from bench.schema import HARNESS
 from bench.suite import GRID_NAMES
 from bench.suites import REGISTRY, check_selection, describe, load_suite
@@ -74,6 +75,7 @@ def pytest_configure(config):
                         config.getoption("device"))
     except ValueError as error:
         raise pytest.UsageError(str(error)) from None
+    _check_folders(config)
     if config.getoption("benchmark"):
         _start_run(config)
     elif config.getoption("bench_report") is not None:
@@ -83,6 +85,19 @@ def pytest_configure(config):
                                     "--benchmark-json=PATH or --benchmark-autosave")
         config.stash[RUN] = {"reports": _reports(config), "dir": None,
                              "out": config.getoption("bench_report") or None}
+
+
+def _check_folders(config) -> None:
+    """Before anything is measured: the folders pages will go to (--bench-report's, and under
+    --benchmark --bench-reports', whose index.html lists the runs) can take them."""
+    folders = [config.getoption("bench_report")] * bool(config.getoption("bench_report"))
+    if config.getoption("benchmark"):
+        folders.append(_reports(config))
+    try:
+        for folder in folders:
+            check_folder(Path(folder))
+    except UserError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def _reports(config) -> Path:

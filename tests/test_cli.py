@@ -109,6 +109,47 @@ def test_a_page_this_harness_did_not_write_is_kept_unless_forced(tmp_path, capsy
     assert run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path))[0] == 0
 
 
+def test_run_keeps_a_list_of_runs_it_did_not_write(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli.subprocess, "Popen", None)  # pytest must not start
+    page = tmp_path / "index.html"
+    page.write_text("<html>someone's page</html>")
+    code, _, err = run_main(capsys, "run", "--reports", str(tmp_path))
+    assert code == 2 and err == (f"bench: error: {page} exists and was not written by this "
+                                 "harness; choose another folder\n")
+    assert page.read_text() == "<html>someone's page</html>" and len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize("command", ["run", "repeat"])
+def test_run_and_repeat_refuse_reports_under_a_file_in_one_line(tmp_path, capsys, monkeypatch,
+                                                                 command):
+    monkeypatch.setattr(cli.subprocess, "Popen", None)
+    file = tmp_path / "taken.txt"
+    file.write_text("mine")
+    code, _, err = run_main(capsys, command, "--reports", str(file))
+    assert code == 2 and "is a file" in err and err.count("\n") == 1
+    assert file.read_text() == "mine" and len(list(tmp_path.iterdir())) == 1
+
+
+@pytest.mark.parametrize("options", [["--benchmark", "--bench-reports={folder}"],
+                                     ["--benchmark-json={folder}/b.json",
+                                      "--bench-report={folder}"],
+                                     ["--benchmark-json={tmp}/b.json", "--bench-report={file}"]])
+def test_the_plugin_refuses_folders_its_pages_cannot_go_to_before_measuring(tmp_path, options):
+    folder, file = tmp_path / "theirs", tmp_path / "taken.txt"
+    folder.mkdir()
+    (folder / "index.html").write_text("<html>someone's page</html>")
+    file.write_text("mine")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/benchmarks", "--grid", "smoke",
+         "--suite", "selfcheck", "-q", "-p", "no:cacheprovider",
+         *(o.format(folder=folder, file=file, tmp=tmp_path) for o in options)],
+        cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 4
+    assert ("was not written by this harness" in result.stderr
+            or "is a file, not a folder" in result.stderr), result.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["index.html", "taken.txt", "theirs"]
+
+
 def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("a.json", "b.json"):

@@ -2,10 +2,32 @@
 
 import itertools
 import json
+import os
 import shutil
 import socket
 import time
 from pathlib import Path
+
+GENERATOR = '<meta name="generator" content="bench">'  # in every page this harness writes
+
+
+def check_folder(path: Path, force: bool | None = None) -> None:
+    """UserError in one line where pages cannot go into `path`: a file, under a file, not
+    writable, or holding an index.html this harness did not write, which is not replaced unless
+    `force` (None: the command has no --force to suggest)."""
+    from bench.errors import UserError
+
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file, not a folder; choose another output folder")
+    page = path / "index.html"
+    if page.is_file() and not force and GENERATOR not in page.read_text(errors="replace")[:2000]:
+        raise UserError(f"{page} exists and was not written by this harness; choose another "
+                        f"folder{', or add --force to replace it' if force is not None else ''}")
+    existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"cannot create {path}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"cannot create {path}: {existing} is not writable")
 
 
 def new_run_dir(reports: Path) -> Path:
