@@ -135,12 +135,16 @@ def writing(out: Path):
             from None
 
 
-def _json_of(path: str) -> Path:
-    """A run folder stands for the benchmark.json inside it; refused at once if missing."""
+def _json_of(path: str, runs: Path | None = None) -> Path:
+    """A run folder stands for the benchmark.json inside it, and a run's name (as the list of
+    runs shows it) for its folder under `runs`; refused at once if missing."""
     path = Path(path)
+    if not path.exists() and runs is not None and (runs / path).is_dir():
+        path = runs / path
     path = path / "benchmark.json" if path.is_dir() else path
     if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+        raise UsageError(f"{path}: no such file" + (f", nor a run of that name in {runs}"
+                                                     if runs is not None else ""))
     return path
 
 
@@ -165,7 +169,7 @@ def cmd_compare(args) -> int:
     if not 0 <= args.threshold < 1:  # 5 would be 500%: meant as 5%, most likely
         raise UsageError("--threshold is a fraction, at least 0 and below 1 (0.05 for 5%), "
                          f"got {args.threshold:g}")
-    a, b = _json_of(args.a), _json_of(args.b)
+    a, b = (_json_of(run, Path(args.reports) / "runs") for run in (args.a, args.b))
     if a.samefile(b):
         raise UsageError(f"A and B are the same file ({a}): name two runs to compare")
     if args.output is None:
@@ -241,8 +245,9 @@ def parser() -> argparse.ArgumentParser:
     selfcheck.set_defaults(func=cmd_selfcheck)
 
     compare = sub.add_parser("compare", help="compare run B against run A, case by case")
-    compare.add_argument("a", help="benchmark JSON or run folder (the reference)")
-    compare.add_argument("b", help="benchmark JSON or run folder (the one judged)")
+    compare.add_argument("a", help="benchmark JSON, run folder, or a run's name under "
+                         "reports/runs (the reference)")
+    compare.add_argument("b", help="the same, for the run judged")
     compare.add_argument("--threshold", type=float, default=0.05,
                          help="smallest change of the median called slower or faster, as a "
                          "fraction, at least 0 and below 1 (default 0.05: 5%%)")

@@ -70,6 +70,7 @@ def test_run_folders_never_collide(tmp_path):
 
 def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_json, slowed):
     data = slowed(json.loads(SAMPLE.read_text()), "matmul", 2)
+    data["machine_info"]["run_id"] = "a later run"
     code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
                             "-o", str(tmp_path), "--threshold", "0.025")
     assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 unchanged "
@@ -150,21 +151,43 @@ def test_the_plugin_refuses_folders_its_pages_cannot_go_to_before_measuring(tmp_
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["index.html", "taken.txt", "theirs"]
 
 
+def another_run(path: Path) -> Path:
+    """SAMPLE written to `path` as a run of its own, named after the path."""
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["run_id"] = str(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
 def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("a.json", "b.json"):
-        (tmp_path / name).write_text(SAMPLE.read_text())
+        another_run(tmp_path / name)
     code, out, _ = run_main(capsys, "compare", "a.json", "b.json")
     assert code == 0 and out.splitlines()[-1] == str(Path("reports/compare/a-vs-b/index.html"))
     for run in ("r1", "r2", "old/r1"):
-        (tmp_path / run).mkdir(parents=True)
-        (tmp_path / run / "benchmark.json").write_text(SAMPLE.read_text())
+        another_run(tmp_path / run / "benchmark.json")
     assert "r1-vs-r2" in run_main(capsys, "compare", "r1", "r2")[1]
+    # a run's name, as the list of runs gives it, is its folder under reports/runs
+    for run in ("20261127-154638-vm", "20261127-155017-vm"):
+        another_run(tmp_path / "reports" / "runs" / run / "benchmark.json")
+    code, out, _ = run_main(capsys, "compare", "20261127-154638-vm", "20261127-155017-vm")
+    assert code == 0 and "20261127-154638-vm-vs-20261127-155017-vm" in out
+    code, _, err = run_main(capsys, "compare", "20261127-154638-vm", "20261127-999999-vm")
+    assert err == ("bench: error: 20261127-999999-vm: no such file, nor a run of that name in "
+                   "reports/runs\n")
     assert "r1-A-vs-r1-B" in run_main(capsys, "compare", "old/r1", "r1/benchmark.json")[1]
-    # a run against itself is a slip, not a comparison
+    # a run against itself is a slip, not a comparison: the same file, or a copy of it
     code, _, err = run_main(capsys, "compare", "r1", "./r1/benchmark.json")
     assert code == 2 and err == ("bench: error: A and B are the same file (r1/benchmark.json): "
                                  "name two runs to compare\n")
+    (tmp_path / "copy.json").write_text((tmp_path / "a.json").read_text())
+    code, _, err = run_main(capsys, "compare", "a.json", "copy.json", "-o", "copies")
+    assert code == 2 and err == ("bench: error: a.json and copy.json hold the same run "
+                                 f"({tmp_path / 'a.json'}, 2026-11-25T20:03:00.146122+00:00); "
+                                 "compare two runs\n")
+    assert not (tmp_path / "copies").exists()
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "0", "abc"])
@@ -306,8 +329,7 @@ def test_an_output_folder_that_fails_on_writing_is_one_line(tmp_path, capsys, mo
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
     monkeypatch.setattr("bench.report.render.write_atomic", refuse)
-    copy = tmp_path / "copy.json"
-    copy.write_text(SAMPLE.read_text())
+    copy = another_run(tmp_path / "copy.json")
     inputs = [str(SAMPLE)] + ([str(copy)] if command == "compare" else [])
     code, _, err = run_main(capsys, command, *inputs, "-o", str(tmp_path / "out"))
     failed = tmp_path / "out" / ("index.html" if command == "compare" else "summary.json")

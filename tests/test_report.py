@@ -460,8 +460,9 @@ def test_a_foreign_json_s_cpu_is_named_and_compare_needs_no_host(tmp_path, write
         "vm (Some CPU 9000)"]
     for key in ("cpu", "node"):
         del data["machine_info"][key]
-    page, _ = render_compare(write_json("b.json", data), write_json("c.json", data),
-                             tmp_path / "compare")
+    b = write_json("b.json", data)
+    data["machine_info"]["run_id"] = "a later run"
+    page, _ = render_compare(b, write_json("c.json", data), tmp_path / "compare")
     assert "0 slower, 0 faster, 3 unchanged" in page.read_text()
 
 
@@ -506,8 +507,9 @@ def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
 
 
 def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
-    b = write_json("b.json", slowed(json.loads(SAMPLE.read_text()), "matmul", 2))
-    page, _ = render_compare(SAMPLE, b, tmp_path / "out")
+    data = slowed(json.loads(SAMPLE.read_text()), "matmul", 2)
+    data["machine_info"]["run_id"] = "a later run"
+    page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
     rows = table_rows(page.read_text(), "B against A; ratio above 1 means B is slower")
     assert rows[2][2] == "matmul" and rows[2][6:9] == ["23 µs", "45.9 µs", "2×"]
     assert rows[2][10] == "slower" and rows[0][6:11] == ["63.6 µs", "63.6 µs", "1×", "1", "same"]
