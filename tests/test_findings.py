@@ -193,13 +193,15 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
                          "case": case, "regions": regions, "impl": impl, "median": median,
                          "baseline": "tv"})
     assert roi_finding(pd.DataFrame(rows)) == (
-        "cpu fp32 forward: at pool-r512, against tv's time: ours 2×; "
-        "at pyr-r128, against tv's time: ours 0.25×; at img, against tv's time: ours 0.2×.")
+        "cpu fp32 forward: at pool-r512, time as a multiple of tv's: ours 2×; "
+        "at pyr-r128, time as a multiple of tv's: ours 0.25×; "
+        "at img, time as a multiple of tv's: ours 0.2×.")
     # timed side by side with tv at pool-r512: that ratio and its interval, not the medians'
     frame = side_by_side(pd.DataFrame(rows), "pool-r512", "ours", 0.7, 0.6, 0.8)
     assert roi_finding(frame) == (
-        "cpu fp32 forward: at pool-r512, against tv's time: ours 0.7× (0.6×–0.8×); "
-        "at pyr-r128, against tv's time: ours 0.25×; at img, against tv's time: ours 0.2×.")
+        "cpu fp32 forward: at pool-r512, time as a multiple of tv's: ours 0.7× (0.6×–0.8×); "
+        "at pyr-r128, time as a multiple of tv's: ours 0.25×; "
+        "at img, time as a multiple of tv's: ours 0.2×.")
     # a setting where the baseline was not measured (torchvision has no bf16) says so
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
     assert roi_finding(without) == ("cpu fp32 forward: no comparison: tv not measured here "

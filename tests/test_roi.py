@@ -411,3 +411,11 @@ def test_without_triton_the_cuda_rows_of_our_kernels_are_skipped_not_mislabelled
     assert skip(pool, "ours_roi_pool_torch", "cuda", "fp32", "forward") is None
     monkeypatch.setattr(suite, "triton_kernels", lambda: roi)  # importable
     assert skip(pool, "ours_roi_pool", "cuda", "fp32", "forward") is None
+
+
+def test_the_suite_s_case_key_gives_every_feature_map_s_shape():
+    from bench.suites import roi_spp_pooling as suite
+
+    for name, (c, h, w, stride) in suite.MAPS.items():
+        assert f"{name}' map ({c}x{h}x{w}, stride {stride}" in suite.SUITE.case_key or \
+            f"{name}: {c}x{h}x{w}, stride {stride}" in suite.SUITE.case_key, name

@@ -49,7 +49,8 @@ def finding(group: pd.DataFrame) -> str:
                      if pd.notna(low[impl]) else "")
                   for impl in at.index if impl != baseline]
         if others:
-            parts.append(f"at {largest}, against {baseline}'s time: {', '.join(others)}")
+            parts.append(f"at {largest}, time as a multiple of {baseline}'s: "
+                         f"{', '.join(others)}")
     if not parts and missing:  # torchvision has no bfloat16 RoI pooling, for one
         parts = [f"no comparison: {' and '.join(dict.fromkeys(missing))} not measured here "
                  "(skipped or failed: the warnings say which)"]
