@@ -176,12 +176,13 @@ class Progress:
             if name in self.history:
                 self.known_now += report.duration
                 self.known_before += self.history[name]
-        if self.left[suite] == 0:
+        remaining = sum(self.left.values())
+        # none left: pytest's summary follows (a line here would strand its "[100%]")
+        if self.left[suite] == 0 and remaining:
             elapsed = time.monotonic() - self.start
-            remaining = sum(self.left.values())
-            eta = f", about {_minutes(self.estimate())} more" if remaining else ""
-            self.reporter.write_line(f"bench: {suite} done after {_minutes(elapsed)}; "
-                                     f"{remaining} benchmarks left{eta}")
+            self.reporter.write_line(f"bench: {suite} done, {_minutes(elapsed)} into the run; "
+                                     f"{remaining} benchmarks left, about "
+                                     f"{_minutes(self.estimate())} more")
 
     def estimate(self) -> float:
         """Seconds the pending benchmarks will take."""

@@ -223,7 +223,14 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     progress.pytest_runtest_logreport(SimpleNamespace(
         keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=20.0,
         nodeid="bench/benchmarks.py::t[a-x]"))
-    assert lines[-1] == "bench: a done after 25 s; 3 benchmarks left, about 1.7 min more"
+    assert lines[-1] == ("bench: a done, 25 s into the run; 3 benchmarks left, about 1.7 min "
+                         "more")
+    for case, skipped in (("y", False), ("s", True), ("z", False)):
+        progress.pytest_runtest_logreport(SimpleNamespace(
+            keywords={"bench": 1}, when="setup" if skipped else "call", passed=not skipped,
+            skipped=skipped, duration=20.0, nodeid=f"bench/benchmarks.py::t[b-{case}]"))
+    # the last suite done: pytest's own summary says the rest
+    assert len(lines) == 2
 
 
 def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(tmp_path):

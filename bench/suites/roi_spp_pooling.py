@@ -317,7 +317,8 @@ class RoI(Suite):
     def skip_reason(self, case, impl, device, precision, mode):
         """Why a combination is not measured, or None."""
         if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
-            return "on the CPU, the PyTorch path is what ours_roi_pool and ours_roi_spp run"
+            return ("the _torch rows are CUDA-only: on the CPU, ours_roi_pool and ours_roi_spp "
+                    "are that PyTorch path")
         if IMPLEMENTATIONS[impl].triton and device == "cuda" and not triton_kernels():
             return ("Triton cannot be imported: on CUDA without it, ours_roi_pool and "
                     "ours_roi_spp run the PyTorch path, the _torch rows")
