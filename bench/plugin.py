@@ -360,7 +360,15 @@ def bench_profile(request):
     return mode, Path(base) / "traces"
 
 
+def _measures_ours(config) -> bool:
+    """Whether the session collected a benchmark of ours: installed, this plugin is loaded by
+    every pytest of the environment, and another project's JSON is not ours to add to."""
+    return config.stash.get(COLLECTED, 0) > 0
+
+
 def pytest_benchmark_update_machine_info(config, machine_info: dict):
+    if not _measures_ours(config):
+        return
     from bench import machine
 
     machine_info.update(machine.machine_info())
@@ -380,14 +388,16 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    output_json["outcomes"] = config.stash[OUTCOMES]
-    output_json["collected"] = config.stash.get(COLLECTED, None)
-    names = {bench.extra_info.get("suite") for bench in benchmarks} & set(REGISTRY)
-    output_json["suites"] = {name: describe(load_suite(name)) for name in sorted(names)}
     run = config.stash.get(RUN, None)
     if run is not None:
         # the first call is the one for --benchmark-json, which holds the raw rounds
         run.setdefault("json", output_json)
+    if not _measures_ours(config):
+        return
+    output_json["outcomes"] = config.stash[OUTCOMES]
+    output_json["collected"] = config.stash.get(COLLECTED, None)
+    names = {bench.extra_info.get("suite") for bench in benchmarks} & set(REGISTRY)
+    output_json["suites"] = {name: describe(load_suite(name)) for name in sorted(names)}
 
 
 def pytest_sessionfinish(session, exitstatus):

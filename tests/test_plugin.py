@@ -310,8 +310,8 @@ def test_the_json_records_the_share_of_the_cpus_others_took_since_the_run_began(
     monkeypatch.setattr(plugin, "cpu_times", lambda: next(readings))
     monkeypatch.setattr(load.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(plugin.time, "monotonic", lambda: 1020.0)
-    config = SimpleNamespace(stash={plugin.RUN: {"cpu_start": (1000.0, (100.0, 10.0))}},
-                             getoption=lambda name: None)
+    config = SimpleNamespace(stash={plugin.RUN: {"cpu_start": (1000.0, (100.0, 10.0))},
+                                    plugin.COLLECTED: 1}, getoption=lambda name: None)
     info = {}
     plugin.pytest_benchmark_update_machine_info(config, info)
     assert info["others_cpu_share"] == 0.5  # 30 s busy, 20 not ours, of 2 x 20 s
@@ -329,3 +329,22 @@ def test_under_benchmark_only_files_that_import_the_benchmark_are_collected(tmp_
     assert "tests/benchmarks/test_suites.py::test_benchmark[toy-" in result.stdout
     # so a module that does not import the benchmark is not imported: not listed as skipped
     assert "test_roi_triton" not in result.stdout + result.stderr
+
+
+def test_another_project_s_benchmarks_get_a_json_and_page_without_our_fields(tmp_path):
+    # installed, the plugin loads in every pytest of the environment: a project of its own
+    # benchmarks must not be told "0 passed" or given our machine's torch and grid
+    (tmp_path / "test_theirs.py").write_text(
+        "def test_sort(benchmark):\n    benchmark(sorted, [3, 1, 2])\n")
+    json_path = tmp_path / "theirs.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_theirs.py", "-p", "bench.plugin",
+         "--benchmark-max-time=0.01", f"--benchmark-json={json_path}",
+         f"--bench-report={tmp_path / 'page'}", "-p", "no:cacheprovider"],
+        cwd=tmp_path, env=env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:]
+    data = json.loads(json_path.read_text())
+    assert not {"outcomes", "collected", "suites"} & set(data)
+    assert not {"grid", "run_id", "torch"} & set(data["machine_info"])
+    html = (tmp_path / "page" / "index.html").read_text()
+    assert "test outcomes not recorded in this file" in html and "0 passed" not in html
