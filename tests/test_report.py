@@ -164,6 +164,10 @@ def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
     # each case (a parameter) has one test: nothing raced, so nothing was fastest
     assert "fastest" not in html
     assert "No case was measured with two implementations, so none is compared" in html
+    # no device, precision or mode to name; none of this harness's checks to describe
+    assert "<caption>Every measurement</caption>" in html
+    method = html[html.index('<section id="method">'):]
+    assert "not this harness's suites" in method and "float64" not in method
 
 
 @pytest.mark.parametrize("share, said", [(0.45, True), (0.10, True), (0.09, False),

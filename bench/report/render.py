@@ -193,9 +193,13 @@ def render_report(paths, out_dir) -> Path:
     info = suite_info(runs)
     sections = [_section(frame[frame["suite"] == name], info.get(name, {}))
                 for name in frame["suite"].unique()]
+    # another project's JSON: none of this harness's checks, warm-ups or paired timings apply
+    harness = any("suite" in (bench.get("extra_info") or {})
+                  for _, data in runs for bench in data["benchmarks"])
     html = ENV.get_template("run.html.j2").render(
         title="Benchmark report", install_hint=graphs.INSTALL_HINT, machines=machines,
-        sections=sections, peaks=_peaks(frame), warnings=_warnings(frame, outcomes))
+        harness=harness, sections=sections, peaks=_peaks(frame),
+        warnings=_warnings(frame, outcomes))
     summary = {
         "run_ids": sorted(frame["run_id"].unique()),
         "datetime": min(m["datetime"] or "" for m in machines),

@@ -223,8 +223,10 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
         section.tables.append(make_table(
             pivot, columns, f"Speedup against {baseline}: {device}, {precision}, {mode}"))
     for (device, precision, mode), group in settings(frame):
+        # another project's JSON has no device, precision or mode ("-")
+        setting = ", ".join(part for part in (device, precision, mode) if part != "-")
         section.tables.append(make_table(
-            group, DETAIL_COLUMNS, f"Every measurement: {device}, {precision}, {mode}"))
+            group, DETAIL_COLUMNS, "Every measurement" + (f": {setting}" if setting else "")))
     section.figures.append(("Median time per case and implementation (log scale)",
                             figures_svg(plot_times(frame))))
     if frame["speedup"].notna().any():
