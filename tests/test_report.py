@@ -562,3 +562,18 @@ def test_the_list_of_runs_keeps_each_machine_s_history_apart(tmp_path):
     assert "box-a (Intel(R) Xeon(R) Processor): 2 runs" in html
     assert "box-b (Intel(R) Xeon(R) Processor): 2 runs" in html
     assert "in common (run0 then run1)" in html and "in common (run2 then run3)" in html
+
+
+def test_a_benchmark_timed_as_the_run_was_stopped_is_shown_and_said_not_counted(tmp_path,
+                                                                                 write_json):
+    data = json.loads(SAMPLE.read_text())
+    # matmul was timed, and the signal came before its outcome: 4 of 6 ended
+    data["outcomes"] = [o for o in data["outcomes"] if "-matmul-" not in o["name"]]
+    html = render_report([write_json("stopped.json", data)], tmp_path / "page").read_text()
+    summary = json.loads((tmp_path / "page" / "summary.json").read_text())
+    assert summary["status"] == ("interrupted after 4 of 6 benchmarks; 2 passed, 1 failed, "
+                                 "1 skipped; 1 more timed as the run was stopped: shown, not "
+                                 "counted")
+    assert ">matmul<" in html
+    # where the run was not stopped, every benchmark of the JSON has its outcome
+    assert "more timed" not in render_report([SAMPLE], tmp_path / "whole").read_text()
