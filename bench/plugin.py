@@ -438,6 +438,7 @@ def _json_path(config) -> Path | None:
     return None if value is None else Path(getattr(value, "name", value))
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables, which would scroll it away
 def pytest_terminal_summary(terminalreporter, config):
     run = config.stash.get(RUN, None)
     if run is None or "result" not in run:
