@@ -105,6 +105,8 @@ def test_bench_report_makes_the_page_of_a_json_run(tmp_path):
     assert result.returncode == 0, result.stdout[-2000:]
     assert json_path.exists() and (tmp_path / "page" / "index.html").exists()
     assert f"bench: report {tmp_path / 'page' / 'index.html'}" in result.stdout
+    # after pytest-benchmark's tables, which would otherwise scroll it away
+    assert result.stdout.index("bench: report") > result.stdout.index("Legend:")
 
 
 def test_cuda_benchmarks_get_the_synchronising_timer_by_the_marker():
