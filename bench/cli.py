@@ -42,6 +42,11 @@ def cmd_run(args) -> int:
     if not args.reports.strip():
         raise UsageError("--reports is empty; name a folder, such as --reports reports")
     check_folder(Path(args.reports))  # its index.html lists the runs: rewritten after each
+    try:  # as root, os.access says yes to /proc too: made here, it fails here, in one line
+        (Path(args.reports) / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {Path(args.reports) / 'runs'}: "
+                         f"{error.strerror or error}") from None
     if args.device == "cuda":  # pytest --device cuda skips instead: the GPU check's tests do
         import torch
 

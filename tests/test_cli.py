@@ -120,6 +120,13 @@ def test_run_keeps_a_list_of_runs_it_did_not_write(tmp_path, capsys, monkeypatch
     assert page.read_text() == "<html>someone's page</html>" and len(list(tmp_path.iterdir())) == 1
 
 
+def test_run_refuses_a_reports_folder_it_cannot_make_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli.subprocess, "Popen", None)
+    code, _, err = run_main(capsys, "run", "--reports", "/proc/bench-reports")
+    assert code == 2 and err.startswith("bench: error: cannot create /proc/bench-reports/runs: ")
+    assert err.count("\n") == 1
+
+
 @pytest.mark.parametrize("command", ["run", "repeat"])
 def test_run_and_repeat_refuse_reports_under_a_file_in_one_line(tmp_path, capsys, monkeypatch,
                                                                  command):
