@@ -42,17 +42,19 @@ def cmd_run(args) -> int:
     if not args.reports.strip():
         raise UsageError("--reports is empty; name a folder, such as --reports reports")
     check_folder(Path(args.reports))  # its index.html lists the runs: rewritten after each
-    try:  # as root, os.access says yes to /proc too: made here, it fails here, in one line
-        (Path(args.reports) / "runs").mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create {Path(args.reports) / 'runs'}: "
-                         f"{error.strerror or error}") from None
     if args.device == "cuda":  # pytest --device cuda skips instead: the GPU check's tests do
         import torch
 
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: CUDA is not available on this machine (torch "
                              f"{torch.__version__}); use --device cpu or auto")
+    # Last, since it makes the folder. As root, os.access says yes to /proc too: made here,
+    # it fails here, in one line, not in the child.
+    try:
+        (Path(args.reports) / "runs").mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {Path(args.reports) / 'runs'}: "
+                         f"{error.strerror or error}") from None
     command = [sys.executable, "-m", "pytest", "-p", "bench.plugin", str(BENCHMARKS),
                "--benchmark", f"--bench-reports={Path(args.reports).resolve()}",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
