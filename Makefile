@@ -40,11 +40,13 @@ bench: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	TRITON_INTERPRET=1 $(BIN)/pytest --benchmark-disable $(ARGS)
 
-# Rebuild the latest run's report from its JSON, without measuring again (or JSON=path).
+# Rebuild the latest run's report from its JSON, without measuring again (or JSON=path): into
+# its run folder, or reports/<name> for another file (not beside it: the repository's root, say).
 JSON ?= $(lastword $(sort $(wildcard reports/runs/*/benchmark.json)))
+REPORT_OUT = $(if $(filter benchmark.json benchmark.json.gz,$(notdir $(JSON))),$(dir $(JSON)),reports/$(patsubst %.json,%,$(patsubst %.gz,%,$(notdir $(JSON)))))
 report: $(STAMP)
 	@test -n "$(JSON)" || { echo "no run under reports/runs; run 'make bench' first"; exit 2; }
-	$(BIN)/python -m bench report $(JSON) -o $(dir $(JSON))
+	$(BIN)/python -m bench report $(JSON) -o $(REPORT_OUT)
 
 compare: $(STAMP)
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=run-or-json B=run-or-json"; exit 2; }
