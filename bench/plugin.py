@@ -151,6 +151,10 @@ class Progress:
                 self.left[suite] = self.left.get(suite, 0) + 1
                 if not item.get_closest_marker("skip"):  # takes no time, is in no JSON
                     self.pending.add(item.name)
+        if not self.left:
+            self.reporter.write_line("bench: no benchmark selected (-k, --suite, --grid, "
+                                     "--device and --precision leave none)")
+            return
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
         if self.reports is not None:
             self.history = history(self.reports, platform.node(), self.pending)

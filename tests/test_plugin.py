@@ -217,6 +217,10 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
             params={"suite": suite}), get_closest_marker=lambda mark: mark == "bench" or skip)
 
     items = [item("a", "x"), item("b", "y"), item("b", "z"), item("b", "s", skip=True)]
+    plugin.Progress(SimpleNamespace(write_line=lines.append), None).pytest_collection_finish(
+        SimpleNamespace(items=[]))
+    assert lines.pop() == ("bench: no benchmark selected (-k, --suite, --grid, --device and "
+                           "--precision leave none)")
     progress.pytest_collection_finish(SimpleNamespace(items=items))
     # the skipped benchmark takes no time and counts for nothing in the estimate
     assert lines[-1] == ("bench: 4 benchmarks (a 1, b 3); about 60 s by the last run on this "
