@@ -41,9 +41,11 @@ test: $(STAMP) system-deps
 	TRITON_INTERPRET=1 $(BIN)/pytest --benchmark-disable $(ARGS)
 
 # Rebuild the latest run's report from its JSON, without measuring again (or JSON=path): into
-# its run folder, or reports/<name> for another file (not beside it: the repository's root, say).
+# its run folder (JSON=a run folder works too), or reports/<name> for any other file (not beside
+# it: the repository's root, say).
 JSON ?= $(lastword $(sort $(wildcard reports/runs/*/benchmark.json)))
-REPORT_OUT = $(if $(filter benchmark.json benchmark.json.gz,$(notdir $(JSON))),$(dir $(JSON)),reports/$(patsubst %.json,%,$(patsubst %.gz,%,$(notdir $(JSON)))))
+RUN_JSON = $(filter reports/runs/%/benchmark.json reports/runs/%/benchmark.json.gz,$(JSON))
+REPORT_OUT = $(strip $(if $(wildcard $(JSON)/benchmark.json*),$(JSON),$(if $(RUN_JSON),$(dir $(JSON)),reports/$(patsubst %.json,%,$(patsubst %.gz,%,$(notdir $(JSON)))))))
 report: $(STAMP)
 	@test -n "$(JSON)" || { echo "no run under reports/runs; run 'make bench' first"; exit 2; }
 	$(BIN)/python -m bench report $(JSON) -o $(REPORT_OUT)

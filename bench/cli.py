@@ -50,11 +50,12 @@ def cmd_run(args) -> int:
                              f"{torch.__version__}); use --device cpu or auto")
     # Last, since it makes the folder. As root, os.access says yes to /proc too: made here,
     # it fails here, in one line, not in the child.
+    runs = Path(args.reports) / "runs"
+    made = [folder for folder in (runs, *runs.parents) if not folder.exists()]
     try:
-        (Path(args.reports) / "runs").mkdir(parents=True, exist_ok=True)
+        runs.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise UsageError(f"cannot create {Path(args.reports) / 'runs'}: "
-                         f"{error.strerror or error}") from None
+        raise UsageError(f"cannot create {runs}: {error.strerror or error}") from None
     command = [sys.executable, "-m", "pytest", "-p", "bench.plugin", str(BENCHMARKS),
                "--benchmark", f"--bench-reports={Path(args.reports).resolve()}",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
@@ -88,6 +89,9 @@ def cmd_run(args) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        for folder in made:  # a run the child refused (a bad option) leaves nothing behind
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
     if received:  # the shell's convention: 128 + the signal's number
         return 128 + received[0]
     return code

@@ -88,14 +88,15 @@ def pytest_configure(config):
 
 
 def _check_folders(config) -> None:
-    """Before anything is measured: the folders pages will go to (--bench-report's, and under
-    --benchmark --bench-reports', whose index.html lists the runs) can take them."""
-    folders = [config.getoption("bench_report")] * bool(config.getoption("bench_report"))
-    if config.getoption("benchmark"):
-        folders.append(_reports(config))
+    """Before anything is measured: the folders pages will go to can take them. --bench-report
+    DIR gets the page; otherwise a new run folder under --bench-reports does, and under
+    --benchmark that folder's index.html, the list of runs, is rewritten too."""
+    out, measured = config.getoption("bench_report"), config.getoption("benchmark")
     try:
-        for folder in folders:
-            check_folder(Path(folder))
+        if out:
+            check_folder(Path(out))
+        if measured or out == "":
+            check_folder(_reports(config), page=measured and not out)
     except UserError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -152,8 +153,8 @@ class Progress:
                 if not item.get_closest_marker("skip"):  # takes no time, is in no JSON
                     self.pending.add(item.name)
         if not self.left:
-            self.reporter.write_line("bench: no benchmark selected (-k, --suite, --grid, "
-                                     "--device and --precision leave none)")
+            self.reporter.write_line("bench: no benchmark selected (the paths, -k, --suite, "
+                                     "--grid, --device and --precision leave none)")
             return
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
         if self.reports is not None:

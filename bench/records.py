@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import re
 import zlib
 from pathlib import Path
 
@@ -48,8 +49,9 @@ def read_json(path) -> dict:
     except (OSError, UnicodeDecodeError) as error:
         raise ResultsError(f"{path}: cannot read it ({error})") from None
     except json.JSONDecodeError as error:
-        # json's "Unterminated string starting at" names where the string starts: the position
-        what = error.msg.removesuffix(" starting at")
+        # json's messages end where the position would follow: "Unterminated string starting
+        # at", "Invalid control character at"
+        what = re.sub(r"( starting)? at$", "", error.msg)
         raise ResultsError(f"{path}: not valid JSON at line {error.lineno}, column "
                            f"{error.colno} ({what})") from None
     except RecursionError:

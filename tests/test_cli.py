@@ -1,5 +1,6 @@
 """The command line: bad input ends in one line and exit status 2, with nothing written."""
 
+import itertools
 import json
 import os
 import shlex
@@ -122,9 +123,17 @@ def test_run_keeps_a_list_of_runs_it_did_not_write(tmp_path, capsys, monkeypatch
 
 def test_run_refuses_a_reports_folder_it_cannot_make_in_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli.subprocess, "Popen", None)
+    # as root, os.access says yes to /proc, and only making the folder fails: as root for all
+    monkeypatch.setattr("bench.report.publish.os.access", lambda path, mode: True)
     code, _, err = run_main(capsys, "run", "--reports", "/proc/bench-reports")
     assert code == 2 and err.startswith("bench: error: cannot create /proc/bench-reports/runs: ")
     assert err.count("\n") == 1
+
+
+def test_a_run_pytest_refuses_leaves_no_folder_behind(tmp_path, capsys):
+    code, _, _ = run_main(capsys, "run", "--reports", str(tmp_path / "new" / "reports"),
+                          "--suite", "selfcheck", "--", "--no-such-option")
+    assert code == 4 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("command", ["run", "repeat"])
@@ -141,7 +150,10 @@ def test_run_and_repeat_refuse_reports_under_a_file_in_one_line(tmp_path, capsys
 @pytest.mark.parametrize("options", [["--benchmark", "--bench-reports={folder}"],
                                      ["--benchmark-json={folder}/b.json",
                                       "--bench-report={folder}"],
-                                     ["--benchmark-json={tmp}/b.json", "--bench-report={file}"]])
+                                     ["--benchmark-json={tmp}/b.json", "--bench-report={file}"],
+                                     # its page to a new run folder under a file
+                                     ["--benchmark-json={tmp}/b.json", "--bench-report",
+                                      "--bench-reports={file}"]])
 def test_the_plugin_refuses_folders_its_pages_cannot_go_to_before_measuring(tmp_path, options):
     folder, file = tmp_path / "theirs", tmp_path / "taken.txt"
     folder.mkdir()
@@ -158,10 +170,40 @@ def test_the_plugin_refuses_folders_its_pages_cannot_go_to_before_measuring(tmp_
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["index.html", "taken.txt", "theirs"]
 
 
+def test_a_page_of_this_harness_from_before_its_generator_tag_is_its_own(tmp_path):
+    from bench.errors import UserError
+    from bench.report.publish import check_folder
+
+    page = tmp_path / "index.html"
+    page.write_text('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                    "<title>Benchmark runs</title>")
+    check_folder(tmp_path)
+    page.write_text("<title>Benchmarks of another kind</title>")
+    with pytest.raises(UserError, match="not written by this harness"):
+        check_folder(tmp_path)
+    check_folder(tmp_path, page=False)  # where no index.html goes, it does not matter
+
+
+def test_with_its_own_page_folder_a_run_leaves_the_list_of_runs_alone(tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "index.html").write_text("<html>someone's page</html>")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark", "--collect-only",
+         "--suite", "selfcheck", "-q", "-p", "no:cacheprovider", f"--bench-reports={reports}",
+         f"--bench-report={tmp_path / 'page'}"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+SECONDS = itertools.count()
+
+
 def another_run(path: Path) -> Path:
-    """SAMPLE written to `path` as a run of its own, named after the path."""
+    """SAMPLE written to `path` as a run of its own: named after the path, and measured a
+    second after the run written before it."""
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["run_id"] = str(path)
+    data["datetime"] = f"2026-11-27T10:00:{next(SECONDS):02d}+00:00"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
     return path
@@ -189,11 +231,16 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     code, _, err = run_main(capsys, "compare", "r1", "./r1/benchmark.json")
     assert code == 2 and err == ("bench: error: A and B are the same file (r1/benchmark.json): "
                                  "name two runs to compare\n")
-    (tmp_path / "copy.json").write_text((tmp_path / "a.json").read_text())
-    code, _, err = run_main(capsys, "compare", "a.json", "copy.json", "-o", "copies")
-    assert code == 2 and err == ("bench: error: a.json and copy.json hold the same run "
-                                 f"({tmp_path / 'a.json'}, 2026-11-25T20:03:00.146122+00:00); "
-                                 "compare two runs\n")
+    # another project's JSON records no run id, and is named after its path: its copies are
+    # found by what they hold
+    data = json.loads((tmp_path / "a.json").read_text())
+    del data["machine_info"]["run_id"]
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "theirs.json").write_text(json.dumps(data))
+    code, _, err = run_main(capsys, "compare", "x/theirs.json", "y/theirs.json", "-o", "copies")
+    assert code == 2 and err == ("bench: error: x/theirs.json and y/theirs.json hold the same "
+                                 f"run (measured {data['datetime']}); compare two runs\n")
     assert not (tmp_path / "copies").exists()
 
 

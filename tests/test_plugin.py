@@ -219,8 +219,8 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     items = [item("a", "x"), item("b", "y"), item("b", "z"), item("b", "s", skip=True)]
     plugin.Progress(SimpleNamespace(write_line=lines.append), None).pytest_collection_finish(
         SimpleNamespace(items=[]))
-    assert lines.pop() == ("bench: no benchmark selected (-k, --suite, --grid, --device and "
-                           "--precision leave none)")
+    assert lines.pop() == ("bench: no benchmark selected (the paths, -k, --suite, --grid, "
+                           "--device and --precision leave none)")
     progress.pytest_collection_finish(SimpleNamespace(items=items))
     # the skipped benchmark takes no time and counts for nothing in the estimate
     assert lines[-1] == ("bench: 4 benchmarks (a 1, b 3); about 60 s by the last run on this "

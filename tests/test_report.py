@@ -465,7 +465,7 @@ def test_a_foreign_json_s_cpu_is_named_and_compare_needs_no_host(tmp_path, write
     for key in ("cpu", "node"):
         del data["machine_info"][key]
     b = write_json("b.json", data)
-    data["machine_info"]["run_id"] = "a later run"
+    data["datetime"] = "2026-11-26T20:03:00+00:00"
     page, _ = render_compare(b, write_json("c.json", data), tmp_path / "compare")
     assert "0 slower, 0 faster, 3 unchanged" in page.read_text()
 

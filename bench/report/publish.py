@@ -9,19 +9,26 @@ import time
 from pathlib import Path
 
 GENERATOR = '<meta name="generator" content="bench">'  # in every page this harness writes
+# and in the pages its first versions wrote, before they carried GENERATOR
+OUR_TITLES = ("<title>Benchmark runs</title>", "<title>Benchmark report</title>")
 
 
-def check_folder(path: Path, force: bool | None = None) -> None:
+def ours(page: Path) -> bool:
+    head = page.read_text(errors="replace")[:2000]
+    return GENERATOR in head or any(title in head for title in OUR_TITLES)
+
+
+def check_folder(path: Path, force: bool | None = None, page: bool = True) -> None:
     """UserError in one line where pages cannot go into `path`: a file, under a file, not
-    writable, or holding an index.html this harness did not write, which is not replaced unless
-    `force` (None: the command has no --force to suggest)."""
+    writable, or (with `page`: an index.html goes there) holding an index.html this harness did
+    not write, which is not replaced unless `force` (None: the command has no --force)."""
     from bench.errors import UserError
 
     if path.exists() and not path.is_dir():
-        raise UserError(f"{path} is a file, not a folder; choose another output folder")
-    page = path / "index.html"
-    if page.is_file() and not force and GENERATOR not in page.read_text(errors="replace")[:2000]:
-        raise UserError(f"{page} exists and was not written by this harness; choose another "
+        raise UserError(f"{path} is a file, not a folder; choose another folder")
+    index = path / "index.html"
+    if page and index.is_file() and not force and not ours(index):
+        raise UserError(f"{index} exists and was not written by this harness; choose another "
                         f"folder{', or add --force to replace it' if force is not None else ''}")
     existing = next(p for p in (path.absolute(), *path.absolute().parents) if p.exists())
     if not existing.is_dir():

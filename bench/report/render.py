@@ -323,11 +323,12 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str]:
     """A page comparing run B against run A, case by case, written only if both load; with
     its verdicts counted in words, for the terminal."""
-    (run_a,), (run_b,) = load_runs([a_path]), load_runs([b_path])
-    same = [(run_id(*run), run[1].get("datetime")) for run in (run_a, run_b)]
-    if same[0] == same[1]:  # two copies of one run: "all unchanged" would say nothing
-        raise UserError(f"{a_path} and {b_path} hold the same run ({same[0][0]}, {same[0][1]}); "
-                        "compare two runs")
+    (_, a), (_, b) = load_runs([a_path])[0], load_runs([b_path])[0]
+    # two copies of one run, wherever they lie (a foreign JSON's id is its path): "all
+    # unchanged" would say nothing
+    if a.get("datetime") == b.get("datetime") and a["benchmarks"] == b["benchmarks"]:
+        raise UserError(f"{a_path} and {b_path} hold the same run (measured "
+                        f"{a.get('datetime')}); compare two runs")
     table = compare_runs(a_path, b_path, threshold)
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
