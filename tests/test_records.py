@@ -122,6 +122,11 @@ def test_truncated_file_is_refused(tmp_path):
     with pytest.raises(ResultsError) as error:
         load_results([path])
     assert str(error.value) == f"{path}: not valid JSON at line 3, column 12 (Unterminated string)"
+    path.write_text('{"a": "x\ty"}')  # a tab inside a string
+    with pytest.raises(ResultsError) as error:
+        load_results([path])
+    assert str(error.value).endswith("not valid JSON at line 1, column 9 (Invalid control "
+                                     "character)")
 
 
 def test_missing_file_is_refused(tmp_path):
