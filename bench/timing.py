@@ -88,8 +88,11 @@ def synchronises(fn, setup=None) -> bool:
     return any(SYNC_WARNING in str(w.message) for w in caught)
 
 
-def is_host_bound(wall: float, device: float) -> bool:
-    """Whether a wall time is so far above the device time that launch overhead dominates."""
+def is_host_bound(wall: float, device: float) -> bool | None:
+    """Whether a wall time is so far above the device time that launch overhead dominates; None
+    where the device time is unknown (the profiler recorded no kernel), not "no"."""
+    if math.isnan(device):
+        return None
     return wall > HOST_BOUND_RATIO * device
 
 

@@ -1,5 +1,6 @@
 """CUDA timing logic, run on CPU with torch.cuda's synchronize, events and sleep mocked."""
 
+import math
 import time
 import warnings
 from unittest import mock
@@ -74,7 +75,8 @@ def test_a_step_that_waits_for_the_device_is_told_by_torchs_sync_debug_mode():
 
 
 @pytest.mark.parametrize("wall, device, expected", [(1.0, 1.0, False), (2.0, 1.0, False),
-                                                    (2.01, 1.0, True), (50e-6, 5e-6, True)])
+                                                    (2.01, 1.0, True), (50e-6, 5e-6, True),
+                                                    (1.0, math.nan, None)])
 def test_host_bound_flag(wall, device, expected):
     assert timing.is_host_bound(wall, device) is expected
 
