@@ -419,3 +419,22 @@ def test_the_suite_s_case_key_gives_every_feature_map_s_shape():
     for name, (c, h, w, stride) in suite.MAPS.items():
         assert f"{name}' map ({c}x{h}x{w}, stride {stride}" in suite.SUITE.case_key or \
             f"{name}: {c}x{h}x{w}, stride {stride}" in suite.SUITE.case_key, name
+
+
+@pytest.mark.parametrize("mode", ["forward", "forward_backward"])
+def test_on_the_cpu_the_baseline_is_checked_against_our_operator_and_ours_against_it(
+        monkeypatch, mode):
+    # against itself, the baseline's check could not fail
+    from bench.suites import roi_spp_pooling as suite
+
+    case = suite.Case("pool", "tiny", 4, 7)
+    inputs = suite.make_inputs(case, "cpu", torch.float32)
+    monkeypatch.setattr(suite, "_references", {})
+    off = dataclasses.replace(suite.IMPLEMENTATIONS["ours_roi_pool"],
+                              fn=lambda x, boxes, size, scale: roi_pool(x, boxes, size, scale) + 1)
+    monkeypatch.setitem(suite.IMPLEMENTATIONS, "ours_roi_pool", off)
+    expected = roi_pool(inputs.x, inputs.boxes, 7, inputs.scale)
+    baseline = suite.SUITE.reference(case, "tv_roi_pool", inputs, mode)["output"]
+    assert torch.equal(baseline, expected + 1)
+    for impl in ("ours_roi_pool", "python_loop"):
+        assert torch.equal(suite.SUITE.reference(case, impl, inputs, mode)["output"], expected)
