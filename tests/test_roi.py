@@ -343,11 +343,11 @@ def test_suite_inputs_know_the_baselines_shape_and_references_are_shared(kind):
     assert inputs.grad.shape == baseline.shape
     forward = suite.SUITE.reference(case, "ours_roi_pool", inputs, "forward")
     assert same_bits(forward["output"], baseline)
-    assert suite.SUITE.reference(case, "tv_roi_pool", inputs, "forward") is forward
-    both = suite.SUITE.reference(case, "tv_roi_pool", inputs, "forward_backward")
+    assert suite.SUITE.reference(case, "python_loop", inputs, "forward") is forward
+    both = suite.SUITE.reference(case, "python_loop", inputs, "forward_backward")
     assert both is not forward and "grad_input" in both
     other = dataclasses.replace(inputs, x=inputs.x * 2)  # other inputs: not the kept reference
-    doubled = suite.SUITE.reference(case, "tv_roi_pool", other, "forward")
+    doubled = suite.SUITE.reference(case, "python_loop", other, "forward")
     assert same_bits(doubled["output"], forward["output"] * 2)
 
 
@@ -422,19 +422,21 @@ def test_the_suite_s_case_key_gives_every_feature_map_s_shape():
 
 
 @pytest.mark.parametrize("mode", ["forward", "forward_backward"])
+@pytest.mark.parametrize("kind, ours, other", [("pool", "ours_roi_pool", "python_loop"),
+                                               ("pyramid", "ours_roi_spp", "ours_roi_spp"),
+                                               ("image", "ours_spp", "ours_spp")])
 def test_on_the_cpu_the_baseline_is_checked_against_our_operator_and_ours_against_it(
-        monkeypatch, mode):
+        monkeypatch, mode, kind, ours, other):
     # against itself, the baseline's check could not fail
     from bench.suites import roi_spp_pooling as suite
 
-    case = suite.Case("pool", "tiny", 4, 7)
+    case = suite.Case(kind, "tiny", 0 if kind == "image" else 4, 7 if kind == "pool" else 0)
     inputs = suite.make_inputs(case, "cpu", torch.float32)
     monkeypatch.setattr(suite, "_references", {})
-    off = dataclasses.replace(suite.IMPLEMENTATIONS["ours_roi_pool"],
-                              fn=lambda x, boxes, size, scale: roi_pool(x, boxes, size, scale) + 1)
-    monkeypatch.setitem(suite.IMPLEMENTATIONS, "ours_roi_pool", off)
-    expected = roi_pool(inputs.x, inputs.boxes, 7, inputs.scale)
-    baseline = suite.SUITE.reference(case, "tv_roi_pool", inputs, mode)["output"]
+    expected = suite.run_impl(ours, case, inputs.x, inputs.boxes, inputs.scale)
+    right = suite.IMPLEMENTATIONS[ours].fn
+    off = dataclasses.replace(suite.IMPLEMENTATIONS[ours], fn=lambda *a: right(*a) + 1)
+    monkeypatch.setitem(suite.IMPLEMENTATIONS, ours, off)
+    baseline = suite.SUITE.reference(case, suite.BASELINES[kind], inputs, mode)["output"]
     assert torch.equal(baseline, expected + 1)
-    for impl in ("ours_roi_pool", "python_loop"):
-        assert torch.equal(suite.SUITE.reference(case, impl, inputs, mode)["output"], expected)
+    assert torch.equal(suite.SUITE.reference(case, other, inputs, mode)["output"], expected)
