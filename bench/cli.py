@@ -167,6 +167,8 @@ def _run_name(path: Path) -> str:
 def cmd_report(args) -> int:
     paths = [_json_of(path) for path in args.json]
     out = check_output(args.output, args.force)
+    if out.parent.name == "runs":  # the list of runs beside it is rewritten too
+        check_folder(out.parent.parent, args.force)
     from bench.report.render import render_index, render_report
 
     with writing(out):

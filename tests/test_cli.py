@@ -175,12 +175,16 @@ def test_a_page_of_this_harness_from_before_its_generator_tag_is_its_own(tmp_pat
     from bench.report.publish import check_folder
 
     page = tmp_path / "index.html"
-    page.write_text('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-                    "<title>Benchmark runs</title>")
-    check_folder(tmp_path)
-    page.write_text("<title>Benchmarks of another kind</title>")
-    with pytest.raises(UserError, match="not written by this harness"):
+    for title in ("Benchmark runs", "Benchmark report", "Comparison of two runs"):
+        page.write_text('<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                        f"<title>{title}</title>\n<style>{'x' * 5000}</style>\n</head>\n"
+                        f"<body>\n<h1>{title}</h1>")
         check_folder(tmp_path)
+    for other in ("<title>Benchmarks of another kind</title>",
+                  "<title>Benchmark report</title><body><h1>Our lab's report</h1>"):
+        page.write_text(other)
+        with pytest.raises(UserError, match="not written by this harness"):
+            check_folder(tmp_path)
     check_folder(tmp_path, page=False)  # where no index.html goes, it does not matter
 
 
@@ -250,6 +254,16 @@ def test_run_refuses_a_time_budget_that_is_not_positive(capsys, value):
         cli.main(["run", "--max-time", value])
     assert exit_.value.code == 2
     assert f"must be a positive number of seconds, got {value}" in capsys.readouterr().err
+
+
+def test_report_into_a_run_folder_keeps_a_list_of_runs_it_did_not_write(tmp_path, capsys):
+    page = tmp_path / "site" / "index.html"
+    (tmp_path / "site" / "runs" / "x").mkdir(parents=True)
+    page.write_text("<title>My site</title>")
+    code, _, err = run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path / "site/runs/x"))
+    assert code == 2 and f"{page} exists and was not written by this harness" in err
+    assert page.read_text() == "<title>My site</title>"
+    assert list((tmp_path / "site" / "runs" / "x").iterdir()) == []
 
 
 def test_report_into_a_run_folder_refreshes_the_list_of_runs(tmp_path, capsys):
