@@ -40,15 +40,12 @@ bench: $(STAMP) system-deps
 test: $(STAMP) system-deps
 	TRITON_INTERPRET=1 $(BIN)/pytest --benchmark-disable $(ARGS)
 
-# Rebuild the latest run's report from its JSON, without measuring again (or JSON=path): into
-# its run folder (JSON=a run folder works too), or reports/<name> for any other file (not beside
-# it: the repository's root, say).
+# Rebuild the latest run's report from its JSON, without measuring again (or JSON=path: a run
+# folder's JSON into that folder, another into reports/<its name>).
 JSON ?= $(lastword $(sort $(wildcard reports/runs/*/benchmark.json)))
-RUN_JSON = $(filter reports/runs/%/benchmark.json reports/runs/%/benchmark.json.gz,$(JSON))
-REPORT_OUT = $(strip $(if $(wildcard $(JSON)/benchmark.json*),$(JSON),$(if $(RUN_JSON),$(dir $(JSON)),reports/$(patsubst %.json,%,$(patsubst %.gz,%,$(notdir $(JSON)))))))
 report: $(STAMP)
 	@test -n "$(JSON)" || { echo "no run under reports/runs; run 'make bench' first"; exit 2; }
-	$(BIN)/python -m bench report $(JSON) -o $(REPORT_OUT)
+	$(BIN)/python -m bench report "$(JSON)"
 
 compare: $(STAMP)
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=run-or-json B=run-or-json"; exit 2; }

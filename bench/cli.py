@@ -152,7 +152,10 @@ def _json_of(path: str, runs: Path | None = None) -> Path:
     path = Path(path)
     if not path.exists() and runs is not None and (runs / path).is_dir():
         path = runs / path
-    path = path / "benchmark.json" if path.is_dir() else path
+    if path.is_dir():
+        packed = path / "benchmark.json.gz"
+        path = packed if packed.is_file() and not (path / "benchmark.json").exists() \
+            else path / "benchmark.json"
     if not path.is_file():
         raise UsageError(f"{path}: no such file" + (f", nor a run of that name in {runs}"
                                                      if runs is not None else ""))
@@ -161,12 +164,25 @@ def _json_of(path: str, runs: Path | None = None) -> Path:
 
 def _run_name(path: Path) -> str:
     """A short name for the run a JSON holds: its run folder's name, else the file's stem."""
-    return path.parent.name if path.name == "benchmark.json" and path.parent.name else path.stem
+    stem = path.name.removesuffix(".gz").removesuffix(".json")
+    return path.parent.name if stem == "benchmark" and path.parent.name else stem
+
+
+def _report_folder(paths: list[Path]) -> Path:
+    """Where `report` writes without -o: a run folder's JSON into its folder, another JSON into
+    reports/<its run's name> (not beside it: the repository's root, say)."""
+    if len(paths) > 1:
+        raise UsageError("several JSON files make one page: name its folder with -o")
+    path = paths[0].absolute()
+    if path.name in ("benchmark.json", "benchmark.json.gz") and path.parent.parent.name == "runs":
+        return paths[0].parent
+    return REPORTS / _run_name(path)
 
 
 def cmd_report(args) -> int:
     paths = [_json_of(path) for path in args.json]
-    out = check_output(args.output, args.force)
+    out = check_output(str(_report_folder(paths)) if args.output is None else args.output,
+                       args.force)
     if out.parent.name == "runs":  # the list of runs beside it is rewritten too
         check_folder(out.parent.parent, args.force)
     from bench.report.render import render_index, render_report
@@ -235,7 +251,8 @@ def parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build a report from benchmark JSON files")
     report.add_argument("json", nargs="+",
                         help="files written by pytest --benchmark-json (or gzipped)")
-    report.add_argument("-o", "--output", required=True, help="folder to write index.html into")
+    report.add_argument("-o", "--output", help="folder to write index.html into (default: a "
+                        "run folder's JSON into that folder, another into reports/<its name>)")
     report.add_argument("--force", action="store_true",
                         help="replace an index.html there that this harness did not write")
     report.set_defaults(func=cmd_report)

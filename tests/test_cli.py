@@ -256,6 +256,29 @@ def test_run_refuses_a_time_budget_that_is_not_positive(capsys, value):
     assert f"must be a positive number of seconds, got {value}" in capsys.readouterr().err
 
 
+def test_report_without_a_folder_writes_a_run_s_page_into_its_folder_and_others_under_reports(
+        tmp_path, capsys, monkeypatch):
+    import gzip
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "reports" / "runs" / "20261127-101010-vm"
+    run.mkdir(parents=True)
+    (run / "benchmark.json.gz").write_bytes(gzip.compress(SAMPLE.read_bytes()))
+    (tmp_path / "foo").mkdir()
+    (tmp_path / "foo" / "benchmark.json").write_text(SAMPLE.read_text())
+    (tmp_path / "out.json").write_text(SAMPLE.read_text())
+    for given, page in ((str(run), run), (f"./{run.relative_to(tmp_path)}/benchmark.json.gz", run),
+                        ("out.json", Path("reports/out")),
+                        ("foo/benchmark.json", Path("reports/foo"))):
+        code, out, _ = run_main(capsys, "report", given)
+        assert code == 0, given
+        assert Path(out.splitlines()[0]).resolve() == (page / "index.html").resolve(), given
+    assert not (tmp_path / "index.html").exists() and not (tmp_path / "foo" / "index.html").exists()
+    code, _, err = run_main(capsys, "report", "out.json", "foo/benchmark.json")
+    assert code == 2 and err == ("bench: error: several JSON files make one page: name its "
+                                 "folder with -o\n")
+
+
 def test_report_into_a_run_folder_keeps_a_list_of_runs_it_did_not_write(tmp_path, capsys):
     page = tmp_path / "site" / "index.html"
     (tmp_path / "site" / "runs" / "x").mkdir(parents=True)
