@@ -295,11 +295,16 @@ def test_report_into_a_run_folder_refreshes_the_list_of_runs(tmp_path, capsys):
     damaged = tmp_path / "runs" / "20260102-000000-host"
     damaged.mkdir()
     (damaged / "summary.json").write_text("[1, 2]")
+    elsewhere = tmp_path / "runs" / "20260103-000000-host"  # pytest --benchmark --bench-report
+    elsewhere.mkdir()
+    (elsewhere / "benchmark.json").write_text(SAMPLE.read_text())
     code, out, _ = run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path / "runs" / "r9"))
     assert code == 0 and str(tmp_path / "index.html") in out
     html = (tmp_path / "index.html").read_text()
     assert 'href="runs/r9/index.html"' in html
     assert html.count("incomplete: no results") == 2
+    assert (f"measured; its page is elsewhere (--bench-report): python -m bench report "
+            f"{elsewhere} makes it here") in html
 
 
 def test_report_refuses_a_missing_input_before_loading_anything(capsys):

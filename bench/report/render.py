@@ -261,6 +261,10 @@ def render_index(reports_dir, threshold: float = 0.05) -> Path:
     runs = []
     for folder in sorted((reports_dir / "runs").glob("*/"), reverse=True):
         info = _summary(folder / "summary.json")
+        if info is None and any(folder.glob("benchmark.json*")):
+            # measured, its page written elsewhere (--bench-report DIR): not a stopped run
+            info = INCOMPLETE | {"status": "measured; its page is elsewhere (--bench-report): "
+                                           f"python -m bench report {folder} makes it here"}
         runs.append({"href": f"runs/{folder.name}/index.html", "name": folder.name,
                      "date": readable_date(info["datetime"]) if info else "",
                      **(info or INCOMPLETE)})
