@@ -197,6 +197,7 @@ def test_with_its_own_page_folder_a_run_leaves_the_list_of_runs_alone(tmp_path):
          "--suite", "selfcheck", "-q", "-p", "no:cacheprovider", f"--bench-reports={reports}",
          f"--bench-report={tmp_path / 'page'}"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert (reports / "index.html").read_text() == "<html>someone's page</html>"
 
 
 SECONDS = itertools.count()
