@@ -205,7 +205,8 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
     # a setting where the baseline was not measured (torchvision has no bf16) says so
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
     assert roi_finding(without) == ("cpu fp32 forward: no comparison: tv not measured here "
-                                    "(skipped or failed: the warnings say which).")
+                                    "(skipped, failed or not reached: the warnings and the "
+                                    "status say which).")
 
 
 def side_by_side(frame, case, impl, ratio, low, high):
@@ -326,3 +327,14 @@ def test_a_setting_of_lone_cases_says_so_beside_settings_that_raced():
         "base."]
     # where nothing raced anywhere, no finding: the section says it once for the page
     assert fastest_findings(lone) == []
+
+
+def test_a_setting_of_mostly_host_bound_rows_says_its_wall_times_weigh_launches():
+    frame = race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 4.0, "x": 2.0}})
+    frame["host_bound"] = [True, True, True, False]  # 3 of 4: most
+    assert fastest_findings(frame) == [
+        "cpu fp32 forward: x was clearly fastest in 2 of 2 cases, at a median 3× the speed of "
+        "base. 3 of its 4 rows are host-bound (wall time above twice the device time): these "
+        "wall times weigh launches more than kernels."]
+    frame["host_bound"] = [True, True, None, False]  # 2 of 4, one unknown: not most
+    assert fastest_findings(frame)[0].endswith("the speed of base.")

@@ -110,12 +110,13 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
     majority of cases names a winner: a close race, or a split between two implementations,
     would otherwise name one that the next run takes back. A case with one implementation is no
     race: it is not among the cases counted, and a setting of such cases alone says so, unless
-    no setting raced at all (then there are no findings: the caller says it once)."""
+    no setting raced at all (then there are no findings: the caller says it once). Where most of
+    a setting's rows are host-bound, its finding says so: the races judge wall time."""
     counts = fastest_counts(frame)
     if counts.empty:
         return []
     findings = []
-    for (device, precision, mode), _ in settings(frame):
+    for (device, precision, mode), rows in settings(frame):
         setting = " ".join(part for part in (device, precision, mode) if part != "-") or "all"
         group = counts[(counts["device"] == device) & (counts["precision"] == precision)
                        & (counts["mode"] == mode)]
@@ -123,28 +124,43 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
             findings.append(f"{setting}: no case was measured with two implementations, so "
                             "none is compared.")
             continue
-        group = group.sort_values("clear", ascending=False, kind="stable")
-        cases = int(group["cases"].iloc[0])
-        wins = [(row.impl, int(row.clear)) for row in group.itertuples() if row.clear]
-        within = cases - sum(n for _, n in wins)
-        noise = [f"within noise: {within}"] if within else []
-        if not wins or 2 * wins[0][1] <= cases:
-            listed = ", ".join(f"{impl} in {n}" for impl, n in wins)
-            detail = "; ".join(([f"clearly fastest: {listed}"] if listed else []) + noise)
-            findings.append(f"{setting}: no implementation was clearly fastest in most {noun} "
-                            f"({detail}).")
-            continue
-        impl, clear = wins[0]
-        rows = frame[(frame["device"] == device) & (frame["precision"] == precision)
-                     & (frame["mode"] == mode) & (frame["impl"] == impl)]
-        baseline, speedup = rows["baseline"].iloc[0], rows["speedup"].median()
-        # the baseline's speed against itself is 1x by definition, and one not measured has none
-        speed = "" if pd.isna(baseline) or impl == baseline or pd.isna(speedup) else \
-            f", at a median {fmt.ratio(speedup)} the speed of {baseline}"
-        elsewhere = "; ".join([f"{other} clearly in {n}" for other, n in wins[1:]] + noise)
-        findings.append(f"{setting}: {impl} was clearly fastest in {clear} of {cases} {noun}"
-                        f"{speed}{f' (elsewhere: {elsewhere})' if elsewhere else ''}.")
+        findings.append(_race(setting, group, frame, noun) + _host_bound(rows))
     return findings
+
+
+def _host_bound(rows: pd.DataFrame) -> str:
+    """A sentence where most of a setting's rows are host-bound: its races are then decided by
+    launches more than by the kernels."""
+    bound = rows["host_bound"].eq(True).sum() if "host_bound" in rows else 0
+    if 2 * bound <= len(rows):
+        return ""
+    return (f" {bound} of its {len(rows)} rows are host-bound (wall time above twice the device "
+            "time): these wall times weigh launches more than kernels.")
+
+
+def _race(setting: str, group: pd.DataFrame, frame: pd.DataFrame, noun: str) -> str:
+    """One setting's finding from its win counts (fastest_counts' rows for it)."""
+    device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
+    group = group.sort_values("clear", ascending=False, kind="stable")
+    cases = int(group["cases"].iloc[0])
+    wins = [(row.impl, int(row.clear)) for row in group.itertuples() if row.clear]
+    within = cases - sum(n for _, n in wins)
+    noise = [f"within noise: {within}"] if within else []
+    if not wins or 2 * wins[0][1] <= cases:
+        listed = ", ".join(f"{impl} in {n}" for impl, n in wins)
+        detail = "; ".join(([f"clearly fastest: {listed}"] if listed else []) + noise)
+        return (f"{setting}: no implementation was clearly fastest in most {noun} "
+                f"({detail}).")
+    impl, clear = wins[0]
+    rows = frame[(frame["device"] == device) & (frame["precision"] == precision)
+                 & (frame["mode"] == mode) & (frame["impl"] == impl)]
+    baseline, speedup = rows["baseline"].iloc[0], rows["speedup"].median()
+    # the baseline's speed against itself is 1x by definition, and one not measured has none
+    speed = "" if pd.isna(baseline) or impl == baseline or pd.isna(speedup) else \
+        f", at a median {fmt.ratio(speedup)} the speed of {baseline}"
+    elsewhere = "; ".join([f"{other} clearly in {n}" for other, n in wins[1:]] + noise)
+    return (f"{setting}: {impl} was clearly fastest in {clear} of {cases} {noun}"
+            f"{speed}{f' (elsewhere: {elsewhere})' if elsewhere else ''}.")
 
 
 PROFILE_NOTE = ("Profiles come from one extra call of each step under torch.profiler, after "

@@ -90,7 +90,8 @@ def finding(device: str, group: pd.DataFrame) -> str:
                  + ", ".join(f"{r['paired']} for {r['case']} ({r['target']})"
                              for _, r in paired.iterrows()))
     else:
-        text += f"the largest disagreement of the medians was {gap}"
+        text += (f"the two timers' medians differed by up to {gap}" if cpu else
+                 f"device time and graph replay differed by up to {gap}")
     return text + ("." if met == len(judged) else ". Where it was not met, or could not be "
                    "told from noise, treat differences of that size between implementations in "
                    "this run as noise.")
