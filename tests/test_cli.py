@@ -278,6 +278,14 @@ def test_report_without_a_folder_writes_a_run_s_page_into_its_folder_and_others_
     code, _, err = run_main(capsys, "report", "out.json", "foo/benchmark.json")
     assert code == 2 and err == ("bench: error: several JSON files make one page: name its "
                                  "folder with -o\n")
+    # from inside the run folder, its own JSON by its bare name
+    monkeypatch.chdir(run)
+    (run / "index.html").unlink()
+    assert run_main(capsys, "report", "benchmark.json.gz")[0] == 0
+    assert (run / "index.html").exists() and not (run / "reports").exists()
+    # a gzipped JSON elsewhere is named without .json.gz
+    assert cli._run_name(Path("out.json.gz")) == "out"
+    assert cli._run_name(Path("foo/benchmark.json.gz")) == "foo"
 
 
 def test_report_into_a_run_folder_keeps_a_list_of_runs_it_did_not_write(tmp_path, capsys):
@@ -298,7 +306,7 @@ def test_report_into_a_run_folder_refreshes_the_list_of_runs(tmp_path, capsys):
     (damaged / "summary.json").write_text("[1, 2]")
     elsewhere = tmp_path / "runs" / "20260103-000000-host"  # pytest --benchmark --bench-report
     elsewhere.mkdir()
-    (elsewhere / "benchmark.json").write_text(SAMPLE.read_text())
+    (elsewhere / "benchmark.json.gz").write_text("gzipped, as gpu-check leaves it")
     code, out, _ = run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path / "runs" / "r9"))
     assert code == 0 and str(tmp_path / "index.html") in out
     html = (tmp_path / "index.html").read_text()

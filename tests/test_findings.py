@@ -338,3 +338,24 @@ def test_a_setting_of_mostly_host_bound_rows_says_its_wall_times_weigh_launches(
         "wall times weigh launches more than kernels."]
     frame["host_bound"] = [True, True, None, False]  # 2 of 4, one unknown: not most
     assert fastest_findings(frame)[0].endswith("the speed of base.")
+
+
+def test_the_host_bound_sentence_goes_to_its_own_setting_with_its_own_counts():
+    forward = race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 4.0, "x": 2.0}})
+    backward = forward.assign(mode="backward")
+    forward["host_bound"], backward["host_bound"] = [True, True, True, False], [False] * 4
+    findings = fastest_findings(pd.concat([backward, forward], ignore_index=True))
+    assert "host-bound" not in findings[0]
+    assert findings[1].endswith(" 3 of its 4 rows are host-bound (wall time above twice the "
+                                "device time): these wall times weigh launches more than kernels.")
+
+
+def test_a_kind_without_its_baseline_does_not_hide_the_others_comparison():
+    rows = [{**SETTING, "suite": "roi", "mode": "forward", "kind": kind, "case": case,
+             "regions": regions, "impl": impl, "median": median, "baseline": base}
+            for kind, case, regions, impl, median, base in (
+                ("pool", "pool-r16", 16, "ours", 1.0, "tv"),  # tv has no bf16, say
+                ("image", "img", 0, "per_level", 2.0, "per_level"),
+                ("image", "img", 0, "ours_spp", 1.0, "per_level"))]
+    assert roi_finding(pd.DataFrame(rows)) == (
+        "cpu fp32 forward: at img, time as a multiple of per_level's: ours_spp 0.5×.")

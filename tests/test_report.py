@@ -578,3 +578,12 @@ def test_a_benchmark_timed_as_the_run_was_stopped_is_shown_and_said_not_counted(
     assert ">matmul<" in html
     # where the run was not stopped, every benchmark of the JSON has its outcome
     assert "more timed" not in render_report([SAMPLE], tmp_path / "whole").read_text()
+
+
+def test_a_finished_json_without_outcomes_has_nothing_cut_short(tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    for key in ("outcomes", "collected"):
+        data.pop(key)
+    render_report([write_json("old.json", data)], tmp_path / "page")
+    status = json.loads((tmp_path / "page" / "summary.json").read_text())["status"]
+    assert status == "test outcomes not recorded in this file"
