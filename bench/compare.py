@@ -39,9 +39,14 @@ def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> 
 
 
 def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:
-    """One row per benchmark of either run: medians, ratio B/A, p-value, verdict; "missing"
-    where one run has no median for it (not measured there, or failed)."""
-    (run_a,), (run_b,) = load_runs([a_path]), load_runs([b_path])
+    """compare_loaded on the runs of two JSON files."""
+    return compare_loaded(load_runs([a_path])[0], load_runs([b_path])[0], threshold)
+
+
+def compare_loaded(run_a, run_b, threshold: float = 0.05) -> pd.DataFrame:
+    """One row per benchmark of either run (each a (source, data) pair of load_runs): medians,
+    ratio B/A, p-value, verdict; "missing" where one run has no median for it (not measured
+    there, or failed)."""
     a, b = results_frame([run_a]), results_frame([run_b])
     both = a.merge(b, on=KEY, suffixes=("_a", "_b"), how="outer", sort=False)
     both["ratio"] = both["median_b"] / both["median_a"]

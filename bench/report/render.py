@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from bench import graphs
-from bench.compare import KEY, compare_runs
+from bench.compare import KEY, compare_loaded, compare_runs
 from bench.errors import UserError
 from bench.plots import figure_svg, plot_history
 from bench.records import (
@@ -327,13 +327,14 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str]:
     """A page comparing run B against run A, case by case, written only if both load; with
     its verdicts counted in words, for the terminal."""
-    (_, a), (_, b) = load_runs([a_path])[0], load_runs([b_path])[0]
+    run_a, run_b = load_runs([a_path])[0], load_runs([b_path])[0]
+    a, b = run_a[1], run_b[1]
     # two copies of one run, wherever they lie (a foreign JSON's id is its path): "all
     # unchanged" would say nothing
     if a.get("datetime") == b.get("datetime") and a["benchmarks"] == b["benchmarks"]:
         raise UserError(f"{a_path} and {b_path} hold the same run (measured "
                         f"{a.get('datetime')}); compare two runs")
-    table = compare_runs(a_path, b_path, threshold)
+    table = compare_loaded(run_a, run_b, threshold)
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
     text = tally(table)
