@@ -124,7 +124,7 @@ def fastest_findings(frame: pd.DataFrame, noun: str = "cases") -> list[str]:
             findings.append(f"{setting}: no case was measured with two implementations, so "
                             "none is compared.")
             continue
-        findings.append(_race(setting, group, frame, noun) + _host_bound(rows))
+        findings.append(_race(setting, group, rows, noun) + _host_bound(rows))
     return findings
 
 
@@ -138,9 +138,8 @@ def _host_bound(rows: pd.DataFrame) -> str:
             "time): these wall times weigh launches more than kernels.")
 
 
-def _race(setting: str, group: pd.DataFrame, frame: pd.DataFrame, noun: str) -> str:
-    """One setting's finding from its win counts (fastest_counts' rows for it)."""
-    device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
+def _race(setting: str, group: pd.DataFrame, rows: pd.DataFrame, noun: str) -> str:
+    """One setting's finding from its win counts (fastest_counts' rows for it) and its rows."""
     group = group.sort_values("clear", ascending=False, kind="stable")
     cases = int(group["cases"].iloc[0])
     wins = [(row.impl, int(row.clear)) for row in group.itertuples() if row.clear]
@@ -152,9 +151,8 @@ def _race(setting: str, group: pd.DataFrame, frame: pd.DataFrame, noun: str) -> 
         return (f"{setting}: no implementation was clearly fastest in most {noun} "
                 f"({detail}).")
     impl, clear = wins[0]
-    rows = frame[(frame["device"] == device) & (frame["precision"] == precision)
-                 & (frame["mode"] == mode) & (frame["impl"] == impl)]
-    baseline, speedup = rows["baseline"].iloc[0], rows["speedup"].median()
+    winner = rows[rows["impl"] == impl]
+    baseline, speedup = winner["baseline"].iloc[0], winner["speedup"].median()
     # the baseline's speed against itself is 1x by definition, and one not measured has none
     speed = "" if pd.isna(baseline) or impl == baseline or pd.isna(speedup) else \
         f", at a median {fmt.ratio(speedup)} the speed of {baseline}"
