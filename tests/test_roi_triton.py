@@ -108,11 +108,11 @@ def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype, variant):
 
 @hypothesis.settings(max_examples=16, deadline=None)
 @given(problems(max_regions=4), st.sampled_from(LEVEL_SETS),
-       st.sampled_from([torch.float32, torch.float64]), variants)
-def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant):
+       st.sampled_from([torch.float32, torch.float64]), variants, st.booleans())
+def test_roi_spp_is_torchvision_at_each_level(problem, levels, dtype, variant, apart):
     x, boxes, _, scale = problem
     x, boxes = x.to(dtype), boxes.to(dtype)
-    with settings(**variant):
+    with settings(**variant, PYRAMID_APART=apart):
         assert same_bits(tri.roi_spp(*on(x, boxes), levels, scale),
                          tv_pyramid(x, boxes, levels, scale))
 
@@ -202,7 +202,12 @@ def test_float64_corners_round_as_c_does_next_to_one_half():
         assert same_bits(tri.roi_pool(*on(x, boxes), 1), tv(x, boxes, 1)), corner
 
 
-def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled():
+# The pyramid in one launch, or its finest level in a launch of its own.
+APART = pytest.mark.parametrize("apart", [False, True])
+
+
+@APART
+def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled(apart):
     """The kernel decides per region whether a level derives from the finest: here the 7x7
     level's last bins (57 rows into 7 end one row past the region) are not unions of 14x14
     bins, and only the edge row and column hold anything."""
@@ -211,8 +216,9 @@ def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled():
     x[0, 0, :, 57] = 1.0
     boxes = torch.tensor([[0, 0, 0, 56, 56.0], [0, 0, 0, 20, 20]])  # the second derives
     for levels in ((7, 1), (14, 2, 1), (14, 7)):
-        assert same_bits(tri.roi_spp(*on(x, boxes), levels), tv_pyramid(x, boxes, levels)), \
-            levels
+        with settings(PYRAMID_APART=apart):
+            pyramid = tri.roi_spp(*on(x, boxes), levels)
+        assert same_bits(pyramid, tv_pyramid(x, boxes, levels)), levels
 
 
 # A scan step of one column keeps the winner's own value; of several, it re-reads the winner.
@@ -243,9 +249,11 @@ def test_nan_never_wins_and_a_bin_of_nan_or_minus_inf_gives_minus_flt_max(column
 
 
 @COLUMNS
+@APART
 @pytest.mark.parametrize("first", [-0.0, 0.0])
-def test_first_of_tied_zeros_wins_also_in_the_pyramid(first, columns, monkeypatch):
+def test_first_of_tied_zeros_wins_also_in_the_pyramid(first, apart, columns, monkeypatch):
     one_bin_tiles(monkeypatch, columns)
+    monkeypatch.setattr(tri, "PYRAMID_APART", apart)
     # the tie spans two fine bins, the later row's zero in the earlier fine bin column; or the
     # two zeros are in one row, in one step of 4 columns (where a max reduction may return
     # either: numpy's returns the first, so only a GPU shows the re-read at work)
@@ -363,8 +371,10 @@ def test_half_types_are_our_cpu_operator(dtype):
     xd, boxes_d = on(x, boxes)
     out = tri.roi_pool(xd, boxes_d, (7, 5), 0.37)
     assert out.dtype == dtype and same_bits(out, cpu.roi_pool(x, boxes, (7, 5), 0.37))
-    assert same_bits(tri.roi_spp(xd, boxes_d, (6, 3, 2, 1), 0.5),
-                     cpu.roi_spp(x, boxes, (6, 3, 2, 1), 0.5))
+    for apart in (False, True):
+        with settings(PYRAMID_APART=apart):
+            pyramid = tri.roi_spp(xd, boxes_d, (6, 3, 2, 1), 0.5)
+        assert same_bits(pyramid, cpu.roi_spp(x, boxes, (6, 3, 2, 1), 0.5)), apart
     # gradients: many terms per element, each addition rounded to the dtype
     x, xd = x.nan_to_num(0.0, 0.0, 0.0).requires_grad_(), xd.nan_to_num(0.0, 0.0, 0.0)
     xd.requires_grad_()
@@ -425,13 +435,17 @@ class _Launches:
     """Stands in for a kernel and records its launches (and runs it unless told not to)."""
 
     def __init__(self, kernel=None):
-        self.kernel, self.grids = kernel, []
+        self.kernel, self.grids, self.constants = kernel, [], []
 
     def __getitem__(self, grid):
         self.grids.append(grid)
         if self.kernel is None:
             raise AssertionError("launched")
-        return self.kernel[grid]
+
+        def launch(*args, **constants):
+            self.constants.append(constants)
+            return self.kernel[grid](*args, **constants)
+        return launch
 
 
 @pytest.fixture
@@ -455,6 +469,23 @@ def test_pyramid_is_one_launch_deriving_the_levels_that_divide_the_finest(launch
     # 5 does not divide 6: pooled directly, still in the same launch; a repeated finest level
     # is derived from the first
     assert tri._plan((3, 6, 5, 6))[0] == [(3, 0, 2), (6, 9, 0), (5, 45, 0), (6, 70, 1)]
+
+
+def test_pyramid_apart_pools_its_finest_level_as_roi_pool_does_then_the_rest(launches,
+                                                                            monkeypatch):
+    monkeypatch.setattr(tri, "PYRAMID_APART", True)
+    x = torch.randn(2, 4, 30, 40).relu()  # many tied zeros
+    boxes = torch.tensor([[0, 0, 0, 39, 29], [1, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
+    for levels in ((3, 6, 5, 6), (6,)):
+        out = tri.roi_spp(*on(x, boxes), levels)
+        assert same_bits(out, tv_pyramid(x, boxes, levels)), levels
+    # (3, 6, 5, 6): the finest level with roi_pool's grid (a program per group of bins), then
+    # the others in one launch that starts past the finest; (6,): the first launch only
+    assert same_bits(tri.roi_pool(*on(x, boxes), 6), tv(x, boxes, 6))
+    first, again, pooled = launches["_roi_pool_kernel"].grids
+    assert first == again == pooled and pooled[0] % 3 == 0
+    assert len(launches["_roi_spp_kernel"].grids) == 1
+    assert launches["_roi_spp_kernel"].constants[0]["FIRST"] == 1
 
 
 def test_zero_regions_and_empty_inputs_give_empty_results_without_a_pooling_launch(monkeypatch):
@@ -560,7 +591,9 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     kept = tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK
     # (SCAN_COLUMNS 2: other than the module's on a GPU and in the interpreter)
     jobs = [(0, {}), (0, {"SCAN": False}), (0, {"SCAN_COLUMNS": 2}), (1, {"RUN_BLOCK": 2}),
-            (0, {"dtype": "bfloat16"}), (0, {"SCAN": False})]  # the gather again: not rerun
+            (0, {"dtype": "bfloat16"}), (0, {"SCAN": False}),  # the gather again: not rerun
+            (0, {"PYRAMID_APART": True})]  # the same launch as {} on roi_pool's cases
+    assert sweep._resolved(jobs[-1][1], 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
     saved = []
     rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
                        save=lambda rows: saved.append(len(rows)))
@@ -666,7 +699,8 @@ COMPILE = textwrap.dedent("""
             {"box_ptr": "*fp16", "scale_bits": "i64", "stats_ptr": "*i32", "LIMIT": "fp32",
              **ints("K", "N", "SPAN_LIMIT")}, dict(EDGE=tl.float16, BLOCK=128))
     pool = {"scale_bits": "i64",
-            **ints("C", "H", "W", "PH", "PW", "groups", "s_n", "s_c", "s_h", "s_w")}
+            **ints("C", "H", "W", "PH", "PW", "groups", "row_len", "row_off", "s_n", "s_c",
+                   "s_h", "s_w")}
     for dtype, edge, wide, index, scan, columns, unroll, stages in (
             ("fp32", tl.float32, tl.float32, "i32", True, 1, 1, 3),
             ("fp32", tl.float32, tl.float32, "i64", True, 4, 4, None),
@@ -688,14 +722,15 @@ COMPILE = textwrap.dedent("""
                  STAGES=tri.STAGES),
             aligned=("x_ptr", "box_ptr", "out_ptr", "arg_ptr", "C", "s_n", "s_h", "s_w"),
             warps=tri.WARPS)
-    for scan, columns in ((True, 1), (False, 16)):
+    # one launch (FIRST 0) or the levels after a finest level pooled apart (1)
+    for scan, columns, first in ((True, 1, 0), (True, 1, 1), (False, 16, 0)):
         compile(tri._roi_spp_kernel,
                 {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "plan_ptr": "*i32",
                  "out_ptr": "*bf16", "arg_ptr": "*i32",
                  **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
                         "fine", "fine_out")},
                 dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64,
-                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None))
+                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None, FIRST=first))
     # the GPU's float32 launch; bfloat16's rounding and int64 keys on a short chunk (the
     # unrolled chunk is most of the compilation time)
     for key, grad, block, chunk in (("i32", "fp32", tri.RUN_BLOCK, tri.RUN_CHUNK),

@@ -49,7 +49,11 @@ the same program wrote before (a barrier orders the two): the maximum over the b
 winners, with the smallest flat index among the winners equal to it. That is the first maximum of
 the coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
 first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no special
-case. Other levels are pooled from the input by the same program.
+case. Other levels are pooled from the input by the same program. With `PYRAMID_APART` (not the
+default until a GPU has timed it) the finest level is pooled first by roi_pool's kernel, its
+programs spread over groups of bins as for roi_pool, into the pyramid's output; a second launch
+then takes the other levels as above, reading the finest level's results after the first launch
+wrote them.
 
 Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
 in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
@@ -134,7 +138,8 @@ whose channel stride of 1 Triton makes a constant; pointers and the other stride
 channels with one 16-byte load per bin (one column a step, 4 warps, no unrolling).
 `make gpu-check` tests the kernels on a GPU, and `make gpu-sweep` times the settings (scan or
 gather, columns a step, unrolling, software pipelining, channels-last or NCHW, tiles, warps, the
-backward's blocks and chunks) side by side with torchvision.
+pyramid in one launch or two, the backward by sort or by tiles and their blocks and chunks) side
+by side with torchvision.
 """
 
 import functools
@@ -188,6 +193,14 @@ PIXELS_FIRST = True
 # sweep (reports/examples/nvidia-h200/roi-sweeps); on 512x38x50 UNROLL 1 with 4 warps was
 # faster (0.402 against 0.410 ms), and 1.21-1.45x slower on the others.
 WARPS = 8
+# The pyramid in two launches: its finest level by `_roi_pool_kernel`, a program per (region,
+# group of bins, block of channels) as for roi_pool, then the other levels. In one launch, a
+# program takes all of a region's finest bins for its channels: the 36 of a {6,3,2,1} pyramid
+# in two tiles of 32 bins one after the other on an H200 (the second with 4 bins busy), then
+# the coarser levels one bin at a time; the pyramid took 3.1x the time of one 7x7 roi_pool
+# call there. Where the time goes was not measured, and this setting not timed: not the
+# default until a GPU has (`make gpu-sweep` times it beside the one launch).
+PYRAMID_APART = False
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
 RUN_CHUNK = 16
@@ -417,13 +430,15 @@ def _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
     return value, index
 
 
-@triton.jit(do_not_specialize=["PH", "PW", "scale_bits"])
+@triton.jit(do_not_specialize=["PH", "PW", "scale_bits", "row_len", "row_off"])
 def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
-                     C, H, W, PH, PW, groups, s_n, s_c, s_h, s_w,
+                     C, H, W, PH, PW, groups, row_len, row_off, s_n, s_c, s_h, s_w,
                      FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                      WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                      BLOCK_C: tl.constexpr, SCAN: tl.constexpr, UNROLL: tl.constexpr,
                      STAGES: tl.constexpr):
+    """A region's [C, PH, PW] outputs at row_off in its row of row_len elements (C * PH * PW
+    and 0 for roi_pool; the pyramid's finest level in its rows otherwise)."""
     # Regions and groups of their bins share the first grid axis, the only one that is not
     # limited to 65535 programs.
     k = tl.program_id(0) // groups
@@ -441,7 +456,7 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
     value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
                          s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN,
                          UNROLL, STAGES)
-    out = (k.to(tl.int64) * C + c[None, :]) * (PH * PW) + t[:, None]
+    out = k.to(tl.int64) * row_len + row_off + c[None, :] * (PH * PW) + t[:, None]
     ok = t_ok[:, None] & c_ok[None, :]
     tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
     tl.store(arg_ptr + out, index.to(arg_ptr.dtype.element_ty), mask=ok)
@@ -552,12 +567,12 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
                     BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
-                    UNROLL: tl.constexpr, STAGES: tl.constexpr):
+                    UNROLL: tl.constexpr, STAGES: tl.constexpr, FIRST: tl.constexpr):
     """All levels of one region for a block of channels, in the plan's order, which puts the
     finest level (the first of its size, whose output starts at fine_out in a row) first; each
     other level derived from it or pooled from the input. Plan rows: (level, offset of the level
     in an output row per channel, step), step finest // level where the level may be derived
-    from the finest, else 0."""
+    from the finest, else 0. FIRST 1: the finest level was pooled by a launch before."""
     k = tl.program_id(0)
     c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
@@ -567,7 +582,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
     _, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
     _, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
     row_start = k.to(tl.int64) * row_len
-    for d in range(0, n_levels):  # the finest level first: the plan on the device says so
+    for d in range(FIRST, n_levels):  # the finest level first: the plan on the device says so
         level = tl.load(plan_ptr + 3 * d)
         out_off = tl.load(plan_ptr + 3 * d + 1) * C
         step = tl.load(plan_ptr + 3 * d + 2)
@@ -583,7 +598,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
             _pool_level(x_ptr, out_ptr, arg_ptr, row_start + out_off, b, c, c_ok, level, row0,
                         bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, EDGE, WIDE,
                         BLOCK_B, BLOCK_Q, BLOCK_C, SCAN, UNROLL, STAGES)
-        if DERIVED:
+        if DERIVED and FIRST == 0:
             # The finest level's results, stored by other threads of this program, are read by
             # the derived levels after it.
             tl.debug_barrier()
@@ -980,6 +995,23 @@ def _outputs(shape, launch: bool, input: torch.Tensor):
             torch.full(shape, -1, dtype=index, device=input.device))
 
 
+def _pool_launch(x, strides, rois, scale: int, out, argmax, output_size, height: int,
+                 width: int, row_len: int, row_off: int) -> None:
+    """`_roi_pool_kernel` on the input `x` (laid out, with its strides) for regions at most
+    height x width once scaled: each region's [C, PH, PW] outputs at row_off in its row of
+    `out` and `argmax`, rows of row_len elements."""
+    _, c, h, w = x.shape
+    ph, pw = output_size
+    block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
+                                       _bin_bound(width, pw, w))
+    groups = triton.cdiv(ph * pw, block_b)
+    _roi_pool_kernel[(rois.shape[0] * groups, triton.cdiv(c, block_c))](
+        x, rois, scale, out, argmax, c, h, w, ph, pw, groups, row_len, row_off, *strides,
+        **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c, SCAN=SCAN,
+        UNROLL=UNROLL, STAGES=STAGES, num_warps=_warps(block_c, block_b, block_q),
+        enable_fp_fusion=False)
+
+
 class _RoIPool(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, output_size, spatial_scale):
@@ -990,16 +1022,8 @@ class _RoIPool(torch.autograd.Function):
         launch = k * c and h * w
         out, argmax = _outputs((k, c, ph, pw), launch, input)
         if launch:
-            x, strides = _laid_out(input)
-            block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
-                                               _bin_bound(width, pw, w))
-            groups = triton.cdiv(ph * pw, block_b)
-            _roi_pool_kernel[(k * groups, triton.cdiv(c, block_c))](
-                x, rois, scale, out, argmax, c, h, w, ph, pw, groups, *strides,
-                **_constants(input.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
-                SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
-                num_warps=_warps(block_c, block_b, block_q),
-                enable_fp_fusion=False)
+            _pool_launch(*_laid_out(input), rois, scale, out, argmax, output_size,
+                         height, width, c * ph * pw, 0)
         _save(ctx, argmax, rois, input, scale, (output_size,))
         return out
 
@@ -1060,14 +1084,19 @@ class _RoISPP(torch.autograd.Function):
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
         out, argmax = _outputs((k, row_len), launch, input)
+        finest = max(levels)
+        apart = bool(PYRAMID_APART and launch)
         if launch:
             x, strides = _laid_out(input)
+        if apart:
+            _pool_launch(x, strides, rois, scale, out, argmax, (finest, finest), height, width,
+                         row_len, c * plan[first_fine][1])
+        if launch and len(plan) > apart:
             # Tiles sized for the levels pooled from the input. A region whose edges do not
             # allow a derivation pools the level from the input with these tiles too: where the
             # tile has room (the interpreter's; on a GPU, few channels), a scan's steps may take
             # as many columns as the coarsest level's bins have. On a GPU with many channels such
             # a level still goes one column a step, with few of the tile's bin lanes busy.
-            finest = max(levels)
             pooled = [level for level, _, step in plan if step == 0]
             coarsest = min(levels) if SCAN else min(pooled)
             block_c, block_b, block_q = _tiles(
@@ -1083,7 +1112,7 @@ class _RoISPP(torch.autograd.Function):
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
                 BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
-                STAGES=STAGES,
+                STAGES=STAGES, FIRST=int(apart),
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))

@@ -21,7 +21,7 @@ settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs five variants (three forward, two backward) on one tiny case, on CPU tensors too
+`--smoke` runs six variants (four forward, two backward) on two tiny cases, on CPU tensors too
 (through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
 clock: it checks the script, not the kernels' speed.
 """
@@ -60,12 +60,15 @@ BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
 # forward+backward (the rows every other is compared with), bfloat16; then one setting changed at
-# a time, the ones most worth knowing first: the backward without a sort (never timed yet) and
-# its tiles, the settings before UNROLL 4 and WARPS 8 were chosen (on an H200), the backward's
-# chunks, the fastest pyramid of the first sweep there, then the gather kernel, NCHW reads (no
-# channels-last copy).
+# a time, the ones most worth knowing first: the pyramid's finest level in a launch of its own
+# and the backward without a sort (neither timed yet) and its tiles, the settings before UNROLL
+# 4 and WARPS 8 were chosen (on an H200), the backward's chunks, the fastest pyramid of the
+# first sweep there, then the gather kernel, NCHW reads (no channels-last copy), and the
+# pyramid apart with other tiles.
 TILES = {"GRADIENT_TILES": True}
-FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (BACKWARD, TILES),
+APART = {"PYRAMID_APART": True}
+FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (FORWARD, APART),
+         (BACKWARD, TILES),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4}), (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 3}), (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
@@ -75,7 +78,8 @@ FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (BACKW
          (FORWARD, {"STAGES": 3}), (FORWARD, {"SCAN_COLUMNS": 2, "UNROLL": 4, "MAX_BLOCK_C": 128}),
          (BACKWARD, {"RUN_BLOCK": 32}), (FORWARD, {"dtype": "bfloat16", "MAX_BLOCK_C": 128}),
          (FORWARD, {"SCAN": False}), (FORWARD, {"CHANNELS_LAST": False}),
-         (FORWARD, {"MAX_BLOCK_C": 32}),
+         (FORWARD, {"MAX_BLOCK_C": 32}), (FORWARD, APART | {"TILE": 1024}),
+         (FORWARD, APART | {"UNROLL": 1, "WARPS": 4}),
          (BACKWARD, {"RUN_CHUNK": 64})]  # last: compiling it for sm_90 took 24 s on the 2-core VM
 # Then combinations, in a seeded random order: wherever the budget stops them, those run are
 # spread over the whole space.
@@ -87,7 +91,7 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
-            "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
+            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART")
 # The settings of each backward (the others do not change what it launches).
 SORT = ("RUN_BLOCK", "RUN_CHUNK")
 GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
@@ -181,9 +185,10 @@ def _split(variant: dict) -> tuple[torch.dtype, dict]:
     return getattr(torch, changes.pop("dtype", "float32")), changes
 
 
-def _resolved(variant: dict, backward: int) -> tuple:
-    """What a variant launches, to run each launch once: the module's settings with the
-    variant's changes, warps as `_warps` gives them for a full tile (and the backwards')."""
+def _resolved(variant: dict, backward: int, kind: str) -> tuple:
+    """What a variant launches on a case of `kind`, to run each launch once: the module's
+    settings with the variant's changes, warps as `_warps` gives them for a full tile (and the
+    backwards')."""
     dtype, changes = _split(variant)
     with settings(**changes):
         values = {name: getattr(tri, name) for name in SETTINGS}
@@ -196,6 +201,8 @@ def _resolved(variant: dict, backward: int) -> tuple:
         del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
     unused = (SORT + GRADIENT + ("GRADIENT_TILES",) if not backward
               else SORT if values["GRADIENT_TILES"] else GRADIENT)
+    if kind != "pyramid":
+        unused += ("PYRAMID_APART",)
     for name in unused:
         del values[name]
     return backward, dtype, tuple(values.items())
@@ -213,7 +220,7 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
     references, theirs, traffic, done = {}, {}, {}, set()
     for (backward, variant), case in itertools.product(jobs, cases):
-        launch = case, _resolved(variant, backward)
+        launch = case, _resolved(variant, backward, case.kind)
         if launch in done:
             continue
         done.add(launch)
@@ -298,7 +305,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="five variants on one tiny case: checks the script")
+                        help="six variants on two tiny cases: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
@@ -306,9 +313,9 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     if args.smoke:
-        cases = (Case("pool", "small", 16, 7),)
+        cases = (Case("pool", "small", 16, 7), Case("pyramid", "small", 16, 0))
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
-                (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES)]
+                (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART)]
     else:
         cases, jobs = CASES, FIRST + THEN
 
