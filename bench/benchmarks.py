@@ -34,7 +34,9 @@ def test_benchmark(benchmark, bench_profile, suite, case, impl, device, precisio
         if step.artifacts:
             benchmark.extra_info["artifacts"] = step.artifacts
         if tolerance is not None:
-            assert error <= tolerance, f"relative error {error:.2e} above tolerance {tolerance:.0e}"
+            assert error <= tolerance, (
+                f"relative error {error:.2e} against {spec.reference_name(the_case, impl, device)}"
+                f" above tolerance {tolerance:.0e}")
         measure(benchmark, step.fn, setup=step.setup, device=device, precision=precision)
         if benchmark.enabled:
             benchmark.extra_info.update(spec.after_timing(step, device, precision))

@@ -107,6 +107,11 @@ class Suite:
         rounding is the question. Most suites compute one per case and ignore `impl`."""
         raise NotImplementedError
 
+    def reference_name(self, case, impl: str, device: str) -> str:
+        """What `reference` computes for `impl` on `device`, named in the message of a step
+        beyond its tolerance."""
+        return "the reference"
+
     def after_timing(self, step: Step, device: str, precision: str) -> dict:
         """Figures measured once the timing is done (the self-check's other timers)."""
         return {}
