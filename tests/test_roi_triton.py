@@ -67,12 +67,14 @@ special = st.sampled_from([0.0, -0.0, math.nan, -math.inf, math.inf, 1.0, -1.0])
 SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
 # The kernels' other settings (the module's own under the interpreter: a scan taking whole rows
 # a step, channels-last): small tiles, whose steps take one column (the GPU's, for a large grid)
-# or two, the gather, NCHW reads, an int64 argmax (inputs of 2**31 elements or more). Compiled
+# or two, the gather, NCHW reads, an int64 argmax (inputs of 2**31 elements or more), the
+# largest regions' programs first (several channel blocks and groups of bins). Compiled
 # on a GPU, every variant is a compilation per tile shape, and `make gpu-sweep` checks the
 # variants before timing them: the module's settings only there.
 variants = st.sampled_from([{}] if DEVICE == "cuda" else [
     {}, {"SCAN_COLUMNS": 1, "TILE": 16}, {"SCAN_COLUMNS": 2, "TILE": 16}, {"SCAN": False},
-    {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0}])
+    {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0},
+    {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -488,6 +490,37 @@ def test_pyramid_apart_pools_its_finest_level_as_roi_pool_does_then_the_rest(lau
     assert launches["_roi_spp_kernel"].constants[0]["FIRST"] == 1
 
 
+def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_bit(
+        launches, monkeypatch):
+    x = torch.randn(2, 5, 30, 40, generator=torch.Generator().manual_seed(1)).relu()
+    # scaled areas within the 30x40 map: 15 x 9, 21 (columns -10..20 clipped to 0..20) x 26,
+    # 40 x 30, 2 x 2, none (a region wholly outside: 1 x 1, as its clipped extent is 0)
+    boxes = torch.tensor([[0, 3, 3, 17, 11.0], [1, -10, 5, 20, 50], [0, 0, 0, 39, 29],
+                          [1, 2, 2, 3, 3], [0, 50, 50, 60, 60]])
+    xd, boxes_d = on(x, boxes)
+    monkeypatch.setattr(tri, "LONGEST_FIRST", True)
+    assert tri._checked(xd, boxes_d, 1.0)[4].tolist() == [2, 1, 0, 3, 4]
+    # tiles of 2 channels and a few bins: programs for 3 channel blocks and several groups
+    monkeypatch.setattr(tri, "TILE", 8)
+    monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
+    monkeypatch.setattr(tri, "SCAN_COLUMNS", 1)
+    assert same_bits(tri.roi_pool(xd, boxes_d, (3, 4)), tv(x, boxes, (3, 4)))
+    (grid,) = launches["_roi_pool_kernel"].grids
+    block_c, block_b, _ = tri._tiles(5, 12, 1, 1)
+    assert block_c == 2 and grid == (5 * -(-12 // block_b) * 3,)  # one axis
+    for apart in (False, True):
+        monkeypatch.setattr(tri, "PYRAMID_APART", apart)
+        pyramid = tri.roi_spp(xd, boxes_d, (4, 2, 1))
+        assert same_bits(pyramid, tv_pyramid(x, boxes, (4, 2, 1))), apart
+    assert launches["_roi_spp_kernel"].grids[0] == (5 * 3,)
+    xd.requires_grad_()
+    grad = torch.randn(5, 5, 3, 4, generator=torch.Generator().manual_seed(2))
+    (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, (3, 4)), xd, grad.to(DEVICE))
+    x.requires_grad_()
+    (theirs,) = torch.autograd.grad(tv(x, boxes, (3, 4)), x, grad)
+    assert same_bits(ours, theirs)
+
+
 def test_zero_regions_and_empty_inputs_give_empty_results_without_a_pooling_launch(monkeypatch):
     for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
         monkeypatch.setattr(tri, name, _Launches())
@@ -696,22 +729,23 @@ COMPILE = textwrap.dedent("""
     ints = lambda *names: {name: "i32" for name in names}
     floor = dict(FLOOR=-3.4028234663852886e38, ACC=tl.float32, EDGE=tl.float32, WIDE=tl.float32)
     compile(tri._check_kernel,
-            {"box_ptr": "*fp16", "scale_bits": "i64", "stats_ptr": "*i32", "LIMIT": "fp32",
-             **ints("K", "N", "SPAN_LIMIT")}, dict(EDGE=tl.float16, BLOCK=128))
-    pool = {"scale_bits": "i64",
-            **ints("C", "H", "W", "PH", "PW", "groups", "row_len", "row_off", "s_n", "s_c",
-                   "s_h", "s_w")}
-    for dtype, edge, wide, index, scan, columns, unroll, stages in (
-            ("fp32", tl.float32, tl.float32, "i32", True, 1, 1, 3),
-            ("fp32", tl.float32, tl.float32, "i64", True, 4, 4, None),
-            ("fp64", tl.float64, tl.float64, "i32", False, 16, 1, None),
-            ("fp16", tl.float16, tl.float32, "i64", False, 16, 1, None)):
+            {"box_ptr": "*fp16", "scale_bits": "i64", "stats_ptr": "*i32", "size_ptr": "*fp32",
+             "LIMIT": "fp32", **ints("K", "N", "H", "W", "SPAN_LIMIT")},
+            dict(EDGE=tl.float16, BLOCK=128, SIZES=True))
+    pool = {"scale_bits": "i64", "order_ptr": "*i64",
+            **ints("C", "H", "W", "PH", "PW", "groups", "c_blocks", "row_len", "row_off", "s_n",
+                   "s_c", "s_h", "s_w")}
+    for dtype, edge, wide, index, scan, columns, unroll, stages, ordered in (
+            ("fp32", tl.float32, tl.float32, "i32", True, 1, 1, 3, True),
+            ("fp32", tl.float32, tl.float32, "i64", True, 4, 4, None, False),
+            ("fp64", tl.float64, tl.float64, "i32", False, 16, 1, None, False),
+            ("fp16", tl.float16, tl.float32, "i64", False, 16, 1, None, True)):
         compile(tri._roi_pool_kernel,
                 {"x_ptr": f"*{dtype}", "box_ptr": f"*{dtype}", "out_ptr": f"*{dtype}",
                  "arg_ptr": f"*{index}", **pool},
                 dict(floor, ACC=tl.float64 if dtype == "fp64" else tl.float32, EDGE=edge,
                      WIDE=wide, BLOCK_B=2, BLOCK_Q=columns, BLOCK_C=64, SCAN=scan,
-                     UNROLL=unroll, STAGES=stages))
+                     UNROLL=unroll, STAGES=stages, ORDERED=ordered))
     # the GPU's own launch of 256 float32 channels, channels-last, with the module's settings: a
     # channel stride of 1 is a constant there, and the pointers, C and the other strides are
     # multiples of 16
@@ -719,18 +753,20 @@ COMPILE = textwrap.dedent("""
     compile(tri._roi_pool_kernel,
             {"x_ptr": "*fp32", "box_ptr": "*fp32", "out_ptr": "*fp32", "arg_ptr": "*i32", **pool},
             dict(floor, s_c=1, BLOCK_B=32, BLOCK_Q=1, BLOCK_C=64, SCAN=True, UNROLL=tri.UNROLL,
-                 STAGES=tri.STAGES),
+                 STAGES=tri.STAGES, ORDERED=tri.LONGEST_FIRST),
             aligned=("x_ptr", "box_ptr", "out_ptr", "arg_ptr", "C", "s_n", "s_h", "s_w"),
             warps=tri.WARPS)
     # one launch (FIRST 0) or the levels after a finest level pooled apart (1)
-    for scan, columns, first in ((True, 1, 0), (True, 1, 1), (False, 16, 0)):
+    for scan, columns, first, ordered in ((True, 1, 0, False), (True, 1, 1, True),
+                                          (False, 16, 0, False)):
         compile(tri._roi_spp_kernel,
-                {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "plan_ptr": "*i32",
-                 "out_ptr": "*bf16", "arg_ptr": "*i32",
-                 **ints("n_levels", "row_len", "C", "H", "W", "s_n", "s_c", "s_h", "s_w",
-                        "fine", "fine_out")},
+                {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "order_ptr": "*i64",
+                 "plan_ptr": "*i32", "out_ptr": "*bf16", "arg_ptr": "*i32",
+                 **ints("n_levels", "row_len", "C", "H", "W", "c_blocks", "s_n", "s_c", "s_h",
+                        "s_w", "fine", "fine_out")},
                 dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64,
-                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None, FIRST=first))
+                     BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None, FIRST=first,
+                     ORDERED=ordered))
     # the GPU's float32 launch; bfloat16's rounding and int64 keys on a short chunk (the
     # unrolled chunk is most of the compilation time)
     for key, grad, block, chunk in (("i32", "fp32", tri.RUN_BLOCK, tri.RUN_CHUNK),

@@ -21,7 +21,8 @@ Layout. The input is read channels-last (a copy unless it already is, `CHANNELS_
 a block of channels of one pixel is one contiguous run: with 32 float32 channels a warp's load is
 whole 128-byte lines, and the compiler makes 16-byte loads of them. A program takes one region,
 a group of its bins and a block of channels. Grid: (regions x bin groups, channel blocks) for
-roi_pool, (regions, channel blocks) for roi_spp.
+roi_pool, (regions, channel blocks) for roi_spp; with `LONGEST_FIRST` (not the default until a
+GPU has timed it), one axis on which the largest regions' programs come first.
 
 Maxima, by a scan (`SCAN`, the default; `_scan_bins`). A lane per (bin, channel) visits its
 bin's pixels row after row, as torchvision's loop does, and keeps the first maximum: a value
@@ -201,6 +202,16 @@ WARPS = 8
 # call there. Where the time goes was not measured, and this setting not timed: not the
 # default until a GPU has (`make gpu-sweep` times it beside the one launch).
 PYRAMID_APART = False
+# Start the programs of the largest regions first: the box check also measures each region (its
+# scaled area within the map), a sort orders them while the host waits for the check, and the
+# pooling grid becomes one axis in that order, a region's programs next to each other. The RoI
+# suite's boxes are as proposals are, sides log-uniform, so that a few large regions hold much
+# of the work: on the FPN map with 1000 regions, the scans of a 7x7 grid's programs (tiles of
+# 32 bins) take 483 steps at most and 50 on average (counted on the CPU). Started in the
+# regions' order, a large region's programs may start last and finish long after the others;
+# largest first is the classic remedy for such a tail. Not timed: not the default until a GPU
+# has (`make gpu-sweep`).
+LONGEST_FIRST = False
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
 RUN_CHUNK = 16
@@ -275,11 +286,13 @@ def _scale(bits, EDGE: tl.constexpr):
 
 
 @triton.jit(do_not_specialize=["scale_bits"])
-def _check_kernel(box_ptr, scale_bits, stats_ptr, K, N, LIMIT, SPAN_LIMIT,
-                  EDGE: tl.constexpr, BLOCK: tl.constexpr):
+def _check_kernel(box_ptr, scale_bits, stats_ptr, size_ptr, K, N, H, W, LIMIT, SPAN_LIMIT,
+                  EDGE: tl.constexpr, BLOCK: tl.constexpr, SIZES: tl.constexpr):
     """One program: stats = [any box non-finite, any batch index outside [0, N), any scaled
     coordinate beyond LIMIT, any region SPAN_LIMIT or more pixels long once rounded (float16
-    only), the largest scaled height, the largest scaled width (rounded up)]."""
+    only), the largest scaled height, the largest scaled width (rounded up)]. SIZES: also each
+    region's scaled area within the H x W map (0 for a box refused), the measure of its
+    programs' work by which `LONGEST_FIRST` orders them."""
     scale = _scale(scale_bits, EDGE)
     non_finite = tl.zeros([BLOCK], tl.int32)
     outside = tl.zeros([BLOCK], tl.int32)
@@ -308,6 +321,11 @@ def _check_kernel(box_ptr, scale_bits, stats_ptr, K, N, LIMIT, SPAN_LIMIT,
         too_large = tl.maximum(too_large, (finite & large).to(tl.int32))
         height = tl.maximum(height, tl.where(sized, tl.abs(sy2 - sy1), 0.0))
         width = tl.maximum(width, tl.where(sized, tl.abs(sx2 - sx1), 0.0))
+        if SIZES:
+            rows = tl.minimum(tl.maximum(sy1, sy2), H) - tl.maximum(tl.minimum(sy1, sy2), 0.0)
+            cols = tl.minimum(tl.maximum(sx1, sx2), W) - tl.maximum(tl.minimum(sx1, sx2), 0.0)
+            size = (tl.maximum(rows, 0.0) + 1) * (tl.maximum(cols, 0.0) + 1)
+            tl.store(size_ptr + k, tl.where(sized, size, 0.0).to(tl.float32), mask=live)
         if EDGE == tl.float16:  # the length becomes inf in float16
             span = tl.maximum(_round_half_away(tl.where(sized, sx2, 0.0))
                               - _round_half_away(tl.where(sized, sx1, 0.0)),
@@ -430,21 +448,40 @@ def _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
     return value, index
 
 
+@triton.jit
+def _program(order_ptr, groups, c_blocks, ORDERED: tl.constexpr):
+    """(region, group of its bins, block of channels) of this program. ORDERED: the grid is
+    one axis on which a region's programs are next to each other and the regions come in the
+    order `order_ptr` gives (largest first: the GPU starts programs about in that order, so
+    the longest start first and do not finish last). Otherwise regions and groups share the
+    first axis, the only one that is not limited to 65535 programs, and channel blocks are the
+    second."""
+    if ORDERED:
+        pid = tl.program_id(0)
+        rest = pid % (groups * c_blocks)
+        k = tl.load(order_ptr + pid // (groups * c_blocks)).to(tl.int32)
+        group = rest // c_blocks
+        c_block = rest % c_blocks
+    else:
+        k = tl.program_id(0) // groups
+        group = tl.program_id(0) % groups
+        c_block = tl.program_id(1)
+    return k, group, c_block
+
+
 @triton.jit(do_not_specialize=["PH", "PW", "scale_bits", "row_len", "row_off"])
-def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, out_ptr, arg_ptr,
-                     C, H, W, PH, PW, groups, row_len, row_off, s_n, s_c, s_h, s_w,
+def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, order_ptr, out_ptr, arg_ptr,
+                     C, H, W, PH, PW, groups, c_blocks, row_len, row_off, s_n, s_c, s_h, s_w,
                      FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                      WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                      BLOCK_C: tl.constexpr, SCAN: tl.constexpr, UNROLL: tl.constexpr,
-                     STAGES: tl.constexpr):
+                     STAGES: tl.constexpr, ORDERED: tl.constexpr):
     """A region's [C, PH, PW] outputs at row_off in its row of row_len elements (C * PH * PW
     and 0 for roi_pool; the pyramid's finest level in its rows otherwise)."""
-    # Regions and groups of their bins share the first grid axis, the only one that is not
-    # limited to 65535 programs.
-    k = tl.program_id(0) // groups
-    t = (tl.program_id(0) % groups) * BLOCK_B + tl.arange(0, BLOCK_B)
+    k, group, c_block = _program(order_ptr, groups, c_blocks, ORDERED)
+    t = group * BLOCK_B + tl.arange(0, BLOCK_B)
     t_ok = t < PH * PW
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    c = c_block * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
     b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
@@ -561,20 +598,21 @@ def _derive_level(x_ptr, out_ptr, arg_ptr, out_row, fine_row, fine, step, b, c, 
 
 
 @triton.jit(do_not_specialize=["fine", "scale_bits"])
-def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, plan_ptr, out_ptr, arg_ptr,
-                    n_levels, row_len, C, H, W, s_n, s_c, s_h, s_w, fine, fine_out,
+def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, order_ptr, plan_ptr, out_ptr, arg_ptr,
+                    n_levels, row_len, C, H, W, c_blocks, s_n, s_c, s_h, s_w, fine, fine_out,
                     FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
                     BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
-                    UNROLL: tl.constexpr, STAGES: tl.constexpr, FIRST: tl.constexpr):
+                    UNROLL: tl.constexpr, STAGES: tl.constexpr, FIRST: tl.constexpr,
+                    ORDERED: tl.constexpr):
     """All levels of one region for a block of channels, in the plan's order, which puts the
     finest level (the first of its size, whose output starts at fine_out in a row) first; each
     other level derived from it or pooled from the input. Plan rows: (level, offset of the level
     in an output row per channel, step), step finest // level where the level may be derived
     from the finest, else 0. FIRST 1: the finest level was pooled by a launch before."""
-    k = tl.program_id(0)
-    c = tl.program_id(1) * BLOCK_C + tl.arange(0, BLOCK_C)
+    k, _, c_block = _program(order_ptr, 1, c_blocks, ORDERED)
+    c = c_block * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
     b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
@@ -834,22 +872,28 @@ def _pow2(n: int) -> int:
 def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     """Refuse bad boxes as `bench.ops.roi` does (the same checks, messages and order), with one
     launch and one transfer from the device. Returns (boxes, scale bits, largest scaled region
-    height, width), the last two rounded up."""
+    height, width, the last two rounded up, and the order of the regions for the pooling
+    programs: largest first with LONGEST_FIRST, else None). The sort is launched before the
+    transfer waits, so that it runs while the host waits."""
     dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
     scale = _scale_bits(spatial_scale, dtype)
     rois = rois.contiguous()
-    if rois.shape[0] == 0:
-        return rois, scale, 0, 0
+    k = rois.shape[0]
+    if k == 0:
+        return rois, scale, 0, 0, None
     stats = torch.empty(6, dtype=torch.int32, device=rois.device)
-    _check_kernel[(1,)](rois, scale, stats, rois.shape[0], input.shape[0], float(COORD_LIMIT),
-                        HALF_SPAN_LIMIT, EDGE=_EDGE[input.dtype][0],
-                        BLOCK=min(1024, _pow2(rois.shape[0])), enable_fp_fusion=False)
+    sizes = torch.empty(k, dtype=torch.float32, device=rois.device) if LONGEST_FIRST else stats
+    n, _, h, w = input.shape
+    _check_kernel[(1,)](rois, scale, stats, sizes, k, n, h, w, float(COORD_LIMIT),
+                        HALF_SPAN_LIMIT, EDGE=_EDGE[input.dtype][0], BLOCK=min(1024, _pow2(k)),
+                        SIZES=LONGEST_FIRST, enable_fp_fusion=False)
+    order = torch.argsort(sizes, descending=True, stable=True) if LONGEST_FIRST else None
     non_finite, outside, too_large, too_long, height, width = stats.tolist()
     for failed, message in ((non_finite, NON_FINITE), (outside, OUTSIDE), (too_large, TOO_LARGE),
                             (too_long, HALF_TOO_WIDE)):
         if failed:
             raise ValueError(message.format(images=input.shape[0]))
-    return rois, scale, height, width
+    return rois, scale, height, width, order
 
 
 def _bin_bound(extent: int, pooled: int, size: int) -> int:
@@ -995,20 +1039,28 @@ def _outputs(shape, launch: bool, input: torch.Tensor):
             torch.full(shape, -1, dtype=index, device=input.device))
 
 
-def _pool_launch(x, strides, rois, scale: int, out, argmax, output_size, height: int,
+def _grid(regions: int, groups: int, c_blocks: int, order) -> tuple:
+    """The pooling grid (`_program`): one axis in the regions' order, or two."""
+    if order is not None:
+        return (regions * groups * c_blocks,)
+    return (regions * groups, c_blocks)
+
+
+def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, height: int,
                  width: int, row_len: int, row_off: int) -> None:
     """`_roi_pool_kernel` on the input `x` (laid out, with its strides) for regions at most
-    height x width once scaled: each region's [C, PH, PW] outputs at row_off in its row of
-    `out` and `argmax`, rows of row_len elements."""
+    height x width once scaled, in `order` (or None): each region's [C, PH, PW] outputs at
+    row_off in its row of `out` and `argmax`, rows of row_len elements."""
     _, c, h, w = x.shape
     ph, pw = output_size
     block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
                                        _bin_bound(width, pw, w))
-    groups = triton.cdiv(ph * pw, block_b)
-    _roi_pool_kernel[(rois.shape[0] * groups, triton.cdiv(c, block_c))](
-        x, rois, scale, out, argmax, c, h, w, ph, pw, groups, row_len, row_off, *strides,
-        **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c, SCAN=SCAN,
-        UNROLL=UNROLL, STAGES=STAGES, num_warps=_warps(block_c, block_b, block_q),
+    groups, c_blocks = triton.cdiv(ph * pw, block_b), triton.cdiv(c, block_c)
+    _roi_pool_kernel[_grid(rois.shape[0], groups, c_blocks, order)](
+        x, rois, scale, rois if order is None else order, out, argmax, c, h, w, ph, pw, groups,
+        c_blocks, row_len, row_off, *strides, **_constants(x.dtype), BLOCK_B=block_b,
+        BLOCK_Q=block_q, BLOCK_C=block_c, SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
+        ORDERED=order is not None, num_warps=_warps(block_c, block_b, block_q),
         enable_fp_fusion=False)
 
 
@@ -1018,11 +1070,11 @@ class _RoIPool(torch.autograd.Function):
         n, c, h, w = input.shape
         ph, pw = output_size
         k = rois.shape[0]
-        rois, scale, height, width = _checked(input, rois, spatial_scale)
+        rois, scale, height, width, order = _checked(input, rois, spatial_scale)
         launch = k * c and h * w
         out, argmax = _outputs((k, c, ph, pw), launch, input)
         if launch:
-            _pool_launch(*_laid_out(input), rois, scale, out, argmax, output_size,
+            _pool_launch(*_laid_out(input), rois, scale, order, out, argmax, output_size,
                          height, width, c * ph * pw, 0)
         _save(ctx, argmax, rois, input, scale, (output_size,))
         return out
@@ -1079,7 +1131,7 @@ class _RoISPP(torch.autograd.Function):
     def forward(ctx, input, rois, levels, spatial_scale):
         n, c, h, w = input.shape
         k = rois.shape[0]
-        rois, scale, height, width = _checked(input, rois, spatial_scale)
+        rois, scale, height, width, order = _checked(input, rois, spatial_scale)
         plan, first_fine = _plan(levels)
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
@@ -1089,8 +1141,8 @@ class _RoISPP(torch.autograd.Function):
         if launch:
             x, strides = _laid_out(input)
         if apart:
-            _pool_launch(x, strides, rois, scale, out, argmax, (finest, finest), height, width,
-                         row_len, c * plan[first_fine][1])
+            _pool_launch(x, strides, rois, scale, order, out, argmax, (finest, finest), height,
+                         width, row_len, c * plan[first_fine][1])
         if launch and len(plan) > apart:
             # Tiles sized for the levels pooled from the input. A region whose edges do not
             # allow a derivation pools the level from the input with these tiles too: where the
@@ -1106,13 +1158,14 @@ class _RoISPP(torch.autograd.Function):
             block_f = min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c))
             block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
                           max(1, TILE // (block_c * block_f)))
-            _roi_spp_kernel[(k, triton.cdiv(c, block_c))](
-                x, rois, scale, _plan_on(levels, input.device),
-                out, argmax, len(plan), row_len, c, h, w, *strides, finest,
+            c_blocks = triton.cdiv(c, block_c)
+            _roi_spp_kernel[_grid(k, 1, c_blocks, order)](
+                x, rois, scale, rois if order is None else order, _plan_on(levels, input.device),
+                out, argmax, len(plan), row_len, c, h, w, c_blocks, *strides, finest,
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
                 BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
-                STAGES=STAGES, FIRST=int(apart),
+                STAGES=STAGES, FIRST=int(apart), ORDERED=order is not None,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))

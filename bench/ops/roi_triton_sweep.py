@@ -21,7 +21,7 @@ settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs six variants (four forward, two backward) on two tiny cases, on CPU tensors too
+`--smoke` runs seven variants (five forward, two backward) on two tiny cases, on CPU tensors too
 (through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
 clock: it checks the script, not the kernels' speed.
 """
@@ -60,15 +60,17 @@ BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
 # forward+backward (the rows every other is compared with), bfloat16; then one setting changed at
-# a time, the ones most worth knowing first: the pyramid's finest level in a launch of its own
-# and the backward without a sort (neither timed yet) and its tiles, the settings before UNROLL
+# a time, the ones most worth knowing first: the largest regions' programs first, the pyramid's
+# finest level in a launch of its own and the backward without a sort (none of them timed yet)
+# and its tiles, the settings before UNROLL
 # 4 and WARPS 8 were chosen (on an H200), the backward's chunks, the fastest pyramid of the
 # first sweep there, then the gather kernel, NCHW reads (no channels-last copy), and the
 # pyramid apart with other tiles.
 TILES = {"GRADIENT_TILES": True}
 APART = {"PYRAMID_APART": True}
-FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (FORWARD, APART),
-         (BACKWARD, TILES),
+LONGEST = {"LONGEST_FIRST": True}
+FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (FORWARD, LONGEST),
+         (FORWARD, APART), (FORWARD, APART | LONGEST), (BACKWARD, TILES),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4}), (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 3}), (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
@@ -91,7 +93,7 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
-            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART")
+            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART", "LONGEST_FIRST")
 # The settings of each backward (the others do not change what it launches).
 SORT = ("RUN_BLOCK", "RUN_CHUNK")
 GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
@@ -305,7 +307,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="six variants on two tiny cases: checks the script")
+                        help="seven variants on two tiny cases: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
@@ -315,7 +317,8 @@ def main(argv=None) -> int:
     if args.smoke:
         cases = (Case("pool", "small", 16, 7), Case("pyramid", "small", 16, 0))
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
-                (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART)]
+                (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
+                (FORWARD, LONGEST)]
     else:
         cases, jobs = CASES, FIRST + THEN
 
