@@ -231,6 +231,12 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     code, _, err = run_main(capsys, "compare", "20261127-154638-vm", "20261127-999999-vm")
     assert err == ("bench: error: 20261127-999999-vm: no such file, nor a run of that name in "
                    "reports/runs\n")
+    # a path that exists is that path, even where a run has the same name
+    another_run(tmp_path / "reports" / "runs" / "r1" / "benchmark.json")
+    runs = Path("reports/runs")
+    assert cli._json_of("r1", runs) == Path("r1/benchmark.json")
+    assert cli._json_of("r2", runs) == Path("r2/benchmark.json")
+    assert cli._json_of("20261127-154638-vm", runs) == runs / "20261127-154638-vm/benchmark.json"
     assert "r1-A-vs-r1-B" in run_main(capsys, "compare", "old/r1", "r1/benchmark.json")[1]
     # a run against itself is a slip, not a comparison: the same file, or a copy of it
     code, _, err = run_main(capsys, "compare", "r1", "./r1/benchmark.json")
