@@ -68,13 +68,15 @@ SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
 # The kernels' other settings (the module's own under the interpreter: a scan taking whole rows
 # a step, channels-last): small tiles, whose steps take one column (the GPU's, for a large grid)
 # or two, the gather, NCHW reads, an int64 argmax (inputs of 2**31 elements or more), the
-# largest regions' programs first (several channel blocks and groups of bins). Compiled
+# largest regions' programs first (several channel blocks and groups of bins), our own
+# channels-last copy. Compiled
 # on a GPU, every variant is a compilation per tile shape, and `make gpu-sweep` checks the
 # variants before timing them: the module's settings only there.
 variants = st.sampled_from([{}] if DEVICE == "cuda" else [
     {}, {"SCAN_COLUMNS": 1, "TILE": 16}, {"SCAN_COLUMNS": 2, "TILE": 16}, {"SCAN": False},
     {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0},
-    {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2}])
+    {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2},
+    {"COPY_KERNEL": True}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -521,6 +523,34 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     assert same_bits(ours, theirs)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
+def test_the_channels_last_copy_kernel_is_torch_s_copy_bit_for_bit(dtype, monkeypatch):
+    monkeypatch.setattr(tri, "COPY_KERNEL", True)
+    bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[dtype.itemsize]
+    gen = torch.Generator().manual_seed(4)
+    # pixels and channels beyond one tile of 64 and not multiples of it; one channel; one pixel
+    for shape in ((2, 70, 9, 11), (1, 130, 8, 9), (2, 1, 5, 5), (3, 65, 1, 1)):
+        x = torch.randn(shape, generator=gen).to(dtype)
+        x.view(-1)[::5] = -0.0
+        # NaNs of many payloads, either sign: all exponent bits, a mantissa other than 0
+        mantissa = {torch.float64: 52, torch.float32: 23, torch.float16: 10, torch.bfloat16: 7}
+        width, size = mantissa[dtype], 8 * dtype.itemsize
+        payloads = x.view(bits).view(-1)[1::7]
+        nan = torch.randint(1, 1 << width, payloads.shape, generator=gen) | \
+            (((1 << (size - 1 - width)) - 1) << width)
+        sign = torch.randint(0, 2, payloads.shape, generator=gen).bool()
+        payloads.copy_(torch.where(sign, nan.to(bits) | torch.iinfo(bits).min, nan.to(bits)))
+        assert x.view(-1)[1::7].isnan().all() and x.view(-1)[1::7].signbit().any()
+        ours, strides = tri._laid_out(on(x)[0])
+        theirs = x.contiguous(memory_format=torch.channels_last)
+        assert strides == theirs.stride() and torch.equal(ours.cpu().view(bits), theirs.view(bits))
+    # a channels-last input is read as it is; a strided one is left to torch
+    (cl,) = on(theirs)
+    assert tri._laid_out(cl)[0].data_ptr() == cl.data_ptr()
+    (strided,) = on(torch.randn(2, 6, 5, 4, generator=gen)[:, ::2])
+    assert torch.equal(tri._laid_out(strided)[0], strided)
+
+
 def test_zero_regions_and_empty_inputs_give_empty_results_without_a_pooling_launch(monkeypatch):
     for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
         monkeypatch.setattr(tri, name, _Launches())
@@ -627,6 +657,10 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
             (0, {"dtype": "bfloat16"}), (0, {"SCAN": False}),  # the gather again: not rerun
             (0, {"PYRAMID_APART": True})]  # the same launch as {} on roi_pool's cases
     assert sweep._resolved(jobs[-1][1], 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
+    # our channels-last copy is no launch of its own where the input is read NCHW
+    nchw = {"CHANNELS_LAST": False}
+    assert sweep._resolved(nchw | {"COPY_KERNEL": True}, 0, "pool") == \
+        sweep._resolved(nchw, 0, "pool") != sweep._resolved({"COPY_KERNEL": True}, 0, "pool")
     saved = []
     rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
                        save=lambda rows: saved.append(len(rows)))
@@ -728,6 +762,8 @@ COMPILE = textwrap.dedent("""
 
     ints = lambda *names: {name: "i32" for name in names}
     floor = dict(FLOOR=-3.4028234663852886e38, ACC=tl.float32, EDGE=tl.float32, WIDE=tl.float32)
+    compile(tri._channels_last_kernel, {"x_ptr": "*fp32", "out_ptr": "*fp32", **ints("C", "HW")},
+            dict(BLOCK_P=64, BLOCK_C=64), aligned=("x_ptr", "out_ptr", "C", "HW"))
     compile(tri._check_kernel,
             {"box_ptr": "*fp16", "scale_bits": "i64", "stats_ptr": "*i32", "size_ptr": "*fp32",
              "LIMIT": "fp32", **ints("K", "N", "H", "W", "SPAN_LIMIT")},

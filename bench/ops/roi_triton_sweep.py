@@ -60,17 +60,19 @@ BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
 # forward+backward (the rows every other is compared with), bfloat16; then one setting changed at
-# a time, the ones most worth knowing first: the largest regions' programs first, the pyramid's
-# finest level in a launch of its own and the backward without a sort (none of them timed yet)
-# and its tiles, the settings before UNROLL
+# a time, the ones most worth knowing first: the largest regions' programs first, our own
+# channels-last copy, the pyramid's finest level in a launch of its own and the backward without
+# a sort (none of them timed yet) and its tiles, the settings before UNROLL
 # 4 and WARPS 8 were chosen (on an H200), the backward's chunks, the fastest pyramid of the
 # first sweep there, then the gather kernel, NCHW reads (no channels-last copy), and the
 # pyramid apart with other tiles.
 TILES = {"GRADIENT_TILES": True}
 APART = {"PYRAMID_APART": True}
 LONGEST = {"LONGEST_FIRST": True}
+COPY = {"COPY_KERNEL": True}
 FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (FORWARD, LONGEST),
-         (FORWARD, APART), (FORWARD, APART | LONGEST), (BACKWARD, TILES),
+         (FORWARD, COPY), (FORWARD, LONGEST | COPY), (FORWARD, APART),
+         (FORWARD, APART | LONGEST | COPY), (BACKWARD, TILES),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4}), (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 3}), (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
@@ -93,7 +95,8 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
-            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART", "LONGEST_FIRST")
+            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART", "LONGEST_FIRST",
+            "COPY_KERNEL")
 # The settings of each backward (the others do not change what it launches).
 SORT = ("RUN_BLOCK", "RUN_CHUNK")
 GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
@@ -205,6 +208,8 @@ def _resolved(variant: dict, backward: int, kind: str) -> tuple:
               else SORT if values["GRADIENT_TILES"] else GRADIENT)
     if kind != "pyramid":
         unused += ("PYRAMID_APART",)
+    if not values["CHANNELS_LAST"]:
+        unused += ("COPY_KERNEL",)
     for name in unused:
         del values[name]
     return backward, dtype, tuple(values.items())
