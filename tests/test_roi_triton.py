@@ -101,6 +101,10 @@ def problems(draw, max_regions=6):
     return x, boxes, size, draw(st.sampled_from(SCALES))
 
 
+# The pyramid in one launch, or its finest level in a launch of its own.
+APART = pytest.mark.parametrize("apart", [False, True])
+
+
 @hypothesis.settings(max_examples=40, deadline=None)
 @given(problems(), st.sampled_from([torch.float32, torch.float64]), variants)
 def test_roi_pool_is_torchvision_bit_for_bit(problem, dtype, variant):
@@ -206,10 +210,6 @@ def test_float64_corners_round_as_c_does_next_to_one_half():
         assert same_bits(tri.roi_pool(*on(x, boxes), 1), tv(x, boxes, 1)), corner
 
 
-# The pyramid in one launch, or its finest level in a launch of its own.
-APART = pytest.mark.parametrize("apart", [False, True])
-
-
 @APART
 def test_a_pyramid_level_whose_bins_are_not_unions_of_finest_bins_is_pooled(apart):
     """The kernel decides per region whether a level derives from the finest: here the 7x7
@@ -271,12 +271,15 @@ def test_first_of_tied_zeros_wins_also_in_the_pyramid(first, apart, columns, mon
         assert pyramid[0, -1].signbit().item() == (math.copysign(1, first) < 0)
 
 
-def test_pyramid_gradient_is_bench_roi_spp_gradient_and_the_levels_sum():
-    x = torch.randn(2, 3, 13, 11, dtype=torch.float64)
+@APART
+@pytest.mark.parametrize("levels", [(6, 3, 2, 1), (5, 2)])  # (5, 2): nothing derived
+def test_pyramid_gradient_is_bench_roi_spp_gradient_and_the_levels_sum(levels, apart,
+                                                                      monkeypatch):
+    monkeypatch.setattr(tri, "PYRAMID_APART", apart)
+    x = torch.randn(2, 3, 13, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     boxes = torch.tensor([[0, 0, 0, 12, 10], [1, 3, 1, 30, 5], [0, 2, 2, 9, 9],
                           [1, -4, -3, 6, 14]], dtype=torch.float64)
-    levels = (6, 3, 2, 1)
-    grad = torch.randn(4, 3 * 50, dtype=torch.float64)
+    grad = torch.randn(4, 3 * sum(level * level for level in levels), dtype=torch.float64)
     xd, boxes_d, grad_d = on(x, boxes, grad)
     xd.requires_grad_()
     (ours,) = torch.autograd.grad(tri.roi_spp(xd, boxes_d, levels), xd, grad_d)
@@ -492,6 +495,26 @@ def test_pyramid_apart_pools_its_finest_level_as_roi_pool_does_then_the_rest(lau
     assert launches["_roi_spp_kernel"].constants[0]["FIRST"] == 1
 
 
+def test_pyramid_apart_leaves_the_finest_level_to_its_first_launch(monkeypatch):
+    """The second launch starts past the finest level: what the first wrote there stays."""
+    monkeypatch.setattr(tri, "PYRAMID_APART", True)
+    marked = []
+
+    def mark(x, strides, rois, scale, order, out, argmax, output_size, height, width, row_len,
+             row_off):
+        span = slice(row_off, row_off + x.shape[1] * output_size[0] * output_size[1])
+        out[:, span], argmax[:, span] = 7.0, -1  # no winner: derived levels get the floor
+        marked.append(span)
+
+    monkeypatch.setattr(tri, "_pool_launch", mark)
+    x = torch.randn(1, 2, 12, 12)
+    boxes = torch.tensor([[0, 0, 0, 11, 11.0], [0, 2, 3, 9, 8]])
+    out = tri.roi_spp(*on(x, boxes), (2, 4, 1)).cpu()
+    (span,) = marked
+    assert span == slice(2 * 4, 2 * 20) and (out[:, span] == 7.0).all()
+    assert (out[:, :span.start] == -FLT_MAX).all() and (out[:, span.stop:] == -FLT_MAX).all()
+
+
 def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_bit(
         launches, monkeypatch):
     x = torch.randn(2, 5, 30, 40, generator=torch.Generator().manual_seed(1)).relu()
@@ -515,6 +538,20 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
         pyramid = tri.roi_spp(xd, boxes_d, (4, 2, 1))
         assert same_bits(pyramid, tv_pyramid(x, boxes, (4, 2, 1))), apart
     assert launches["_roi_spp_kernel"].grids[0] == (5 * 3,)
+    # the programs take their regions from the order: all of them region 0's, or in reverse
+    x_laid, strides = tri._laid_out(xd)
+    rois, scale, height, width, _ = tri._checked(xd, boxes_d, 1.0)
+    for order, written in (([0] * 5, [0]), ([4, 3, 2, 1, 0], range(5))):
+        out = torch.full((5, 5 * 12), math.nan, device=DEVICE)
+        argmax = torch.full((5, 5 * 12), -7, dtype=torch.int32, device=DEVICE)
+        tri._pool_launch(x_laid, strides, rois, scale, torch.tensor(order, device=DEVICE), out,
+                         argmax, (3, 4), height, width, 5 * 12, 0)
+        expected = tv(x, boxes, (3, 4)).flatten(1)
+        for k in range(5):
+            if k in written:
+                assert same_bits(out[k], expected[k]), (order, k)
+            else:
+                assert out[k].isnan().all() and (argmax[k] == -7).all(), (order, k)
     xd.requires_grad_()
     grad = torch.randn(5, 5, 3, 4, generator=torch.Generator().manual_seed(2))
     (ours,) = torch.autograd.grad(tri.roi_pool(xd, boxes_d, (3, 4)), xd, grad.to(DEVICE))

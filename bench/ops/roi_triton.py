@@ -204,9 +204,10 @@ WARPS = 8
 # group of bins, block of channels) as for roi_pool, then the other levels. In one launch, a
 # program takes all of a region's finest bins for its channels: the 36 of a {6,3,2,1} pyramid
 # in two tiles of 32 bins one after the other on an H200 (the second with 4 bins busy), then
-# the coarser levels one bin at a time; the pyramid took 3.1x the time of one 7x7 roi_pool
-# call there. Where the time goes was not measured, and this setting not timed: not the
-# default until a GPU has (`make gpu-sweep` times it beside the one launch).
+# the coarser levels one bin at a time; the pyramid took 3.1x the time of one torchvision 7x7
+# roi_pool call there (at UNROLL 4, reports/examples/nvidia-h200/roi-sweeps, the second sweep).
+# Where the time goes was not measured, and this setting not timed: not the default until a GPU
+# has (`make gpu-sweep` times it beside the one launch).
 PYRAMID_APART = False
 # Start the programs of the largest regions first: the box check also measures each region (its
 # scaled area within the map), a sort orders them while the host waits for the check, and the
@@ -471,10 +472,10 @@ def _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
 def _program(order_ptr, groups, c_blocks, ORDERED: tl.constexpr):
     """(region, group of its bins, block of channels) of this program. ORDERED: the grid is
     one axis on which a region's programs are next to each other and the regions come in the
-    order `order_ptr` gives (largest first: the GPU starts programs about in that order, so
-    the longest start first and do not finish last). Otherwise regions and groups share the
-    first axis, the only one that is not limited to 65535 programs, and channel blocks are the
-    second."""
+    order `order_ptr` gives (largest first: a GPU starts programs about in the order of the
+    grid, so that the longest are meant to start first; not timed yet). Otherwise regions and
+    groups share the first axis, the only one that is not limited to 65535 programs, and
+    channel blocks are the second."""
     if ORDERED:
         pid = tl.program_id(0)
         rest = pid % (groups * c_blocks)
@@ -512,7 +513,7 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, order_ptr, out_ptr, arg_ptr,
     value, index = _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W,
                          s_n, s_c, s_h, s_w, FLOOR, ACC, BLOCK_B, BLOCK_Q, BLOCK_C, SCAN,
                          UNROLL, STAGES)
-    out = k.to(tl.int64) * row_len + row_off + c[None, :] * (PH * PW) + t[:, None]
+    out = k.to(tl.int64) * row_len + row_off + c[None, :].to(tl.int64) * (PH * PW) + t[:, None]
     ok = t_ok[:, None] & c_ok[None, :]
     tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
     tl.store(arg_ptr + out, index.to(arg_ptr.dtype.element_ty), mask=ok)
@@ -1065,11 +1066,12 @@ def _outputs(shape, launch: bool, input: torch.Tensor):
             torch.full(shape, -1, dtype=index, device=input.device))
 
 
-def _grid(regions: int, groups: int, c_blocks: int, order) -> tuple:
-    """The pooling grid (`_program`): one axis in the regions' order, or two."""
+def _grid(rois, groups: int, c_blocks: int, order) -> tuple:
+    """(grid, order_ptr, ORDERED) of a pooling launch (`_program`): one axis in the regions'
+    order, or two, where the order is None (the boxes then stand in for the pointer, unread)."""
     if order is not None:
-        return (regions * groups * c_blocks,)
-    return (regions * groups, c_blocks)
+        return (rois.shape[0] * groups * c_blocks,), order, True
+    return (rois.shape[0] * groups, c_blocks), rois, False
 
 
 def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, height: int,
@@ -1082,12 +1084,12 @@ def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, 
     block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
                                        _bin_bound(width, pw, w))
     groups, c_blocks = triton.cdiv(ph * pw, block_b), triton.cdiv(c, block_c)
-    _roi_pool_kernel[_grid(rois.shape[0], groups, c_blocks, order)](
-        x, rois, scale, rois if order is None else order, out, argmax, c, h, w, ph, pw, groups,
-        c_blocks, row_len, row_off, *strides, **_constants(x.dtype), BLOCK_B=block_b,
-        BLOCK_Q=block_q, BLOCK_C=block_c, SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES,
-        ORDERED=order is not None, num_warps=_warps(block_c, block_b, block_q),
-        enable_fp_fusion=False)
+    grid, order, ordered = _grid(rois, groups, c_blocks, order)
+    _roi_pool_kernel[grid](
+        x, rois, scale, order, out, argmax, c, h, w, ph, pw, groups, c_blocks, row_len, row_off,
+        *strides, **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
+        SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES, ORDERED=ordered,
+        num_warps=_warps(block_c, block_b, block_q), enable_fp_fusion=False)
 
 
 class _RoIPool(torch.autograd.Function):
@@ -1175,7 +1177,9 @@ class _RoISPP(torch.autograd.Function):
             # tile has room (the interpreter's; on a GPU, few channels), a scan's steps may take
             # as many columns as the coarsest level's bins have. On a GPU with many channels such
             # a level still goes one column a step, with few of the tile's bin lanes busy.
-            pooled = [level for level, _, step in plan if step == 0]
+            # Apart, any level but the finest may be pooled here (a derivation's fallback).
+            pooled = [level for d, (level, _, step) in enumerate(plan)
+                      if (d != first_fine if apart else step == 0)]
             coarsest = min(levels) if SCAN else min(pooled)
             block_c, block_b, block_q = _tiles(
                 c, max(level * level for level in pooled),
@@ -1185,13 +1189,14 @@ class _RoISPP(torch.autograd.Function):
             block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
                           max(1, TILE // (block_c * block_f)))
             c_blocks = triton.cdiv(c, block_c)
-            _roi_spp_kernel[_grid(k, 1, c_blocks, order)](
-                x, rois, scale, rois if order is None else order, _plan_on(levels, input.device),
+            grid, order, ordered = _grid(rois, 1, c_blocks, order)
+            _roi_spp_kernel[grid](
+                x, rois, scale, order, _plan_on(levels, input.device),
                 out, argmax, len(plan), row_len, c, h, w, c_blocks, *strides, finest,
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
                 BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
-                STAGES=STAGES, FIRST=int(apart), ORDERED=order is not None,
+                STAGES=STAGES, FIRST=int(apart), ORDERED=ordered,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))
