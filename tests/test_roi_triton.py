@@ -924,7 +924,9 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("variant", [{"SCAN": False}, {"CHANNELS_LAST": False},
-                                     {"SCAN_COLUMNS": 4}, {"UNROLL": 1}, {"STAGES": 3}])
+                                     {"SCAN_COLUMNS": 4}, {"UNROLL": 1}, {"STAGES": 3},
+                                     {"LONGEST_FIRST": True}, {"COPY_KERNEL": True},
+                                     {"PYRAMID_APART": True}])
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""
