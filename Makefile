@@ -92,7 +92,8 @@ gpu-check:
 	tail -n 5 $(GPU_OUT)/bench.log
 
 # Settings of the Triton RoI kernels on the GPU machine (scan or gather, columns a step,
-# unrolling, pipelining, layout, tiles, warps, the backward's blocks and chunks, bfloat16), each
+# unrolling, pipelining, layout and its copy, tiles, warps, the programs' order, the pyramid in
+# one launch or two, the backward's blocks and chunks, bfloat16), each
 # variant checked bit for bit before it is timed, and the issue's goals at the end
 # (bench/ops/roi_triton_sweep.py); writes sweep.log, sweep.json.
 GPU_SWEEP_BUDGET ?= 240

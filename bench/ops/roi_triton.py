@@ -185,8 +185,9 @@ SCAN = True
 CHANNELS_LAST = True
 # Make that copy of an NCHW input with `_channels_last_kernel` (tiles of 64 pixels x 64
 # channels) instead of torch's: on an H200 torch's copy of the FPN map (4x256x200x272 float32)
-# took 0.19 ms of our 0.67 ms forward, 2.3 TB/s of reads and writes where a copy can reach
-# more. Not timed: not the default until a GPU has (`make gpu-sweep`).
+# took 0.19 ms of our 0.67 ms forward, 2.3 TB/s of reads and writes, where the RoI suite's run
+# there measured a copy at 4.2 TB/s. Not timed: not the default until a GPU has
+# (`make gpu-sweep`).
 COPY_KERNEL = False
 # Elements in one tile: [bins, columns, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
 # float32 values over 8 warps are 8 registers a thread per tile. The kernels' logic is the same
@@ -1084,9 +1085,9 @@ def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, 
     block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
                                        _bin_bound(width, pw, w))
     groups, c_blocks = triton.cdiv(ph * pw, block_b), triton.cdiv(c, block_c)
-    grid, order, ordered = _grid(rois, groups, c_blocks, order)
+    grid, order_ptr, ordered = _grid(rois, groups, c_blocks, order)
     _roi_pool_kernel[grid](
-        x, rois, scale, order, out, argmax, c, h, w, ph, pw, groups, c_blocks, row_len, row_off,
+        x, rois, scale, order_ptr, out, argmax, c, h, w, ph, pw, groups, c_blocks, row_len, row_off,
         *strides, **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
         SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES, ORDERED=ordered,
         num_warps=_warps(block_c, block_b, block_q), enable_fp_fusion=False)
@@ -1189,9 +1190,9 @@ class _RoISPP(torch.autograd.Function):
             block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
                           max(1, TILE // (block_c * block_f)))
             c_blocks = triton.cdiv(c, block_c)
-            grid, order, ordered = _grid(rois, 1, c_blocks, order)
+            grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
             _roi_spp_kernel[grid](
-                x, rois, scale, order, _plan_on(levels, input.device),
+                x, rois, scale, order_ptr, _plan_on(levels, input.device),
                 out, argmax, len(plan), row_len, c, h, w, c_blocks, *strides, finest,
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
