@@ -708,6 +708,9 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
         ("forward_backward", "float32", {"RUN_BLOCK": 2}),
         ("forward", "bfloat16", {"dtype": "bfloat16"})]
     assert all(row["exact"] and row["ms"] == 1.0 for row in rows)
+    # and where one more call's time went (here, on the host: operators)
+    assert all(row["kernels"] and all(k["ms"] >= 0 for k in row["kernels"]) for row in rows)
+    assert log.getvalue().count("\n    one call: ") == len(rows)
     # torchvision twice, then each variant under its own settings
     assert timed[2:] == [(kept[0], kept[2]), (False, kept[2]), (kept[0], kept[2]),
                          (kept[0], 2), (kept[0], kept[2])]
@@ -726,6 +729,7 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
         monkeypatch.setattr(sweep, "_ours", spoiled(ours, backward, spoil))
         (row,) = sweep.sweep([case], [(backward, {})], DEVICE, budget=600, out=log)
         assert not row["exact"] and math.isnan(row["ms"]) and "NOT EXACT" in log.getvalue()
+        assert row["kernels"] is None
     # a variant that fails is reported with its error, and the sweep goes on
     def failing(case, inputs, backward=0):
         if tri.SCAN:
@@ -737,6 +741,15 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
                                  out=log)
     assert failed["error"] == "out of resource: shared memory" and not failed["exact"]
     assert "FAILED: out of resource" in log.getvalue() and gather["exact"]
+    # a profile that fails loses nothing of the row but its profile
+    def no_profiler(*args, **kwargs):
+        raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED\nmore")
+
+    monkeypatch.setattr(sweep, "profile_step", no_profiler)
+    (row,) = sweep.sweep([case], [(0, {"SCAN": False})], DEVICE, budget=600, out=log)
+    assert row["exact"] and row["ms"] == 1.0
+    assert row["kernels"] == "profile failed: CUPTI_ERROR_NOT_INITIALIZED"
+    assert log.getvalue().endswith("    one call: profile failed: CUPTI_ERROR_NOT_INITIALIZED\n")
     assert sweep.sweep([case], jobs, DEVICE, budget=0, out=log) == []
     assert "budget of 0 s spent" in log.getvalue()
     with pytest.raises(ValueError, match="not a setting"):

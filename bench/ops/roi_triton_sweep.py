@@ -11,7 +11,9 @@ pyramid), forward+backward (float32) against the CPU gradient ours equals bit fo
 (torchvision's; `bench.ops.roi_spp`'s for the pyramid). A variant that is not exact is reported
 and not timed; one that fails (does not compile, say) is reported with its error, and the sweep
 goes on. Each timed row says the share of the run's measured copy bandwidth it reached with the
-RoI suite's minimal traffic (`bytes_moved`). The cases are the RoI suite's goal cases. Each
+RoI suite's minimal traffic (`bytes_moved`), and where one more call's time went: its top four
+kernels by device time, profiled by torch.profiler (the copy, the sort, each launch of ours; a
+profile that fails is reported and the row kept). The cases are the RoI suite's goal cases. Each
 variant runs on every case before the next starts: the ones most worth knowing first, then
 combinations in a seeded random order; a launch already run is not run again, and none is
 started after `--budget` seconds (a new kernel shape compiles once, about a second), so the call
@@ -39,6 +41,7 @@ import torch
 import torchvision
 
 from bench.machine import peak_bandwidth
+from bench.profiling import profile_step
 from bench.ops import roi as cpu
 from bench.ops import roi_triton as tri
 from bench.suites.roi_spp_pooling import (
@@ -244,19 +247,21 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
         if key not in references:
             references[key] = _reference(case, data, backward)
             traffic[key] = bytes_moved(case, data, mode)
-        error = None
+        error, kernels = None, None
         with settings(**changes):
             try:
                 ours = _ours(case, data, backward)
                 exact = _same_bits(ours().cpu(), references[key])
                 ms = timer(ours) if exact else math.nan
             except Exception as failure:  # a variant that does not compile or launch: the next
-                error, exact, ms = str(failure).strip().split("\n")[0][:200], False, math.nan
+                error, exact, ms = _first_line(failure, 200), False, math.nan
+            if exact:
+                kernels = _kernels(ours, device)
         share = traffic[key] / (ms * 1e-3) / copy
         rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
                      "variant": variant, "exact": exact, "ms": ms,
                      "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
-                     "fraction_of_copy": share, "error": error})
+                     "fraction_of_copy": share, "error": error, "kernels": kernels})
         save(rows)
         name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
         if error:
@@ -267,7 +272,27 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
         else:
             result = "NOT EXACT, not timed"
         print(f"  {case.id:20s} {mode:16s} {name:54s} {result}", file=out, flush=True)
+        if kernels is not None:
+            where = kernels if isinstance(kernels, str) else ", ".join(
+                f"{k['name'][:40]} {k['ms']:.3f}" for k in kernels) + " ms"
+            print(f"    one call: {where}", file=out, flush=True)
     return rows
+
+
+def _first_line(failure: Exception, width: int) -> str:
+    return str(failure).strip().split("\n")[0][:width]
+
+
+def _kernels(fn, device: str) -> list[dict] | str:
+    """Where one call's time goes, by torch.profiler (`bench.profiling`): its top kernels by
+    device time on CUDA (operators by host time elsewhere), in ms; or why the profile failed.
+    One call, with the profiler's overhead: it explains, the timer measures."""
+    try:
+        found = profile_step(fn, device=device)
+    except Exception as failure:  # no reason to lose the row's timing
+        return f"profile failed: {_first_line(failure, 120)}"
+    return [{"name": row["name"], "ms": row["self_time"] * 1e3}
+            for row in found.get("kernels", found["operators"])[:4]]
 
 
 def goals(rows: list[dict], out=sys.stdout) -> None:
