@@ -41,9 +41,9 @@ import torch
 import torchvision
 
 from bench.machine import peak_bandwidth
-from bench.profiling import profile_step
 from bench.ops import roi as cpu
 from bench.ops import roi_triton as tri
+from bench.profiling import profile_step
 from bench.suites.roi_spp_pooling import (
     BASELINES,
     LEVELS,
