@@ -211,14 +211,15 @@ WARPS = 8
 # has (`make gpu-sweep` times it beside the one launch).
 PYRAMID_APART = False
 # Start the programs of the largest regions first: the box check also measures each region (its
-# scaled area within the map), a sort orders them while the host waits for the check, and the
-# pooling grid becomes one axis in that order, a region's programs next to each other. The RoI
-# suite's boxes are as proposals are, sides log-uniform, so that a few large regions hold much
-# of the work: on the FPN map with 1000 regions, the scans of a 7x7 grid's programs (tiles of
-# 32 bins) take 483 steps at most and 50 on average (counted on the CPU). Started in the
-# regions' order, a large region's programs may start last and finish long after the others;
-# largest first is the classic remedy for such a tail. Not timed: not the default until a GPU
-# has (`make gpu-sweep`).
+# scaled area within the map), a sort orders them before the check's one synchronisation (which
+# then waits for the sort too), and the pooling grid becomes one axis in that order, a region's
+# programs next to each other. The RoI suite's boxes are as proposals are, sides log-uniform, so
+# that a few large regions hold much of the work: on the FPN map with 1000 regions, the scans of
+# a 7x7 grid's programs (tiles of 32 bins) take 483 steps at most and 50 on average (counted on
+# the CPU). Started in the regions' order, a large region's programs may start last and finish
+# long after the others; largest first is the classic remedy for such a tail. The sort's
+# launches and device time are a cost per call, which small problems may not repay. Not timed:
+# not the default until a GPU has (`make gpu-sweep`).
 LONGEST_FIRST = False
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
@@ -895,7 +896,7 @@ def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     launch and one transfer from the device. Returns (boxes, scale bits, largest scaled region
     height, width, the last two rounded up, and the order of the regions for the pooling
     programs: largest first with LONGEST_FIRST, else None). The sort is launched before the
-    transfer waits, so that it runs while the host waits."""
+    transfer, which then waits for it too: still one synchronisation, a little later."""
     dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
     scale = _scale_bits(spatial_scale, dtype)
     rois = rois.contiguous()
