@@ -211,15 +211,15 @@ WARPS = 8
 # has (`make gpu-sweep` times it beside the one launch).
 PYRAMID_APART = False
 # Start the programs of the largest regions first: the box check also measures each region (its
-# scaled area within the map), a sort orders them before the check's one synchronisation (which
-# then waits for the sort too), and the pooling grid becomes one axis in that order, a region's
-# programs next to each other. The RoI suite's boxes are as proposals are, sides log-uniform, so
-# that a few large regions hold much of the work: on the FPN map with 1000 regions, the scans of
-# a 7x7 grid's programs (tiles of 32 bins) take 483 steps at most and 50 on average (counted on
-# the CPU). Started in the regions' order, a large region's programs may start last and finish
-# long after the others; largest first is the classic remedy for such a tail. The sort's
-# launches and device time are a cost per call, which small problems may not repay. Not timed:
-# not the default until a GPU has (`make gpu-sweep`).
+# scaled area within the map), a sort orders them once the check has passed (on the device it runs
+# while the host launches the pooling), and the pooling grid becomes one axis in that order, a
+# region's programs next to each other. The RoI suite's boxes are as proposals are, sides
+# log-uniform, so that a few large regions hold much of the work: on the FPN map with 1000 regions, the
+# scans of a 7x7 grid's programs (tiles of 32 bins) take 483 steps at most and 50 on average
+# (counted on the CPU). Started in the regions' order, a large region's programs may start last and
+# finish long after the others; largest first is the classic remedy for such a tail. The sort's
+# launches and device time are a cost per call, which small problems may not repay. Not timed: not
+# the default until a GPU has (`make gpu-sweep`).
 LONGEST_FIRST = False
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
@@ -895,8 +895,8 @@ def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     """Refuse bad boxes as `bench.ops.roi` does (the same checks, messages and order), with one
     launch and one transfer from the device. Returns (boxes, scale bits, largest scaled region
     height, width, the last two rounded up, and the order of the regions for the pooling
-    programs: largest first with LONGEST_FIRST, else None). The sort is launched before the
-    transfer, which then waits for it too: still one synchronisation, a little later."""
+    programs: largest first with LONGEST_FIRST, else None). The sort is launched after the
+    wait: on the device it then runs while the host launches the pooling."""
     dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
     scale = _scale_bits(spatial_scale, dtype)
     rois = rois.contiguous()
@@ -909,12 +909,12 @@ def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     _check_kernel[(1,)](rois, scale, stats, sizes, k, n, h, w, float(COORD_LIMIT),
                         HALF_SPAN_LIMIT, EDGE=_EDGE[input.dtype][0], BLOCK=min(1024, _pow2(k)),
                         SIZES=LONGEST_FIRST, enable_fp_fusion=False)
-    order = torch.argsort(sizes, descending=True, stable=True) if LONGEST_FIRST else None
     non_finite, outside, too_large, too_long, height, width = stats.tolist()
     for failed, message in ((non_finite, NON_FINITE), (outside, OUTSIDE), (too_large, TOO_LARGE),
                             (too_long, HALF_TOO_WIDE)):
         if failed:
             raise ValueError(message.format(images=input.shape[0]))
+    order = torch.argsort(sizes, descending=True, stable=True) if LONGEST_FIRST else None
     return rois, scale, height, width, order
 
 
