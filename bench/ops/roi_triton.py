@@ -214,8 +214,8 @@ PYRAMID_APART = False
 # scaled area within the map), a sort orders them once the check has passed (on the device it runs
 # while the host launches the pooling), and the pooling grid becomes one axis in that order, a
 # region's programs next to each other. The RoI suite's boxes are as proposals are, sides
-# log-uniform, so that a few large regions hold much of the work: on the FPN map with 1000 regions, the
-# scans of a 7x7 grid's programs (tiles of 32 bins) take 483 steps at most and 50 on average
+# log-uniform, so that a few large regions hold much of the work: on the FPN map with 1000 regions,
+# the scans of a 7x7 grid's programs (tiles of 32 bins) take 483 steps at most and 50 on average
 # (counted on the CPU). Started in the regions' order, a large region's programs may start last and
 # finish long after the others; largest first is the classic remedy for such a tail. The sort's
 # launches and device time are a cost per call, which small problems may not repay. Not timed: not
