@@ -9,12 +9,12 @@ def rows():
     base = {"suite": "selfcheck", "impl": "ours", "precision": "fp32", "mode": "forward",
             "target_disagreement": 0.05, "target_min_time": 1e-3}
     return pd.DataFrame([
-        {**base, "case": "a", "device": "cpu", "median": 2e-3, "utils_benchmark_time": 2.05e-3,
-         "device_time": float("nan")},
-        {**base, "case": "b", "device": "cpu", "median": 1e-3, "utils_benchmark_time": 1.2e-3,
-         "device_time": float("nan")},
-        {**base, "case": "c", "device": "cpu", "median": 1e-5, "utils_benchmark_time": 2e-5,
-         "device_time": float("nan")},
+        {**base, "case": "a", "device": "cpu", "median": 2e-3, "min": 1.9e-3,
+         "utils_benchmark_time": 2.05e-3, "device_time": float("nan")},
+        {**base, "case": "b", "device": "cpu", "median": 1e-3, "min": 1e-3,
+         "utils_benchmark_time": 1.2e-3, "device_time": float("nan")},
+        {**base, "case": "c", "device": "cpu", "median": 1e-5, "min": 0.9e-5,
+         "utils_benchmark_time": 2e-5, "device_time": float("nan")},
         {**base, "case": "d", "device": "cuda", "median": 2e-4, "utils_benchmark_time": 2e-4,
          "device_time": 1.01e-4, "graph_replay_time": 1e-4, "profiler_time": 1e-4,
          "target_disagreement": 0.03, "target_min_time": 50e-6},
@@ -38,6 +38,18 @@ def test_finding_counts_and_names_the_worst():
         "Where it was not met, or could not be told from noise, treat differences of that size "
         "between implementations in this run as noise.")
     assert findings[1].startswith("cuda: 1 of 1 operations met the target")
+
+
+def test_an_operation_is_long_enough_by_its_fastest_round_on_the_cpu():
+    frame = rows()
+    # a 10 µs add on a busy machine: most rounds stretched past 1 ms, the fastest not
+    frame.loc[frame["case"] == "c", ["median", "utils_benchmark_time"]] = [3e-3, 2e-5]
+    out = verdicts(frame).set_index("case")
+    assert out.loc["c", "target"] == "too short for a target"
+    assert out.loc["b", "target"] == "missed"  # its fastest round took 1 ms: judged
+    # a run that recorded no fastest round: its median decides
+    out = verdicts(frame.drop(columns=["min"])).set_index("case")
+    assert out.loc["c", "target"] == "missed" and out.loc["a", "target"] == "met"
 
 
 def test_targets_are_the_recorded_ones():
