@@ -493,6 +493,12 @@ def test_pyramid_apart_pools_its_finest_level_as_roi_pool_does_then_the_rest(lau
     assert first == again == pooled and pooled[0] % 3 == 0
     assert len(launches["_roi_spp_kernel"].grids) == 1
     assert launches["_roi_spp_kernel"].constants[0]["FIRST"] == 1
+    # the second launch's tiles are sized for the levels it may pool, not the finest: for
+    # (6, 3, 2, 1), 9 bins at most
+    tri.roi_spp(*on(x, boxes), (6, 3, 2, 1))
+    block_c, block_b, _ = tri._tiles(4, 9, 1, 1)
+    assert launches["_roi_spp_kernel"].constants[-1]["BLOCK_B"] == block_b < tri._tiles(
+        4, 36, 1, 1)[1]
 
 
 def test_pyramid_apart_leaves_the_finest_level_to_its_first_launch(monkeypatch):
@@ -563,10 +569,14 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 def test_the_channels_last_copy_kernel_is_torch_s_copy_bit_for_bit(dtype, monkeypatch):
     monkeypatch.setattr(tri, "COPY_KERNEL", True)
+    copies = _Launches(tri._channels_last_kernel)
+    monkeypatch.setattr(tri, "_channels_last_kernel", copies)
     bits = {8: torch.int64, 4: torch.int32, 2: torch.int16}[dtype.itemsize]
     gen = torch.Generator().manual_seed(4)
-    # pixels and channels beyond one tile of 64 and not multiples of it; one channel; one pixel
-    for shape in ((2, 70, 9, 11), (1, 130, 8, 9), (2, 1, 5, 5), (3, 65, 1, 1)):
+    # pixels and channels beyond one tile of 64 and not multiples of it; a map of one row; two
+    # pixels in one column
+    shapes = ((2, 70, 9, 11), (1, 130, 8, 9), (1, 3, 1, 7), (2, 65, 2, 1))
+    for shape in shapes:
         x = torch.randn(shape, generator=gen).to(dtype)
         x.view(-1)[::5] = -0.0
         # NaNs of many payloads, either sign: all exponent bits, a mantissa other than 0
@@ -581,7 +591,11 @@ def test_the_channels_last_copy_kernel_is_torch_s_copy_bit_for_bit(dtype, monkey
         ours, strides = tri._laid_out(on(x)[0])
         theirs = x.contiguous(memory_format=torch.channels_last)
         assert strides == theirs.stride() and torch.equal(ours.cpu().view(bits), theirs.view(bits))
-    # a channels-last input is read as it is; a strided one is left to torch
+    assert copies.grids == [(-(-h * w // 64), -(-c // 64), n) for n, c, h, w in shapes]
+    # a channels-last input is read as it is; a strided one, or a batch of 65536 images, is
+    # left to torch
+    (many,) = on(torch.zeros(65536, 2, 1, 2, dtype=dtype))
+    assert torch.equal(tri._laid_out(many)[0], many) and len(copies.grids) == len(shapes)
     (cl,) = on(torch.randn(2, 70, 9, 11, generator=gen).contiguous(
         memory_format=torch.channels_last))
     assert tri._laid_out(cl)[0].data_ptr() == cl.data_ptr()
@@ -673,6 +687,7 @@ def test_cpu_tensors_are_refused_without_the_interpreter(monkeypatch):
 
 def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     from bench.ops import roi_triton_sweep as sweep
+    from bench.profiling import profile_step
     from bench.suites.roi_spp_pooling import Case, Inputs
 
     def small(case, device, dtype):  # the suite's smallest case takes seconds here
@@ -680,14 +695,19 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
         boxes = torch.tensor([[0, 0, 0, 11, 11], [1, 2, 3, 9, 7.5]] * 2)
         return Inputs(*on(x, boxes, torch.randn(4, 3, 7, 7)), 1.0)
 
-    timed = []  # the settings in force while a variant is timed
+    timed, profiled = [], []  # the settings in force while a variant is timed, profiled
 
     def timer(fn):
         timed.append((tri.SCAN, tri.RUN_BLOCK))
         return 1.0
 
+    def profile(fn, device):
+        profiled.append((tri.SCAN, tri.RUN_BLOCK, len(timed)))
+        return profile_step(fn, device=device)
+
     monkeypatch.setattr(sweep, "make_inputs", small)
     monkeypatch.setattr(sweep, "_timer", lambda device: timer)
+    monkeypatch.setattr(sweep, "profile_step", profile)
     case, log = Case("pool", "small", 16, 7), io.StringIO()
     kept = tri.SCAN, tri.SCAN_COLUMNS, tri.RUN_BLOCK
     # (SCAN_COLUMNS 2: other than the module's on a GPU and in the interpreter)
@@ -702,16 +722,20 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     saved = []
     rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
                        save=lambda rows: saved.append(len(rows)))
-    assert saved == [1, 2, 3, 4, 5]  # after every row
+    assert saved == [1, 2, 3, 4, 5] + [5] * 5  # after every row, and after each profile
     assert [(row["mode"], row["dtype"], row["variant"]) for row in rows] == [
         ("forward", "float32", {}), ("forward", "float32", {"SCAN": False}),
         ("forward", "float32", {"SCAN_COLUMNS": 2}),
         ("forward_backward", "float32", {"RUN_BLOCK": 2}),
         ("forward", "bfloat16", {"dtype": "bfloat16"})]
     assert all(row["exact"] and row["ms"] == 1.0 for row in rows)
-    # and where one more call's time went (here, on the host: operators)
+    # then where one more call's time went, each under its variant's settings (here, on the
+    # host: operators)
+    # (torchvision's two timings and our five all came first)
+    assert profiled == [settings + (7,) for settings in timed[2:]]
     assert all(row["kernels"] and all(k["ms"] >= 0 for k in row["kernels"]) for row in rows)
-    assert log.getvalue().count("\n    one call: ") == len(rows)
+    where = log.getvalue().split("where one call's time went")[1].splitlines()[1:]
+    assert [line.split()[:2] for line in where] == [[case.id, row["mode"]] for row in rows]
     # torchvision twice, then each variant under its own settings
     assert timed[2:] == [(kept[0], kept[2]), (False, kept[2]), (kept[0], kept[2]),
                          (kept[0], 2), (kept[0], kept[2])]
@@ -742,7 +766,7 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
                                  out=log)
     assert failed["error"] == "out of resource: shared memory" and not failed["exact"]
     assert "FAILED: out of resource" in log.getvalue() and gather["exact"]
-    # a profile that fails loses nothing of the row but its profile
+    # a profile that fails, or records nothing, loses nothing of the row but its profile
     def no_profiler(*args, **kwargs):
         raise RuntimeError("CUPTI_ERROR_NOT_INITIALIZED\nmore")
 
@@ -750,7 +774,16 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     (row,) = sweep.sweep([case], [(0, {"SCAN": False})], DEVICE, budget=600, out=log)
     assert row["exact"] and row["ms"] == 1.0
     assert row["kernels"] == "profile failed: CUPTI_ERROR_NOT_INITIALIZED"
-    assert log.getvalue().endswith("    one call: profile failed: CUPTI_ERROR_NOT_INITIALIZED\n")
+    assert log.getvalue().endswith(" profile failed: CUPTI_ERROR_NOT_INITIALIZED\n")
+    monkeypatch.setattr(sweep, "profile_step", lambda fn, device: {"operators": [],
+                                                                   "kernels": []})
+    (row,) = sweep.sweep([case], [(0, {"SCAN": False})], DEVICE, budget=600, out=log)
+    assert row["kernels"] == "no kernels recorded" and row["ms"] == 1.0
+    # profiles stop at their limit; the rows stay
+    rows = [{"case": "c", "mode": "forward", "variant": {}, "kernels": None}] * 2
+    sweep._profile([(row, {}, None) for row in rows], DEVICE, log, lambda: None, -1)
+    assert log.getvalue().endswith("profiles stopped after -1 s\n")
+    assert all(row["kernels"] is None for row in rows)
     assert sweep.sweep([case], jobs, DEVICE, budget=0, out=log) == []
     assert "budget of 0 s spent" in log.getvalue()
     with pytest.raises(ValueError, match="not a setting"):

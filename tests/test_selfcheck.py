@@ -47,9 +47,11 @@ def test_an_operation_is_long_enough_by_its_fastest_round_on_the_cpu():
     out = verdicts(frame).set_index("case")
     assert out.loc["c", "target"] == "too short for a target"
     assert out.loc["b", "target"] == "missed"  # its fastest round took 1 ms: judged
-    # a run that recorded no fastest round: its median decides
+    # a run, or a row, that recorded no fastest round: its median decides
     out = verdicts(frame.drop(columns=["min"])).set_index("case")
     assert out.loc["c", "target"] == "missed" and out.loc["a", "target"] == "met"
+    frame.loc[frame["case"] == "c", "min"] = float("nan")
+    assert verdicts(frame).set_index("case").loc["c", "target"] == "missed"
 
 
 def test_targets_are_the_recorded_ones():

@@ -957,9 +957,11 @@ def _warps(*block: int) -> int:
 
 def _laid_out(input: torch.Tensor):
     """(the input as the kernels read it, its strides)."""
+    n, c, h, w = input.shape
+    # (the grid's second and third axes hold at most 65535 programs: torch's copy beyond)
     if CHANNELS_LAST and COPY_KERNEL and input.is_contiguous() and \
-            not input.is_contiguous(memory_format=torch.channels_last):
-        n, c, h, w = input.shape
+            not input.is_contiguous(memory_format=torch.channels_last) and \
+            max(n, triton.cdiv(c, 64)) < 65536:
         x = torch.empty_like(input, memory_format=torch.channels_last)
         _channels_last_kernel[(triton.cdiv(h * w, 64), triton.cdiv(c, 64), n)](
             input, x, c, h * w, BLOCK_P=64, BLOCK_C=64, num_warps=4)

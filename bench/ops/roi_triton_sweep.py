@@ -1,29 +1,29 @@
 """Settings of the Triton RoI kernels, swept on a GPU in one call.
 
-A variant is a set of changes to `bench.ops.roi_triton`'s settings (`SETTINGS`), and a "dtype"
-of the inputs (float32 unless named; in bfloat16 the boxes are rounded too, so its regions
-differ slightly from float32's). Each is first checked bit for bit, then timed: device time by
-CUDA events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it has no
-bfloat16 kernel on CUDA). Our calls wait for the device once each (the boxes' check), so their
-time includes the host's launches after that wait; torchvision's calls do not wait. Forwards are
-checked against torchvision's roi_pool on the same values in float32 (per level for the
-pyramid), forward+backward (float32) against the CPU gradient ours equals bit for bit
-(torchvision's; `bench.ops.roi_spp`'s for the pyramid). A variant that is not exact is reported
-and not timed; one that fails (does not compile, say) is reported with its error, and the sweep
-goes on. Each timed row says the share of the run's measured copy bandwidth it reached with the
-RoI suite's minimal traffic (`bytes_moved`), and where one more call's time went: its top four
-kernels by device time, profiled by torch.profiler (the copy, the sort, each launch of ours; a
-profile that fails is reported and the row kept). The cases are the RoI suite's goal cases. Each
-variant runs on every case before the next starts: the ones most worth knowing first, then
-combinations in a seeded random order; a launch already run is not run again, and none is
-started after `--budget` seconds (a new kernel shape compiles once, about a second), so the call
-fits the GPU machine's lease. `--json` is rewritten after every row. At the end, or when
-interrupted (Ctrl-C, a time limit's SIGINT), the issue's goals: the ratios of the module
-settings and of the fastest exact variant.
+A variant is a set of changes to `bench.ops.roi_triton`'s settings (`SETTINGS`), and a "dtype" of
+the inputs (float32 unless named; in bfloat16 the boxes are rounded too, so its regions differ
+slightly from float32's). Each is first checked bit for bit, then timed: device time by CUDA
+events, the median of `triton.testing.do_bench`, beside torchvision's float32 (it has no bfloat16
+kernel on CUDA). Our calls wait for the device once each (the boxes' check), so their time includes
+the host's launches after that wait; torchvision's calls do not wait. Forwards are checked against
+torchvision's roi_pool on the same values in float32 (per level for the pyramid), forward+backward
+(float32) against the CPU gradient ours equals bit for bit (torchvision's; `bench.ops.roi_spp`'s
+for the pyramid). A variant that is not exact is reported and not timed; one that fails (does not
+compile, say) is reported with its error, and the sweep goes on. Each timed row says the share of
+the run's measured copy bandwidth it reached with the RoI suite's minimal traffic (`bytes_moved`).
+After all timings (a CUDA profile may leave hooks that slow what is timed after it), each timed
+row's variant is profiled once by torch.profiler, for 30 s at most: where one more call's time
+went, its top four kernels by device time (the copy, the sort, each launch of ours; a profile that
+fails is reported). The cases are the RoI suite's goal cases. Each variant runs on every case
+before the next starts: the ones most worth knowing first, then combinations in a seeded random
+order; a launch already run is not run again, and none is started after `--budget` seconds (a new
+kernel shape compiles once, about a second), so the call fits the GPU machine's lease. `--json` is
+rewritten after every row. At the end, or when interrupted (Ctrl-C, a time limit's SIGINT), the
+issue's goals: the ratios of the module settings and of the fastest exact variant.
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs seven variants (five forward, two backward) on two tiny cases, on CPU tensors too
+`--smoke` runs eight variants (six forward, two backward) on two tiny cases, on CPU tensors too
 (through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
 clock: it checks the script, not the kernels' speed.
 """
@@ -99,6 +99,8 @@ SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE",
             "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
             "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART", "LONGEST_FIRST",
             "COPY_KERNEL")
+# Seconds of profiles after the timings, at most (`_profile`).
+PROFILE_SECONDS = 30.0
 # The settings of each backward (the others do not change what it launches).
 SORT = ("RUN_BLOCK", "RUN_CHUNK")
 GRADIENT = ("GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES")
@@ -227,7 +229,7 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
     rows = [] if rows is None else rows
     copy = peak_bandwidth(device) if device == "cuda" else math.nan
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
-    references, theirs, traffic, done = {}, {}, {}, set()
+    references, theirs, traffic, done, timed = {}, {}, {}, set(), []
     for (backward, variant), case in itertools.product(jobs, cases):
         launch = case, _resolved(variant, backward, case.kind)
         if launch in done:
@@ -235,7 +237,7 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
         done.add(launch)
         if time.perf_counter() - start > budget:
             print(f"budget of {budget:.0f} s spent; the rest not run", file=out)
-            return rows
+            break
         if case not in theirs:
             theirs[case] = [timer(_theirs(case, inputs[case], b)) for b in (0, 1)]
             print(f"{case.id}: torchvision {theirs[case][0]:.3f} ms forward, "
@@ -247,7 +249,7 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
         if key not in references:
             references[key] = _reference(case, data, backward)
             traffic[key] = bytes_moved(case, data, mode)
-        error, kernels = None, None
+        error = None
         with settings(**changes):
             try:
                 ours = _ours(case, data, backward)
@@ -255,15 +257,14 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
                 ms = timer(ours) if exact else math.nan
             except Exception as failure:  # a variant that does not compile or launch: the next
                 error, exact, ms = _first_line(failure, 200), False, math.nan
-            if exact:
-                kernels = _kernels(ours, device)
         share = traffic[key] / (ms * 1e-3) / copy
         rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
                      "variant": variant, "exact": exact, "ms": ms,
                      "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
-                     "fraction_of_copy": share, "error": error, "kernels": kernels})
+                     "fraction_of_copy": share, "error": error, "kernels": None})
         save(rows)
-        name = ", ".join(f"{k}={v}" for k, v in variant.items()) or "module settings"
+        if exact:
+            timed.append((rows[-1], changes, ours))
         if error:
             result = f"FAILED: {error}"
         elif exact:
@@ -271,28 +272,53 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
                       + (f" {share:6.1%} of copy" if share == share else ""))
         else:
             result = "NOT EXACT, not timed"
-        print(f"  {case.id:20s} {mode:16s} {name:54s} {result}", file=out, flush=True)
-        if kernels is not None:
-            where = kernels if isinstance(kernels, str) else ", ".join(
-                f"{k['name'][:40]} {k['ms']:.3f}" for k in kernels) + " ms"
-            print(f"    one call: {where}", file=out, flush=True)
+        print(f"  {_label(rows[-1])} {result}", file=out, flush=True)
+    _profile(timed, device, out, lambda: save(rows), PROFILE_SECONDS)
     return rows
+
+
+def _label(row: dict) -> str:
+    name = ", ".join(f"{k}={v}" for k, v in row["variant"].items()) or "module settings"
+    return f"{row['case']:20s} {row['mode']:16s} {name:54s}"
 
 
 def _first_line(failure: Exception, width: int) -> str:
     return str(failure).strip().split("\n")[0][:width]
 
 
+def _profile(timed: list, device: str, out, save, limit: float) -> None:
+    """Where one more call of each timed row's variant spent its time, for `limit` seconds at
+    most, in the rows' order: after every timing, since a CUDA profile may leave the profiler's
+    hooks in place and slow what is timed after it. Each row's `kernels`, saved as they come."""
+    if not timed:
+        return
+    print("where one call's time went (torch.profiler, after all timings): "
+          + ("kernels by device time" if device == "cuda"
+             else "host operators (the interpreter's work does not show)"), file=out)
+    start = time.perf_counter()
+    for row, changes, fn in timed:
+        if time.perf_counter() - start > limit:
+            print(f"profiles stopped after {limit:.0f} s", file=out)
+            return
+        with settings(**changes):
+            row["kernels"] = _kernels(fn, device)
+        save()
+        where = row["kernels"] if isinstance(row["kernels"], str) else ", ".join(
+            f"{k['name'][:40]} {k['ms']:.3f}" for k in row["kernels"]) + " ms"
+        print(f"  {_label(row)} {where}", file=out, flush=True)
+
+
 def _kernels(fn, device: str) -> list[dict] | str:
-    """Where one call's time goes, by torch.profiler (`bench.profiling`): its top kernels by
-    device time on CUDA (operators by host time elsewhere), in ms; or why the profile failed.
-    One call, with the profiler's overhead: it explains, the timer measures."""
+    """One call's top four kernels by device time on CUDA (operators by host time elsewhere),
+    in ms, by torch.profiler (`bench.profiling`); or why there are none. One call, with the
+    profiler's overhead: it explains, the timer measures."""
     try:
         found = profile_step(fn, device=device)
     except Exception as failure:  # no reason to lose the row's timing
         return f"profile failed: {_first_line(failure, 120)}"
-    return [{"name": row["name"], "ms": row["self_time"] * 1e3}
-            for row in found.get("kernels", found["operators"])[:4]]
+    top = found.get("kernels", found["operators"])[:4]
+    return [{"name": row["name"], "ms": row["self_time"] * 1e3} for row in top] or \
+        "no kernels recorded"
 
 
 def goals(rows: list[dict], out=sys.stdout) -> None:
@@ -336,7 +362,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="seven variants on two tiny cases: checks the script")
+                        help="eight variants on two tiny cases: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
@@ -347,7 +373,7 @@ def main(argv=None) -> int:
         cases = (Case("pool", "small", 16, 7), Case("pyramid", "small", 16, 0))
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
                 (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
-                (FORWARD, LONGEST)]
+                (FORWARD, LONGEST), (FORWARD, COPY)]
     else:
         cases, jobs = CASES, FIRST + THEN
 
