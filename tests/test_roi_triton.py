@@ -101,7 +101,7 @@ def problems(draw, max_regions=6):
     return x, boxes, size, draw(st.sampled_from(SCALES))
 
 
-# The pyramid in one launch, or its finest level in a launch of its own.
+# The pyramid in one launch, or a launch a level (PYRAMID_APART).
 APART = pytest.mark.parametrize("apart", [False, True])
 
 
@@ -478,27 +478,25 @@ def test_pyramid_is_one_launch_deriving_the_levels_that_divide_the_finest(launch
     assert tri._plan((3, 6, 5, 6))[0] == [(3, 0, 2), (6, 9, 0), (5, 45, 0), (6, 70, 1)]
 
 
-def test_pyramid_apart_pools_its_finest_level_as_roi_pool_does_then_the_rest(launches,
-                                                                            monkeypatch):
+def test_pyramid_apart_launches_each_level_the_finest_first(launches, monkeypatch):
     monkeypatch.setattr(tri, "PYRAMID_APART", True)
     x = torch.randn(2, 4, 30, 40).relu()  # many tied zeros
     boxes = torch.tensor([[0, 0, 0, 39, 29], [1, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
     for levels in ((3, 6, 5, 6), (6,)):
         out = tri.roi_spp(*on(x, boxes), levels)
         assert same_bits(out, tv_pyramid(x, boxes, levels)), levels
-    # (3, 6, 5, 6): the finest level with roi_pool's grid (a program per group of bins), then
-    # the others in one launch that starts past the finest; (6,): the first launch only
+    # (3, 6, 5, 6): the finest level, then 5 (pooled from the input), with roi_pool's grid (a
+    # program per group of bins); 3 and the second 6 derived, each in a launch of its own that
+    # starts past the finest; (6,): the finest alone
     assert same_bits(tri.roi_pool(*on(x, boxes), 6), tv(x, boxes, 6))
-    first, again, pooled = launches["_roi_pool_kernel"].grids
-    assert first == again == pooled and pooled[0] % 3 == 0
-    assert len(launches["_roi_spp_kernel"].grids) == 1
-    assert launches["_roi_spp_kernel"].constants[0]["FIRST"] == 1
-    # the second launch's tiles are sized for the levels it may pool, not the finest: for
-    # (6, 3, 2, 1), 9 bins at most
+    six, five, alone, pooled = launches["_roi_pool_kernel"].grids
+    assert six == alone == pooled and pooled[0] % 3 == 0 and five[0] % 3 == 0
+    assert [launch["FIRST"] for launch in launches["_roi_spp_kernel"].constants] == [1, 1]
+    # each derived level's tiles sized for it: all of its coarse bins and their fine bins in
+    # one step (here, where channel blocks of 4 leave room)
     tri.roi_spp(*on(x, boxes), (6, 3, 2, 1))
-    block_c, block_b, _ = tri._tiles(4, 9, 1, 1)
-    assert launches["_roi_spp_kernel"].constants[-1]["BLOCK_B"] == block_b < tri._tiles(
-        4, 36, 1, 1)[1]
+    assert [(launch["BLOCK_D"], launch["BLOCK_F"])
+            for launch in launches["_roi_spp_kernel"].constants[2:]] == [(16, 4), (4, 16), (1, 64)]
 
 
 def test_pyramid_apart_leaves_the_finest_level_to_its_first_launch(monkeypatch):
@@ -876,15 +874,17 @@ COMPILE = textwrap.dedent("""
                  STAGES=tri.STAGES, ORDERED=tri.LONGEST_FIRST),
             aligned=("x_ptr", "box_ptr", "out_ptr", "arg_ptr", "C", "s_n", "s_h", "s_w"),
             warps=tri.WARPS)
-    # one launch (FIRST 0) or the levels after a finest level pooled apart (1)
-    for scan, columns, first, ordered in ((True, 1, 0, False), (True, 1, 1, True),
-                                          (False, 16, 0, False)):
+    # one launch (FIRST 0), or a level derived in a launch of its own (1: the tiles of
+    # PYRAMID_APART's level 3 from 6, 256 channels)
+    for scan, columns, first, ordered, d, f, c in ((True, 1, 0, False, 1, 32, 64),
+                                                   (True, 1, 1, True, 16, 4, 32),
+                                                   (False, 16, 0, False, 1, 32, 64)):
         compile(tri._roi_spp_kernel,
                 {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "order_ptr": "*i64",
                  "plan_ptr": "*i32", "out_ptr": "*bf16", "arg_ptr": "*i32",
                  **ints("n_levels", "row_len", "C", "H", "W", "c_blocks", "s_n", "s_c", "s_h",
                         "s_w", "fine", "fine_out")},
-                dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=1, BLOCK_F=32, BLOCK_C=64,
+                dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=d, BLOCK_F=f, BLOCK_C=c,
                      BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None, FIRST=first,
                      ORDERED=ordered))
     # the GPU's float32 launch; bfloat16's rounding and int64 keys on a short chunk (the

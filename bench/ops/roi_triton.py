@@ -52,10 +52,10 @@ winners, with the smallest flat index among the winners equal to it. That is the
 the coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
 first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no special
 case. Other levels are pooled from the input by the same program. With `PYRAMID_APART` (not the
-default until a GPU has timed it) the finest level is pooled first by roi_pool's kernel, its
-programs spread over groups of bins as for roi_pool, into the pyramid's output; a second launch
-then takes the other levels as above, reading the finest level's results after the first launch
-wrote them.
+default until a GPU has timed it) each level has a launch of its own, the finest first: levels
+pooled from the input by roi_pool's kernel, its programs spread over groups of bins, into the
+pyramid's output; derived levels by the pyramid kernel with tiles sized for that level, reading
+the finest level's results after the launch before wrote them.
 
 Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
 in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
@@ -139,9 +139,9 @@ whose channel stride of 1 Triton makes a constant; pointers and the other stride
 16), a step of the scan is 112 PTX instructions for the 16 values of a thread, 4 bins x 4
 channels with one 16-byte load per bin (one column a step, 4 warps, no unrolling).
 `make gpu-check` tests the kernels on a GPU, and `make gpu-sweep` times the settings (scan or
-gather, columns a step, unrolling, software pipelining, channels-last or NCHW, tiles, warps, the
-pyramid in one launch or two, the backward by sort or by tiles and their blocks and chunks) side
-by side with torchvision.
+gather, columns a step, unrolling, software pipelining, channels-last or NCHW and the copy,
+tiles, warps, the programs' order, the pyramid in one launch or a launch a level, the backward
+by sort or by tiles and their blocks and chunks) side by side with torchvision.
 """
 
 import functools
@@ -201,14 +201,16 @@ PIXELS_FIRST = True
 # sweep (reports/examples/nvidia-h200/roi-sweeps); on 512x38x50 UNROLL 1 with 4 warps was
 # faster (0.402 against 0.410 ms), and 1.21-1.45x slower on the others.
 WARPS = 8
-# The pyramid in two launches: its finest level by `_roi_pool_kernel`, a program per (region,
-# group of bins, block of channels) as for roi_pool, then the other levels. In one launch, a
-# program takes all of a region's finest bins for its channels: the 36 of a {6,3,2,1} pyramid
-# in two tiles of 32 bins one after the other on an H200 (the second with 4 bins busy), then
-# the coarser levels one bin at a time; the pyramid took 3.1x the time of one torchvision 7x7
-# roi_pool call there (at UNROLL 4, reports/examples/nvidia-h200/roi-sweeps, the second sweep).
-# Where the time goes was not measured, and this setting not timed: not the default until a GPU
-# has (`make gpu-sweep` times it beside the one launch).
+# Each level of the pyramid in a launch of its own (`_pyramid_apart`), the finest first by
+# `_roi_pool_kernel`, a program per (region, group of bins, block of channels) as for roi_pool;
+# a derived level with all of a channel block's coarse bins and their fine bins in one step. In
+# one launch, a program takes all of a region's finest bins for its channels: the 36 of a
+# {6,3,2,1} pyramid in two tiles of 32 bins one after the other on an H200 (the second with 4
+# bins busy), then the coarser levels one coarse bin at a time (14 steps); the pyramid took 3.1x
+# the time of one torchvision 7x7 roi_pool call there (at UNROLL 4,
+# reports/examples/nvidia-h200/roi-sweeps, the second sweep). Where the time goes was not
+# measured, and this setting not timed: not the default until a GPU has (`make gpu-sweep` times
+# it beside the one launch).
 PYRAMID_APART = False
 # Start the programs of the largest regions first: the box check also measures each region (its
 # scaled area within the map), a sort orders them once the check has passed (on the device it runs
@@ -632,7 +634,8 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, order_ptr, plan_ptr, out_ptr, ar
     finest level (the first of its size, whose output starts at fine_out in a row) first; each
     other level derived from it or pooled from the input. Plan rows: (level, offset of the level
     in an output row per channel, step), step finest // level where the level may be derived
-    from the finest, else 0. FIRST 1: the finest level was pooled by a launch before."""
+    from the finest, else 0. FIRST 1: the finest level was pooled by a launch before (and the
+    plan holds it and one level to derive: `_pyramid_apart`)."""
     k, _, c_block = _program(order_ptr, 1, c_blocks, ORDERED)
     c = c_block * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
@@ -872,10 +875,16 @@ def _constants(dtype: torch.dtype) -> dict:
 @functools.cache
 def _plan_on(levels: tuple, device: torch.device) -> torch.Tensor:
     """A pyramid's plan on the device, its finest level first (the others derive from it; each
-    row names its output's place), copied once per set of levels (a copy from the host waits for
-    the device) and kept: no kernel can be reading it when its memory is reused."""
+    row names its output's place)."""
     plan, first_fine = _plan(levels)
-    rows = [plan[first_fine]] + plan[:first_fine] + plan[first_fine + 1:]
+    return _rows_on(tuple([plan[first_fine]] + plan[:first_fine] + plan[first_fine + 1:]),
+                    device)
+
+
+@functools.cache
+def _rows_on(rows: tuple, device: torch.device) -> torch.Tensor:
+    """Plan rows on the device, copied once per set of rows (a copy from the host waits for the
+    device) and kept: no kernel can be reading them when their memory is reused."""
     return torch.tensor([v for row in rows for v in row], dtype=torch.int32, device=device)
 
 
@@ -1158,6 +1167,40 @@ def _plan(levels):
     return plan, first_fine
 
 
+def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first_fine: int,
+                   height: int, width: int) -> None:
+    """PYRAMID_APART: each level of the pyramid in a launch of its own, the finest first. A level
+    pooled from the input goes to roi_pool's kernel (`_pool_launch`: programs spread over groups
+    of bins); one that may derive from the finest, to the pyramid kernel with a plan of the
+    finest and that level (FIRST 1: the finest is done) and tiles sized for it, all of a
+    channel block's coarse bins and their fine bins in one step where they fit (its fallback,
+    pooling regions whose edges do not allow the derivation, gets tiles of that level)."""
+    _, c, h, w = x.shape
+    row_len = out.shape[1]
+    fine_row = plan[first_fine]
+    finest = fine_row[0]
+    for row in [fine_row] + plan[:first_fine] + plan[first_fine + 1:]:
+        level, offset, step = row
+        if step == 0:
+            _pool_launch(x, strides, rois, scale, order, out, argmax, (level, level), height,
+                         width, row_len, c * offset)
+            continue
+        block_f, block_d = _pow2(step * step), _pow2(level * level)
+        block_c = _floor_pow2(min(MAX_BLOCK_C, _pow2(c), max(1, TILE // (block_f * block_d))))
+        _, block_b, block_q = _tiles(c, level * level, _bin_bound(height, level, h),
+                                     _bin_bound(width, level, w))
+        c_blocks = triton.cdiv(c, block_c)
+        grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
+        _roi_spp_kernel[grid](
+            x, rois, scale, order_ptr, _rows_on((fine_row, row), x.device), out, argmax, 2,
+            row_len, c, h, w, c_blocks, *strides, finest, c * fine_row[1],
+            **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_D=block_d,
+            BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(finest), DERIVED=True, SCAN=SCAN,
+            UNROLL=UNROLL, STAGES=STAGES, FIRST=1, ORDERED=ordered,
+            num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
+            enable_fp_fusion=False)
+
+
 class _RoISPP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, levels, spatial_scale):
@@ -1169,21 +1212,17 @@ class _RoISPP(torch.autograd.Function):
         launch = k * c and h * w
         out, argmax = _outputs((k, row_len), launch, input)
         finest = max(levels)
-        apart = bool(PYRAMID_APART and launch)
-        if launch:
+        if launch and PYRAMID_APART:
+            _pyramid_apart(*_laid_out(input), rois, scale, order, out, argmax, plan, first_fine,
+                           height, width)
+        elif launch:
             x, strides = _laid_out(input)
-        if apart:
-            _pool_launch(x, strides, rois, scale, order, out, argmax, (finest, finest), height,
-                         width, row_len, c * plan[first_fine][1])
-        if launch and len(plan) > apart:
             # Tiles sized for the levels pooled from the input. A region whose edges do not
             # allow a derivation pools the level from the input with these tiles too: where the
             # tile has room (the interpreter's; on a GPU, few channels), a scan's steps may take
             # as many columns as the coarsest level's bins have. On a GPU with many channels such
             # a level still goes one column a step, with few of the tile's bin lanes busy.
-            # Apart, any level but the finest may be pooled here (a derivation's fallback).
-            pooled = [level for d, (level, _, step) in enumerate(plan)
-                      if (d != first_fine if apart else step == 0)]
+            pooled = [level for level, _, step in plan if step == 0]
             coarsest = min(levels) if SCAN else min(pooled)
             block_c, block_b, block_q = _tiles(
                 c, max(level * level for level in pooled),
@@ -1200,7 +1239,7 @@ class _RoISPP(torch.autograd.Function):
                 c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
                 BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
                 BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
-                STAGES=STAGES, FIRST=int(apart), ORDERED=ordered,
+                STAGES=STAGES, FIRST=0, ORDERED=ordered,
                 num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
                 enable_fp_fusion=False)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))

@@ -63,8 +63,8 @@ BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
 # forward+backward (the rows every other is compared with), bfloat16; then the settings not yet
-# timed: the largest regions' programs first, our own channels-last copy, the pyramid's finest
-# level in a launch of its own, the backward without a sort and its tiles; then one setting
+# timed: the largest regions' programs first, our own channels-last copy, each level of the
+# pyramid in a launch of its own, the backward without a sort and its tiles; then one setting
 # changed at a time: those before UNROLL 4 and WARPS 8 were chosen (on an H200), the backward's
 # chunks, the fastest pyramid of the first sweep there, the gather kernel, NCHW reads (no
 # channels-last copy), and the pyramid apart with other tiles.
