@@ -497,10 +497,17 @@ def test_pyramid_apart_launches_each_level_the_finest_first(launches, monkeypatc
     tri.roi_spp(*on(x, boxes), (6, 3, 2, 1))
     assert [(launch["BLOCK_D"], launch["BLOCK_F"])
             for launch in launches["_roi_spp_kernel"].constants[2:]] == [(16, 4), (4, 16), (1, 64)]
+    # where a level's bins outgrow the tile, the tile holds what fits and the loops the rest
+    monkeypatch.setattr(tri, "TILE", 16)
+    monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
+    assert same_bits(tri.roi_spp(*on(x, boxes), (12, 1)), tv_pyramid(x, boxes, (12, 1)))
+    derived = launches["_roi_spp_kernel"].constants[-1]
+    assert (derived["BLOCK_D"], derived["BLOCK_F"], derived["BLOCK_C"]) == (1, 8, 2)
 
 
 def test_pyramid_apart_leaves_the_finest_level_to_its_first_launch(monkeypatch):
-    """The second launch starts past the finest level: what the first wrote there stays."""
+    """The derived levels' launches start past the finest level: what its launch wrote there
+    stays."""
     monkeypatch.setattr(tri, "PYRAMID_APART", True)
     marked = []
 

@@ -996,7 +996,7 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
 @functools.cache
 def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
     """The levels' (bin rows, bin columns, bins of the levels before) on the device, for
-    `_level_tiles` (kept, as `_plan_on`)."""
+    `_level_tiles` (kept, as `_rows_on`)."""
     before = itertools.accumulate((rows * cols for rows, cols in grids), initial=0)
     return torch.tensor([v for (rows, cols), o in zip(grids, before) for v in (rows, cols, o)],
                         dtype=torch.int32, device=device)
@@ -1173,8 +1173,9 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
     pooled from the input goes to roi_pool's kernel (`_pool_launch`: programs spread over groups
     of bins); one that may derive from the finest, to the pyramid kernel with a plan of the
     finest and that level (FIRST 1: the finest is done) and tiles sized for it, all of a
-    channel block's coarse bins and their fine bins in one step where they fit (its fallback,
-    pooling regions whose edges do not allow the derivation, gets tiles of that level)."""
+    channel block's coarse bins and their fine bins in one step where they fit in TILE (its
+    fallback, pooling regions whose edges do not allow the derivation, gets tiles of that level
+    and of the same channels)."""
     _, c, h, w = x.shape
     row_len = out.shape[1]
     fine_row = plan[first_fine]
@@ -1186,8 +1187,13 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
                          width, row_len, c * offset)
             continue
         block_f, block_d = _pow2(step * step), _pow2(level * level)
-        block_c = _floor_pow2(min(MAX_BLOCK_C, _pow2(c), max(1, TILE // (block_f * block_d))))
-        _, block_b, block_q = _tiles(c, level * level, _bin_bound(height, level, h),
+        # channels: what the level's bins leave of the tile, 16 at least (a grid axis holds
+        # 65535 blocks of them); then the bins, to what the channels leave (the kernel's loops
+        # take the rest)
+        block_c = _floor_pow2(min(MAX_BLOCK_C, _pow2(c), max(16, TILE // (block_f * block_d))))
+        block_f = min(block_f, max(1, TILE // block_c))
+        block_d = min(block_d, max(1, TILE // (block_c * block_f)))
+        _, block_b, block_q = _tiles(block_c, level * level, _bin_bound(height, level, h),
                                      _bin_bound(width, level, w))
         c_blocks = triton.cdiv(c, block_c)
         grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
@@ -1195,7 +1201,7 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
             x, rois, scale, order_ptr, _rows_on((fine_row, row), x.device), out, argmax, 2,
             row_len, c, h, w, c_blocks, *strides, finest, c * fine_row[1],
             **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_D=block_d,
-            BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(finest), DERIVED=True, SCAN=SCAN,
+            BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(level), DERIVED=True, SCAN=SCAN,
             UNROLL=UNROLL, STAGES=STAGES, FIRST=1, ORDERED=ordered,
             num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
             enable_fp_fusion=False)
