@@ -873,18 +873,11 @@ def _constants(dtype: torch.dtype) -> dict:
 
 
 @functools.cache
-def _plan_on(levels: tuple, device: torch.device) -> torch.Tensor:
-    """A pyramid's plan on the device, its finest level first (the others derive from it; each
-    row names its output's place)."""
-    plan, first_fine = _plan(levels)
-    return _rows_on(tuple([plan[first_fine]] + plan[:first_fine] + plan[first_fine + 1:]),
-                    device)
-
-
 @functools.cache
 def _rows_on(rows: tuple, device: torch.device) -> torch.Tensor:
-    """Plan rows on the device, copied once per set of rows (a copy from the host waits for the
-    device) and kept: no kernel can be reading them when their memory is reused."""
+    """Rows of small integers (plans) on the device, copied once per set of rows (a copy from
+    the host waits for the device) and kept: no kernel can be reading them when their memory is
+    reused."""
     return torch.tensor([v for row in rows for v in row], dtype=torch.int32, device=device)
 
 
@@ -993,13 +986,11 @@ def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torc
     return out
 
 
-@functools.cache
 def _grid_plan_on(grids: tuple, device: torch.device) -> torch.Tensor:
     """The levels' (bin rows, bin columns, bins of the levels before) on the device, for
-    `_level_tiles` (kept, as `_rows_on`)."""
+    `_level_tiles`."""
     before = itertools.accumulate((rows * cols for rows, cols in grids), initial=0)
-    return torch.tensor([v for (rows, cols), o in zip(grids, before) for v in (rows, cols, o)],
-                        dtype=torch.int32, device=device)
+    return _rows_on(tuple((rows, cols, o) for (rows, cols), o in zip(grids, before)), device)
 
 
 def _tile_lists(rois, scale: int, grids: tuple, shape, dtype, block_h: int, block_w: int):
@@ -1177,14 +1168,12 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
     fallback, pooling regions whose edges do not allow the derivation, gets tiles of that level
     and of the same channels)."""
     _, c, h, w = x.shape
-    row_len = out.shape[1]
-    fine_row = plan[first_fine]
-    finest = fine_row[0]
-    for row in [fine_row] + plan[:first_fine] + plan[first_fine + 1:]:
+    fine_row, *others = _finest_first(plan, first_fine)
+    for row in (fine_row, *others):
         level, offset, step = row
         if step == 0:
             _pool_launch(x, strides, rois, scale, order, out, argmax, (level, level), height,
-                         width, row_len, c * offset)
+                         width, out.shape[1], c * offset)
             continue
         block_f, block_d = _pow2(step * step), _pow2(level * level)
         # channels: what the level's bins leave of the tile, 16 at least (a grid axis holds
@@ -1195,16 +1184,33 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
         block_d = min(block_d, max(1, TILE // (block_c * block_f)))
         _, block_b, block_q = _tiles(block_c, level * level, _bin_bound(height, level, h),
                                      _bin_bound(width, level, w))
-        c_blocks = triton.cdiv(c, block_c)
-        grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
-        _roi_spp_kernel[grid](
-            x, rois, scale, order_ptr, _rows_on((fine_row, row), x.device), out, argmax, 2,
-            row_len, c, h, w, c_blocks, *strides, finest, c * fine_row[1],
-            **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_D=block_d,
-            BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(level), DERIVED=True, SCAN=SCAN,
-            UNROLL=UNROLL, STAGES=STAGES, FIRST=1, ORDERED=ordered,
-            num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
-            enable_fp_fusion=False)
+        _spp_launch(x, strides, rois, scale, order, out, argmax, (fine_row, row),
+                    (block_b, block_q, block_d, block_f, block_c), level, derived=True, first=1)
+
+
+def _finest_first(plan, first_fine: int) -> tuple:
+    """The plan's rows in the order the kernels take them: the finest level first (the others
+    may derive from it), then the others in the plan's order."""
+    return (plan[first_fine], *plan[:first_fine], *plan[first_fine + 1:])
+
+
+def _spp_launch(x, strides, rois, scale: int, order, out, argmax, rows: tuple, blocks: tuple,
+                largest: int, derived: bool, first: int) -> None:
+    """`_roi_spp_kernel` on the input `x` (laid out, with its strides) over the plan `rows`, the
+    finest level's first, from row `first` on; tiles `blocks` = (BLOCK_B, BLOCK_Q, BLOCK_D,
+    BLOCK_F, BLOCK_C), `largest` the largest level of the rows taken."""
+    _, c, h, w = x.shape
+    block_b, block_q, block_d, block_f, block_c = blocks
+    c_blocks = triton.cdiv(c, block_c)
+    grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
+    _roi_spp_kernel[grid](
+        x, rois, scale, order_ptr, _rows_on(rows, x.device), out, argmax, len(rows),
+        out.shape[1], c, h, w, c_blocks, *strides, rows[0][0], c * rows[0][1],
+        **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_D=block_d,
+        BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(largest), DERIVED=derived, SCAN=SCAN,
+        UNROLL=UNROLL, STAGES=STAGES, FIRST=first, ORDERED=ordered,
+        num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
+        enable_fp_fusion=False)
 
 
 class _RoISPP(torch.autograd.Function):
@@ -1217,7 +1223,6 @@ class _RoISPP(torch.autograd.Function):
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
         out, argmax = _outputs((k, row_len), launch, input)
-        finest = max(levels)
         if launch and PYRAMID_APART:
             _pyramid_apart(*_laid_out(input), rois, scale, order, out, argmax, plan, first_fine,
                            height, width)
@@ -1235,19 +1240,12 @@ class _RoISPP(torch.autograd.Function):
                 _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w))
             steps = [step for *_, step in plan if step > 0]
             block_f = min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c))
-            block_d = min(_pow2(max((finest // step) ** 2 for step in steps) if steps else 1),
-                          max(1, TILE // (block_c * block_f)))
-            c_blocks = triton.cdiv(c, block_c)
-            grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
-            _roi_spp_kernel[grid](
-                x, rois, scale, order_ptr, _plan_on(levels, input.device),
-                out, argmax, len(plan), row_len, c, h, w, c_blocks, *strides, finest,
-                c * plan[first_fine][1], **_constants(input.dtype), BLOCK_B=block_b,
-                BLOCK_Q=block_q, BLOCK_D=block_d, BLOCK_F=block_f, BLOCK_C=block_c,
-                BLOCK_L=_pow2(max(levels)), DERIVED=bool(steps), SCAN=SCAN, UNROLL=UNROLL,
-                STAGES=STAGES, FIRST=0, ORDERED=ordered,
-                num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
-                enable_fp_fusion=False)
+            block_d = min(_pow2(max((max(levels) // step) ** 2 for step in steps)
+                                if steps else 1), max(1, TILE // (block_c * block_f)))
+            _spp_launch(x, strides, rois, scale, order, out, argmax,
+                        _finest_first(plan, first_fine),
+                        (block_b, block_q, block_d, block_f, block_c), max(levels),
+                        derived=bool(steps), first=0)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))
         ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out
