@@ -49,7 +49,7 @@ report: $(STAMP)
 
 compare: $(STAMP)
 	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=run-or-json B=run-or-json"; exit 2; }
-	$(BIN)/python -m bench compare $(A) $(B)
+	$(BIN)/python -m bench compare "$(A)" "$(B)"
 
 selfcheck: $(STAMP)
 	$(BIN)/python -m bench selfcheck

@@ -97,11 +97,15 @@ def test_benchmark_and_benchmark_disable_are_refused_together(tmp_path):
 
 def test_bench_report_makes_the_page_of_a_json_run(tmp_path):
     json_path = tmp_path / "mine.json"
+    # ours registered after pytest-benchmark, so that its hook would run first were it not
+    # `trylast` (loaded from entry points, the order happens to put ours last anyway)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark-only", "--suite", "toy",
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "-p", "pytest_benchmark.plugin",
+         "-p", "bench.plugin", "--benchmark-only", "--suite", "toy",
          "--benchmark-max-time=0.01", f"--benchmark-json={json_path}",
          f"--bench-report={tmp_path / 'page'}", "-p", "no:cacheprovider"],
-        cwd=tmp_path, env=env(), capture_output=True, text=True)
+        cwd=tmp_path, env={**env(), "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}, capture_output=True,
+        text=True)
     assert result.returncode == 0, result.stdout[-2000:]
     assert json_path.exists() and (tmp_path / "page" / "index.html").exists()
     assert f"bench: report {tmp_path / 'page' / 'index.html'}" in result.stdout
