@@ -29,6 +29,7 @@ from bench.suites import REGISTRY, check_selection, describe, load_suite
 OUTCOMES = pytest.StashKey[list]()
 COLLECTED = pytest.StashKey[int]()
 RUN = pytest.StashKey[dict]()
+STOP = pytest.StashKey["Stop"]()
 PARAMS = HARNESS
 
 
@@ -122,8 +123,30 @@ def _start_run(config) -> None:
                          "out": config.getoption("bench_report") or None,
                          "cpu_start": (time.monotonic(), cpu_times())}
     # A scheduler or container stop sends SIGTERM: end the session as Ctrl-C does, so pytest
-    # and pytest-benchmark write what was measured and the page is still made.
-    signal.signal(signal.SIGTERM, _terminate)
+    # and pytest-benchmark write what was measured and the page is still made. SIGINT left
+    # ignored where it is (a pytest started in the background of a script), as pytest does.
+    stop = config.stash[STOP] = Stop()
+    signal.signal(signal.SIGTERM, stop)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signal.signal(signal.SIGINT, stop)
+
+
+class Stop:
+    """The handler of SIGINT and SIGTERM under --benchmark: the first ends the session as Ctrl-C
+    does; those after it are ignored, with one line to say so. They come while pytest-benchmark
+    writes its JSON and the page is made, seconds for a large run, and a second Ctrl-C there
+    lost the whole run."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def __call__(self, signum, frame):
+        self.seen += 1
+        if self.seen == 1:
+            raise KeyboardInterrupt() if signum == signal.SIGINT else \
+                KeyboardInterrupt(f"signal {signum}")
+        if self.seen == 2:
+            os.write(2, b"\nbench: stopping; writing what was measured and its page first\n")
 
 
 class Progress:
@@ -135,8 +158,8 @@ class Progress:
     others, the average so far. Suites differ a lot: a frozen ResNet-50 benchmark takes a
     hundred times a 1x1-convolution one, so an average alone said 2 minutes where 6 were left."""
 
-    def __init__(self, reporter, reports: Path | None):
-        self.reporter, self.reports, self.history = reporter, reports, {}
+    def __init__(self, reporter, reports: Path | None, stop: "Stop | None" = None):
+        self.reporter, self.reports, self.stop, self.history = reporter, reports, stop, {}
         self.left, self.pending, self.start = {}, set(), time.monotonic()
         # benchmarks done, the seconds they took, and for those the last run knows: the seconds
         # they took now and then (the pace compares test bodies, not this run's start-up)
@@ -152,6 +175,8 @@ class Progress:
                 self.left[suite] = self.left.get(suite, 0) + 1
                 if not item.get_closest_marker("skip"):  # takes no time, is in no JSON
                     self.pending.add(item.name)
+        if self.stop is not None and self.stop.seen:  # stopped while collecting: not a filter
+            return
         if not self.left:
             self.reporter.write_line("bench: no benchmark selected (the paths, -k, --suite, "
                                      "--grid, --device and --precision leave none)")
@@ -228,10 +253,6 @@ def _minutes(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
 
 
-def _terminate(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_keyboard_interrupt(excinfo):
     """A signal can land where Python keeps no line number for a frame (tb_lineno None, seen on
@@ -296,8 +317,9 @@ def pytest_sessionstart(session):
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if session.config.getoption("benchmark") and reporter is not None:
         run = session.config.stash.get(RUN, None) or {}
-        session.config.pluginmanager.register(Progress(reporter, run.get("reports")),
-                                              "bench-progress")
+        session.config.pluginmanager.register(
+            Progress(reporter, run.get("reports"), session.config.stash.get(STOP, None)),
+            "bench-progress")
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -469,6 +491,8 @@ def wrapped(lines: list[str], width: int) -> list[str]:
 
 
 def pytest_unconfigure(config):
-    if config.getoption("benchmark"):
+    if STOP in config.stash:  # in a process that goes on (pytest.main), signals as they were
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if signal.getsignal(signal.SIGINT) is config.stash[STOP]:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
 

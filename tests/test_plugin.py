@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -139,9 +140,10 @@ def test_the_json_target_is_a_path_and_an_open_file_as_each_pytest_benchmark_wan
     assert fh.closed and target.path.read_bytes() == b"old"
 
 
-def interrupted_run(tmp_path, command, signum, sigint=signal.SIG_DFL):
+def interrupted_run(tmp_path, command, signum, sigint=signal.SIG_DFL, again=0):
     """Start `command` with SIGINT at `sigint`, send `signum` to it alone once the first
-    benchmark has finished, and return (exit status, its output, the run folder)."""
+    benchmark has finished (and `again` times more, a tenth of a second apart, as an impatient
+    user does), and return (exit status, its output, the run folder)."""
     # SIGINT at its default unless asked: a test run started in the background (`make test &`)
     # ignores it, and the child would inherit that
     process = subprocess.Popen(command, cwd=ROOT, env=env(), stdout=subprocess.PIPE,
@@ -153,29 +155,37 @@ def interrupted_run(tmp_path, command, signum, sigint=signal.SIG_DFL):
         assert char, output
         output += char
     process.send_signal(signum)
+    for _ in range(again):
+        time.sleep(0.1)
+        process.send_signal(signum)
     output += process.stdout.read()
     return process.wait(timeout=120), output, run_folder(tmp_path)
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_to_bench_run_alone_keeps_what_was_measured(tmp_path, signum, status):
+@pytest.mark.parametrize("signum, status, again", [(signal.SIGINT, 130, 0),
+                                                   (signal.SIGTERM, 143, 0),
+                                                   (signal.SIGINT, 130, 8)])
+def test_a_signal_to_bench_run_alone_keeps_what_was_measured(tmp_path, signum, status, again):
     # started with SIGINT ignored, as a job in the background of a script is: bench run
-    # forwards the signal, and its pytest heeds it all the same
+    # forwards the signal, and its pytest heeds it all the same (and the first only)
     code, output, folder = interrupted_run(
         tmp_path, [sys.executable, "-m", "bench", "run", "--suite", "toy", "--max-time", "0.05",
-                   "--reports", str(tmp_path), "--", "-q"], signum, sigint=signal.SIG_IGN)
+                   "--reports", str(tmp_path), "--", "-q"], signum, sigint=signal.SIG_IGN,
+        again=again)
     assert code == status, output[-3000:]
     html = (folder / "index.html").read_text()
     assert "interrupted after" in html and "of 10 benchmarks" in html
     assert (tmp_path / "index.html").exists()
 
 
-def test_ctrl_c_in_pytest_benchmark_keeps_what_was_measured(tmp_path):
+@pytest.mark.parametrize("again", [0, 8])
+def test_ctrl_c_in_pytest_benchmark_keeps_what_was_measured(tmp_path, again):
     code, output, folder = interrupted_run(
         tmp_path, [sys.executable, "-m", "pytest", "tests/benchmarks", "--benchmark", "-q",
                    "--suite", "toy", "--benchmark-max-time=0.05", f"--bench-reports={tmp_path}",
-                   "-p", "no:cacheprovider"], signal.SIGINT)
+                   "-p", "no:cacheprovider"], signal.SIGINT, again=again)
     assert code == 2, output[-3000:]  # pytest's status for an interrupted session
+    assert output.count("bench: stopping; writing what was measured") == (again > 0)
     assert "interrupted after" in (folder / "index.html").read_text()
     assert re.search(r"\nbench: interrupted after \d+ of 10 benchmarks: the page has what was "
                      r"measured\n", output), output[-3000:]
@@ -225,6 +235,13 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
         SimpleNamespace(items=[]))
     assert lines.pop() == ("bench: no benchmark selected (the paths, -k, --suite, --grid, "
                            "--device and --precision leave none)")
+    # a Ctrl-C during collection leaves none either, and selected nothing: no such line
+    stopped = plugin.Stop()
+    with pytest.raises(KeyboardInterrupt):
+        stopped(signal.SIGINT, None)
+    plugin.Progress(SimpleNamespace(write_line=lines.append), None, stopped) \
+        .pytest_collection_finish(SimpleNamespace(items=[]))
+    assert lines == []
     progress.pytest_collection_finish(SimpleNamespace(items=items))
     # the skipped benchmark takes no time and counts for nothing in the estimate
     assert lines[-1] == ("bench: 4 benchmarks (a 1, b 3); about 60 s by the last run on this "

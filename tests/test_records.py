@@ -69,6 +69,17 @@ def test_outcomes_keep_failures_and_skips_with_reasons():
     assert failed["reason"] == "RuntimeError: out of memory"
 
 
+def test_a_benchmark_stopped_while_it_was_timed_is_left_out(write_json):
+    """No outcome in a run that records outcomes: a signal stopped it mid-measurement."""
+    data = json.loads(SAMPLE.read_text())
+    data["outcomes"] = [o for o in data["outcomes"] if "-matmul-" not in o["name"]]
+    assert sorted(load_results([write_json("stopped.json", data)])["impl"]) == \
+        ["conv_nchw", "linear_nhwc"]
+    # without outcomes (another project's JSON), nothing tells them apart: all kept
+    data.pop("outcomes")
+    assert len(load_results([write_json("foreign.json", data)])) == 3
+
+
 def test_rounds_are_each_benchmark_s_raw_samples():
     data = read_json(SAMPLE)
     frame = load_results([SAMPLE]).set_index("name")

@@ -15,6 +15,7 @@ from bench.errors import UserError
 from bench.plots import figure_svg, plot_history
 from bench.records import (
     cpu_model,
+    cut_short,
     load_runs,
     outcomes_frame,
     results_frame,
@@ -131,14 +132,11 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             "its times may be slower and noisier than on an idle machine"
             if others is not None and others >= BUSY_SHARE else None)
     stopped = interruption(own, data.get("collected"), "outcomes" in data)
-    # the benchmark a signal stopped may have been timed, and pytest-benchmark kept it, with
-    # no outcome: its row is on the page, but not in the counts
-    ended = {name.rpartition("::")[2] for name in own["name"]}
-    cut = sum(bench["name"] not in ended for bench in data["benchmarks"]) if stopped else 0
+    cut = len(cut_short(data))
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
-            + (f"; {cut} more timed as the run was stopped: shown, not counted" if cut else "")
+            + (f"; {cut} more stopped while it was timed: left out" if cut else "")
             + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
                "(median, by python -m bench repeat)"
                if is_number(info.get("expected_spread")) else "")
