@@ -21,7 +21,7 @@ import pytest
 from bench.errors import UserError
 from bench.load import cpu_times, others_share  # the standard library's only
 from bench.precision import MEANINGS, skip_reason
-from bench.report.publish import check_folder, new_run_dir
+from bench.report.publish import PATH_LINES, check_folder, new_run_dir
 from bench.schema import HARNESS
 from bench.suite import GRID_NAMES
 from bench.suites import REGISTRY, check_selection, describe, load_suite
@@ -158,8 +158,10 @@ class Progress:
     others, the average so far. Suites differ a lot: a frozen ResNet-50 benchmark takes a
     hundred times a 1x1-convolution one, so an average alone said 2 minutes where 6 were left."""
 
-    def __init__(self, reporter, reports: Path | None, stop: "Stop | None" = None):
-        self.reporter, self.reports, self.stop, self.history = reporter, reports, stop, {}
+    def __init__(self, reporter, reports: Path | None, stop: "Stop | None" = None,
+                 width: int = 10**6):
+        self.reporter, self.reports, self.stop, self.width = reporter, reports, stop, width
+        self.history = {}
         self.left, self.pending, self.start = {}, set(), time.monotonic()
         # benchmarks done, the seconds they took, and for those the last run knows: the seconds
         # they took now and then (the pace compares test bodies, not this run's start-up)
@@ -178,8 +180,8 @@ class Progress:
         if self.stop is not None and self.stop.seen:  # stopped while collecting: not a filter
             return
         if not self.left:
-            self.reporter.write_line("bench: no benchmark selected (the paths, -k, --suite, "
-                                     "--grid, --device and --precision leave none)")
+            self.say("no benchmark selected (the paths, -k, --suite, --grid, --device and "
+                     "--precision leave none)")
             return
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
         if self.reports is not None:
@@ -187,8 +189,12 @@ class Progress:
         known = [self.history[name] for name in self.pending if name in self.history]
         before = f"; about {_minutes(sum(known))} by the last run on this machine" \
             if self.pending and len(known) >= 0.9 * len(self.pending) else ""
-        self.reporter.write_line(f"bench: {sum(self.left.values())} benchmarks ({counts})"
-                                 f"{before}; the page is written at the end")
+        self.say(f"{sum(self.left.values())} benchmarks ({counts}){before}; the page is "
+                 "written at the end")
+
+    def say(self, text: str) -> None:
+        for line in wrapped([text], self.width):
+            self.reporter.write_line(line)
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report):
@@ -210,9 +216,8 @@ class Progress:
         # none left: pytest's summary follows (a line here would strand its "[100%]")
         if self.left[suite] == 0 and remaining:
             elapsed = time.monotonic() - self.start
-            self.reporter.write_line(f"bench: {suite} done, {_minutes(elapsed)} into the run; "
-                                     f"{remaining} benchmarks left, about "
-                                     f"{_minutes(self.estimate())} more")
+            self.say(f"{suite} done, {_minutes(elapsed)} into the run; {remaining} benchmarks "
+                     f"left, about {_minutes(self.estimate())} more")
 
     def estimate(self) -> float:
         """Seconds the pending benchmarks will take."""
@@ -318,7 +323,8 @@ def pytest_sessionstart(session):
     if session.config.getoption("benchmark") and reporter is not None:
         run = session.config.stash.get(RUN, None) or {}
         session.config.pluginmanager.register(
-            Progress(reporter, run.get("reports"), session.config.stash.get(STOP, None)),
+            Progress(reporter, run.get("reports"), session.config.stash.get(STOP, None),
+                     session.config.get_terminal_writer().fullwidth),
             "bench-progress")
 
 
@@ -475,15 +481,14 @@ def pytest_terminal_summary(terminalreporter, config):
 
 
 def wrapped(lines: list[str], width: int) -> list[str]:
-    """`lines` prefixed with "bench: ", the indented ones (findings) folded to the terminal's
-    width, their continuations two columns further in; the others (titles, the status, paths
-    to copy) are kept whole."""
+    """`lines` prefixed with "bench: " and folded to the terminal's width, each continuation two
+    columns further in than its line; the pages' paths, to copy, are kept whole."""
     out = []
     for line in lines:
-        indent = " " * (len(line) - len(line.lstrip(" ")))
-        if not indent:
+        if line.startswith(PATH_LINES):
             out.append(f"bench: {line}")
             continue
+        indent = " " * (len(line) - len(line.lstrip(" ")))
         out += textwrap.wrap(line, width, initial_indent="bench: ",
                              subsequent_indent=f"bench: {indent}  ", break_long_words=False,
                              break_on_hyphens=False)

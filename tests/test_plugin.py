@@ -294,14 +294,19 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(t
 def test_findings_fold_to_the_terminal_s_width_and_paths_stay_whole():
     from bench.plugin import wrapped
 
-    path = "report /a/path/long/enough/to/pass/the/terminal/s/edge/of/forty/columns/index.html"
-    lines = wrapped(["Suite:", "  cpu fp32 forward: linear_nhwc was clearly fastest in 6 of 10",
-                     path], width=40)
-    assert lines == ["bench: Suite:",
+    path = "report /a/path with spaces/long enough to pass the terminal s edge/index.html"
+    lines = wrapped(["other processes took 47.9% of the CPUs' time", "Suite:",
+                     "  cpu fp32 forward: linear_nhwc was clearly fastest in 6 of 10",
+                     path, "all runs /another/path/long/enough/to/pass/the/edge/index.html"],
+                    width=40)
+    assert lines == ["bench: other processes took 47.9% of the",
+                     "bench:   CPUs' time",
+                     "bench: Suite:",
                      "bench:   cpu fp32 forward: linear_nhwc",
                      "bench:     was clearly fastest in 6 of",
                      "bench:     10",
-                     f"bench: {path}"]
+                     f"bench: {path}",
+                     "bench: all runs /another/path/long/enough/to/pass/the/edge/index.html"]
 
 
 def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_nine_in_ten(
@@ -319,6 +324,11 @@ def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_n
                              get_closest_marker=lambda mark: mark == "bench") for n in range(10)]
     progress.pytest_collection_finish(SimpleNamespace(items=items))
     assert lines[-1] == "bench: 10 benchmarks (a 10); the page is written at the end"
+    # folded to the terminal's width
+    plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"), None, 30) \
+        .pytest_collection_finish(SimpleNamespace(items=items))
+    assert lines[-3:] == ["bench: 10 benchmarks (a 10);", "bench:   the page is written",
+                          "bench:   at the end"]
     for n, took in ((0, 2.0), (9, 6.0)):  # a known one at twice its last time, an unknown one
         progress.pytest_runtest_logreport(SimpleNamespace(
             keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=took,

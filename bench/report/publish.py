@@ -12,6 +12,8 @@ GENERATOR = '<meta name="generator" content="bench">'  # in every page this harn
 # The pages of its first versions, before GENERATOR: these titles, and the same heading after
 # the inline style sheet.
 OUR_TITLES = ("Benchmark runs", "Benchmark report", "Comparison of two runs")
+# The lines of a run's result that name its pages, whole, to copy (the terminal folds the others)
+PATH_LINES = ("report ", "all runs ")
 
 
 def ours(page: Path) -> bool:
@@ -92,9 +94,9 @@ def publish(run: dict, json_path) -> list[str]:
     # each section's title, then its findings indented under it
     for title, group in itertools.groupby(summary.get("findings", []), key=lambda pair: pair[0]):
         lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]
-    lines.append(f"report {page}")
+    lines.append(f"{PATH_LINES[0]}{page}")
     if run.get("dir") is not None and out == run["dir"]:
-        lines.append(f"all runs {render_index(run['reports'])}")
+        lines.append(f"{PATH_LINES[1]}{render_index(run['reports'])}")
     return lines
 
 
