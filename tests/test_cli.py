@@ -74,10 +74,10 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
     data["machine_info"]["run_id"] = "a later run"
     code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
                             "-o", str(tmp_path), "--threshold", "0.025")
-    assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 unchanged "
+    assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 same "
                                  f"(threshold 2.5%)\n{tmp_path / 'index.html'}\n")
     html = (tmp_path / "index.html").read_text()
-    assert "1 slower, 0 faster, 2 unchanged." in html and "ratio of medians passes 2.5%" in html
+    assert "1 slower, 0 faster, 2 same." in html and "ratio of medians passes 2.5%" in html
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
                             "-o", str(tmp_path / "x"))
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()

@@ -205,8 +205,8 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
     # a setting where the baseline was not measured (torchvision has no bf16) says so
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
     assert roi_finding(without) == ("cpu fp32 forward: no comparison: tv not measured here "
-                                    "(skipped, failed or not reached: the warnings and the "
-                                    "status say which).")
+                                    "(not selected, skipped, failed or not reached; the "
+                                    "warnings list skips and failures).")
 
 
 def side_by_side(frame, case, impl, ratio, low, high):

@@ -148,7 +148,8 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             | {"cpu_model": cpu}
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
-            "tf32_note": None if "cuda" in devices else
+            # where the devices are ours to know (another project's JSON has none)
+            "tf32_note": None if "cuda" in devices or "cpu" not in devices else
             "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
             "CUDA device, so they changed nothing here."}
 
@@ -352,7 +353,7 @@ def tally(changes: pd.DataFrame) -> str:
     """compare_runs' verdicts counted, in words."""
     counts = changes["verdict"].value_counts()
     return (f"{counts.get('slower', 0)} slower, {counts.get('faster', 0)} faster, "
-            f"{counts.get('same', 0)} unchanged"
+            f"{counts.get('same', 0)} same"
             + (f"; {counts['missing']} measured in one run only (missing)"
                if counts.get("missing", 0) else ""))
 
@@ -382,8 +383,8 @@ def render_repeat(paths, out_dir) -> tuple[Path, float]:
     typical = float(spread["spread"].median())
     machine = runs[0][1]["machine_info"]
     html = ENV.get_template("repeat.html.j2").render(
-        runs=[run_id(source, data) for source, data in runs], typical=typical,
-        worst=float(spread["spread"].quantile(0.9)), machine=machine.get("node"),
+        runs=[run_id(source, data) for source, data in runs], typical=fmt.percent(typical),
+        worst=fmt.percent(spread["spread"].quantile(0.9)), machine=machine.get("node"),
         table=make_table(spread, REPEAT_COLUMNS, "Each benchmark over the runs, widest first"))
     # beside the folder's index.html, the list of the repeated runs
     page = Path(out_dir) / "repeatability.html"

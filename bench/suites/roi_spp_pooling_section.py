@@ -53,7 +53,8 @@ def finding(group: pd.DataFrame) -> str:
                          f"{', '.join(others)}")
     if not parts and missing:  # torchvision has no bfloat16 RoI pooling, for one
         parts = [f"no comparison: {' and '.join(dict.fromkeys(missing))} not measured here "
-                 "(skipped, failed or not reached: the warnings and the status say which)"]
+                 "(not selected, skipped, failed or not reached; the warnings list skips and "
+                 "failures)"]
     return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
 
 
