@@ -24,6 +24,15 @@ def test_rank_test_matches_a_hand_computed_u():
     assert p == pytest.approx(math.erfc(2 / math.sqrt(20 / 12) / math.sqrt(2)))
 
 
+def test_rank_test_of_samples_of_two_sizes_counts_the_first_sample_s_ranks():
+    """Real runs time different numbers of rounds. a's ranks 1 3 5 7 9: U = 10 against a mean
+    of 15, sigma sqrt(5 * 6 * 12 / 12); b's ranks would give U = 26, p 0.045, a change."""
+    a, b = [1.0, 1.1, 1.2, 1.3, 1.4], [1.05, 1.15, 1.25, 1.35, 1.45, 1.5]
+    expected = math.erfc(5 / math.sqrt(30) / math.sqrt(2))  # 0.361
+    assert rank_test(a, b) == pytest.approx(expected) and rank_test(b, a) == pytest.approx(
+        expected)
+
+
 def test_rank_test_corrects_for_ties():
     # ranks 1.5 1.5 4 4 | 4 7 7 7, ties of 2, 3 and 3: U = 11 - 10 = 1, sigma^2 = 16/12 * (9 -
     # 54/56), z = -7 / 3.273; without the correction p would be 0.0433, with it added 0.0548
@@ -113,6 +122,20 @@ def test_without_raw_rounds_quartiles_apart_below_are_faster(write_json):
     table = compare_runs(write_json("a.json", a), write_json("b.json", b))
     row = table.set_index("impl").loc["matmul"]
     assert math.isnan(row["p_value"]) and row["verdict"] == "faster"
+
+
+def test_without_raw_rounds_shifted_but_overlapping_quartiles_are_the_same(write_json):
+    """Median, q1 and q3 all 10% up: each quartile moved, but B's q1 lies below A's q3."""
+    a = without_rounds(json.loads(SAMPLE.read_text()))
+    b = without_rounds(json.loads(SAMPLE.read_text()))
+    for bench in b["benchmarks"]:
+        if bench["extra_info"]["impl"] == "matmul":
+            for key in ("median", "q1", "q3"):
+                bench["stats"][key] *= 1.1
+    row = compare_runs(write_json("a.json", a), write_json("b.json", b)).set_index(
+        "impl").loc["matmul"]
+    assert row["q1_b"] < row["q3_a"] and row["q1_b"] > row["q1_a"]  # the case meant
+    assert row["ratio"] == pytest.approx(1.1) and row["verdict"] == "same"
 
 
 def test_runs_of_two_machines_pair_case_by_case(write_json):

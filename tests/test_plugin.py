@@ -289,6 +289,10 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(t
     run("20260109-000000-vm", "vm", [{"name": "t[s]", "extra_info": {"wall_seconds": 0.7}}])
     assert history(tmp_path, "vm", {"t[a]", "t[s]"}, runs=3) == {"t[s]": 0.7, "t[a]": 2.0}
     assert history(tmp_path, "vm", {"t[s]"}, runs=1) == {"t[s]": 0.7}
+    # a folder the glob takes for this machine's (vm2 starts with vm): its JSON's node decides
+    run("20260110-000000-vm2", "vm2", [{"name": "t[s]", "extra_info": {"wall_seconds": 99.0}}])
+    assert history(tmp_path, "vm", {"t[s]"}, runs=1) == {}
+    assert history(tmp_path, "vm2", {"t[s]"}, runs=1) == {"t[s]": 99.0}
 
 
 def test_findings_fold_to_the_terminal_s_width_and_paths_stay_whole():
@@ -316,7 +320,16 @@ def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_n
     from bench import plugin
 
     lines = []
-    # the last run knew 8 of the 10 benchmarks: too few for a total "by the last run"
+    # 9 of 10 known is enough for a total "by the last run"; 8 of 10 is too few
+    monkeypatch.setattr(plugin, "history",
+                        lambda reports, node, wanted: {f"t[a-{n}]": 1.0 for n in range(9)})
+    plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports")) \
+        .pytest_collection_finish(SimpleNamespace(items=[
+            SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
+                            get_closest_marker=lambda mark: mark == "bench")
+            for n in range(10)]))
+    assert lines.pop() == ("bench: 10 benchmarks (a 10); about 9 s by the last run on this "
+                           "machine; the page is written at the end")
     last = {f"t[a-{n}]": 1.0 for n in range(8)}
     monkeypatch.setattr(plugin, "history", lambda reports, node, wanted: last)
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
@@ -385,3 +398,28 @@ def test_another_project_s_benchmarks_get_a_json_and_page_without_our_fields(tmp
     assert not {"grid", "run_id", "torch"} & set(data["machine_info"])
     html = (tmp_path / "page" / "index.html").read_text()
     assert "test outcomes not recorded in this file" in html and "0 passed" not in html
+
+
+def test_a_benchmark_s_outcome_is_recorded_once_with_the_skip_reason_bare():
+    """A passed setup says nothing yet: its call settles it (two records would double the
+    counts and "interrupted after N"); a skipped setup settles it, its reason without pytest's
+    "Skipped: "."""
+    from types import SimpleNamespace
+
+    from bench.plugin import OutcomeRecorder
+
+    def report(when, outcome, longrepr=None):
+        return SimpleNamespace(keywords={"bench": 1}, when=when, outcome=outcome,
+                               passed=outcome == "passed", skipped=outcome == "skipped",
+                               failed=outcome == "failed", longrepr=longrepr,
+                               nodeid=f"b.py::t[{when}-{outcome}]")
+
+    outcomes = []
+    recorder = OutcomeRecorder(outcomes)
+    for each in (report("setup", "passed"), report("call", "passed"),
+                 report("teardown", "passed"),
+                 report("setup", "skipped", ("b.py", 1, "Skipped: CUDA is not available"))):
+        recorder.pytest_runtest_logreport(each)
+    assert outcomes == [{"name": "b.py::t[call-passed]", "outcome": "passed", "reason": ""},
+                        {"name": "b.py::t[setup-skipped]", "outcome": "skipped",
+                         "reason": "CUDA is not available"}]
