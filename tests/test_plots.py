@@ -5,11 +5,14 @@ import math
 import re
 
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from bench.plots import (
+    _seconds,
     figure_svg,
     plot_breakdown,
+    plot_history,
     plot_relative,
     plot_roofline,
     plot_scaling,
@@ -112,3 +115,36 @@ def test_breakdown_stacks_the_classes():
     widths = [patch.get_width() for patch in ax.patches]
     lefts = [patch.get_x() for patch in ax.patches]
     assert widths == [0.75, 0.5, 0.25, 0.5] and lefts == [0, 0, 0.75, 0.5]
+
+
+def test_time_ticks_at_a_decade_take_the_larger_unit():
+    assert [_seconds(v) for v in (1.0, 1e-3, 1e-6, 2.5e-5)] == ["1 s", "1 ms", "1 µs", "25 µs"]
+
+
+def test_the_roofline_ceiling_is_the_lower_of_bandwidth_and_peak():
+    # intensities 2 and 4: the line from 1 to 8 FLOP/byte, its ridge at 1e10 / 1e9 = 10
+    (ceiling,) = [line for line in plot_roofline(frame())[0].axes[0].lines
+                  if line.get_label() == "measured ceiling"]
+    assert list(ceiling.get_xdata()) == [1.0, 10.0, 8.0]
+    assert list(ceiling.get_ydata()) == [1e9, 1e10, 8e9]
+
+
+def test_scaling_draws_each_line_in_order_of_x_under_its_labels():
+    ax = plot_scaling(frame().iloc[::-1], "regions")[0].axes[0]
+    assert all(list(line.get_xdata()) == [16, 128] for line in ax.lines)
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("regions", "median time")
+
+
+def test_history_is_relative_to_each_benchmark_s_first_run_and_averaged_geometrically():
+    """p halves, q doubles, r first measured in r2 then halves: the geometric mean of the
+    ratios is 1, 1, then the cube root of 0.5 (an arithmetic one would say 1.17 at r2)."""
+    medians = {"p": (1.0, 0.5, 0.5), "q": (1.0, 2.0, 2.0), "r": (None, 3.0, 1.5)}
+    rows = [{"run_id": run, "datetime": f"2026-11-2{n}", "suite": "s", "case": case,
+             "impl": "i", "device": "cpu", "precision": "fp32", "mode": "forward",
+             "median": values[n]}
+            for case, values in medians.items() for n, run in enumerate(("r1", "r2", "r3"))
+            if values[n] is not None]
+    ax = plot_history(pd.DataFrame(rows[::-1])).axes[0]  # in no date order
+    (mean,) = [line for line in ax.lines if line.get_label() == "geometric mean"]
+    assert list(mean.get_ydata()) == pytest.approx([1.0, 1.0, 0.5 ** (1 / 3)])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["r1", "r2", "r3"]
