@@ -120,8 +120,8 @@ def _rows(data: dict, source: str):
 def cut_short(data: dict) -> set[str]:
     """The benchmarks a signal stopped while they were timed: pytest-benchmark keeps the rounds
     they had, the last ones stretched by the stop (on the 2-core VM, a median of 16 ms where the
-    fastest round took 0.45), and they have no outcome. Left out of the tables, so no finding or comparison uses
-    them; the page says how many."""
+    fastest round took 0.45), and they have no outcome. Left out of the tables, so no finding
+    or comparison uses them; the page says how many."""
     if "outcomes" not in data:  # not recorded by this harness: nothing to tell them apart by
         return set()
     ended = {outcome["name"].rpartition("::")[2] for outcome in data["outcomes"]}
