@@ -212,6 +212,28 @@ def foreign_json() -> dict:
     return data
 
 
+def test_another_project_s_commit_dirty_flag_and_bracketed_param_are_read(write_json):
+    data = foreign_json()
+    data["commit_info"] = {"id": "abc1234def", "dirty": True}
+    for ours in ("commit", "dirty"):  # pytest-benchmark's machine_info has neither
+        data["machine_info"].pop(ours, None)
+    data["benchmarks"][0].update(name="test_sort[a[1]]", param="a[1]")
+    frame = load_results([write_json("foreign.json", data)])
+    assert frame["case"].iloc[0] == "a[1]"  # the param, not the name cut at its first "]"
+    assert frame["commit"].tolist() == ["abc1234def"] * 3
+    assert frame["dirty"].tolist() == [True] * 3
+
+
+def test_one_run_id_at_two_times_is_two_runs(tmp_path):
+    for folder, stamp in (("x", "2026-11-01T10:00:00"), ("y", "2026-11-02T10:00:00")):
+        data = json.loads(SAMPLE.read_text())
+        data["datetime"] = stamp
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "benchmark.json").write_text(json.dumps(data))
+    assert len(load_runs([tmp_path / "x" / "benchmark.json", tmp_path / "y" / "benchmark.json"])) \
+        == 2
+
+
 def test_any_pytest_benchmark_json_is_read_with_its_groups_and_params(tmp_path):
     path = tmp_path / "foreign.json"
     path.write_text(json.dumps(foreign_json()))
