@@ -100,3 +100,13 @@ def test_no_profiles_add_nothing():
     section = Section("s", "S", "?", [])
     add_profiles(section, frame)
     assert section.tables == [] and section.notes == [] and section.figures == []
+
+
+def test_what_a_benchmark_runs_names_its_top_two_kernels_where_it_has_kernels():
+    from bench.report.sections import _top
+
+    operators = [{"name": "aten::addmm", "share": 0.7}, {"name": "aten::relu", "share": 0.3}]
+    kernels = [{"name": "sm90_gemm", "share": 0.6}, {"name": "relu_kernel", "share": 0.3},
+               {"name": "copy_kernel", "share": 0.1}]
+    assert _top({"operators": operators, "kernels": kernels}) == "sm90_gemm 60%, relu_kernel 30%"
+    assert _top({"operators": operators, "kernels": []}) == "aten::addmm 70%, aten::relu 30%"
