@@ -81,6 +81,10 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
                             "-o", str(tmp_path / "x"))
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
+    # 0, the bound itself: any difference the rounds show counts
+    code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
+                            "-o", str(tmp_path / "zero"), "--threshold", "0")
+    assert code == 0 and "(threshold 0%)" in out
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
         assert code == 2 and err == ("bench: error: --threshold is a fraction, at least 0 and "

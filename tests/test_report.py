@@ -5,9 +5,11 @@ import re
 from pathlib import Path
 from unittest import mock
 
+import pandas as pd
 import pytest
 
 from bench.errors import UserError
+from bench.records import outcomes_frame
 from bench.report import format as fmt
 from bench.report.publish import publish
 from bench.report.render import render_compare, render_index, render_report
@@ -592,3 +594,19 @@ def test_a_finished_json_without_outcomes_has_nothing_cut_short(tmp_path, write_
     render_report([write_json("old.json", data)], tmp_path / "page")
     status = json.loads((tmp_path / "page" / "summary.json").read_text())["status"]
     assert status == "test outcomes not recorded in this file"
+
+
+def test_the_warnings_list_skip_reasons_most_first_and_the_warm_up_range_ends_at_the_most(
+        tmp_path, write_json):
+    from bench.report.render import _describe_run, _warnings
+
+    outcomes = pd.DataFrame([{"name": f"t{n}", "outcome": "skipped", "reason": reason}
+                             for n, reason in enumerate(["no bf16 here"] + ["no CUDA"] * 3)])
+    frame = pd.DataFrame({"noisy": [False], "host_bound": [False]})
+    assert _warnings(frame, outcomes) == [("4 skipped: 3 no CUDA; 1 no bf16 here",
+                                           ["3: no CUDA", "1: no bf16 here"])]
+    data = json.loads(SAMPLE.read_text())
+    for bench, calls in zip(data["benchmarks"], (3, 10, 1)):
+        bench["extra_info"]["warmup_calls"] = calls
+    about = _describe_run("x.json", data, outcomes_frame([("x.json", data)]))
+    assert about["fields"]["warm-up_calls"] == "1 to 10"
