@@ -115,6 +115,8 @@ def test_breakdown_stacks_the_classes():
     widths = [patch.get_width() for patch in ax.patches]
     lefts = [patch.get_x() for patch in ax.patches]
     assert widths == [0.75, 0.5, 0.25, 0.5] and lefts == [0, 0, 0.75, 0.5]
+    # the first row on top, as the table lists it
+    assert ax.yaxis_inverted() and [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
 
 
 def test_time_ticks_at_a_decade_take_the_larger_unit():

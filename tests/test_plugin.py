@@ -258,6 +258,7 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
             skipped=skipped, duration=20.0, nodeid=f"bench/benchmarks.py::t[b-{case}]"))
     # the last suite done: pytest's own summary says the rest
     assert len(lines) == 2
+    assert progress.left == {"a": 0, "b": 0}  # the skipped one counted down too
 
 
 def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(tmp_path):
