@@ -158,7 +158,7 @@ class Progress:
     others, the average so far. Suites differ a lot: a frozen ResNet-50 benchmark takes a
     hundred times a 1x1-convolution one, so an average alone said 2 minutes where 6 were left."""
 
-    def __init__(self, reporter, reports: Path | None, stop: "Stop | None" = None,
+    def __init__(self, reporter, reports: Path | None, stop: Stop | None = None,
                  width: int = 10**6):
         self.reporter, self.reports, self.stop, self.width = reporter, reports, stop, width
         self.history = {}

@@ -112,28 +112,27 @@ def test_a_benchmark_new_in_b_is_missing_too(write_json):
     assert table["verdict"].value_counts().to_dict() == {"same": 2, "missing": 1}
 
 
-def test_without_raw_rounds_quartiles_apart_below_are_faster(write_json):
+def matmul_scaled_without_rounds(write_json, factor):
+    """compare's row of matmul when B's median, q1 and q3 are A's times `factor`, neither run
+    keeping its raw rounds."""
     a = without_rounds(json.loads(SAMPLE.read_text()))
     b = without_rounds(json.loads(SAMPLE.read_text()))
     for bench in b["benchmarks"]:
         if bench["extra_info"]["impl"] == "matmul":
             for key in ("median", "q1", "q3"):
-                bench["stats"][key] *= 0.5
+                bench["stats"][key] *= factor
     table = compare_runs(write_json("a.json", a), write_json("b.json", b))
-    row = table.set_index("impl").loc["matmul"]
+    return table.set_index("impl").loc["matmul"]
+
+
+def test_without_raw_rounds_quartiles_apart_below_are_faster(write_json):
+    row = matmul_scaled_without_rounds(write_json, 0.5)
     assert math.isnan(row["p_value"]) and row["verdict"] == "faster"
 
 
 def test_without_raw_rounds_shifted_but_overlapping_quartiles_are_the_same(write_json):
     """Median, q1 and q3 all 10% up: each quartile moved, but B's q1 lies below A's q3."""
-    a = without_rounds(json.loads(SAMPLE.read_text()))
-    b = without_rounds(json.loads(SAMPLE.read_text()))
-    for bench in b["benchmarks"]:
-        if bench["extra_info"]["impl"] == "matmul":
-            for key in ("median", "q1", "q3"):
-                bench["stats"][key] *= 1.1
-    row = compare_runs(write_json("a.json", a), write_json("b.json", b)).set_index(
-        "impl").loc["matmul"]
+    row = matmul_scaled_without_rounds(write_json, 1.1)
     assert row["q1_b"] < row["q3_a"] and row["q1_b"] > row["q1_a"]  # the case meant
     assert row["ratio"] == pytest.approx(1.1) and row["verdict"] == "same"
 

@@ -873,7 +873,6 @@ def _constants(dtype: torch.dtype) -> dict:
 
 
 @functools.cache
-@functools.cache
 def _rows_on(rows: tuple, device: torch.device) -> torch.Tensor:
     """Rows of small integers (plans) on the device, copied once per set of rows (a copy from
     the host waits for the device) and kept: no kernel can be reading them when their memory is
@@ -1168,8 +1167,8 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
     fallback, pooling regions whose edges do not allow the derivation, gets tiles of that level
     and of the same channels)."""
     _, c, h, w = x.shape
-    fine_row, *others = _finest_first(plan, first_fine)
-    for row in (fine_row, *others):
+    rows = _finest_first(plan, first_fine)
+    for row in rows:
         level, offset, step = row
         if step == 0:
             _pool_launch(x, strides, rois, scale, order, out, argmax, (level, level), height,
@@ -1184,7 +1183,7 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
         block_d = min(block_d, max(1, TILE // (block_c * block_f)))
         _, block_b, block_q = _tiles(block_c, level * level, _bin_bound(height, level, h),
                                      _bin_bound(width, level, w))
-        _spp_launch(x, strides, rois, scale, order, out, argmax, (fine_row, row),
+        _spp_launch(x, strides, rois, scale, order, out, argmax, (rows[0], row),
                     (block_b, block_q, block_d, block_f, block_c), level, derived=True, first=1)
 
 
