@@ -6,6 +6,7 @@ package is installed has it (`-p bench.plugin` where the package is on PYTHONPAT
 nothing heavy at start-up: torch comes with the first benchmark collected.
 """
 
+import errno
 import glob
 import json
 import math
@@ -30,6 +31,8 @@ OUTCOMES = pytest.StashKey[list]()
 COLLECTED = pytest.StashKey[int]()
 RUN = pytest.StashKey[dict]()
 STOP = pytest.StashKey["Stop"]()
+RESULT = pytest.StashKey[list]()  # the lines that end the run: its pages, or what was not saved
+WRITING = pytest.StashKey[str]()  # what the session writes now: "json", "autosave" or "page"
 PARAMS = HARNESS
 
 
@@ -71,6 +74,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "bench: one benchmark of a bench suite")
     config.stash[OUTCOMES] = []
     config.pluginmanager.register(OutcomeRecorder(config.stash[OUTCOMES]), "bench-outcomes")
+    config.pluginmanager.register(Unsaved(), "bench-unsaved")
     try:
         check_selection(grid(config), config.getoption("suite"), config.getoption("precision"),
                         config.getoption("device"))
@@ -100,6 +104,23 @@ def _check_folders(config) -> None:
             check_folder(_reports(config), page=measured and not out)
     except UserError as error:
         raise pytest.UsageError(str(error)) from None
+    _check_json_target(_json_path(config))
+
+
+def _check_json_target(path: Path | None) -> None:
+    """--benchmark-json is opened only once everything is measured: a path that cannot be
+    written (a missing folder, a folder, no permission) is refused before, not after the run.
+    Opened to append, which keeps what is there; a file made by the check is removed again."""
+    if path is None:
+        return
+    existed = path.exists()
+    try:
+        open(path, "ab").close()  # noqa: SIM115 - a check, closed at once
+    except OSError as error:
+        raise pytest.UsageError(f"--benchmark-json {path}: cannot write it "
+                                f"({error.strerror or error}); choose another path") from None
+    if not existed:
+        path.unlink()
 
 
 def _reports(config) -> Path:
@@ -421,6 +442,9 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
+    # called before each file pytest-benchmark writes: --benchmark-json's, then the autosaved
+    first = _json_path(config) is not None and WRITING not in config.stash
+    config.stash[WRITING] = "json" if first else "autosave"
     run = config.stash.get(RUN, None)
     if run is not None:
         # the first call is the one for --benchmark-json, which holds the raw rounds
@@ -435,12 +459,68 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
 
 def pytest_sessionfinish(session, exitstatus):
     """Write the page of what was measured (pytest-benchmark wrote its JSON just before)."""
+    session.config.stash[WRITING] = "page"
     run = session.config.stash.get(RUN, None)
     if run is None:
         return
     from bench.report.publish import publish
 
-    run["result"] = publish(run, _json_path(session.config))
+    session.config.stash[RESULT] = publish(run, _json_path(session.config))
+
+
+# A disk that fills while the files are written; the page's writes fail so, the JSON's however
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+class Unsaved:
+    """A run whose files cannot be written at the end (a full disk, a folder removed while it
+    ran) ends in one line that says what was kept, and exit status 3, instead of a 60-line
+    traceback and a truncated JSON. Registered in pytest_configure, after pytest-benchmark and
+    before the terminal reporter, so that its wrapper sits between theirs: it catches the error
+    of pytest-benchmark's write, and the terminal's summary, with that line, still follows."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionfinish(self, session):
+        try:
+            return (yield)
+        except OSError as error:
+            config = session.config
+            writing = config.stash.get(WRITING, None)
+            if not _measures_ours(config) or writing is None or (
+                    writing == "page" and error.errno not in NO_ROOM):  # a bug: its traceback
+                raise
+            config.stash[RESULT] = _unsaved(config, writing, error)
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+            return None
+
+
+def _unsaved(config, writing: str, error: OSError) -> list[str]:
+    """What the user is told after `error` stopped the writing of `writing`. The JSON that
+    pytest-benchmark could not write is written into the run's folder, with its page."""
+    from bench.report.publish import publish, remove_if_empty
+
+    run, json_path = config.stash.get(RUN, None), _json_path(config)
+    if writing == "json" and json_path is not None and json_path.is_file():
+        json_path.unlink()  # cut short: no JSON is better than a truncated one
+    where = {"json": json_path, "autosave": "the --benchmark-autosave JSON"}.get(
+        writing, error.filename or "the page")
+    said = f"could not write {where}: {error.strerror or error}"
+    if run is None:
+        return [said]
+    out = Path(run["out"]) if run.get("out") else run.get("dir")
+    if writing != "page" and run.get("json") is not None:
+        try:
+            lines = publish(run, None)
+            return [f"{said}; its JSON went into {out or 'a new run folder'} instead", *lines]
+        except OSError as again:
+            said += f"; writing into {out or 'a new run folder'} then failed too: " \
+                f"{again.strerror or again}"
+    remove_if_empty(run.get("dir"))
+    kept = out / "benchmark.json" if out is not None else None
+    if kept is not None and kept.is_file():
+        return [f"{said}; the measurements are in {kept}, and `python -m bench report {kept}` "
+                "makes their page once there is room"]
+    return [f"{said}; nothing was saved: make room, or choose another path, and run again"]
 
 
 class JsonTarget(os.PathLike):
@@ -468,15 +548,15 @@ class JsonTarget(os.PathLike):
 def _json_path(config) -> Path | None:
     """--benchmark-json as a path (before pytest-benchmark 5.3, the option is an open file)."""
     value = config.getoption("benchmark_json")
-    return None if value is None else Path(getattr(value, "name", value))
+    if value is None:
+        return None
+    # a Path has a `name` too, its last part only
+    return Path(value if isinstance(value, (str, os.PathLike)) else value.name)
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-benchmark's tables, which would scroll it away
 def pytest_terminal_summary(terminalreporter, config):
-    run = config.stash.get(RUN, None)
-    if run is None or "result" not in run:
-        return
-    for line in wrapped(run["result"], config.get_terminal_writer().fullwidth):
+    for line in wrapped(config.stash.get(RESULT, []), config.get_terminal_writer().fullwidth):
         terminalreporter.write_line(line)
 
 

@@ -5,6 +5,7 @@ by real signals that still end in their page."""
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -112,6 +113,89 @@ def test_bench_report_makes_the_page_of_a_json_run(tmp_path):
     assert f"bench: report {tmp_path / 'page' / 'index.html'}" in result.stdout
     # after pytest-benchmark's tables, which would otherwise scroll it away
     assert result.stdout.index("bench: report") > result.stdout.index("Legend:")
+
+
+def toy_run(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark", "--suite", "toy",
+         "--grid", "smoke", "--benchmark-max-time=0.01", "--bench-reports=reports",
+         "-p", "no:cacheprovider", *args], cwd=cwd, env=env(), capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("target", ["missing/out.json", "folder"])
+def test_a_benchmark_json_that_cannot_be_written_is_refused_before_anything_runs(
+        tmp_path, target):
+    (tmp_path / "folder").mkdir()
+    result = toy_run(tmp_path, f"--benchmark-json={target}")
+    assert result.returncode == 4
+    reason = "No such file or directory" if target.startswith("missing") else "Is a directory"
+    assert result.stderr.strip() == f"ERROR: --benchmark-json {target}: cannot write it " \
+        f"({reason}); choose another path"
+    assert not (tmp_path / "reports").exists()
+
+
+def test_the_check_of_the_benchmark_json_leaves_no_file_and_keeps_one_that_is_there(tmp_path):
+    (tmp_path / "old.json").write_text("kept")
+    for name in ("old.json", "new.json"):  # nothing selected: pytest-benchmark writes nothing
+        assert toy_run(tmp_path, f"--benchmark-json={name}", "-k", "none").returncode == 5
+    assert (tmp_path / "old.json").read_text() == "kept"
+    assert not (tmp_path / "new.json").exists()
+
+
+full = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+
+
+@full
+def test_a_json_the_disk_cannot_take_goes_into_the_run_folder_with_its_page(tmp_path):
+    result = toy_run(tmp_path, "--benchmark-json=/dev/full")
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    folder = run_folder(tmp_path / "reports")
+    out = result.stdout.replace("\nbench:   ", " ")
+    assert f"bench: could not write /dev/full: No space left on device; its JSON went into " \
+        f"{folder} instead\n" in out
+    assert f"bench: report {folder / 'index.html'}" in out
+    assert "6 passed" in out and "Traceback" not in result.stdout + result.stderr
+    data = json.loads((folder / "benchmark.json").read_text())
+    assert len(data["benchmarks"]) == 6 and "outcomes" in data
+    assert (folder / "index.html").exists()
+
+
+def small_files():
+    """In the child: files stop growing at 20 kB, as on a full disk (EFBIG for ENOSPC)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def test_a_run_no_disk_takes_says_nothing_was_saved_and_leaves_no_truncated_json(tmp_path):
+    command = [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark", "--suite", "toy",
+               "--grid", "smoke", "--benchmark-max-time=0.01", "--bench-reports=reports",
+               "-p", "no:cacheprovider"]
+    result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True,
+                            preexec_fn=small_files)
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    out = result.stdout.replace("\nbench:   ", " ")
+    said = re.search(r"bench: could not write (\S+): File too large; writing into (\S+) then "
+                     r"failed too: File too large; nothing was saved: make room, or choose "
+                     r"another path, and run again\n", out)
+    assert said, out[-2000:]
+    folder = Path(said[2])
+    assert Path(said[1]) == folder / "benchmark.json" and folder.parent == tmp_path / "reports/runs"
+    assert "6 passed" in out and "Traceback" not in result.stdout + result.stderr
+    assert not folder.exists()  # nor the truncated JSON that was in it
+
+
+@full
+def test_a_page_the_disk_cannot_take_keeps_the_json_and_says_how_to_make_the_page(tmp_path):
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "results.csv").symlink_to("/dev/full")
+    result = toy_run(tmp_path, "--benchmark-json=out.json", "--bench-report=page")
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    kept = Path("page", "benchmark.json")
+    assert "bench: could not write the page: No space left on device; the measurements are in " \
+        f"{kept}, and `python -m bench report {kept}` makes their page once there is room\n" \
+        in result.stdout.replace("\nbench:   ", " ")
+    assert json.loads((tmp_path / kept).read_text()) == json.loads(
+        (tmp_path / "out.json").read_text())
 
 
 def test_cuda_benchmarks_get_the_synchronising_timer_by_the_marker():

@@ -74,17 +74,18 @@ def publish(run: dict, json_path) -> list[str]:
 
     out = Path(run["out"]) if run.get("out") else run.get("dir")
     if run.get("json") is None:
-        _remove_if_empty(run.get("dir"))
+        remove_if_empty(run.get("dir"))
         return ["no benchmark was measured, so no report was written"]
     if out is None:
         out = new_run_dir(run["reports"])
     out.mkdir(parents=True, exist_ok=True)
     target = out / "benchmark.json"
-    if json_path is not None and Path(json_path).exists():
-        if Path(json_path).resolve() != target.resolve():
-            shutil.copyfile(json_path, target)
-    else:  # --benchmark-autosave alone: the JSON that was saved, as pytest-benchmark made it
-        target.write_text(json.dumps(run["json"], indent=1))
+    if json_path is None or not Path(json_path).exists():
+        # --benchmark-autosave alone, or a --benchmark-json that could not be written: the JSON
+        # as pytest-benchmark made it
+        _write_whole(target, lambda part: part.write_text(json.dumps(run["json"], indent=1)))
+    elif Path(json_path).resolve() != target.resolve():
+        _write_whole(target, lambda part: shutil.copyfile(json_path, part))
     try:
         page = render_report([target], out)
     except UserError as error:  # a JSON the page cannot use: one line; a bug keeps its traceback
@@ -100,6 +101,17 @@ def publish(run: dict, json_path) -> list[str]:
     return lines
 
 
-def _remove_if_empty(folder) -> None:
+def _write_whole(target: Path, write) -> None:
+    """`write(path)` into a file beside `target` that then replaces it: a disk that fills on the
+    way leaves no truncated JSON, which the list of runs would offer to rebuild."""
+    part = target.with_name(f"{target.name}.partial")
+    try:
+        write(part)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def remove_if_empty(folder) -> None:
     if folder is not None and folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
