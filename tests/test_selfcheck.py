@@ -30,6 +30,17 @@ def test_targets_follow_the_stated_rules():
     assert round(out.loc["b", "wall_disagreement"], 4) == round(1 / 1.2 - 1, 4) * -1
 
 
+def test_a_gap_exactly_at_the_target_meets_it():
+    """"Within 5%" includes 5%: gaps of exactly the target (0.5 and 0.25, exact in binary)."""
+    frame = rows()
+    frame.loc[frame["case"] == "b", ["median", "utils_benchmark_time",
+                                     "target_disagreement"]] = [3e-3, 2e-3, 0.5]
+    frame.loc[frame["case"] == "d", ["device_time", "target_disagreement"]] = [1.25e-4, 0.25]
+    out = verdicts(frame).set_index("case")
+    assert out.loc["b", "wall_disagreement"] == 0.5 and out.loc["b", "target"] == "met"
+    assert out.loc["d", "device_disagreement"] == 0.25 and out.loc["d", "target"] == "met"
+
+
 def test_finding_counts_and_names_the_worst():
     findings = section(rows(), {}).findings
     assert findings[0] == (
