@@ -468,13 +468,15 @@ def pytest_sessionfinish(session, exitstatus):
     session.config.stash[RESULT] = publish(run, _json_path(session.config))
 
 
-# A disk that fills while the files are written; the page's writes fail so, the JSON's however
+# How a full disk, a quota, a file-size limit or a read-only remount fails a write. Any error
+# of pytest-benchmark's write of the JSON is the disk's; one of the page's is where it is one
+# of these, a bug otherwise.
 NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 
 class Unsaved:
-    """A run whose files cannot be written at the end (a full disk, a folder removed while it
-    ran) ends in one line that says what was kept, and exit status 3, instead of a 60-line
+    """A run whose files cannot be written at the end (a full disk; for the JSON, a folder
+    removed while it ran too) ends in one line that says what was kept, and exit status 3, instead of a 60-line
     traceback and a truncated JSON. Registered in pytest_configure, after pytest-benchmark and
     before the terminal reporter, so that its wrapper sits between theirs: it catches the error
     of pytest-benchmark's write, and the terminal's summary, with that line, still follows."""
