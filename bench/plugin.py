@@ -476,10 +476,11 @@ NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
 
 class Unsaved:
     """A run whose files cannot be written at the end (a full disk; for the JSON, a folder
-    removed while it ran too) ends in one line that says what was kept, and exit status 3, instead of a 60-line
-    traceback and a truncated JSON. Registered in pytest_configure, after pytest-benchmark and
-    before the terminal reporter, so that its wrapper sits between theirs: it catches the error
-    of pytest-benchmark's write, and the terminal's summary, with that line, still follows."""
+    removed while it ran too) ends in one line that says what was kept, and exit status 3,
+    instead of a 60-line traceback and a truncated JSON. Registered in pytest_configure, after
+    pytest-benchmark and before the terminal reporter, so that its wrapper sits between theirs:
+    it catches the error of pytest-benchmark's write, and the terminal's summary, with that
+    line, still follows."""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session):
