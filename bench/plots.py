@@ -2,6 +2,7 @@
 
 import functools
 import io
+import math
 
 import matplotlib
 import pandas as pd
@@ -62,12 +63,23 @@ def _seconds(value, _=None) -> str:
 def _log_scale(ax, values: pd.Series, axis: str = "y", formatter=None) -> None:
     """Log scale where there is something positive to show (a panel may hold only NaN), with
     labels on the major ticks only, in plain units: minor labels ran into each other."""
-    if not (pd.to_numeric(values, errors="coerce") > 0).any():
+    values = pd.to_numeric(values, errors="coerce")
+    positive = values[values > 0]
+    if positive.empty:
         return
-    target = getattr(ax, f"{axis}axis")
     getattr(ax, f"set_{axis}scale")("log")
-    # 1, 2 and 5 per decade: a range of less than a decade still gets labels
-    target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    _log_ticks(getattr(ax, f"{axis}axis"), positive.min(), positive.max(), formatter)
+
+
+def _log_ticks(target, low: float, high: float, formatter=None) -> None:
+    """Labelled ticks for a log axis whose data spans `low` to `high`: 1, 2 and 5 a decade
+    where two of them fall in that span, round steps otherwise (1-2-5 left 0.77-1.54 with one
+    label, "1x"); minor ticks unlabelled."""
+    decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
+    if sum(low <= m * 10.0**k <= high for k in decades for m in (1, 2, 5)) >= 2:
+        target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    else:
+        target.set_major_locator(ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     target.set_minor_formatter(ticker.NullFormatter())
     if formatter is not None:
         target.set_major_formatter(ticker.FuncFormatter(formatter))
@@ -242,8 +254,8 @@ def plot_layer_flow(rows_by_regime: dict[str, list[dict]]) -> Figure:
                         fontsize=8)
     axes[-1].set_xlabel("layers in forward order (ticks: first layer of each stage)")
     colorbar = fig.colorbar(axes[0].collections[0], ax=list(axes), extend="min", pad=0.01)
-    colorbar.formatter = ticker.FuncFormatter(lambda v, _: f"{v:.0e}")  # text, not mathtext
-    colorbar.update_ticks()
+    # text, not mathtext (which the style turns off, so it showed as "$\\mathdefault{...}$")
+    _log_ticks(colorbar.ax.yaxis, low, high, lambda v, _: f"{v:.0e}")
     colorbar.set_label("backward FLOPs\n(white: uncounted ops only;\ngrey: no backward)",
                        fontsize=8)
     return fig

@@ -3,6 +3,7 @@ filters that learn only where they train, and the layer-flow figure."""
 
 import functools
 import json
+import re
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench import layers
-from bench.plots import plot_layer_flow
+from bench.plots import figure_svg, plot_layer_flow
 from bench.suites import frozen_backprop as suite
 
 TINY = [suite.Case("mlp", 2, 16), suite.Case("cnn", 2, 16), suite.Case("cnn1d", 2, 32),
@@ -225,6 +226,18 @@ def test_layer_flow_draws_a_strip_per_regime_and_a_cell_per_layer():
     assert [ax.get_yticklabels()[0].get_text() for ax in axes] == list(suite.REGIMES)
     assert all(ax.collections[0].get_array().shape == (1, 11) for ax in axes)
     assert len(fig.axes) == len(suite.REGIMES) + 1  # and the colour bar
+
+
+def test_the_colour_bar_labels_flops_as_plain_text_within_a_decade_too():
+    """A scale of 1,000 to 10,000 FLOPs (the least a tenth of the most) had one major label, and
+    its minor ones came out as "$\\mathdefault{6\\times10^{3}}$" (mathtext is off in the
+    style); now 1, 2 and 5 a decade, as plain text."""
+    rows = {regime: [dict(row, backward_flops=flops) for row in rows]
+            for (regime, rows), flops in zip(flow().items(), [2_000, 4_000, 10_000] * 3)}
+    svg = figure_svg(plot_layer_flow(rows))
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "mathdefault" not in svg and "$" not in "".join(labels)
+    assert {"1e+03", "2e+03", "5e+03", "1e+04"} <= set(labels)
 
 
 def test_layer_flow_is_grey_where_no_backward_runs():

@@ -9,6 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 
 from bench.plots import (
+    _factor,
+    _log_scale,
     _seconds,
     figure_svg,
     plot_breakdown,
@@ -117,6 +119,25 @@ def test_breakdown_stacks_the_classes():
     assert widths == [0.75, 0.5, 0.25, 0.5] and lefts == [0, 0, 0.75, 0.5]
     # the first row on top, as the table lists it
     assert ax.yaxis_inverted() and [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+
+
+def visible_labels(ax) -> list[str]:
+    ax.figure.canvas.draw()
+    low, high = ax.get_ylim()
+    return [t.get_text() for t, v in zip(ax.get_yticklabels(), ax.get_yticks())
+            if low <= v <= high and t.get_text()]
+
+
+def test_a_log_axis_within_a_decade_labels_round_steps_and_wider_ones_1_2_5():
+    ax = Figure().subplots()
+    ax.plot([0, 1], [0.77, 1.54])  # a run's drift: 1-2-5 a decade labelled only "1x" here
+    _log_scale(ax, pd.Series([0.77, 1.54]), formatter=_factor)
+    assert visible_labels(ax) == ["0.8×", "1×", "1.2×", "1.4×"]
+    ax = Figure().subplots()
+    ax.plot([0, 1], [3e-6, 4e-4])
+    _log_scale(ax, pd.Series([3e-6, 4e-4]), formatter=_seconds)
+    assert visible_labels(ax) == ["5 µs", "10 µs", "20 µs", "50 µs", "100 µs", "200 µs",
+                                  "500 µs"]
 
 
 def test_time_ticks_at_a_decade_take_the_larger_unit():

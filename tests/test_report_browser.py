@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.report.render import render_report
+from bench.report.render import render_index, render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 EXAMPLE = Path(__file__).parent.parent / "reports" / "examples" / "cpu-2core-xeon"
@@ -96,6 +96,23 @@ def test_no_sideways_scrolling_at_800_px(tmp_path, browser):
     page, errors = open_page(browser, render_report([path], tmp_path / "out"), 800)
     assert errors == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
+
+
+def test_the_list_of_runs_shows_each_run_s_status_whole_at_1400_px(tmp_path, browser):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["others_cpu_share"] = 0.149  # a status of a sentence more
+    folder = tmp_path / "runs" / "20261127-230036-vm"
+    folder.mkdir(parents=True)
+    (folder / "benchmark.json").write_text(json.dumps(data))
+    render_report([folder / "benchmark.json"], folder)
+    page, errors = open_page(browser, render_index(tmp_path), 1400)
+    assert errors == []
+    status = page.locator("td.prose")
+    assert "other processes took 14.9%" in status.inner_text()
+    # wrapped within the page, not past a sideways scroll
+    cell, wrap = status.bounding_box(), page.locator(".table-wrap").bounding_box()
+    assert cell["x"] + cell["width"] <= wrap["x"] + wrap["width"]
+    assert page.locator(".table-wrap").evaluate("w => w.scrollWidth <= w.clientWidth")
 
 
 @pytest.mark.skipif(not (EXAMPLE / "benchmark.json").exists(), reason="no committed example")
