@@ -160,14 +160,21 @@ class Stop:
 
     def __init__(self):
         self.seen = 0
+        # the terminal's stderr, kept while pytest's capture is suspended (as it is while the
+        # plugins are configured): during a test, fd 2 is a capture file nobody would read
+        self.stderr = os.dup(2)
 
     def __call__(self, signum, frame):
+        __tracebackhide__ = True  # pytest's report names the line the run was at, not this one
         self.seen += 1
         if self.seen == 1:
+            # said now: the JSON and the page take seconds, and pytest speaks only after them
+            os.write(self.stderr, b"\nbench: stopping; writing what was measured and its page\n")
             raise KeyboardInterrupt() if signum == signal.SIGINT else \
                 KeyboardInterrupt(f"signal {signum}")
         if self.seen == 2:
-            os.write(2, b"\nbench: stopping; writing what was measured and its page first\n")
+            os.write(self.stderr, b"\nbench: stopping already; writing what was measured and its "
+                                  b"page first\n")
 
 
 class Progress:
@@ -583,4 +590,5 @@ def pytest_unconfigure(config):
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if signal.getsignal(signal.SIGINT) is config.stash[STOP]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.close(config.stash[STOP].stderr)
 

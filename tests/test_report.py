@@ -586,6 +586,8 @@ def test_a_benchmark_stopped_while_it_was_timed_is_left_out_and_said(tmp_path, w
     summary = json.loads((tmp_path / "page" / "summary.json").read_text())
     assert summary["status"] == ("interrupted after 4 of 6 benchmarks; 2 passed, 1 failed, "
                                  "1 skipped; 1 more stopped while it was timed: left out")
+    assert summary["notices"] == ["interrupted after 4 of 6 benchmarks (1 more stopped while it "
+                                  "was timed, left out): the page has what was measured"]
     assert ">matmul<" not in html and ">matmul<" in render_report(
         [SAMPLE], tmp_path / "whole").read_text()
     csv = (tmp_path / "page" / "results.csv").read_text()

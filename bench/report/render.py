@@ -143,7 +143,9 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             + (f"; {busy}" if busy else ""),
             # what of the status the terminal's last line of pytest does not say
             "notices": [notice for notice in
-                        (stopped and f"{stopped}: the page has what was measured", busy) if notice],
+                        (stopped and f"{stopped}" + (f" ({cut} more stopped while it was timed, "
+                                                     "left out)" if cut else "")
+                         + ": the page has what was measured", busy) if notice],
             "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing
             | {"cpu_model": cpu}
             | {"CPU time taken by other processes": None if others is None
