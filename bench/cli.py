@@ -226,9 +226,20 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+class Parser(argparse.ArgumentParser):
+    """A mistake on the command line in one line, as the harness's own errors are, not under
+    argparse's block of usage."""
+
+    def error(self, message):
+        self.exit(2, f"bench: error: {message} ({self.prog} --help lists the options)\n")
+
+
+PROG = "python -m bench"
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog="python -m bench", description="Measure convolutional-network building blocks "
+    top = Parser(
+        prog=PROG, description="Measure convolutional-network building blocks "
         "and write HTML reports of what was measured (make bench runs `run`).")
     sub = top.add_subparsers(dest="command", required=True)
 
@@ -285,13 +296,20 @@ def parser() -> argparse.ArgumentParser:
                          "(default reports/compare/A-vs-B, from the runs' names)")
     compare.add_argument("--force", action="store_true",
                          help="replace an index.html there that this harness did not write")
-    compare.add_argument("--reports", default=str(REPORTS), help=argparse.SUPPRESS)
+    compare.add_argument("--reports", default=str(REPORTS),
+                         help="reports folder: where a run's name is looked up, and the page goes "
+                         "without -o (default reports)")
     compare.set_defaults(func=cmd_compare)
     return top
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown:
+        top.error(f"unrecognized arguments: {' '.join(unknown)}" + (
+            "; pytest's own options go after --, as in python -m bench run -- -k name"
+            if args.command == "run" else ""))
     try:
         return args.func(args)
     except UserError as error:  # anything else is a bug: its traceback stays

@@ -264,7 +264,22 @@ def test_run_refuses_a_time_budget_that_is_not_positive(capsys, value):
     with pytest.raises(SystemExit) as exit_:
         cli.main(["run", "--max-time", value])
     assert exit_.value.code == 2
-    assert f"must be a positive number of seconds, got {value}" in capsys.readouterr().err
+    assert capsys.readouterr().err == (  # one line, as every mistake: no block of usage
+        f"bench: error: argument --max-time: must be a positive number of seconds, got {value} "
+        "(python -m bench run --help lists the options)\n")
+
+
+@pytest.mark.parametrize("argv, hint", [
+    (["run", "--grid", "smoke", "-k", "fpn"],
+     "; pytest's own options go after --, as in python -m bench run -- -k name"),
+    (["report", "x.json", "-k"], ""),
+])
+def test_an_unknown_option_is_one_line_and_run_s_says_where_pytest_s_go(capsys, argv, hint):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (f"bench: error: unrecognized arguments: -k{hint} "
+                                       "(python -m bench --help lists the options)\n")
 
 
 def test_report_without_a_folder_writes_a_run_s_page_into_its_folder_and_others_under_reports(
