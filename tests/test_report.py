@@ -71,6 +71,13 @@ def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_pa
                      f"report {tmp_path / 'out' / 'index.html'}"]
 
 
+def test_a_bare_bench_report_gets_a_run_folder_listed_with_the_others(tmp_path):
+    lines = publish({"reports": tmp_path, "out": None, "dir": None, "json": {}}, SAMPLE)
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert lines[-2:] == [f"report {folder / 'index.html'}", f"all runs {tmp_path / 'index.html'}"]
+    assert f'href="runs/{folder.name}/index.html"' in (tmp_path / "index.html").read_text()
+
+
 def test_the_terminal_gives_a_section_s_title_once_above_its_findings(tmp_path, write_json):
     data = json.loads(SAMPLE.read_text())
     for bench in json.loads(SAMPLE.read_text())["benchmarks"]:  # the same run again in bf16

@@ -76,7 +76,8 @@ def publish(run: dict, json_path) -> list[str]:
     if run.get("json") is None:
         remove_if_empty(run.get("dir"))
         return ["no benchmark was measured, so no report was written"]
-    if out is None:
+    new_run = out is None  # bare --bench-report: a run folder of its own, listed as --benchmark's
+    if new_run:
         out = new_run_dir(run["reports"])
     out.mkdir(parents=True, exist_ok=True)
     target = out / "benchmark.json"
@@ -96,7 +97,7 @@ def publish(run: dict, json_path) -> list[str]:
     for title, group in itertools.groupby(summary.get("findings", []), key=lambda pair: pair[0]):
         lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]
     lines.append(f"{PATH_LINES[0]}{page}")
-    if run.get("dir") is not None and out == run["dir"]:
+    if new_run or out == run.get("dir"):
         lines.append(f"{PATH_LINES[1]}{render_index(run['reports'])}")
     return lines
 
