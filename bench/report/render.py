@@ -95,9 +95,10 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
         (f"{len(noisy)} noisy: interquartile range above 10% of the median",
          noisy),
         (f"{len(host_bound)} host-bound: wall time above twice the device time", host_bound),
-        (f"{int(skipped.sum())} skipped: " + "; ".join(
-            f"{n} {reason}" for reason, n in skipped.sort_values(ascending=False).items()),
-         [f"{n}: {reason}" for reason, n in skipped.items()]),
+        # the reasons in the heading where there is one (a reason may hold a ";" itself)
+        (f"{int(skipped.sum())} skipped" + (f": {skipped.index[0]}" if len(skipped) == 1 else
+                                            f", for {len(skipped)} reasons"),
+         [f"{n}: {reason}" for reason, n in skipped.sort_values(ascending=False).items()]),
     ]
     return [(heading, items) for heading, items in groups if items]
 

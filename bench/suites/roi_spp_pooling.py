@@ -331,8 +331,8 @@ class RoI(Suite):
     def skip_reason(self, case, impl, device, precision, mode):
         """Why a combination is not measured, or None."""
         if IMPLEMENTATIONS[impl].cuda_only and device == "cpu":
-            return ("the _torch rows are CUDA-only: on the CPU, ours_roi_pool and ours_roi_spp "
-                    "are that PyTorch path")
+            return ("ours_roi_pool_torch and ours_roi_spp_torch, the PyTorch path, are rows "
+                    "for CUDA only: on the CPU, ours_roi_pool and ours_roi_spp are that path")
         if IMPLEMENTATIONS[impl].triton and device == "cuda" and not triton_kernels():
             return ("Triton cannot be imported: on CUDA without it, ours_roi_pool and "
                     "ours_roi_spp run the PyTorch path, the _torch rows")
