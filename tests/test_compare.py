@@ -172,3 +172,11 @@ def test_the_page_shows_an_underflowed_p_value_as_a_bound_and_a_missing_one_as_a
 
     _, show = COMPARE_COLUMNS["p (rank test)"]
     assert [show(0.0), show(0.0123456), show(float("nan"))] == ["< 1e-300", "0.0123", "–"]
+
+
+def test_the_page_shows_ratios_either_side_of_the_threshold_apart():
+    from bench.report.render import COMPARE_COLUMNS
+
+    _, show = COMPARE_COLUMNS["B / A"]
+    assert [show(1.0503), show(1.0493), show(1234.5), show(float("nan"))] == [
+        "1.050×", "1.049×", "1,234.500×", "–"]

@@ -321,7 +321,7 @@ def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path, slowed):
     html = history(tmp_path, slowed, 0.5)
     assert "in common (run1 then run2): 0 slower, 1 faster, 2 same." in html
     changed = html[html.index("Changed since that run"):].split("</table>")[0]
-    assert "matmul" in changed and "0.5×" in changed and "conv_nchw" not in changed
+    assert "matmul" in changed and "0.500×" in changed and "conv_nchw" not in changed
 
 
 def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_path, write_json):
@@ -535,8 +535,9 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     data["machine_info"]["run_id"] = "a later run"
     page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
     rows = table_rows(page.read_text(), "B against A; ratio above 1 means B is slower")
-    assert rows[2][2] == "matmul" and rows[2][6:9] == ["23 µs", "45.9 µs", "2×"]
-    assert rows[2][10] == "slower" and rows[0][6:11] == ["63.6 µs", "63.6 µs", "1×", "1", "same"]
+    assert rows[2][2] == "matmul" and rows[2][6:9] == ["23 µs", "45.9 µs", "2.000×"]
+    assert rows[2][10] == "slower"
+    assert rows[0][6:11] == ["63.6 µs", "63.6 µs", "1.000×", "1", "same"]
 
 
 def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):

@@ -318,9 +318,15 @@ def _p_value(p: float) -> str:
     return "–" if pd.isna(p) else "< 1e-300" if p < 1e-300 else f"{p:.3g}"
 
 
+def _close_ratio(value: float) -> str:
+    """Three decimals: ratios on either side of the threshold (1.0503 and 1.0493 at 5%) must
+    not read alike, as "1.05x" both."""
+    return "–" if pd.isna(value) else f"{value:,.3f}×"
+
+
 COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
     "median A": ("median_a", fmt.seconds), "median B": ("median_b", fmt.seconds),
-    "B / A": ("ratio", fmt.ratio),
+    "B / A": ("ratio", _close_ratio),
     "p (rank test)": ("p_value", _p_value),
     "verdict": ("verdict", None),
 }
