@@ -164,19 +164,26 @@ def test_frozen_finding_gives_the_side_by_side_share_and_its_interval_where_ther
     # the others were not paired: the medians' shares, noisy as full's row is
     assert "first layers still took 80% (noisy) of full's" in text
     assert "90% (noisy) of the time under torch.no_grad()" in text
-    # without full's row, or another regime's, there is nothing to say: it says so
-    assert frozen_finding(wide_rows(frame[~frame["impl"].isin(["full", "head"])])) == (
-        "big on cpu fp32: no finding: full, head not measured here (deselected, skipped or "
-        "failed).")
+    # without full's row, or another regime's, there is nothing to say: it says why, as the
+    # run's outcomes (by benchmark id) tell: full failed, head was never reached
+    outcomes = {"frozen-big-cpu-fp32-full-forward_backward": ("failed", "out of memory"),
+                "frozen-big-cpu-fp32-head-backward": ("skipped", "not this one")}
+    assert frozen_finding(wide_rows(frame[~frame["impl"].isin(["full", "head"])]),
+                          outcomes) == (
+        "big on cpu fp32: no finding: full not measured here (failed: out of memory); head not "
+        "measured here (not selected, or not reached before the run stopped).")
     # nor where a regime's forward+backward was not measured (its backward row alone is)
     lone = (frame["impl"] == "freeze_first_k_no_grad") & (frame["mode"] == "forward_backward")
-    assert frozen_finding(wide_rows(frame[~lone])) == (
-        "big on cpu fp32: no finding: freeze_first_k_no_grad not measured here (deselected, "
-        "skipped or failed).")
-    # nor with the backward alone: the finding reads forward+backward
-    assert frozen_finding(wide_rows(frame[frame["mode"] == "backward"])) == (
-        "big on cpu fp32: no finding: forward_backward not measured here (deselected, skipped "
-        "or failed).")
+    outcomes = {"frozen-big-cpu-fp32-freeze_first_k_no_grad-forward_backward": (
+        "skipped", "no reason to")}
+    assert frozen_finding(wide_rows(frame[~lone]), outcomes) == (
+        "big on cpu fp32: no finding: freeze_first_k_no_grad not measured here (skipped: no "
+        "reason to).")
+    # nor with the backward alone: the finding reads forward+backward (full's says why)
+    outcomes = {"frozen-big-cpu-fp32-full-forward_backward": ("skipped", "-k backward")}
+    assert frozen_finding(wide_rows(frame[frame["mode"] == "backward"]), outcomes) == (
+        "big on cpu fp32: no finding: forward_backward not measured here (skipped: -k "
+        "backward).")
 
 
 def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind():
@@ -202,11 +209,17 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
         "cpu fp32 forward: at pool-r512, time as a multiple of tv's: ours 0.7× (0.6×–0.8×); "
         "at pyr-r128, time as a multiple of tv's: ours 0.25×; "
         "at img, time as a multiple of tv's: ours 0.2×.")
-    # a setting where the baseline was not measured (torchvision has no bf16) says so
+    # a setting where the baseline was not measured (torchvision has no bf16) says why, by
+    # the run's outcomes at each kind's largest case; a page of two runs names the run too
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
-    assert roi_finding(without) == ("cpu fp32 forward: no comparison: tv not measured here "
-                                    "(not selected, skipped, failed or not reached; the "
-                                    "warnings list skips and failures).")
+    no_bf16 = ("skipped", "no bf16")
+    outcomes = {"roi-pool-r512-cpu-fp32-tv-forward": no_bf16,
+                "roi-pyr-r128-cpu-fp32-tv-forward": no_bf16,
+                "roi-pool-r16-cpu-fp32-tv-forward": ("failed", "not the largest")}
+    assert roi_finding(without.assign(device="cpu @ run 1"), outcomes) == (
+        "cpu @ run 1 fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 not "
+        "measured (skipped: no bf16); tv at img not measured (not selected, or not reached "
+        "before the run stopped).")
 
 
 def side_by_side(frame, case, impl, ratio, low, high):

@@ -110,6 +110,26 @@ def test_a_json_the_page_cannot_use_is_one_line_and_a_bug_keeps_its_traceback(tm
             publish({**run, "json": {}}, SAMPLE)
 
 
+def test_sections_get_each_benchmark_s_outcome_by_its_id(tmp_path):
+    """For a finding to say why a row it needs is missing (bench.report.sections.why_missing)."""
+    from bench.report.sections import generic_section
+
+    seen = []
+
+    def spy(frame, info):
+        seen.append(info["outcomes"])
+        return generic_section(frame, info)
+
+    with mock.patch("bench.report.render.load_section", lambda name: spy):
+        render_report([SAMPLE], tmp_path)
+    (outcomes,) = seen
+    assert outcomes["b2-c64x32-8x8-nobias-cpu-fp32-einsum-forward"] == (
+        "failed", "RuntimeError: out of memory")
+    assert outcomes["b2-c64x32-8x8-nobias-cuda-fp32-einsum-forward"] == (
+        "skipped", "CUDA is not available")
+    assert len(outcomes) == 5
+
+
 def test_index_lists_runs(tmp_path):
     render_report([SAMPLE], tmp_path / "runs" / "r1")
     html = render_index(tmp_path).read_text()

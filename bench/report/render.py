@@ -198,7 +198,10 @@ def render_report(paths, out_dir) -> Path:
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
     info = suite_info(runs)
-    sections = [_section(frame[frame["suite"] == name], info.get(name, {}))
+    # each benchmark's outcome by its id, for a finding to say why a row it needs is missing
+    ids = {name.partition("[")[2].removesuffix("]"): (outcome, reason) for name, outcome, reason
+           in outcomes[["name", "outcome", "reason"]].itertuples(index=False)}
+    sections = [_section(frame[frame["suite"] == name], {**info.get(name, {}), "outcomes": ids})
                 for name in frame["suite"].unique()]
     # another project's JSON: none of this harness's checks, warm-ups or paired timings apply
     harness = any("suite" in (bench.get("extra_info") or {})

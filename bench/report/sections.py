@@ -56,6 +56,20 @@ def new_section(frame: pd.DataFrame, info: dict) -> Section:
     return section
 
 
+def why_missing(outcomes: dict, row: dict) -> str:
+    """Why the benchmark `row` names (suite, case, impl, device, precision, mode) has no time,
+    as the run recorded it: "skipped: <reason>", "failed: <reason>", else it has no outcome:
+    deselected, or not reached before the run stopped. `outcomes` maps a benchmark's id (its
+    pytest parameters) to (outcome, reason)."""
+    device = row["device"].partition(" @ ")[0]  # a page of several runs names the run too
+    key = "-".join((row["suite"], row["case"], device, row["precision"], row["impl"],
+                    row["mode"]))
+    outcome, reason = outcomes.get(key, (None, ""))
+    if outcome in ("skipped", "failed"):
+        return f"{outcome}: {reason}" if reason else outcome
+    return "not selected, or not reached before the run stopped"
+
+
 def _sort_value(value):
     return "" if pd.isna(value) else value
 

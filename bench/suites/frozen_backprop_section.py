@@ -5,7 +5,15 @@ import pandas as pd
 
 from bench.plots import figure_svg, figures_svg, plot_layer_flow, plot_relative
 from bench.report import format as fmt
-from bench.report.sections import Fold, Section, add_profiles, diagram, make_table, new_section
+from bench.report.sections import (
+    Fold,
+    Section,
+    add_profiles,
+    diagram,
+    make_table,
+    new_section,
+    why_missing,
+)
 from bench.schema import OUTSIDE
 from bench.tables import add_ratios, by_mode
 
@@ -38,7 +46,7 @@ BARS = {
 FINDING_REGIMES = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
 
 
-def finding(wide: pd.DataFrame) -> str:
+def finding(wide: pd.DataFrame, outcomes: dict | None = None) -> str:
     """Which regime saves what, for the last (largest) model of one device and precision."""
     case = wide["case"].iloc[-1]
     rows = wide[wide["case"] == case].set_index("impl")
@@ -49,8 +57,17 @@ def finding(wide: pd.DataFrame) -> str:
         missing = [r for r in FINDING_REGIMES
                    if r not in rows.index or pd.isna(rows.at[r, "median_forward_backward"])]
     if missing:
-        return (f"{case} on {device} {precision}: no finding: {', '.join(missing)} not "
-                "measured here (deselected, skipped or failed).")
+        # the benchmarks the finding reads: each regime's forward+backward (full's, where the
+        # whole mode is missing), and why each was not measured
+        whys: dict[str, list[str]] = {}
+        for name in missing:
+            row = {"suite": rows["suite"].iloc[0], "case": case, "device": device,
+                   "precision": precision, "mode": "forward_backward",
+                   "impl": "full" if name == "forward_backward" else name}
+            whys.setdefault(why_missing(outcomes or {}, row), []).append(name)
+        return (f"{case} on {device} {precision}: no finding: " + "; ".join(
+            f"{', '.join(names)} not measured here ({why})" for why, names in whys.items())
+            + ".")
 
     def time(regime):
         """Its share of full's forward+backward time, with its 95% interval where the two were
@@ -108,7 +125,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
     wide = wide_rows(frame)
     groups = wide.groupby(["device", "precision"], sort=False)
     out = new_section(frame, info)
-    out.findings = [finding(group) for _, group in groups]
+    out.findings = [finding(group, info.get("outcomes")) for _, group in groups]
     out.notes.append(TIME_NOTE)
     for (device, precision), group in groups:
         out.tables.append(make_table(group, COLUMNS,

@@ -12,6 +12,7 @@ from bench.report.sections import (
     make_table,
     new_section,
     settings,
+    why_missing,
 )
 from bench.tables import add_ratios
 
@@ -28,7 +29,7 @@ COLUMNS = {
 }
 
 
-def finding(group: pd.DataFrame) -> str:
+def finding(group: pd.DataFrame, outcomes: dict | None = None) -> str:
     """How each implementation compared with its baseline (torchvision's, for RoI pooling) at
     the largest case of each kind in one setting (the most regions; image-level SPP has none, and
     each grid measures one such case: its first), in time taken: timed side by side in
@@ -40,7 +41,8 @@ def finding(group: pd.DataFrame) -> str:
         at = rows[rows["case"] == largest]
         baseline = at["baseline"].iloc[0]
         if baseline not in set(at["impl"]):
-            missing.append(baseline)
+            why = why_missing(outcomes or {}, at.iloc[0].to_dict() | {"impl": baseline})
+            missing.append((why, f"{baseline} at {largest}"))
             continue
         at = add_ratios(at, ["median"]).set_index("impl")
         low, high = at["median_ratio_low"], at["median_ratio_high"]
@@ -52,9 +54,11 @@ def finding(group: pd.DataFrame) -> str:
             parts.append(f"at {largest}, time as a multiple of {baseline}'s: "
                          f"{', '.join(others)}")
     if not parts and missing:  # torchvision has no bfloat16 RoI pooling, for one
-        parts = [f"no comparison: {' and '.join(dict.fromkeys(missing))} not measured here "
-                 "(not selected, skipped, failed or not reached; the warnings list skips and "
-                 "failures)"]
+        whys: dict[str, list[str]] = {}
+        for why, where in missing:
+            whys.setdefault(why, []).append(where)
+        parts = ["no comparison: " + "; ".join(f"{' and '.join(wheres)} not measured ({why})"
+                                               for why, wheres in whys.items())]
     return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
 
 
@@ -62,7 +66,7 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
     frame = frame.assign(setting=frame["kind"] + " " + frame["fmap"]
                          + frame["output"].map(lambda o: f" {int(o)}x{int(o)}" if o else ""))
     out = new_section(frame, info)
-    out.findings = [finding(group) for _, group in settings(frame)]
+    out.findings = [finding(group, info.get("outcomes")) for _, group in settings(frame)]
     scaling = plot_scaling(frame[frame["kind"] != "image"], "regions")
     if scaling:
         out.figures.append((
