@@ -187,8 +187,9 @@ class Progress:
     hundred times a 1x1-convolution one, so an average alone said 2 minutes where 6 were left."""
 
     def __init__(self, reporter, reports: Path | None, stop: Stop | None = None,
-                 width: int = 10**6):
+                 width: int = 10**6, max_time: float | None = None):
         self.reporter, self.reports, self.stop, self.width = reporter, reports, stop, width
+        self.max_time = max_time
         self.history = {}
         self.left, self.pending, self.start = {}, set(), time.monotonic()
         # benchmarks done, the seconds they took, and for those the last run knows: the seconds
@@ -213,7 +214,8 @@ class Progress:
             return
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
         if self.reports is not None:
-            self.history = history(self.reports, platform.node(), self.pending)
+            self.history = history(self.reports, platform.node(), self.pending,
+                                   max_time=self.max_time)
         known = [self.history[name] for name in self.pending if name in self.history]
         before = f"; about {_minutes(sum(known))} by the last run on this machine" \
             if self.pending and len(known) >= 0.9 * len(self.pending) else ""
@@ -255,11 +257,14 @@ class Progress:
                    for name in self.pending)
 
 
-def history(reports: Path, node: str, wanted: set[str], runs: int = 10) -> dict[str, float]:
+def history(reports: Path, node: str, wanted: set[str], runs: int = 10,
+            max_time: float | None = None) -> dict[str, float]:
     """Seconds each of the `wanted` benchmarks took in the latest run that recorded it, among
     this machine's last `runs` runs under `reports` (reading stops once all are known): a
-    selfcheck-only run must not hide the full run before it. A file it cannot use is passed
-    over: the estimate is a convenience, never a reason for a run to fail."""
+    selfcheck-only run must not hide the full run before it. With `max_time`, only where the
+    benchmark ran under that --benchmark-max-time: a run at 0.05 s said "about 8 s" to one at
+    0.5 s that took minutes. A file it cannot use is passed over: the estimate is a
+    convenience, never a reason for a run to fail."""
     # run folders are <time>-<host>[-n]: this machine's first, the JSON's node decides
     folders = sorted((reports / "runs").glob(f"*-{glob.escape(node)}*/benchmark.json"),
                      reverse=True)
@@ -272,7 +277,9 @@ def history(reports: Path, node: str, wanted: set[str], runs: int = 10) -> dict[
             if (data.get("machine_info") or {}).get("node") != node:
                 continue
             seconds = {bench["name"]: bench["extra_info"]["wall_seconds"]
-                       for bench in data["benchmarks"] if "wall_seconds" in bench["extra_info"]}
+                       for bench in data["benchmarks"] if "wall_seconds" in bench["extra_info"]
+                       and (max_time is None
+                            or (bench.get("options") or {}).get("max_time") == max_time)}
         except (OSError, ValueError, RecursionError, TypeError, KeyError, AttributeError):
             continue
         for name, value in seconds.items():
@@ -352,7 +359,8 @@ def pytest_sessionstart(session):
         run = session.config.stash.get(RUN, None) or {}
         session.config.pluginmanager.register(
             Progress(reporter, run.get("reports"), session.config.stash.get(STOP, None),
-                     session.config.get_terminal_writer().fullwidth),
+                     session.config.get_terminal_writer().fullwidth,
+                     float(session.config.getoption("benchmark_max_time"))),
             "bench-progress")
 
 

@@ -316,8 +316,11 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     lines, now = [], [0.0]
     monkeypatch.setattr(plugin.time, "monotonic", lambda: now[0])
     last = {"t[a-x]": 10.0, "t[b-y]": 20.0, "t[b-z]": 30.0}
-    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted: last)
-    progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
+    asked = []  # the run's --benchmark-max-time, to which the history is held
+    monkeypatch.setattr(plugin, "history",
+                        lambda reports, node, wanted, max_time: asked.append(max_time) or last)
+    progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"),
+                               max_time=0.5)
     def item(suite, case, skip=False):
         return SimpleNamespace(name=f"t[{suite}-{case}]", callspec=SimpleNamespace(
             params={"suite": suite}), get_closest_marker=lambda mark: mark == "bench" or skip)
@@ -338,6 +341,7 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     # the skipped benchmark takes no time and counts for nothing in the estimate
     assert lines[-1] == ("bench: 4 benchmarks (a 1, b 3); about 60 s by the last run on this "
                          "machine; the page is written at the end")
+    assert asked == [0.5]
     now[0] = 25.0  # 5 s of start-up, then x's 20 s
     progress.pytest_runtest_logreport(SimpleNamespace(
         keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=20.0,
@@ -386,6 +390,12 @@ def test_progress_history_is_the_latest_run_of_this_machine_that_recorded_each(t
     run("20260110-000000-vm2", "vm2", [{"name": "t[s]", "extra_info": {"wall_seconds": 99.0}}])
     assert history(tmp_path, "vm", {"t[s]"}, runs=1) == {}
     assert history(tmp_path, "vm2", {"t[s]"}, runs=1) == {"t[s]": 99.0}
+    # under another --benchmark-max-time, a run says nothing of this one's pace
+    run("20260111-000000-vm", "vm", [
+        {"name": "t[s]", "extra_info": {"wall_seconds": 3.0}, "options": {"max_time": 0.5}},
+        {"name": "t[a]", "extra_info": {"wall_seconds": 0.3}, "options": {"max_time": 0.05}}])
+    assert history(tmp_path, "vm", {"t[s]", "t[a]"}, max_time=0.5) == {"t[s]": 3.0}
+    assert history(tmp_path, "vm", {"t[s]", "t[a]"}) == {"t[s]": 3.0, "t[a]": 0.3}
 
 
 def test_findings_fold_to_the_terminal_s_width_and_paths_stay_whole():
@@ -415,7 +425,8 @@ def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_n
     lines = []
     # 9 of 10 known is enough for a total "by the last run"; 8 of 10 is too few
     monkeypatch.setattr(plugin, "history",
-                        lambda reports, node, wanted: {f"t[a-{n}]": 1.0 for n in range(9)})
+                        lambda reports, node, wanted, max_time: {f"t[a-{n}]": 1.0
+                                                                 for n in range(9)})
     plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports")) \
         .pytest_collection_finish(SimpleNamespace(items=[
             SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
@@ -424,7 +435,7 @@ def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_n
     assert lines.pop() == ("bench: 10 benchmarks (a 10); about 9 s by the last run on this "
                            "machine; the page is written at the end")
     last = {f"t[a-{n}]": 1.0 for n in range(8)}
-    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted: last)
+    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: last)
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
     items = [SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
                              get_closest_marker=lambda mark: mark == "bench") for n in range(10)]
