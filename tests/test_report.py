@@ -548,6 +548,10 @@ def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
     assert table_rows(html, PEAKS) == [
         ["sample-run", "cpu", "fp32", "194 GFLOP/s", "17.7 GB/s"],
         ["sample-run", "cpu", "bf16", "1 TFLOP/s", "17.7 GB/s"]]
+    # a page of two runs: the device column names the device, the run column the run
+    data["machine_info"]["run_id"] = "later-run"
+    html = render_report([write_json("b.json", data), SAMPLE], tmp_path / "c").read_text()
+    assert ["later-run", "cpu", "bf16", "1 TFLOP/s", "17.7 GB/s"] in table_rows(html, PEAKS)
 
 
 def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):

@@ -105,7 +105,9 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
 
 def _peaks(frame: pd.DataFrame) -> list[dict]:
     peaks = frame.dropna(subset=["peak_flops"]).drop_duplicates(["run_id", "device", "precision"])
-    return [{"run": r["run_id"], "device": r["device"], "precision": r["precision"],
+    # the run has a column of its own: the device without the " @ run" of a page of several
+    return [{"run": r["run_id"], "device": r["device"].partition(" @ ")[0],
+             "precision": r["precision"],
              "flops": fmt.si(r["peak_flops"], "FLOP/s"),
              "bandwidth": fmt.si(r["peak_bandwidth"], "B/s")} for _, r in peaks.iterrows()]
 
