@@ -372,3 +372,18 @@ def test_a_kind_without_its_baseline_does_not_hide_the_others_comparison():
                 ("image", "img", 0, "ours_spp", 1.0, "per_level"))]
     assert roi_finding(pd.DataFrame(rows)) == (
         "cpu fp32 forward: at img, time as a multiple of per_level's: ours_spp 0.5×.")
+
+
+def test_the_roi_section_plots_scaling_where_counts_vary_and_each_case_s_time_otherwise():
+    from bench.suites.roi_spp_pooling_section import section
+
+    rows = [{**SETTING, "suite": "roi", "mode": "forward", "kind": "pool", "fmap": "small",
+             "output": 7, "case": f"pool-r{n}", "regions": n, "impl": impl,
+             "median": n * 1e-6 * (2 if impl == "tv" else 1), "baseline": "tv",
+             "artifacts": None}
+            for n in (16, 128) for impl in ("tv", "ours")]
+    captions = [caption for caption, _ in section(pd.DataFrame(rows), {}).figures]
+    assert captions[0].startswith("Median time against the number of regions (log-log)")
+    one = pd.DataFrame([row for row in rows if row["regions"] == 16])  # the smoke grid's kind
+    captions = [caption for caption, svgs in section(one, {}).figures if svgs]
+    assert captions == ["Median time per case and implementation (log scale)"]

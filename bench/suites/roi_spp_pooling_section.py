@@ -3,7 +3,7 @@ largest case of each kind measured, scaling with the number of regions, and the 
 
 import pandas as pd
 
-from bench.plots import figures_svg, plot_scaling
+from bench.plots import figures_svg, plot_scaling, plot_times
 from bench.report import format as fmt
 from bench.report.sections import (
     SPEEDUP_NOTE,
@@ -72,6 +72,9 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
         out.figures.append((
             "Median time against the number of regions (log-log), per feature map and grid "
             "measured at more than one count", figures_svg(scaling)))
+    else:  # one count of regions per map (the smoke grid): each case's time instead
+        out.figures.append(("Median time per case and implementation (log scale)",
+                            figures_svg(plot_times(frame))))
     for (device, precision, mode), group in settings(frame):
         out.tables.append(make_table(group, COLUMNS, f"{device}, {precision}, {mode}"))
     add_profiles(out, frame)
