@@ -244,12 +244,15 @@ def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_j
         "cases, at a median 6.19× the speed of conv_nchw." for n in (0, 1)]
 
 
-def test_the_tf32_flags_are_explained_away_only_where_no_cuda_device_was_measured(tmp_path,
-                                                                                 write_json):
+def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_it(
+        tmp_path, write_json):
     data = json.loads(SAMPLE.read_text())
     data["benchmarks"][0]["extra_info"]["device"] = "cuda"
     html = render_report([write_json("a.json", data)], tmp_path).read_text()
     assert "they changed nothing here" not in html
+    # on CUDA they are the default rows' flags, not the fp32 or tf32 rows'
+    assert "The TF32 flags above are those the default rows ran under; fp32 rows ran with TF32 " \
+        "off and tf32 rows with it on, whatever these say." in html
 
 
 def test_an_unknown_suite_gets_the_generic_section(tmp_path):

@@ -154,9 +154,12 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
             # where the devices are ours to know (another project's JSON has none)
-            "tf32_note": None if "cuda" in devices or "cpu" not in devices else
-            "The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
-            "CUDA device, so they changed nothing here."}
+            "tf32_note": (
+                "The TF32 flags above are those the default rows ran under; fp32 rows ran with "
+                "TF32 off and tf32 rows with it on, whatever these say." if "cuda" in devices
+                else "The TF32 flags govern CUDA matmuls and convolutions only: this run "
+                "measured no CUDA device, so they changed nothing here." if "cpu" in devices
+                else None)}
 
 
 def readable_date(stamp) -> str:
