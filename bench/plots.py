@@ -73,10 +73,13 @@ def _log_scale(ax, values: pd.Series, axis: str = "y", formatter=None) -> None:
 
 def _log_ticks(target, low: float, high: float, formatter=None) -> None:
     """Labelled ticks for a log axis whose data spans `low` to `high`: 1, 2 and 5 a decade
-    where two of them fall in that span, round steps otherwise (1-2-5 left 0.77-1.54 with one
-    label, "1x"); minor ticks unlabelled."""
+    where two to seven of them fall in that span, decades alone where more do, round steps
+    where fewer do (1-2-5 left 0.77-1.54 with one label, "1x"); minor ticks unlabelled."""
     decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
-    if sum(low <= m * 10.0**k <= high for k in decades for m in (1, 2, 5)) >= 2:
+    inside = sum(low <= m * 10.0**k <= high for k in decades for m in (1, 2, 5))
+    if inside > 7:
+        target.set_major_locator(ticker.LogLocator(subs=(1.0,)))
+    elif inside >= 2:
         target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     else:
         target.set_major_locator(ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))

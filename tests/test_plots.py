@@ -128,7 +128,7 @@ def visible_labels(ax) -> list[str]:
             if low <= v <= high and t.get_text()]
 
 
-def test_a_log_axis_within_a_decade_labels_round_steps_and_wider_ones_1_2_5():
+def test_a_log_axis_labels_round_steps_within_a_decade_1_2_5_wider_and_decades_wider_still():
     ax = Figure().subplots()
     ax.plot([0, 1], [0.77, 1.54])  # a run's drift: 1-2-5 a decade labelled only "1x" here
     _log_scale(ax, pd.Series([0.77, 1.54]), formatter=_factor)
@@ -138,6 +138,10 @@ def test_a_log_axis_within_a_decade_labels_round_steps_and_wider_ones_1_2_5():
     _log_scale(ax, pd.Series([3e-6, 4e-4]), formatter=_seconds)
     assert visible_labels(ax) == ["5 µs", "10 µs", "20 µs", "50 µs", "100 µs", "200 µs",
                                   "500 µs"]
+    ax = Figure().subplots()  # three decades: 1-2-5 would crowd the axis with nine labels
+    ax.plot([0, 1], [3e-6, 4e-3])
+    _log_scale(ax, pd.Series([3e-6, 4e-3]), formatter=_seconds)
+    assert visible_labels(ax) == ["10 µs", "100 µs", "1 ms"]
 
 
 def test_time_ticks_at_a_decade_take_the_larger_unit():
