@@ -187,10 +187,10 @@ def cmd_report(args) -> int:
         check_folder(out.parent.parent, args.force)
     from bench.report.render import render_index, render_report
 
-    with writing(out):
-        print(render_report(paths, out))
+    with writing(out):  # the lines `run` ends with
+        print(f"bench: report {render_report(paths, out)}")
         if out.parent.name == "runs":  # a run folder: the list of runs beside it changes too
-            print(render_index(out.parent.parent))
+            print(f"bench: all runs {render_index(out.parent.parent)}")
     return 0
 
 

@@ -39,7 +39,7 @@ def test_report_refuses_bad_json_and_writes_nothing(tmp_path, capsys, content):
 def test_report_writes_page_table_and_summary(tmp_path, capsys):
     code, out, _ = run_main(capsys, "report", str(SAMPLE), "-o", str(tmp_path))
     assert code == 0
-    assert out.strip() == str(tmp_path / "index.html")
+    assert out == f"bench: report {tmp_path / 'index.html'}\n"
     assert {p.name for p in tmp_path.iterdir()} == {"index.html", "results.csv", "summary.json"}
 
 
@@ -298,7 +298,15 @@ def test_report_without_a_folder_writes_a_run_s_page_into_its_folder_and_others_
                         ("foo/benchmark.json", Path("reports/foo"))):
         code, out, _ = run_main(capsys, "report", given)
         assert code == 0, given
-        assert Path(out.splitlines()[0]).resolve() == (page / "index.html").resolve(), given
+        lines = out.splitlines()
+        assert lines[0].startswith("bench: report ")
+        assert Path(lines[0].removeprefix("bench: report ")).resolve() == \
+            (page / "index.html").resolve(), given
+        # a run folder's page: the list of runs beside it is rewritten, and said so
+        listed = [Path(line.removeprefix("bench: all runs ")).resolve() for line in lines[1:]
+                  if line.startswith("bench: all runs ")]
+        assert len(lines) == 1 + len(listed)
+        assert listed == ([tmp_path / "reports" / "index.html"] if page == run else [])
     assert not (tmp_path / "index.html").exists() and not (tmp_path / "foo" / "index.html").exists()
     code, _, err = run_main(capsys, "report", "out.json", "foo/benchmark.json")
     assert code == 2 and err == ("bench: error: several JSON files make one page: name its "
