@@ -15,6 +15,7 @@ import platform
 import signal
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -495,12 +496,16 @@ class Unsaved:
     instead of a 60-line traceback and a truncated JSON. Registered in pytest_configure, after
     pytest-benchmark and before the terminal reporter, so that its wrapper sits between theirs:
     it catches the error of pytest-benchmark's write, and the terminal's summary, with that
-    line, still follows."""
+    line, still follows. Under --benchmark it also quiets pytest-benchmark's warning that it
+    saved nothing, which printed its source line after ours had said so."""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionfinish(self, session):
         try:
-            return (yield)
+            with warnings.catch_warnings():
+                if session.config.getoption("benchmark"):  # where ours says so in words
+                    warnings.filterwarnings("ignore", "Not saving anything, no benchmarks")
+                return (yield)
         except OSError as error:
             config = session.config
             writing = config.stash.get(WRITING, None)
