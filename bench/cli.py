@@ -306,10 +306,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
-    if unknown:
-        top.error(f"unrecognized arguments: {' '.join(unknown)}" + (
-            "; pytest's own options go after --, as in python -m bench run -- -k name"
-            if args.command == "run" else ""))
+    if unknown:  # named by the command's own help, which lists its options
+        hint = "; pytest's own options go after --, as in python -m bench run -- -k name" \
+            if args.command == "run" else ""
+        top.exit(2, f"bench: error: unrecognized arguments: {' '.join(unknown)}{hint} "
+                    f"({PROG} {args.command} --help lists the options)\n")
     try:
         return args.func(args)
     except UserError as error:  # anything else is a bug: its traceback stays

@@ -64,7 +64,7 @@ def _log_scale(ax, values: pd.Series, axis: str = "y", formatter=None) -> None:
     """Log scale where there is something positive to show (a panel may hold only NaN), with
     labels on the major ticks only, in plain units: minor labels ran into each other."""
     values = pd.to_numeric(values, errors="coerce")
-    positive = values[values > 0]
+    positive = values[(values > 0) & (values < math.inf)]
     if positive.empty:
         return
     getattr(ax, f"set_{axis}scale")("log")
@@ -73,19 +73,22 @@ def _log_scale(ax, values: pd.Series, axis: str = "y", formatter=None) -> None:
 
 def _log_ticks(target, low: float, high: float, formatter=None) -> None:
     """Labelled ticks for a log axis whose data spans `low` to `high`: 1, 2 and 5 a decade
-    where two to seven of them fall in that span, decades alone where more do, round steps
-    where fewer do (1-2-5 left 0.77-1.54 with one label, "1x"); minor ticks unlabelled."""
+    where two to seven of them fall in that span (or one value, which the axis widens to
+    decades), decades alone where more do, round steps where fewer do (1-2-5 left 0.77-1.54
+    with one label, "1x"); minor ticks unlabelled. `formatter`: a function of (value, position)
+    or a matplotlib Formatter."""
     decades = range(math.floor(math.log10(low)), math.floor(math.log10(high)) + 1)
     inside = sum(low <= m * 10.0**k <= high for k in decades for m in (1, 2, 5))
     if inside > 7:
         target.set_major_locator(ticker.LogLocator(subs=(1.0,)))
-    elif inside >= 2:
+    elif inside >= 2 or low == high:
         target.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
     else:
         target.set_major_locator(ticker.MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     target.set_minor_formatter(ticker.NullFormatter())
     if formatter is not None:
-        target.set_major_formatter(ticker.FuncFormatter(formatter))
+        target.set_major_formatter(formatter if isinstance(formatter, ticker.Formatter)
+                                   else ticker.FuncFormatter(formatter))
 
 
 def _legend(ax) -> None:
@@ -200,7 +203,8 @@ def plot_roofline(frame: pd.DataFrame, series: str = "impl",
             ax.plot(ridge, [min(peak, i * bandwidth) for i in ridge], color="black",
                     linewidth=1, label="measured ceiling")
         _log_scale(ax, panel["intensity"], "x", lambda v, _: f"{v:g}")
-        _log_scale(ax, panel["achieved_flops"], formatter=lambda v, _: f"{v:.0e}")
+        # 800 GFLOP/s, 1.2 TFLOP/s: "1e+12" stood for 1.0, 1.2 and 1.4 TFLOP/s alike
+        _log_scale(ax, panel["achieved_flops"], formatter=ticker.EngFormatter("FLOP/s"))
         ax.set_xlabel("FLOP per byte (minimal traffic)")
         ax.set_ylabel("achieved FLOP/s")
         _finish(ax, title)

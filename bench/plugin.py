@@ -24,7 +24,7 @@ from bench.errors import UserError
 from bench.load import cpu_times, others_share  # the standard library's only
 from bench.precision import MEANINGS, skip_reason
 from bench.report.publish import PATH_LINES, check_folder, new_run_dir
-from bench.schema import HARNESS
+from bench.schema import HARNESS, bench_id
 from bench.suite import GRID_NAMES
 from bench.suites import REGISTRY, check_selection, describe, load_suite
 
@@ -110,18 +110,23 @@ def _check_folders(config) -> None:
 
 def _check_json_target(path: Path | None) -> None:
     """--benchmark-json is opened only once everything is measured: a path that cannot be
-    written (a missing folder, a folder, no permission) is refused before, not after the run.
-    Opened to append, which keeps what is there; a file made by the check is removed again."""
+    written (a folder, a missing folder, one without permission) is refused before the run, not
+    after it. Nothing is opened or made here (a link, a FIFO, a file: all left as they are);
+    what these checks cannot tell (as root, everything looks writable) is met at the end, where
+    the JSON then goes into the run folder."""
     if path is None:
         return
-    existed = path.exists()
-    try:
-        open(path, "ab").close()  # noqa: SIM115 - a check, closed at once
-    except OSError as error:
-        raise pytest.UsageError(f"--benchmark-json {path}: cannot write it "
-                                f"({error.strerror or error}); choose another path") from None
-    if not existed:
-        path.unlink()
+    target = path.resolve()  # through a link, to the file that would be written
+    if target.is_dir():
+        problem = f"is a folder; name a file, such as {path / 'benchmark.json'}"
+    elif not target.parent.is_dir():
+        problem = f"its folder {target.parent} does not exist; create it or choose another path"
+    else:
+        written = target if target.exists() else target.parent
+        if os.access(written, os.W_OK | (0 if written is target else os.X_OK)):
+            return
+        problem = f"{written} is not writable; choose another path"
+    raise pytest.UsageError(f"--benchmark-json {path}: {problem}")
 
 
 def _reports(config) -> Path:
@@ -163,19 +168,32 @@ class Stop:
         self.seen = 0
         # the terminal's stderr, kept while pytest's capture is suspended (as it is while the
         # plugins are configured): during a test, fd 2 is a capture file nobody would read
-        self.stderr = os.dup(2)
+        try:
+            self.stderr = os.dup(2)
+        except OSError:  # no stderr at all: nothing to say it on
+            self.stderr = None
 
     def __call__(self, signum, frame):
         __tracebackhide__ = True  # pytest's report names the line the run was at, not this one
         self.seen += 1
         if self.seen == 1:
             # said now: the JSON and the page take seconds, and pytest speaks only after them
-            os.write(self.stderr, b"\nbench: stopping; writing what was measured and its page\n")
+            self.say(b"stopping; writing what was measured and its page")
             raise KeyboardInterrupt() if signum == signal.SIGINT else \
                 KeyboardInterrupt(f"signal {signum}")
         if self.seen == 2:
-            os.write(self.stderr, b"\nbench: stopping already; writing what was measured and its "
-                                  b"page first\n")
+            self.say(b"stopping already; writing what was measured and its page first")
+
+    def say(self, text: bytes) -> None:
+        try:
+            os.write(self.stderr, b"\nbench: " + text + b"\n")
+        except (OSError, TypeError):  # a pipe whose reader the same Ctrl-C ended: the stop goes on
+            pass
+
+    def close(self) -> None:
+        if self.stderr is not None:
+            os.close(self.stderr)
+            self.stderr = None
 
 
 class Progress:
@@ -347,10 +365,11 @@ def pytest_generate_tests(metafunc):
                             reason = skip_reason(precision, device) or suite.skip_reason(
                                 case, impl, device, precision, mode)
                             skip = (pytest.mark.skip(reason=reason),) if reason else ()
-                            values = (name, case.id, impl, device, precision, mode)
+                            values = dict(zip(PARAMS, (name, case.id, impl, device,
+                                                       precision, mode)))
                             params.append(pytest.param(
-                                *values, marks=(pytest.mark.bench, *marks, *skip),
-                                id="-".join((name, case.id, device, precision, impl, mode))))
+                                *values.values(), marks=(pytest.mark.bench, *marks, *skip),
+                                id=bench_id(values)))
     metafunc.parametrize(",".join(PARAMS), params)
 
 
@@ -525,24 +544,34 @@ def _unsaved(config, writing: str, error: OSError) -> list[str]:
     run, json_path = config.stash.get(RUN, None), _json_path(config)
     if writing == "json" and json_path is not None and json_path.is_file():
         json_path.unlink()  # cut short: no JSON is better than a truncated one
-    where = {"json": json_path, "autosave": "the --benchmark-autosave JSON"}.get(
-        writing, error.filename or "the page")
+    # pytest-benchmark's storage: the file it names itself may be left cut short there
+    saved = "the JSON of --benchmark-save or -autosave (a file there may be cut short)"
+    where = {"json": json_path, "autosave": saved}.get(writing, error.filename or "the page")
     said = f"could not write {where}: {error.strerror or error}"
     if run is None:
         return [said]
-    out = Path(run["out"]) if run.get("out") else run.get("dir")
+
+    def folder():  # the page's folder: publish makes a run folder for a bare --bench-report
+        return Path(run["out"]) if run.get("out") else run.get("dir")
+
     if writing != "page" and run.get("json") is not None:
         try:
             lines = publish(run, None)
-            return [f"{said}; its JSON went into {out or 'a new run folder'} instead", *lines]
+            again = json_path is not None and json_path.parent.resolve() == folder().resolve()
+            return [f"{said}; " + ("written again, whole" if again else
+                                   f"its JSON went into {folder()} instead"), *lines]
         except OSError as again:
-            said += f"; writing into {out or 'a new run folder'} then failed too: " \
+            said += f"; writing into {folder() or 'a new run folder'} then failed too: " \
                 f"{again.strerror or again}"
     remove_if_empty(run.get("dir"))
-    kept = out / "benchmark.json" if out is not None else None
-    if kept is not None and kept.is_file():
-        return [f"{said}; the measurements are in {kept}, and `python -m bench report {kept}` "
-                "makes their page once there is room"]
+    # a whole JSON: in the page's folder (publish copied it), or where pytest-benchmark wrote it
+    kept = [path for path in (folder() and folder() / "benchmark.json",
+                              json_path if writing != "json" else None)
+            if path is not None and path.is_file()]
+    if kept:  # a run folder's JSON by its folder, which `report` takes too
+        name = kept[0].parent if kept[0].name == "benchmark.json" else kept[0]
+        return [f"{said}; the measurements are in {kept[0]}, and `python -m bench report "
+                f"{name}` makes their page once there is room"]
     return [f"{said}; nothing was saved: make room, or choose another path, and run again"]
 
 
@@ -600,8 +629,8 @@ def wrapped(lines: list[str], width: int) -> list[str]:
 
 def pytest_unconfigure(config):
     if STOP in config.stash:  # in a process that goes on (pytest.main), signals as they were
+        config.stash[STOP].close()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if signal.getsignal(signal.SIGINT) is config.stash[STOP]:
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.close(config.stash[STOP].stderr)
 

@@ -11,6 +11,14 @@ from bench.errors import UserError
 
 # What identifies one benchmark of the harness: its parameters, in this order everywhere.
 HARNESS = ("suite", "case", "impl", "device", "precision", "mode")
+# ... and in its pytest id (test_benchmark[<id>]), in this order
+ID_ORDER = ("suite", "case", "device", "precision", "impl", "mode")
+
+
+def bench_id(fields: dict) -> str:
+    """A benchmark's pytest id from its parameters: roi-pool-tiny-r16-o7-cpu-fp32-tv_roi_pool-
+    forward. The plugin names benchmarks so, and a finding finds a benchmark's outcome so."""
+    return "-".join(str(fields[key]) for key in ID_ORDER)
 POSITIVE = ("median",)
 NON_NEGATIVE = ("min", "max", "mean", "stddev", "q1", "q3", "iqr")
 COUNTS = ("rounds", "iterations")

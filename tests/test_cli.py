@@ -279,7 +279,7 @@ def test_an_unknown_option_is_one_line_and_run_s_says_where_pytest_s_go(capsys, 
         cli.main(argv)
     assert exit_.value.code == 2
     assert capsys.readouterr().err == (f"bench: error: unrecognized arguments: -k{hint} "
-                                       "(python -m bench --help lists the options)\n")
+                                       f"(python -m bench {argv[0]} --help lists the options)\n")
 
 
 def test_report_without_a_folder_writes_a_run_s_page_into_its_folder_and_others_under_reports(

@@ -166,21 +166,21 @@ def test_frozen_finding_gives_the_side_by_side_share_and_its_interval_where_ther
     assert "90% (noisy) of the time under torch.no_grad()" in text
     # without full's row, or another regime's, there is nothing to say: it says why, as the
     # run's outcomes (by benchmark id) tell: full failed, head was never reached
-    outcomes = {"frozen-big-cpu-fp32-full-forward_backward": ("failed", "out of memory"),
-                "frozen-big-cpu-fp32-head-backward": ("skipped", "not this one")}
+    outcomes = {("r", "frozen-big-cpu-fp32-full-forward_backward"): ("failed", "out of memory"),
+                ("r", "frozen-big-cpu-fp32-head-backward"): ("skipped", "not this one")}
     assert frozen_finding(wide_rows(frame[~frame["impl"].isin(["full", "head"])]),
                           outcomes) == (
         "big on cpu fp32: no finding: full not measured here (failed: out of memory); head not "
         "measured here (not selected, or not reached before the run stopped).")
     # nor where a regime's forward+backward was not measured (its backward row alone is)
     lone = (frame["impl"] == "freeze_first_k_no_grad") & (frame["mode"] == "forward_backward")
-    outcomes = {"frozen-big-cpu-fp32-freeze_first_k_no_grad-forward_backward": (
+    outcomes = {("r", "frozen-big-cpu-fp32-freeze_first_k_no_grad-forward_backward"): (
         "skipped", "no reason to")}
     assert frozen_finding(wide_rows(frame[~lone]), outcomes) == (
         "big on cpu fp32: no finding: freeze_first_k_no_grad not measured here (skipped: no "
         "reason to).")
     # nor with the backward alone: the finding reads forward+backward (full's says why)
-    outcomes = {"frozen-big-cpu-fp32-full-forward_backward": ("skipped", "-k backward")}
+    outcomes = {("r", "frozen-big-cpu-fp32-full-forward_backward"): ("skipped", "-k backward")}
     assert frozen_finding(wide_rows(frame[frame["mode"] == "backward"]), outcomes) == (
         "big on cpu fp32: no finding: forward_backward not measured here (skipped: -k "
         "backward).")
@@ -213,13 +213,17 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
     # the run's outcomes at each kind's largest case; a page of two runs names the run too
     without = pd.DataFrame([row for row in rows if row["impl"] != "tv"])
     no_bf16 = ("skipped", "no bf16")
-    outcomes = {"roi-pool-r512-cpu-fp32-tv-forward": no_bf16,
-                "roi-pyr-r128-cpu-fp32-tv-forward": no_bf16,
-                "roi-pool-r16-cpu-fp32-tv-forward": ("failed", "not the largest")}
+    outcomes = {("r", "roi-pool-r512-cpu-fp32-tv-forward"): no_bf16,
+                ("r", "roi-pyr-r128-cpu-fp32-tv-forward"): no_bf16,
+                ("r", "roi-pool-r16-cpu-fp32-tv-forward"): ("failed", "not the largest")}
     assert roi_finding(without.assign(device="cpu @ run 1"), outcomes) == (
         "cpu @ run 1 fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 not "
         "measured (skipped: no bf16); tv at img not measured (not selected, or not reached "
         "before the run stopped).")
+    # another run on the same page: run r's outcomes are not its own
+    assert roi_finding(without.assign(run_id="r2", device="cpu @ r2"), outcomes) == (
+        "cpu @ r2 fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 and tv at img "
+        "not measured (not selected, or not reached before the run stopped).")
 
 
 def side_by_side(frame, case, impl, ratio, low, high):

@@ -142,6 +142,10 @@ def test_a_log_axis_labels_round_steps_within_a_decade_1_2_5_wider_and_decades_w
     ax.plot([0, 1], [3e-6, 4e-3])
     _log_scale(ax, pd.Series([3e-6, 4e-3]), formatter=_seconds)
     assert visible_labels(ax) == ["10 µs", "100 µs", "1 ms"]
+    ax = Figure().subplots()  # one value: the axis widens it to decades, labelled 1-2-5
+    ax.plot([0], [1.0])
+    _log_scale(ax, pd.Series([1.0, math.inf]), formatter=_factor)  # inf is not data
+    assert "1×" in visible_labels(ax)
 
 
 def test_time_ticks_at_a_decade_take_the_larger_unit():
@@ -154,6 +158,13 @@ def test_the_roofline_ceiling_is_the_lower_of_bandwidth_and_peak():
                   if line.get_label() == "measured ceiling"]
     assert list(ceiling.get_xdata()) == [1.0, 10.0, 8.0]
     assert list(ceiling.get_ydata()) == [1e9, 1e10, 8e9]
+
+
+def test_the_roofline_labels_rates_in_units_each_its_own():
+    data = frame().assign(achieved_flops=lambda f: 0.77e12 + (f["impl"] == "b") * 0.77e12,
+                          peak_flops=math.nan)  # no ceiling to widen the axis
+    labels = visible_labels(plot_roofline(data)[0].axes[0])
+    assert labels == ["800 GFLOP/s", "1 TFLOP/s", "1.2 TFLOP/s", "1.4 TFLOP/s"]
 
 
 def test_scaling_draws_each_line_in_order_of_x_under_its_labels():

@@ -128,22 +128,25 @@ def test_a_benchmark_json_that_cannot_be_written_is_refused_before_anything_runs
     (tmp_path / "folder").mkdir()
     result = toy_run(tmp_path, f"--benchmark-json={target}")
     assert result.returncode == 4
-    reason = "No such file or directory" if target.startswith("missing") else "Is a directory"
-    assert result.stderr.strip() == f"ERROR: --benchmark-json {target}: cannot write it " \
-        f"({reason}); choose another path"
+    problem = (f"its folder {tmp_path / 'missing'} does not exist; create it or choose another "
+               "path" if target.startswith("missing") else
+               "is a folder; name a file, such as folder/benchmark.json")
+    assert result.stderr.strip() == f"ERROR: --benchmark-json {target}: {problem}"
     assert not (tmp_path / "reports").exists()
 
 
 def test_the_check_of_the_benchmark_json_leaves_no_file_and_keeps_one_that_is_there(tmp_path):
     (tmp_path / "old.json").write_text("kept")
-    for name in ("old.json", "new.json"):  # nothing selected: pytest-benchmark writes nothing
+    (tmp_path / "link.json").symlink_to("elsewhere.json")  # a link to a file not made yet
+    for name in ("old.json", "new.json", "link.json"):  # nothing selected: nothing written
         result = toy_run(tmp_path, f"--benchmark-json={name}", "-k", "none")
         assert result.returncode == 5
         # said once, in our words, not again by pytest-benchmark's warning with its source line
         assert "bench: no benchmark was measured, so no report was written" in result.stdout
         assert "Not saving anything" not in result.stdout + result.stderr
     assert (tmp_path / "old.json").read_text() == "kept"
-    assert not (tmp_path / "new.json").exists()
+    assert not (tmp_path / "new.json").exists() and not (tmp_path / "elsewhere.json").exists()
+    assert (tmp_path / "link.json").is_symlink()
 
 
 full = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
@@ -164,9 +167,9 @@ def test_a_json_the_disk_cannot_take_goes_into_the_run_folder_with_its_page(tmp_
     assert (folder / "index.html").exists()
 
 
-def small_files():
-    """In the child: files stop growing at 20 kB, as on a full disk (EFBIG for ENOSPC)."""
-    resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY))
+def small_files(size: int = 20_000):
+    """In the child: files stop growing at `size` bytes, as on a full disk (EFBIG for ENOSPC)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
@@ -189,6 +192,35 @@ def test_a_run_no_disk_takes_says_nothing_was_saved_and_leaves_no_truncated_json
 
 
 @full
+def test_a_page_folder_the_disk_cannot_take_points_to_the_json_pytest_benchmark_wrote(tmp_path):
+    (tmp_path / "page").mkdir()
+    (tmp_path / "page" / "benchmark.json.partial").symlink_to("/dev/full")
+    result = toy_run(tmp_path, "--benchmark-json=out.json", "--bench-report=page")
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "bench: could not write the page: No space left on device; the measurements are in " \
+        "out.json, and `python -m bench report out.json` makes their page once there is room\n" \
+        in result.stdout.replace("\nbench:   ", " ")
+    assert len(json.loads((tmp_path / "out.json").read_text())["benchmarks"]) == 6
+
+
+def test_a_bare_bench_report_on_a_full_disk_names_the_run_folder_its_json_went_into(tmp_path):
+    command = [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark-only", "--suite",
+               "toy", "--benchmark-max-time=0.01", "--bench-reports=reports",
+               "--benchmark-json=out.json", "--bench-report", "-p", "no:cacheprovider"]
+    result = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True,
+                            preexec_fn=lambda: small_files(30_000))
+    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
+    folder = run_folder(tmp_path / "reports")
+    # pytest-benchmark's JSON did not fit; ours (indented less) did, the page did not
+    assert "bench: could not write out.json: File too large; writing into " \
+        f"{folder} then failed too: File too large; the measurements are in " \
+        f"{folder / 'benchmark.json'}, and `python -m bench report {folder}` makes their page " \
+        "once there is room\n" in result.stdout.replace("\nbench:   ", " ")
+    assert not (tmp_path / "out.json").exists()
+    assert len(json.loads((folder / "benchmark.json").read_text())["benchmarks"]) == 6
+
+
+@full
 def test_a_page_the_disk_cannot_take_keeps_the_json_and_says_how_to_make_the_page(tmp_path):
     (tmp_path / "page").mkdir()
     (tmp_path / "page" / "results.csv").symlink_to("/dev/full")
@@ -196,7 +228,7 @@ def test_a_page_the_disk_cannot_take_keeps_the_json_and_says_how_to_make_the_pag
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
     kept = Path("page", "benchmark.json")
     assert "bench: could not write the page: No space left on device; the measurements are in " \
-        f"{kept}, and `python -m bench report {kept}` makes their page once there is room\n" \
+        f"{kept}, and `python -m bench report page` makes their page once there is room\n" \
         in result.stdout.replace("\nbench:   ", " ")
     assert json.loads((tmp_path / kept).read_text()) == json.loads(
         (tmp_path / "out.json").read_text())
@@ -215,6 +247,21 @@ def test_cuda_benchmarks_get_the_synchronising_timer_by_the_marker():
     assert set(seen) == {"cuda"}
     assert type(seen["cuda"].kwargs["timer"]).__name__ == "CudaSyncTimer"
     assert seen["cuda"].kwargs["min_time"] == CUDA_MIN_ROUND == 1e-3
+
+
+def test_benchmark_ids_are_the_ones_findings_look_outcomes_up_by():
+    from bench.schema import bench_id
+
+    seen = {}
+
+    class Spy:
+        def pytest_collection_finish(self, session):
+            seen.update({item.callspec.id: item.callspec.params for item in session.items})
+
+    pytest.main([str(BENCHMARKS), "--collect-only", "-q", "--suite", "roi", "--grid", "smoke",
+                 "--device", "cpu", "-p", "no:cacheprovider"], plugins=[Spy()])
+    assert "roi-pool-tiny-r16-o7-cpu-fp32-tv_roi_pool-forward" in seen
+    assert all(bench_id(params) == name for name, params in seen.items())
 
 
 def test_the_json_target_is_a_path_and_an_open_file_as_each_pytest_benchmark_wants(tmp_path):
@@ -338,6 +385,7 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     stopped = plugin.Stop()
     with pytest.raises(KeyboardInterrupt):
         stopped(signal.SIGINT, None)
+    stopped.close()
     plugin.Progress(SimpleNamespace(write_line=lines.append), None, stopped) \
         .pytest_collection_finish(SimpleNamespace(items=[]))
     assert lines == []

@@ -22,9 +22,10 @@ def test_page_has_the_sections_a_reader_needs(tmp_path):
     for text in ("Environment", "How it was measured", "1x1 convolution versus",
                  "Speedup against conv_nchw", "<svg", "linear_nhwc was clearly fastest in 1 of 1",
                  "1 failed", "RuntimeError: out of memory",
-                 "1 skipped: CUDA is not available", "1: CUDA is not available",
+                 '<p class="warning">1 skipped: CUDA is not available</p>',
                  "interrupted after 5 of 6 benchmarks"):
         assert text in html, text
+    assert "<li>1: CUDA is not available</li>" not in html  # its one reason said once
     # the first screen: the run's status, then the findings, then the folded warnings
     summary = html[html.index('<section id="summary">'):html.index("</section>")]
     assert summary.index("interrupted after") < summary.index("linear_nhwc was clearly fastest") \
@@ -122,10 +123,10 @@ def test_sections_get_each_benchmark_s_outcome_by_its_id(tmp_path):
 
     with mock.patch("bench.report.render.load_section", lambda name: spy):
         render_report([SAMPLE], tmp_path)
-    (outcomes,) = seen
-    assert outcomes["b2-c64x32-8x8-nobias-cpu-fp32-einsum-forward"] == (
+    (outcomes,) = seen  # by run and id: a page of several runs has one id in each
+    assert outcomes["sample-run", "b2-c64x32-8x8-nobias-cpu-fp32-einsum-forward"] == (
         "failed", "RuntimeError: out of memory")
-    assert outcomes["b2-c64x32-8x8-nobias-cuda-fp32-einsum-forward"] == (
+    assert outcomes["sample-run", "b2-c64x32-8x8-nobias-cuda-fp32-einsum-forward"] == (
         "skipped", "CUDA is not available")
     assert len(outcomes) == 5
 
@@ -251,8 +252,9 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
     html = render_report([write_json("a.json", data)], tmp_path).read_text()
     assert "they changed nothing here" not in html
     # on CUDA they are the default rows' flags, not the fp32 or tf32 rows'
-    assert "The TF32 flags above are those the default rows ran under; fp32 rows ran with TF32 " \
-        "off and tf32 rows with it on, whatever these say." in html
+    assert "The TF32 flags above are the process&#39;s own: rows of the default precision " \
+        "mode ran under them, fp32 rows with TF32 off and tf32 rows with it on, " \
+        "whatever these say." in html
 
 
 def test_an_unknown_suite_gets_the_generic_section(tmp_path):

@@ -65,9 +65,10 @@ def new_run_dir(reports: Path) -> Path:
 def publish(run: dict, json_path) -> list[str]:
     """Write the page of a pytest run's benchmark JSON; the lines to tell the user.
 
-    `run` holds the reports folder, the run folder made for `--benchmark` (or None) and the
-    folder asked for by `--bench-report` (or None), and the JSON that pytest-benchmark wrote
-    (`json`, absent when nothing was measured). An empty run folder is removed, not left behind.
+    `run` holds the reports folder, the run folder made for `--benchmark` (or None: one is
+    made here, and put into `run`, for a bare `--bench-report`) and the folder asked for by
+    `--bench-report=DIR` (or None), and the JSON that pytest-benchmark wrote (`json`, absent
+    when nothing was measured). An empty run folder is removed, not left behind.
     """
     from bench.errors import UserError
     from bench.report.render import read_mapping, render_index, render_report
@@ -76,9 +77,8 @@ def publish(run: dict, json_path) -> list[str]:
     if run.get("json") is None:
         remove_if_empty(run.get("dir"))
         return ["no benchmark was measured, so no report was written"]
-    new_run = out is None  # bare --bench-report: a run folder of its own, listed as --benchmark's
-    if new_run:
-        out = new_run_dir(run["reports"])
+    if out is None:  # bare --bench-report: a run folder of its own, listed as --benchmark's
+        out = run["dir"] = new_run_dir(run["reports"])
     out.mkdir(parents=True, exist_ok=True)
     target = out / "benchmark.json"
     if json_path is None or not Path(json_path).exists():
@@ -97,7 +97,7 @@ def publish(run: dict, json_path) -> list[str]:
     for title, group in itertools.groupby(summary.get("findings", []), key=lambda pair: pair[0]):
         lines += [f"{title}:"] + [f"  {finding}" for _, finding in group]
     lines.append(f"{PATH_LINES[0]}{page}")
-    if new_run or out == run.get("dir"):
+    if out == run.get("dir"):
         lines.append(f"{PATH_LINES[1]}{render_index(run['reports'])}")
     return lines
 

@@ -76,7 +76,8 @@ def run_status(outcomes: pd.DataFrame, collected, recorded: bool = True) -> str:
 
 
 def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, list[str]]]:
-    """(heading, items) per kind of warning that occurred: failures, noise, host-bound, skips."""
+    """(heading, items) per kind of warning that occurred: failures, noise, host-bound, skips
+    (items empty where the heading says it all)."""
     failed = [f"{r['name']}: {r['reason']}"
               for _, r in outcomes[outcomes["outcome"] == "failed"].iterrows()]
     noisy = [f"{r['name']} (IQR {fmt.seconds(r['iqr'])} is "
@@ -91,16 +92,16 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
                   for _, r in frame[frame["host_bound"].eq(True)].iterrows()]
     skipped = outcomes[outcomes["outcome"] == "skipped"].groupby("reason").size()
     groups = [
-        (f"{len(failed)} failed", failed),
-        (f"{len(noisy)} noisy: interquartile range above 10% of the median",
-         noisy),
-        (f"{len(host_bound)} host-bound: wall time above twice the device time", host_bound),
-        # the reasons in the heading where there is one (a reason may hold a ";" itself)
-        (f"{int(skipped.sum())} skipped" + (f": {skipped.index[0]}" if len(skipped) == 1 else
-                                            f", for {len(skipped)} reasons"),
-         [f"{n}: {reason}" for reason, n in skipped.sort_values(ascending=False).items()]),
+        (len(failed), "failed", failed),
+        (len(noisy), "noisy: interquartile range above 10% of the median", noisy),
+        (len(host_bound), "host-bound: wall time above twice the device time", host_bound),
+        # one reason in the heading, alone; several listed under it, as a reason may hold a ";"
+        (int(skipped.sum()), f"skipped: {skipped.index[0]}" if len(skipped) == 1 else
+         f"skipped, for {len(skipped)} reasons",
+         [f"{n}: {reason}" for reason, n in skipped.sort_values(ascending=False).items()]
+         if len(skipped) > 1 else []),
     ]
-    return [(heading, items) for heading, items in groups if items]
+    return [(f"{n} {heading}", items) for n, heading, items in groups if n]
 
 
 def _peaks(frame: pd.DataFrame) -> list[dict]:
@@ -155,8 +156,9 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                else fmt.percent(others)},
             # where the devices are ours to know (another project's JSON has none)
             "tf32_note": (
-                "The TF32 flags above are those the default rows ran under; fp32 rows ran with "
-                "TF32 off and tf32 rows with it on, whatever these say." if "cuda" in devices
+                "The TF32 flags above are the process's own: rows of the default precision "
+                "mode ran under them, fp32 rows with TF32 off and tf32 rows with it "
+                "on, whatever these say." if "cuda" in devices
                 else "The TF32 flags govern CUDA matmuls and convolutions only: this run "
                 "measured no CUDA device, so they changed nothing here." if "cpu" in devices
                 else None)}
@@ -203,9 +205,11 @@ def render_report(paths, out_dir) -> Path:
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
     info = suite_info(runs)
-    # each benchmark's outcome by its id, for a finding to say why a row it needs is missing
-    ids = {name.partition("[")[2].removesuffix("]"): (outcome, reason) for name, outcome, reason
-           in outcomes[["name", "outcome", "reason"]].itertuples(index=False)}
+    # each benchmark's outcome by its run and id, for a finding to say why a row it needs is
+    # missing
+    ids = {(run, name.partition("[")[2].removesuffix("]")): (outcome, reason)
+           for name, outcome, reason, run in outcomes[["name", "outcome", "reason", "run_id"]]
+           .itertuples(index=False)}
     sections = [_section(frame[frame["suite"] == name], {**info.get(name, {}), "outcomes": ids})
                 for name in frame["suite"].unique()]
     # another project's JSON: none of this harness's checks, warm-ups or paired timings apply

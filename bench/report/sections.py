@@ -9,6 +9,7 @@ from bench.graphs import to_svg
 from bench.plots import figure_svg, figures_svg, plot_breakdown, plot_roofline, plot_times
 from bench.precision import PRECISIONS
 from bench.report import format as fmt
+from bench.schema import bench_id
 from bench.tables import fastest_counts, pivot_impls
 
 
@@ -57,14 +58,13 @@ def new_section(frame: pd.DataFrame, info: dict) -> Section:
 
 
 def why_missing(outcomes: dict, row: dict) -> str:
-    """Why the benchmark `row` names (suite, case, impl, device, precision, mode) has no time,
-    as the run recorded it: "skipped: <reason>", "failed: <reason>", else it has no outcome:
-    deselected, or not reached before the run stopped. `outcomes` maps a benchmark's id (its
-    pytest parameters) to (outcome, reason)."""
-    device = row["device"].partition(" @ ")[0]  # a page of several runs names the run too
-    key = "-".join((row["suite"], row["case"], device, row["precision"], row["impl"],
-                    row["mode"]))
-    outcome, reason = outcomes.get(key, (None, ""))
+    """Why the benchmark `row` names (its run_id and parameters) has no time, as its run
+    recorded it: "skipped: <reason>", "failed: <reason>", else it has no outcome: deselected,
+    or not reached before the run stopped. `outcomes` maps (run_id, benchmark id) to
+    (outcome, reason)."""
+    # a page of several runs names the run in the device: "cpu @ <run>"
+    fields = {**row, "device": row["device"].partition(" @ ")[0]}
+    outcome, reason = outcomes.get((row["run_id"], bench_id(fields)), (None, ""))
     if outcome in ("skipped", "failed"):
         return f"{outcome}: {reason}" if reason else outcome
     return "not selected, or not reached before the run stopped"

@@ -61,8 +61,9 @@ def finding(wide: pd.DataFrame, outcomes: dict | None = None) -> str:
         # whole mode is missing), and why each was not measured
         whys: dict[str, list[str]] = {}
         for name in missing:
-            row = {"suite": rows["suite"].iloc[0], "case": case, "device": device,
-                   "precision": precision, "mode": "forward_backward",
+            row = {"run_id": rows["run_id"].iloc[0], "suite": rows["suite"].iloc[0],
+                   "case": case, "device": device, "precision": precision,
+                   "mode": "forward_backward",
                    "impl": "full" if name == "forward_backward" else name}
             whys.setdefault(why_missing(outcomes or {}, row), []).append(name)
         return (f"{case} on {device} {precision}: no finding: " + "; ".join(
