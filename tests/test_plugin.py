@@ -191,18 +191,6 @@ def test_a_run_no_disk_takes_says_nothing_was_saved_and_leaves_no_truncated_json
     assert not folder.exists()  # nor the truncated JSON that was in it
 
 
-@full
-def test_a_page_folder_the_disk_cannot_take_points_to_the_json_pytest_benchmark_wrote(tmp_path):
-    (tmp_path / "page").mkdir()
-    (tmp_path / "page" / "benchmark.json.partial").symlink_to("/dev/full")
-    result = toy_run(tmp_path, "--benchmark-json=out.json", "--bench-report=page")
-    assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "bench: could not write the page: No space left on device; the measurements are in " \
-        "out.json, and `python -m bench report out.json` makes their page once there is room\n" \
-        in result.stdout.replace("\nbench:   ", " ")
-    assert len(json.loads((tmp_path / "out.json").read_text())["benchmarks"]) == 6
-
-
 def test_a_bare_bench_report_on_a_full_disk_names_the_run_folder_its_json_went_into(tmp_path):
     command = [sys.executable, "-m", "pytest", str(BENCHMARKS), "--benchmark-only", "--suite",
                "toy", "--benchmark-max-time=0.01", "--bench-reports=reports",
@@ -221,14 +209,18 @@ def test_a_bare_bench_report_on_a_full_disk_names_the_run_folder_its_json_went_i
 
 
 @full
-def test_a_page_the_disk_cannot_take_keeps_the_json_and_says_how_to_make_the_page(tmp_path):
+@pytest.mark.parametrize("full, kept, named", [
+    ("results.csv", Path("page", "benchmark.json"), "page"),  # the page, after the JSON's copy
+    ("benchmark.json.partial", Path("out.json"), "out.json"),  # the copy: pytest-benchmark's
+])
+def test_a_page_the_disk_cannot_take_names_the_whole_json_and_how_to_make_the_page(
+        tmp_path, full, kept, named):
     (tmp_path / "page").mkdir()
-    (tmp_path / "page" / "results.csv").symlink_to("/dev/full")
+    (tmp_path / "page" / full).symlink_to("/dev/full")
     result = toy_run(tmp_path, "--benchmark-json=out.json", "--bench-report=page")
     assert result.returncode == 3, result.stdout[-2000:] + result.stderr[-2000:]
-    kept = Path("page", "benchmark.json")
     assert "bench: could not write the page: No space left on device; the measurements are in " \
-        f"{kept}, and `python -m bench report page` makes their page once there is room\n" \
+        f"{kept}, and `python -m bench report {named}` makes their page once there is room\n" \
         in result.stdout.replace("\nbench:   ", " ")
     assert json.loads((tmp_path / kept).read_text()) == json.loads(
         (tmp_path / "out.json").read_text())
