@@ -113,7 +113,7 @@ def _check_json_target(path: Path | None) -> None:
     written (a folder, a missing folder, one without permission) is refused before the run, not
     after it. Nothing is opened or made here (a link, a FIFO, a file: all left as they are);
     what these checks cannot tell (as root, everything looks writable) is met at the end, where
-    the JSON then goes into the run folder."""
+    the JSON then goes into the run's folder, if it has one (--benchmark, --bench-report)."""
     if path is None:
         return
     target = path.resolve()  # through a link, to the file that would be written
@@ -557,8 +557,8 @@ def _unsaved(config, writing: str, error: OSError) -> list[str]:
     if writing != "page" and run.get("json") is not None:
         try:
             lines = publish(run, None)
-            again = json_path is not None and json_path.parent.resolve() == folder().resolve()
-            return [f"{said}; " + ("written again, whole" if again else
+            same = json_path is not None and json_path.parent.resolve() == folder().resolve()
+            return [f"{said}; " + ("written again, whole" if same else
                                    f"its JSON went into {folder()} instead"), *lines]
         except OSError as again:
             said += f"; writing into {folder() or 'a new run folder'} then failed too: " \
