@@ -70,6 +70,15 @@ def why_missing(outcomes: dict, row: dict) -> str:
     return "not selected, or not reached before the run stopped"
 
 
+def by_reason(outcomes: dict, needed: list[tuple[str, dict]]) -> dict[str, list[str]]:
+    """The labels of the benchmarks a finding needs and lacks, `needed` as (label, row),
+    grouped by why each has no time (why_missing), in the order first met."""
+    grouped: dict[str, list[str]] = {}
+    for label, row in needed:
+        grouped.setdefault(why_missing(outcomes, row), []).append(label)
+    return grouped
+
+
 def _sort_value(value):
     return "" if pd.isna(value) else value
 

@@ -9,10 +9,10 @@ from bench.report.sections import (
     Fold,
     Section,
     add_profiles,
+    by_reason,
     diagram,
     make_table,
     new_section,
-    why_missing,
 )
 from bench.schema import OUTSIDE
 from bench.tables import add_ratios, by_mode
@@ -59,13 +59,11 @@ def finding(wide: pd.DataFrame, outcomes: dict | None = None) -> str:
     if missing:
         # the benchmarks the finding reads: each regime's forward+backward (full's, where the
         # whole mode is missing), and why each was not measured
-        whys: dict[str, list[str]] = {}
-        for name in missing:
-            row = {"run_id": rows["run_id"].iloc[0], "suite": rows["suite"].iloc[0],
-                   "case": case, "device": device, "precision": precision,
-                   "mode": "forward_backward",
-                   "impl": "full" if name == "forward_backward" else name}
-            whys.setdefault(why_missing(outcomes or {}, row), []).append(name)
+        row = {"run_id": rows["run_id"].iloc[0], "suite": rows["suite"].iloc[0], "case": case,
+               "device": device, "precision": precision, "mode": "forward_backward"}
+        whys = by_reason(outcomes or {}, [
+            (name, row | {"impl": "full" if name == "forward_backward" else name})
+            for name in missing])
         return (f"{case} on {device} {precision}: no finding: " + "; ".join(
             f"{', '.join(names)} not measured here ({why})" for why, names in whys.items())
             + ".")

@@ -9,10 +9,10 @@ from bench.report.sections import (
     SPEEDUP_NOTE,
     Section,
     add_profiles,
+    by_reason,
     make_table,
     new_section,
     settings,
-    why_missing,
 )
 from bench.tables import add_ratios
 
@@ -41,8 +41,8 @@ def finding(group: pd.DataFrame, outcomes: dict | None = None) -> str:
         at = rows[rows["case"] == largest]
         baseline = at["baseline"].iloc[0]
         if baseline not in set(at["impl"]):
-            why = why_missing(outcomes or {}, at.iloc[0].to_dict() | {"impl": baseline})
-            missing.append((why, f"{baseline} at {largest}"))
+            missing.append((f"{baseline} at {largest}",
+                            at.iloc[0].to_dict() | {"impl": baseline}))
             continue
         at = add_ratios(at, ["median"]).set_index("impl")
         low, high = at["median_ratio_low"], at["median_ratio_high"]
@@ -54,11 +54,9 @@ def finding(group: pd.DataFrame, outcomes: dict | None = None) -> str:
             parts.append(f"at {largest}, time as a multiple of {baseline}'s: "
                          f"{', '.join(others)}")
     if not parts and missing:  # torchvision has no bfloat16 RoI pooling, for one
-        whys: dict[str, list[str]] = {}
-        for why, where in missing:
-            whys.setdefault(why, []).append(where)
-        parts = ["no comparison: " + "; ".join(f"{' and '.join(wheres)} not measured ({why})"
-                                               for why, wheres in whys.items())]
+        parts = ["no comparison: " + "; ".join(
+            f"{' and '.join(wheres)} not measured ({why})"
+            for why, wheres in by_reason(outcomes or {}, missing).items())]
     return f"{device} {precision} {mode}: " + ("; ".join(parts) or "no comparison") + "."
 
 
