@@ -24,7 +24,7 @@ from bench.records import (
     write_results,
 )
 from bench.report import format as fmt
-from bench.report.sections import generic_section, make_table
+from bench.report.sections import RUN_SEPARATOR, device_of, generic_section, make_table
 from bench.schema import is_number
 from bench.suites import load_section
 from bench.tables import add_derived, add_speedup
@@ -106,8 +106,8 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
 
 def _peaks(frame: pd.DataFrame) -> list[dict]:
     peaks = frame.dropna(subset=["peak_flops"]).drop_duplicates(["run_id", "device", "precision"])
-    # the run has a column of its own: the device without the " @ run" of a page of several
-    return [{"run": r["run_id"], "device": r["device"].partition(" @ ")[0],
+    # the run has a column of its own
+    return [{"run": r["run_id"], "device": device_of(r["device"]),
              "precision": r["precision"],
              "flops": fmt.si(r["peak_flops"], "FLOP/s"),
              "bandwidth": fmt.si(r["peak_bandwidth"], "B/s")} for _, r in peaks.iterrows()]
@@ -201,7 +201,7 @@ def render_report(paths, out_dir) -> Path:
     if frame["run_id"].nunique() > 1:
         # Several runs (a CPU box and a GPU box, say): each run's devices become their own
         # columns, tables and panels, side by side.
-        frame["device"] = frame["device"] + " @ " + frame["run_id"]
+        frame["device"] = frame["device"] + RUN_SEPARATOR + frame["run_id"]
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
     info = suite_info(runs)

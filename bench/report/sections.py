@@ -57,13 +57,21 @@ def new_section(frame: pd.DataFrame, info: dict) -> Section:
     return section
 
 
+# A page of several runs labels each row's device with its run: "cpu @ <run id>"
+RUN_SEPARATOR = " @ "
+
+
+def device_of(label: str) -> str:
+    """The device of a device label, without the run a page of several runs adds to it."""
+    return label.partition(RUN_SEPARATOR)[0]
+
+
 def why_missing(outcomes: dict, row: dict) -> str:
     """Why the benchmark `row` names (its run_id and parameters) has no time, as its run
     recorded it: "skipped: <reason>", "failed: <reason>", else it has no outcome: deselected,
     or not reached before the run stopped. `outcomes` maps (run_id, benchmark id) to
     (outcome, reason)."""
-    # a page of several runs names the run in the device: "cpu @ <run>"
-    fields = {**row, "device": row["device"].partition(" @ ")[0]}
+    fields = {**row, "device": device_of(row["device"])}
     outcome, reason = outcomes.get((row["run_id"], bench_id(fields)), (None, ""))
     if outcome in ("skipped", "failed"):
         return f"{outcome}: {reason}" if reason else outcome
