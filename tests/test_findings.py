@@ -216,13 +216,13 @@ def test_roi_finding_compares_with_the_baseline_at_the_largest_case_of_each_kind
     outcomes = {("r", "roi-pool-r512-cpu-fp32-tv-forward"): no_bf16,
                 ("r", "roi-pyr-r128-cpu-fp32-tv-forward"): no_bf16,
                 ("r", "roi-pool-r16-cpu-fp32-tv-forward"): ("failed", "not the largest")}
-    assert roi_finding(without.assign(device="cpu @ run 1"), outcomes) == (
-        "cpu @ run 1 fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 not "
+    assert roi_finding(without.assign(device="cpu (run 1)"), outcomes) == (
+        "cpu (run 1) fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 not "
         "measured (skipped: no bf16); tv at img not measured (not selected, or not reached "
         "before the run stopped).")
     # another run on the same page: run r's outcomes are not its own
-    assert roi_finding(without.assign(run_id="r2", device="cpu @ r2"), outcomes) == (
-        "cpu @ r2 fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 and tv at img "
+    assert roi_finding(without.assign(run_id="r2", device="cpu (run 2)"), outcomes) == (
+        "cpu (run 2) fp32 forward: no comparison: tv at pool-r512 and tv at pyr-r128 and tv at img "
         "not measured (not selected, or not reached before the run stopped).")
 
 

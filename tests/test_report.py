@@ -226,8 +226,9 @@ def test_the_status_says_when_other_processes_took_the_cpus(tmp_path, write_json
 
 
 def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_json):
-    """As pytest-benchmark's autosave keeps them: no run id of ours, one folder. The second run
-    took twice as long throughout; each run's speedups are its own."""
+    """As pytest-benchmark's autosave keeps them: no run id of ours, one folder. In the second
+    run linear_nhwc took twice as long; each run's speedups are its own. The page numbers the
+    runs in the order they were given, and names each row's device with that number."""
     paths = []
     for n, scale in enumerate((1, 2)):
         data = json.loads(SAMPLE.read_text())
@@ -235,14 +236,19 @@ def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_j
         data["datetime"] = f"2026-11-2{4 + n}T10:00:00+00:00"
         for bench in data["benchmarks"]:
             for key in ("median", "q1", "q3", "iqr", "min", "max", "mean"):
-                bench["stats"][key] *= scale
+                bench["stats"][key] *= scale if "linear_nhwc" in bench["name"] else 1
         paths.append(write_json(f"autosave/000{n}_run.json", data))
-    render_report(paths, tmp_path / "out")
+    render_report(paths[::-1], tmp_path / "out")  # the later run first: it is run 1
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["run_ids"] == ["autosave/0000_run", "autosave/0001_run"]
+    assert summary["devices"] == ["cpu"]
     assert [finding for _, finding in summary["findings"]] == [
-        f"cpu @ autosave/000{n}_run fp32 forward: linear_nhwc was clearly fastest in 1 of 1 "
-        "cases, at a median 6.19× the speed of conv_nchw." for n in (0, 1)]
+        f"cpu (run {n}) fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a "
+        f"median {speedup}× the speed of conv_nchw." for n, speedup in ((1, "3.09"), (2, "6.19"))]
+    html = (tmp_path / "out" / "index.html").read_text()
+    assert re.findall(r"Run (\d), <code>([^<]+)</code>", html) == [
+        ("1", "autosave/0001_run"), ("2", "autosave/0000_run")]
+    assert "@" not in html.partition('id="environment"')[0]
 
 
 def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_it(

@@ -170,7 +170,7 @@ def test_a_paired_interval_across_the_target_is_inconclusive():
 
 def test_devices_named_with_their_run_are_judged_as_their_device():
     frame = rows()
-    frame["device"] = frame["device"] + " @ r1"  # several runs on one page
+    frame["device"] = frame["device"] + " (run 1)"  # several runs on one page
     assert verdicts(frame).set_index("case")["target"].to_dict() == {
         "a": "met", "b": "missed", "c": "too short for a target", "d": "met"}
 

@@ -24,7 +24,7 @@ from bench.records import (
     write_results,
 )
 from bench.report import format as fmt
-from bench.report.sections import RUN_SEPARATOR, device_of, generic_section, make_table
+from bench.report.sections import device_of, generic_section, make_table, run_label
 from bench.schema import is_number
 from bench.suites import load_section
 from bench.tables import add_derived, add_speedup
@@ -138,6 +138,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     stopped = interruption(own, data.get("collected"), "outcomes" in data)
     cut = len(cut_short(data))
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
+            "number": None,  # its place in the list of runs, on a page of several
             "date": readable_date(data.get("datetime")), "machine": machine,
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; {cut} more stopped while it was timed: left out" if cut else "")
@@ -198,12 +199,17 @@ def render_report(paths, out_dir) -> Path:
     runs = load_runs(paths)
     table = results_frame(runs)
     frame = add_speedup(add_derived(table))
-    if frame["run_id"].nunique() > 1:
-        # Several runs (a CPU box and a GPU box, say): each run's devices become their own
-        # columns, tables and panels, side by side.
-        frame["device"] = frame["device"] + RUN_SEPARATOR + frame["run_id"]
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
+    if frame["run_id"].nunique() > 1:
+        # Several runs (a CPU box and a GPU box, say): each run's devices become their own
+        # columns, tables and panels, side by side, named by the run's number in the list of
+        # runs at the top of the page (several files may hold one run)
+        numbers = {run: n for n, run in enumerate(dict.fromkeys(m["name"] for m in machines), 1)}
+        for m in machines:
+            m["number"] = numbers[m["name"]]
+        frame["device"] = [run_label(device, numbers[run])
+                           for device, run in zip(frame["device"], frame["run_id"])]
     info = suite_info(runs)
     # each benchmark's outcome by its run and id, for a finding to say why a row it needs is
     # missing
@@ -224,7 +230,7 @@ def render_report(paths, out_dir) -> Path:
         "datetime": min(m["datetime"] or "" for m in machines),
         "machines": sorted({f"{m['fields']['node'] or '—'} ({m['fields']['cpu_model'] or '—'})"
                             for m in machines}),
-        "devices": sorted(frame["device"].unique()),
+        "devices": sorted(table["device"].unique()),
         "gpus": sorted({m["fields"]["gpu"] for m in machines if m["fields"]["gpu"]}),
         "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),
         "suites": sorted(frame["suite"].unique()),

@@ -57,8 +57,14 @@ def new_section(frame: pd.DataFrame, info: dict) -> Section:
     return section
 
 
-# A page of several runs labels each row's device with its run: "cpu @ <run id>"
-RUN_SEPARATOR = " @ "
+# A page of several runs labels each row's device with the run's number in the page's list of
+# runs: "cpu (run 2)". The run id itself ("20261126-152748-host") would widen every table and
+# panel title it stands in.
+RUN_SEPARATOR = " (run "
+
+
+def run_label(device: str, number: int) -> str:
+    return f"{device}{RUN_SEPARATOR}{number})"
 
 
 def device_of(label: str) -> str:
