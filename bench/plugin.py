@@ -202,18 +202,22 @@ class Progress:
 
     The estimate comes from the last runs on this machine that measured the benchmarks (each
     records its own seconds), scaled by how this run compares so far on the ones done; for the
-    others, the average so far. Suites differ a lot: a frozen ResNet-50 benchmark takes a
-    hundred times a 1x1-convolution one, so an average alone said 2 minutes where 6 were left."""
+    others, the average so far of their own suite. Suites differ a lot: a frozen ResNet-50
+    benchmark takes a hundred times a 1x1-convolution one, so the run's average said 2 minutes
+    where 6 were left, and the self-check's, 25 s for 3 s of RoI benchmarks. A suite with
+    neither is named as such, not guessed at."""
 
     def __init__(self, reporter, reports: Path | None, stop: Stop | None = None,
                  width: int = 10**6, max_time: float | None = None):
         self.reporter, self.reports, self.stop, self.width = reporter, reports, stop, width
         self.max_time = max_time
         self.history = {}
-        self.left, self.pending, self.start = {}, set(), time.monotonic()
-        # benchmarks done, the seconds they took, and for those the last run knows: the seconds
-        # they took now and then (the pace compares test bodies, not this run's start-up)
-        self.done, self.took, self.known_now, self.known_before = 0, 0.0, 0.0, 0.0
+        self.left, self.start = {}, time.monotonic()
+        self.pending: dict[str, str] = {}  # benchmark -> its suite
+        # each suite's benchmarks done and the seconds they took; for those the last run knows:
+        # the seconds they took now and then (the pace compares test bodies, not this run's
+        # start-up)
+        self.done, self.took, self.known_now, self.known_before = {}, {}, 0.0, 0.0
 
     # trylast: after the terminal's own "collected" line and a benchmark's status letter, so
     # that ours does not join the first or strand the second on a line of its own
@@ -224,7 +228,7 @@ class Progress:
                 suite = item.callspec.params["suite"]
                 self.left[suite] = self.left.get(suite, 0) + 1
                 if not item.get_closest_marker("skip"):  # takes no time, is in no JSON
-                    self.pending.add(item.name)
+                    self.pending[item.name] = suite
         if self.stop is not None and self.stop.seen:  # stopped while collecting: not a filter
             return
         if not self.left:
@@ -233,7 +237,7 @@ class Progress:
             return
         counts = ", ".join(f"{suite} {n}" for suite, n in self.left.items())
         if self.reports is not None:
-            self.history = history(self.reports, platform.node(), self.pending,
+            self.history = history(self.reports, platform.node(), set(self.pending),
                                    max_time=self.max_time)
         known = [self.history[name] for name in self.pending if name in self.history]
         before = f"; about {_minutes(sum(known))} by the last run on this machine" \
@@ -253,11 +257,11 @@ class Progress:
         if suite not in self.left:
             return
         name = report.nodeid.rpartition("::")[2]
-        self.pending.discard(name)
+        self.pending.pop(name, None)
         self.left[suite] -= 1
         if not report.skipped:
-            self.done += 1
-            self.took += report.duration
+            self.done[suite] = self.done.get(suite, 0) + 1
+            self.took[suite] = self.took.get(suite, 0.0) + report.duration
             if name in self.history:
                 self.known_now += report.duration
                 self.known_before += self.history[name]
@@ -265,15 +269,31 @@ class Progress:
         # none left: pytest's summary follows (a line here would strand its "[100%]")
         if self.left[suite] == 0 and remaining:
             elapsed = time.monotonic() - self.start
+            seconds, unknown = self.estimate()
+            if not unknown:
+                rest = f"about {_minutes(seconds)} more"
+            elif sum(unknown.values()) < len(self.pending):
+                untimed = " and ".join(f"{suite}'s {n}" for suite, n in unknown.items())
+                rest = (f"about {_minutes(seconds)} more besides {untimed}, which no earlier "
+                        "run on this machine timed")
+            else:
+                rest = "none timed on this machine before, so no estimate yet"
             self.say(f"{suite} done, {_minutes(elapsed)} into the run; {remaining} benchmarks "
-                     f"left, about {_minutes(self.estimate())} more")
+                     f"left, {rest}")
 
-    def estimate(self) -> float:
-        """Seconds the pending benchmarks will take."""
-        average = self.took / self.done if self.done else 0.0
+    def estimate(self) -> tuple[float, dict[str, int]]:
+        """Seconds the pending benchmarks will take, as far as known, and how many of each
+        suite's neither an earlier run nor this one has timed anything to go by."""
         pace = self.known_now / self.known_before if self.known_before else 1.0
-        return sum(self.history[name] * pace if name in self.history else average
-                   for name in self.pending)
+        seconds, unknown = 0.0, {}
+        for name, suite in self.pending.items():
+            if name in self.history:
+                seconds += self.history[name] * pace
+            elif self.done.get(suite):
+                seconds += self.took[suite] / self.done[suite]
+            else:
+                unknown[suite] = unknown.get(suite, 0) + 1
+        return seconds, unknown
 
 
 def history(reports: Path, node: str, wanted: set[str], runs: int = 10,

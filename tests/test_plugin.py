@@ -461,7 +461,7 @@ def test_findings_fold_to_the_terminal_s_width_and_paths_stay_whole():
                      "bench: all runs /another/path/long/enough/to/pass/the/edge/index.html"]
 
 
-def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_nine_in_ten(
+def test_progress_estimates_unknown_benchmarks_by_their_suite_and_needs_nine_in_ten(
         monkeypatch):
     from types import SimpleNamespace
 
@@ -496,7 +496,50 @@ def test_progress_estimates_unknown_benchmarks_by_the_average_so_far_and_needs_n
             keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=took,
             nodeid=f"bench/benchmarks.py::t[a-{n}]"))
     # 7 known left at the pace of 2: 14 s; 1 unknown at the average of the two done, 4 s
-    assert progress.estimate() == 18.0
+    assert progress.estimate() == (18.0, {})
+
+
+def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeypatch):
+    """Suite a (1 s a benchmark last time) is done at twice that; b is timed by no run; c by
+    the last one for one of its two. An average over a said 2 s each for b's, whatever they
+    take."""
+    from types import SimpleNamespace
+
+    from bench import plugin
+
+    lines = []
+    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {
+        "t[a-0]": 1.0, "t[a-1]": 1.0, "t[c-0]": 10.0})
+    progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
+    names = ["a-0", "a-1", "b-0", "b-1", "b-2", "c-0", "c-1"]
+    progress.pytest_collection_finish(SimpleNamespace(items=[
+        SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(params={"suite": name[0]}),
+                        get_closest_marker=lambda mark: mark == "bench") for name in names]))
+
+    def finish(name, took):
+        progress.pytest_runtest_logreport(SimpleNamespace(
+            keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=took,
+            nodeid=f"bench/benchmarks.py::t[{name}]"))
+        return lines[-1].partition(" into the run; ")[2]
+
+    assert finish("a-0", 2.0) == "" and finish("a-1", 2.0) == (
+        "5 benchmarks left, about 20 s more besides b's 3 and c's 1, which no earlier run on "
+        "this machine timed")  # c-0 at the pace of 2
+    for name in ("b-0", "b-1"):
+        finish(name, 1.0)
+    assert finish("b-2", 4.0) == ("2 benchmarks left, about 20 s more besides c's 1, which no "
+                                  "earlier run on this machine timed")  # not at b's average
+    finish("c-0", 30.0)
+    assert progress.estimate() == (30.0, {})  # c-1 at c's own average, not the run's
+    # nothing to go by for any of those left
+    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {})
+    progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
+    progress.pytest_collection_finish(SimpleNamespace(items=[
+        SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(params={"suite": name[0]}),
+                        get_closest_marker=lambda mark: mark == "bench") for name in names]))
+    finish("a-0", 2.0)
+    assert finish("a-1", 2.0) == ("5 benchmarks left, none timed on this machine before, so "
+                                  "no estimate yet")
 
 
 def test_the_json_records_the_share_of_the_cpus_others_took_since_the_run_began(monkeypatch):
