@@ -157,8 +157,9 @@ def _json_of(path: str, runs: Path | None = None) -> Path:
         path = packed if packed.is_file() and not (path / "benchmark.json").exists() \
             else path / "benchmark.json"
     if not path.is_file():
-        raise UsageError(f"{path}: no such file" + (f", nor a run of that name in {runs}"
-                                                     if runs is not None else ""))
+        raise UsageError(f"{path}: no such file" + (
+            f", nor a run of that name in {runs} (--reports names another folder of runs)"
+            if runs is not None else ""))
     return path
 
 
@@ -212,7 +213,8 @@ def cmd_compare(args) -> int:
 
     with writing(out):
         page, tally = render_compare(a, b, out, args.threshold)
-    print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})\n{page}")
+    print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})\n"
+          f"bench: compare {page}")
     return 0
 
 

@@ -29,13 +29,14 @@ def rank_test(a: list[float], b: list[float]) -> float:
 
 
 def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> str:
-    """'slower' or 'faster' when the ratio passes the threshold and the samples differ."""
-    differ = p < ALPHA if not math.isnan(p) else quartiles_apart
-    if differ and ratio > 1 + threshold:
-        return "slower"
-    if differ and ratio < 1 / (1 + threshold):
-        return "faster"
-    return "same"
+    """'slower' or 'faster' when the ratio passes the threshold and the samples differ;
+    'unclear' when it passes but they do not (too few or too scattered rounds to tell: a
+    ratio of 0.03 on a busy machine, say); 'same' within the threshold."""
+    if 1 / (1 + threshold) <= ratio <= 1 + threshold:
+        return "same"
+    if not (p < ALPHA if not math.isnan(p) else quartiles_apart):
+        return "unclear"
+    return "slower" if ratio > 1 else "faster"
 
 
 def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:

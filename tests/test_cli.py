@@ -75,7 +75,7 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
     code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
                             "-o", str(tmp_path), "--threshold", "0.025")
     assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 same "
-                                 f"(threshold 2.5%)\n{tmp_path / 'index.html'}\n")
+                                 f"(threshold 2.5%)\nbench: compare {tmp_path / 'index.html'}\n")
     html = (tmp_path / "index.html").read_text()
     assert "1 slower, 0 faster, 2 same." in html and "ratio of medians passes 2.5%" in html
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
@@ -223,7 +223,8 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     for name in ("a.json", "b.json"):
         another_run(tmp_path / name)
     code, out, _ = run_main(capsys, "compare", "a.json", "b.json")
-    assert code == 0 and out.splitlines()[-1] == str(Path("reports/compare/a-vs-b/index.html"))
+    assert code == 0 and out.splitlines()[-1] == "bench: compare " + str(
+        Path("reports/compare/a-vs-b/index.html"))
     for run in ("r1", "r2", "old/r1"):
         another_run(tmp_path / run / "benchmark.json")
     assert "r1-vs-r2" in run_main(capsys, "compare", "r1", "r2")[1]
@@ -234,7 +235,7 @@ def test_compare_names_its_folder_after_the_runs(tmp_path, capsys, monkeypatch):
     assert code == 0 and "20261127-154638-vm-vs-20261127-155017-vm" in out
     code, _, err = run_main(capsys, "compare", "20261127-154638-vm", "20261127-999999-vm")
     assert err == ("bench: error: 20261127-999999-vm: no such file, nor a run of that name in "
-                   "reports/runs\n")
+                   "reports/runs (--reports names another folder of runs)\n")
     # a path that exists is that path, even where a run has the same name
     another_run(tmp_path / "reports" / "runs" / "r1" / "benchmark.json")
     runs = Path("reports/runs")

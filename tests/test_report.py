@@ -663,3 +663,12 @@ def test_the_warnings_list_skip_reasons_most_first_and_the_warm_up_range_ends_at
         bench["extra_info"]["warmup_calls"] = calls
     about = _describe_run("x.json", data, outcomes_frame([("x.json", data)]))
     assert about["fields"]["warm-up_calls"] == "1 to 10"
+
+
+def test_the_tally_counts_each_verdict_under_its_own_name():
+    from bench.report.render import tally
+
+    verdicts = ["slower", "faster", "faster", "same", "same", "same", "unclear", "missing"]
+    assert tally(pd.DataFrame({"verdict": verdicts})) == (
+        "1 slower, 2 faster, 3 same, 1 unclear; 1 measured in one run only (missing)")
+    assert tally(pd.DataFrame({"verdict": ["same"]})) == "0 slower, 0 faster, 1 same"

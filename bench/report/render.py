@@ -381,6 +381,7 @@ def tally(changes: pd.DataFrame) -> str:
     counts = changes["verdict"].value_counts()
     return (f"{counts.get('slower', 0)} slower, {counts.get('faster', 0)} faster, "
             f"{counts.get('same', 0)} same"
+            + (f", {counts['unclear']} unclear" if counts.get("unclear", 0) else "")
             + (f"; {counts['missing']} measured in one run only (missing)"
                if counts.get("missing", 0) else ""))
 
