@@ -253,7 +253,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto",
                      help="cpu, cuda, or auto: the CPU and CUDA where available (default)")
     run.add_argument("--max-time", type=positive_seconds, default=0.5,
-                     help="pytest-benchmark's time budget per benchmark, seconds (default 0.5)")
+                     help="seconds pytest-benchmark spends on each benchmark's rounds "
+                          "(default 0.5); its warm-up, checks and side-by-side timing come on "
+                          "top")
     run.add_argument("--profile", nargs="?", const="table", choices=("table", "trace"),
                      help="profile one extra call of each benchmark after its timing; "
                           "=trace also saves each Chrome trace (gzipped) in the run folder")
@@ -276,7 +278,8 @@ def parser() -> argparse.ArgumentParser:
     repeat.add_argument("--grid", default="smoke", help=f"{', '.join(GRID_NAMES)} (default: smoke)")
     repeat.add_argument("--suite", help=f"comma-separated: {', '.join(REGISTRY)} (default: all)")
     repeat.add_argument("--max-time", type=positive_seconds, default=0.5,
-                        help="pytest-benchmark's time budget per benchmark, seconds")
+                        help="seconds pytest-benchmark spends on each benchmark's rounds "
+                             "(default 0.5)")
     repeat.add_argument("--reports", default=str(REPORTS), help="reports folder")
     repeat.set_defaults(func=cmd_repeat)
 

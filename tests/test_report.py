@@ -36,6 +36,10 @@ def test_page_has_the_sections_a_reader_needs(tmp_path):
     # what the machine lacks or the JSON does not record is a dash, not Python's None
     assert "<dt>gpu</dt><dd>—</dd>" in html and "<dt>triton</dt><dd>—</dd>" in html
     assert "<dd>None</dd>" not in html
+    # the TF32 flags as names and values, and torch's CUDA version as its build's, not a GPU's
+    assert ("<dt>tf32_flags</dt><dd>matmul_allow_tf32=False, cudnn_allow_tf32=True, "
+            "float32_matmul_precision=highest</dd>") in html
+    assert "<dt>cuda</dt><dd>13.0 (the torch build&#39;s; no GPU in this run)</dd>" in html
     summary = json.loads((tmp_path / "summary.json").read_text())  # the dash is the page's
     assert summary["gpus"] == [] and summary["machines"] == ["vm (Intel(R) Xeon(R) Processor)"]
     # self-contained: nothing to fetch (XML namespace names in the SVGs are not fetched)
@@ -165,7 +169,7 @@ def test_every_suite_renders_from_the_committed_example(tmp_path):
                  "training only the head took", "time as a multiple of tv_roi_pool&#39;s: ",
                  "ours_roi_pool ", "operations met the target",
                  "greyed where first_k runs nothing", "counts only", "layer by layer",
-                 "backward FLOPs per layer in each regime", "Case ids: ",
+                 "backward FLOPs per layer in each regime", "Case ids read as in this example: ",
                  "each regime timed side by side with full in alternating blocks"):
         assert text in html, text
     # what the page shows beyond timings comes from the JSON, as the run recorded it
@@ -249,6 +253,13 @@ def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_j
     assert re.findall(r"Run (\d), <code>([^<]+)</code>", html) == [
         ("1", "autosave/0001_run"), ("2", "autosave/0000_run")]
     assert "@" not in html.partition('id="environment"')[0]
+
+
+def test_a_run_on_a_gpu_shows_its_cuda_version_plainly():
+    from bench.report.render import _field
+
+    info = {"cuda": "13.0", "gpu": "NVIDIA H200"}
+    assert _field(info, "cuda") == "13.0" and _field({}, "cuda") is None
 
 
 def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_it(

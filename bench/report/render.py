@@ -151,7 +151,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                         (stopped and f"{stopped}" + (f" ({cut} more stopped while it was timed, "
                                                      "left out)" if cut else "")
                          + ": the page has what was measured", busy) if notice],
-            "fields": {key: info.get(key) for key in MACHINE_FIELDS} | timing
+            "fields": {key: _field(info, key) for key in MACHINE_FIELDS} | timing
             | {"cpu_model": cpu}
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
@@ -163,6 +163,17 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                 else "The TF32 flags govern CUDA matmuls and convolutions only: this run "
                 "measured no CUDA device, so they changed nothing here." if "cpu" in devices
                 else None)}
+
+
+def _field(info: dict, key: str):
+    """A machine-info value as the environment list shows it: the TF32 flags as name=value
+    pairs, not a Python dict; torch's CUDA version said to be its build's where no GPU ran."""
+    value = info.get(key)
+    if isinstance(value, dict):
+        return ", ".join(f"{name}={flag}" for name, flag in value.items())
+    if key == "cuda" and value and not info.get("gpu"):
+        return f"{value} (the torch build's; no GPU in this run)"
+    return value
 
 
 def readable_date(stamp) -> str:

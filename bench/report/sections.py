@@ -53,7 +53,8 @@ def new_section(frame: pd.DataFrame, info: dict) -> Section:
     name = frame["suite"].iloc[0]
     section = Section(name, info.get("title") or name, info.get("question", ""), [])
     if info.get("case_key"):
-        section.notes.append(f"Case ids: {info['case_key']}.")
+        # the key's example need not be among this run's cases (a smoke run's are small)
+        section.notes.append(f"Case ids read as in this example: {info['case_key']}.")
     return section
 
 

@@ -318,7 +318,8 @@ class RoI(Suite):
     baseline = BASELINES["pool"]
     case_key = ("pool-small-r512-o7 is RoI pooling into a 7x7 grid of 512 regions on the "
                 "'small' map (256x50x50, stride 16; vgg16-conv5: 512x38x50, stride 16; "
-                "fpn-p2: 256x200x272, stride 4; tiny: 8x20x24, stride 4), batch 2; pyramid: "
+                "fpn-p2: 256x200x272, stride 4; tiny: 8x20x24, stride 4, the smoke grid's, to see "
+                "that everything runs, not to rank), batch 2; pyramid: "
                 "levels 6, 3, 2, 1; image: image-level SPP, levels 4, 2, 1, batch 8")
 
     def impls_for(self, case):
