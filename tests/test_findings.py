@@ -38,12 +38,12 @@ def test_without_a_clear_majority_no_winner_is_named():
     findings = fastest_findings(race({"a": {"base": 4.0, "x": 1.0, "y": 3.0},
                                       "b": {"base": 4.0, "x": 2.95, "y": 3.0},
                                       "c": {"base": 0.5, "x": 1.0, "y": 2.0}}))
-    assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most cases "
-                        "(clearly fastest: x in 1, base in 1; within noise: 1)."]
+    assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most of the "
+                        "3 cases (clearly fastest: x in 1, base in 1; within noise: 1)."]
     # half the cases is not most
     assert fastest_findings(race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 1.0, "x": 4.0}})) \
-        == ["cpu fp32 forward: no implementation was clearly fastest in most cases (clearly "
-            "fastest: x in 1, base in 1)."]
+        == ["cpu fp32 forward: no implementation was clearly fastest in most of the 2 cases "
+            "(clearly fastest: x in 1, base in 1)."]
 
 
 def test_a_case_with_one_implementation_is_no_race():
@@ -66,8 +66,8 @@ def test_without_a_majority_the_clear_wins_are_listed_most_first():
                                       "c": {"base": 4.0, "x": 2.95, "y": 3.0},
                                       "d": {"base": 4.0, "x": 3.0, "y": 1.0},
                                       "e": {"base": 4.0, "x": 3.0, "y": 1.0}}))
-    assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most cases "
-                        "(clearly fastest: y in 2, x in 1; within noise: 2)."]
+    assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most of the "
+                        "5 cases (clearly fastest: y in 2, x in 1; within noise: 2)."]
 
 
 def test_a_winning_baseline_is_not_given_a_speed_against_itself():

@@ -186,8 +186,8 @@ def _race(setting: str, group: pd.DataFrame, rows: pd.DataFrame, noun: str) -> s
     if not wins or 2 * wins[0][1] <= cases:
         listed = ", ".join(f"{impl} in {n}" for impl, n in wins)
         detail = "; ".join(([f"clearly fastest: {listed}"] if listed else []) + noise)
-        return (f"{setting}: no implementation was clearly fastest in most {noun} "
-                f"({detail}).")
+        return (f"{setting}: no implementation was clearly fastest in most of the {cases} "
+                f"{noun} ({detail}).")
     impl, clear = wins[0]
     winner = rows[rows["impl"] == impl]
     baseline, speedup = winner["baseline"].iloc[0], winner["speedup"].median()
