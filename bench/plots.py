@@ -123,15 +123,17 @@ def _panels(frame: pd.DataFrame, columns: list[str], size=PANEL):
 def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
                panels=("device", "precision", "mode"), y: str = "median",
                ylabel: str = "median time") -> list[Figure]:
-    """`y` (median time by default) per `x` on a log scale, one line per `series`, one figure
-    per combination of `panels`. A speedup is labelled in plain factors (0.5×, 2×)."""
+    """`y` (median time by default) per `x` on a log scale, one series of dots per `series`,
+    one figure per combination of `panels`. A speedup is labelled in plain factors (0.5×, 2×).
+    Dots, not lines: the cases are separate problems, and a line between two would draw a
+    trend that is not there."""
     figs = []
     for fig, ax, panel, title in _panels(frame, list(panels)):
         labels = list(dict.fromkeys(panel[x]))
         for name, group in panel.groupby(series, sort=False):
             group = group.set_index(x).reindex(labels)
-            ax.plot(range(len(labels)), group[y], marker="o",
-                    linestyle="-" if len(labels) > 1 else "none", label=str(name))
+            ax.plot(range(len(labels)), group[y], marker="o", linestyle="none",
+                    label=str(name))
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
         _log_scale(ax, panel[y], formatter=_factor if y == "speedup" else _seconds)
         if y == "speedup":

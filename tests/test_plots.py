@@ -81,10 +81,11 @@ def test_scaling_relative_and_roofline_draw_every_series():
     assert list(ceiling.get_xdata())[1] == 10.0 and max(ceiling.get_ydata()) == 1e10
 
 
-def test_a_single_point_is_a_dot_and_a_single_count_does_not_scale():
+def test_cases_are_dots_unjoined_and_a_single_count_does_not_scale():
+    for cases in (frame(), frame()[frame()["case"] == "r16"]):
+        lines = plot_times(cases)[0].axes[0].lines
+        assert {(line.get_linestyle(), line.get_marker()) for line in lines} == {("None", "o")}
     one = frame()[frame()["case"] == "r16"]
-    (line, _) = plot_times(one)[0].axes[0].lines
-    assert line.get_linestyle() == "None" and line.get_marker() == "o"
     assert plot_scaling(one, "regions") == []
 
 
