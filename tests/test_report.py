@@ -562,6 +562,16 @@ def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
          "22.8 GFLOP/s", "11.7%"]]
     assert table_rows(html, PEAKS) == [
         ["sample-run", "cpu", "fp32", "194 GFLOP/s", "17.7 GB/s"]]
+    # timed side by side: the speedup is the paired one, its interval beside it (the time
+    # ratio's 0.125-0.25 inverted); none for the baseline, nor for a row timed apart
+    paired = json.loads(json.dumps(data))
+    for bench in paired["benchmarks"]:
+        if bench["extra_info"]["impl"] == "linear_nhwc":
+            bench["extra_info"] |= {"baseline_ratio": 0.16, "baseline_ratio_low": 0.125,
+                                    "baseline_ratio_high": 0.25}
+    html = render_report([write_json("p.json", paired)], tmp_path / "p").read_text()
+    assert [row[5:7] for row in table_rows(html, "Every measurement: cpu, fp32, forward")] == [
+        ["1×", "–"], ["6.25×", "4–8×"], ["2.77×", "–"]]
     # one peak row per device and precision
     bf16 = [{**b, "extra_info": {**b["extra_info"], "precision": "bf16", "peak_flops": 1e12}}
             for b in data["benchmarks"]]

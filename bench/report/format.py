@@ -25,22 +25,22 @@ def si(value, unit: str) -> str:
 def seconds(value) -> str:
     """Seconds with m, µ, n below one; from 1000 on written out ("1,230 s", not "1.23 ks")."""
     if not _missing(value) and abs(float(f"{value:.3g}")) >= 1000:
-        return f"{_figures(value)} s"
+        return f"{figures(value)} s"
     return si(value, "s")
 
 
-def _figures(value: float) -> str:
+def figures(value: float) -> str:
     """Three significant figures, and from 1000 on written out: 1,180, not 1.18e+03."""
     text = f"{value:.3g}"
     return f"{float(text):,.0f}" if "e+" in text else text
 
 
 def ratio(value) -> str:
-    return "–" if _missing(value) else f"{_figures(value)}×"
+    return "–" if _missing(value) else f"{figures(value)}×"
 
 
 def percent(value) -> str:
-    return "–" if _missing(value) else f"{_figures(100 * value)}%"
+    return "–" if _missing(value) else f"{figures(100 * value)}%"
 
 
 def error(value) -> str:

@@ -125,6 +125,7 @@ DETAIL_COLUMNS = {
     "IQR": ("iqr", fmt.seconds),
     "rounds": ("rounds", fmt.count),
     "speedup": ("speedup", fmt.ratio),
+    "its 95% interval": ("speedup_interval", None),
     "error": ("error", fmt.error),
     "achieved": ("achieved_flops", lambda v: fmt.si(v, "FLOP/s")),
     "of peak": ("fraction_of_peak", fmt.percent),
@@ -256,6 +257,18 @@ SPEEDUP_NOTE = ("Speedups: the baseline's time over the implementation's, timed 
                 "with the speedup.")
 
 
+def speedup_interval(frame: pd.DataFrame) -> pd.Series:
+    """Each speedup's 95% interval where it was timed side by side with its baseline ("1.9–3.4×"),
+    beside it in the table: the median of a row can disagree with its speedup (on a busy machine,
+    a 20 ms median against a 49 µs baseline's, with a speedup of 2.58×), and the interval says
+    how far the speedup itself can be trusted."""
+    low, high = (frame.get(f"median_ratio_{end}", pd.Series(float("nan"), frame.index))
+                 for end in ("low", "high"))
+    paired = low.notna() & high.notna() & (frame["impl"] != frame["baseline"])
+    return pd.Series([f"{fmt.figures(1 / h)}–{fmt.ratio(1 / lo)}" if p else None
+                      for p, lo, h in zip(paired, low, high)], index=frame.index, dtype=object)
+
+
 def generic_section(frame: pd.DataFrame, info: dict) -> Section:
     """Findings, speedup and detail tables per setting, time and speedup plots, and the
     roofline where the suite recorded FLOPs: all that a suite without a section of its own
@@ -278,7 +291,8 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
         # another project's JSON has no device, precision or mode ("-")
         setting = ", ".join(part for part in (device, precision, mode) if part != "-")
         section.tables.append(make_table(
-            group, DETAIL_COLUMNS, "Every measurement" + (f": {setting}" if setting else "")))
+            group.assign(speedup_interval=speedup_interval(group)), DETAIL_COLUMNS,
+            "Every measurement" + (f": {setting}" if setting else "")))
     section.figures.append(("Median time per case and implementation (log scale)",
                             figures_svg(plot_times(frame))))
     if frame["speedup"].notna().any():
