@@ -317,6 +317,18 @@ def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path,
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
 
 
+def test_a_suite_one_run_measured_has_no_trend_figure(tmp_path, slowed, write_json):
+    history(tmp_path, slowed, 2.0)
+    data = json.loads(SAMPLE.read_text())
+    data["datetime"], data["machine_info"]["run_id"] = "2026-11-27T10:00:00+00:00", "run3"
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["suite"] = "other"
+    render_report([write_json("in3.json", data)], tmp_path / "runs" / "run3")
+    write_json("runs/run3/benchmark.json", data)
+    html = render_index(tmp_path).read_text()
+    assert "4 runs" in html and html.count("<svg") == 1  # conv1x1's, not other's
+
+
 def test_a_run_folder_without_its_json_is_listed_but_left_out_of_the_history(tmp_path, slowed):
     """As `bench report x.json -o reports/runs/<name>` leaves it: a page, no benchmark.json."""
     history(tmp_path, slowed, 2.0)

@@ -322,9 +322,11 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
             continue
         frames = [pd.read_csv(reports_dir / "runs" / r["name"] / "results.csv") for r in history]
         table = pd.concat(frames, ignore_index=True)
+        # a suite that one run measured has no history to draw (an empty frame with one dot)
         entry = {"name": machine, "runs": len(history), "pair": None,
                  "figures": [(suite, figure_svg(plot_history(rows)))
-                             for suite, rows in table.groupby("suite", sort=False)]}
+                             for suite, rows in table.groupby("suite", sort=False)
+                             if rows["run_id"].nunique() > 1]}
         # the latest run against the last before it that measured some of the same benchmarks:
         # a self-check after a run of the RoI suite has nothing to compare with
         measured = [set(map(tuple, frame[KEY].astype(str).to_numpy())) for frame in frames]
