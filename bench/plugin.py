@@ -282,8 +282,9 @@ class Progress:
                      f"left, {rest}")
 
     def estimate(self) -> tuple[float, dict[str, int]]:
-        """Seconds the pending benchmarks will take, as far as known, and how many of each
-        suite's neither an earlier run nor this one has timed anything to go by."""
+        """Seconds the pending benchmarks will take, as far as known; and per suite, how many
+        have nothing to go by: no time of their own from an earlier run, and no benchmark of
+        their suite done in this one."""
         pace = self.known_now / self.known_before if self.known_before else 1.0
         seconds, unknown = 0.0, {}
         for name, suite in self.pending.items():
