@@ -274,10 +274,10 @@ class Progress:
                 rest = f"about {_minutes(seconds)} more"
             elif sum(unknown.values()) < len(self.pending):
                 untimed = " and ".join(f"{suite}'s {n}" for suite, n in unknown.items())
-                rest = (f"about {_minutes(seconds)} more besides {untimed}, which no earlier "
-                        "run on this machine timed")
+                rest = (f"about {_minutes(seconds)} more besides {untimed}, with no earlier "
+                        "time to go by")
             else:
-                rest = "none timed on this machine before, so no estimate yet"
+                rest = "none with an earlier time to go by, so no estimate yet"
             self.say(f"{suite} done, {_minutes(elapsed)} into the run; {remaining} benchmarks "
                      f"left, {rest}")
 

@@ -40,6 +40,10 @@ def test_without_a_clear_majority_no_winner_is_named():
                                       "c": {"base": 0.5, "x": 1.0, "y": 2.0}}))
     assert findings == ["cpu fp32 forward: no implementation was clearly fastest in most of the "
                         "3 cases (clearly fastest: x in 1, base in 1; within noise: 1)."]
+    # one case raced, within noise
+    assert fastest_findings(race({"a": {"base": 4.0, "x": 3.95}})) == [
+        "cpu fp32 forward: no implementation was clearly fastest in its one case (within "
+        "noise: 1)."]
     # half the cases is not most
     assert fastest_findings(race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 1.0, "x": 4.0}})) \
         == ["cpu fp32 forward: no implementation was clearly fastest in most of the 2 cases "

@@ -523,12 +523,12 @@ def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeyp
         return lines[-1].partition(" into the run; ")[2]
 
     assert finish("a-0", 2.0) == "" and finish("a-1", 2.0) == (
-        "5 benchmarks left, about 20 s more besides b's 3 and c's 1, which no earlier run on "
-        "this machine timed")  # c-0 at the pace of 2
+        "5 benchmarks left, about 20 s more besides b's 3 and c's 1, with no earlier time to "
+        "go by")  # c-0 at the pace of 2
     for name in ("b-0", "b-1"):
         finish(name, 1.0)
-    assert finish("b-2", 4.0) == ("2 benchmarks left, about 20 s more besides c's 1, which no "
-                                  "earlier run on this machine timed")  # not at b's average
+    assert finish("b-2", 4.0) == ("2 benchmarks left, about 20 s more besides c's 1, with no "
+                                  "earlier time to go by")  # not at b's average
     finish("c-0", 30.0)
     assert progress.estimate() == (30.0, {})  # c-1 at c's own average, not the run's
     # nothing to go by for any of those left
@@ -538,7 +538,7 @@ def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeyp
         SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(params={"suite": name[0]}),
                         get_closest_marker=lambda mark: mark == "bench") for name in names]))
     finish("a-0", 2.0)
-    assert finish("a-1", 2.0) == ("5 benchmarks left, none timed on this machine before, so "
+    assert finish("a-1", 2.0) == ("5 benchmarks left, none with an earlier time to go by, so "
                                   "no estimate yet")
 
 

@@ -23,7 +23,7 @@ def rows():
 
 def test_targets_follow_the_stated_rules():
     out = verdicts(rows()).set_index("case")
-    assert out.loc["a", "target"] == "met"          # 2.4% off at 2 ms
+    assert out.loc["a", "target"] == "met"          # 2.5% apart at 2 ms
     assert out.loc["b", "target"] == "missed"       # 20% apart at 1 ms
     assert out.loc["c", "target"] == "too short for a target"
     assert out.loc["d", "target"] == "met"          # device 1% off graph replay at 101 µs

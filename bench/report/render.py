@@ -237,7 +237,8 @@ def render_report(paths, out_dir) -> Path:
         harness=harness, sections=sections, peaks=_peaks(frame),
         warnings=_warnings(frame, outcomes))
     summary = {
-        "run_ids": sorted(frame["run_id"].unique()),
+        # in the page's order: on a page of several runs, "run 2" of a finding is the second
+        "run_ids": list(dict.fromkeys(m["name"] for m in machines)),
         "datetime": min(m["datetime"] or "" for m in machines),
         "machines": sorted({f"{m['fields']['node'] or '—'} ({m['fields']['cpu_model'] or '—'})"
                             for m in machines}),

@@ -187,8 +187,9 @@ def _race(setting: str, group: pd.DataFrame, rows: pd.DataFrame, noun: str) -> s
     if not wins or 2 * wins[0][1] <= cases:
         listed = ", ".join(f"{impl} in {n}" for impl, n in wins)
         detail = "; ".join(([f"clearly fastest: {listed}"] if listed else []) + noise)
-        return (f"{setting}: no implementation was clearly fastest in most of the {cases} "
-                f"{noun} ({detail}).")
+        where = f"its one {noun.removesuffix('s')}" if cases == 1 else \
+            f"most of the {cases} {noun}"
+        return f"{setting}: no implementation was clearly fastest in {where} ({detail})."
     impl, clear = wins[0]
     winner = rows[rows["impl"] == impl]
     baseline, speedup = winner["baseline"].iloc[0], winner["speedup"].median()
@@ -264,7 +265,8 @@ def speedup_interval(frame: pd.DataFrame) -> pd.Series:
     how far the speedup itself can be trusted."""
     low, high = (frame.get(f"median_ratio_{end}", pd.Series(float("nan"), frame.index))
                  for end in ("low", "high"))
-    paired = low.notna() & high.notna() & (frame["impl"] != frame["baseline"])
+    # a bound of 0 or below is no ratio of two times (a hand-edited JSON): no interval
+    paired = (low > 0) & (high > 0) & (frame["impl"] != frame["baseline"])
     return pd.Series([f"{fmt.figures(1 / h)}–{fmt.ratio(1 / lo)}" if p else None
                       for p, lo, h in zip(paired, low, high)], index=frame.index, dtype=object)
 
