@@ -397,6 +397,16 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     assert "(vm, Intel(R) Xeon(R) Processor)<br>" in html
     assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
     assert "0 slower, 0 faster, 2 same; 1 measured in one run only (missing)" in html
+    assert "other processes took" not in html  # neither run recorded a busy machine
+    # B ran beside other work, A beside a little: B's is said
+    data["machine_info"]["others_cpu_share"] = 0.448
+    a = json.loads(SAMPLE.read_text())
+    a["machine_info"]["others_cpu_share"] = 0.05
+    page, _ = render_compare(write_json("a.json", a), write_json("b.json", data),
+                             tmp_path / "busy")
+    assert re.findall(r'<p class="warning">(.*?)</p>', page.read_text()) == [
+        "Run B: other processes took 44.8% of the CPUs&#39; time during the run, so its times "
+        "may be slower and noisier than on an idle machine."]
 
 
 def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):

@@ -132,9 +132,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     machine = info.get("gpu") or cpu or info.get("node") or "an unnamed machine"
     others = info.get("others_cpu_share")
     others = others if is_number(others) else None
-    busy = (f"other processes took {fmt.percent(others)} of the CPUs' time during the run, so "
-            "its times may be slower and noisier than on an idle machine"
-            if others is not None and others >= BUSY_SHARE else None)
+    busy = busy_note(info)
     stopped = interruption(own, data.get("collected"), "outcomes" in data)
     cut = len(cut_short(data))
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
@@ -163,6 +161,15 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                 else "The TF32 flags govern CUDA matmuls and convolutions only: this run "
                 "measured no CUDA device, so they changed nothing here." if "cpu" in devices
                 else None)}
+
+
+def busy_note(info: dict) -> str | None:
+    """What a run's machine info says of the load beside it, where that was enough to matter."""
+    others = info.get("others_cpu_share")
+    if not is_number(others) or others < BUSY_SHARE:
+        return None
+    return (f"other processes took {fmt.percent(others)} of the CPUs' time during the run, so "
+            "its times may be slower and noisier than on an idle machine")
 
 
 def _field(info: dict, key: str):
@@ -383,6 +390,9 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         # a JSON need not name its host or CPU (py-cpuinfo has no brand on some ARM machines)
         machines=[next(iter(table[f"{c}_a"].dropna()), "—") for c in ("host", "cpu_model")],
         machines_b=[next(iter(table[f"{c}_b"].dropna()), "—") for c in ("host", "cpu_model")],
+        # a change between two runs on a busy machine may be the load's
+        busy=[(name, note) for name, data in (("A", a), ("B", b))
+              if (note := busy_note(data["machine_info"]))],
         table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
