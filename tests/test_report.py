@@ -624,10 +624,17 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     data = slowed(json.loads(SAMPLE.read_text()), "matmul", 2)
     data["machine_info"]["run_id"] = "a later run"
     page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
-    rows = table_rows(page.read_text(), "B against A; ratio above 1 means B is slower")
-    assert rows[2][2] == "matmul" and rows[2][6:9] == ["23 µs", "45.9 µs", "2.000×"]
-    assert rows[2][10] == "slower"
-    assert rows[0][6:11] == ["63.6 µs", "63.6 µs", "1.000×", "1", "same"]
+    # the fields every row shares are said once, in the caption: impl is the one column left
+    rows = table_rows(page.read_text(), "B against A (suite conv1x1, case b2-c64x32-8x8-nobias, "
+                      "device cpu, precision fp32, mode forward); ratio above 1 means B is slower")
+    assert rows[2] == ["matmul", "23 µs", "45.9 µs", "2.000×", "3.23e-05", "slower"]
+    assert rows[0] == ["conv_nchw", "63.6 µs", "63.6 µs", "1.000×", "1", "same"]
+    # two suites: the suite column is kept, the shared fields still said once
+    data["benchmarks"][0]["extra_info"]["suite"] = "other"
+    page, _ = render_compare(SAMPLE, write_json("c.json", data), tmp_path / "two")
+    rows = table_rows(page.read_text(), "B against A (case b2-c64x32-8x8-nobias, device cpu, "
+                      "precision fp32, mode forward); ratio above 1 means B is slower")
+    assert [row[:2] for row in rows if row[1] == "matmul"] == [["conv1x1", "matmul"]]
 
 
 def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):

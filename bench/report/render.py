@@ -24,7 +24,7 @@ from bench.records import (
     write_results,
 )
 from bench.report import format as fmt
-from bench.report.sections import device_of, generic_section, make_table, run_label
+from bench.report.sections import Table, device_of, generic_section, make_table, run_label
 from bench.schema import is_number
 from bench.suites import load_section
 from bench.tables import add_derived, add_speedup
@@ -393,11 +393,22 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         # a change between two runs on a busy machine may be the load's
         busy=[(name, note) for name, data in (("A", a), ("B", b))
               if (note := busy_note(data["machine_info"]))],
-        table=make_table(table, COMPARE_COLUMNS, "B against A; ratio above 1 means B is slower"))
+        table=_compare_table(table, "B against A"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
     return out_dir / "index.html", text
+
+
+def _compare_table(table: pd.DataFrame, caption: str) -> Table:
+    """compare's rows, a field that is the same in every row (the device of a CPU-only run,
+    say) said once in the caption instead of in a column: the verdicts stay in view on a narrow
+    screen."""
+    same = [key for key in KEY if len(table) > 1 and table[key].nunique(dropna=False) == 1]
+    columns = {heading: spec for heading, spec in COMPARE_COLUMNS.items() if spec[0] not in same}
+    fixed = ", ".join(f"{key} {table[key].iloc[0]}" for key in same)
+    return make_table(table, columns, f"{caption}{f' ({fixed})' if fixed else ''}; ratio above "
+                                      "1 means B is slower")
 
 
 def tally(changes: pd.DataFrame) -> str:
