@@ -575,6 +575,7 @@ def _unsaved(config, writing: str, error: OSError) -> list[str]:
     def folder():  # the page's folder: publish makes a run folder for a bare --bench-report
         return Path(run["out"]) if run.get("out") else run.get("dir")
 
+    tried = None  # the folder a failed second write named
     if writing != "page" and run.get("json") is not None:
         try:
             lines = publish(run, None)
@@ -582,7 +583,8 @@ def _unsaved(config, writing: str, error: OSError) -> list[str]:
             return [f"{said}; " + ("written again, whole" if same else
                                    f"its JSON went into {folder()} instead"), *lines]
         except OSError as again:
-            said += f"; writing into {folder() or 'a new run folder'} then failed too: " \
+            tried = folder()
+            said += f"; writing into {tried or 'a new run folder'} then failed too: " \
                 f"{again.strerror or again}"
     remove_if_empty(run.get("dir"))
     # a whole JSON: in the page's folder (publish copied it), or where pytest-benchmark wrote it
@@ -591,7 +593,10 @@ def _unsaved(config, writing: str, error: OSError) -> list[str]:
             if path is not None and path.is_file()]
     if kept:  # a run folder's JSON by its folder, which `report` takes too
         name = kept[0].parent if kept[0].name == "benchmark.json" else kept[0]
-        return [f"{said}; the measurements are in {kept[0]}, and `python -m bench report "
+        # in the folder named just before: its path once is enough on an 80-column terminal
+        told = "its benchmark.json" if tried and kept[0] == tried / "benchmark.json" \
+            else kept[0]
+        return [f"{said}; the measurements are in {told}, and `python -m bench report "
                 f"{name}` makes their page once there is room"]
     return [f"{said}; nothing was saved: make room, or choose another path, and run again"]
 

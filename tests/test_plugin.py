@@ -202,9 +202,9 @@ def test_a_bare_bench_report_on_a_full_disk_names_the_run_folder_its_json_went_i
     # pytest-benchmark's JSON did not fit (43-44 kB on the 2-core VM); ours, indented less, did
     # (29-30 kB: at a limit of 30 kB, one run in a few did not fit), the page did not
     assert "bench: could not write out.json: File too large; writing into " \
-        f"{folder} then failed too: File too large; the measurements are in " \
-        f"{folder / 'benchmark.json'}, and `python -m bench report {folder}` makes their page " \
-        "once there is room\n" in result.stdout.replace("\nbench:   ", " ")
+        f"{folder} then failed too: File too large; the measurements are in its " \
+        f"benchmark.json, and `python -m bench report {folder}` makes their page once there is " \
+        "room\n" in result.stdout.replace("\nbench:   ", " ")
     assert not (tmp_path / "out.json").exists()
     assert len(json.loads((folder / "benchmark.json").read_text())["benchmarks"]) == 6
 
