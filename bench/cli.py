@@ -154,6 +154,9 @@ def _json_of(path: str, runs: Path | None = None) -> Path:
         path = runs / path
     if path.is_dir():
         packed = path / "benchmark.json.gz"
+        if not packed.is_file() and not (path / "benchmark.json").is_file():
+            raise UsageError(f"{path} is a folder without a benchmark.json: name a JSON file, "
+                             "or a run folder (reports/runs/<run>)")
         path = packed if packed.is_file() and not (path / "benchmark.json").exists() \
             else path / "benchmark.json"
     if not path.is_file():

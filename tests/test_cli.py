@@ -350,9 +350,13 @@ def test_report_into_a_run_folder_refreshes_the_list_of_runs(tmp_path, capsys):
             f"{elsewhere} makes it here") in html
 
 
-def test_report_refuses_a_missing_input_before_loading_anything(capsys):
+def test_report_refuses_a_missing_input_before_loading_anything(capsys, tmp_path):
     code, _, err = run_main(capsys, "report", "/no/such.json", "-o", "/tmp/unused-out")
     assert code == 2 and err == "bench: error: /no/such.json: no such file\n"
+    code, _, err = run_main(capsys, "report", str(tmp_path), "-o", "/tmp/unused-out")
+    assert code == 2 and err == (f"bench: error: {tmp_path} is a folder without a "
+                                 "benchmark.json: name a JSON file, or a run folder "
+                                 "(reports/runs/<run>)\n")
 
 
 def test_the_command_line_and_the_plugin_start_without_torch_or_pandas():
