@@ -393,22 +393,22 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         # a change between two runs on a busy machine may be the load's
         busy=[(name, note) for name, data in (("A", a), ("B", b))
               if (note := busy_note(data["machine_info"]))],
-        table=_compare_table(table, "B against A"))
+        table=_compare_table(table))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
     return out_dir / "index.html", text
 
 
-def _compare_table(table: pd.DataFrame, caption: str) -> Table:
+def _compare_table(table: pd.DataFrame) -> Table:
     """compare's rows, a field that is the same in every row (the device of a CPU-only run,
-    say) said once in the caption instead of in a column: the verdicts stay in view on a narrow
-    screen."""
+    say) said once in the caption instead of in a column: a narrower table, its verdicts nearer
+    the left edge of a narrow screen."""
     same = [key for key in KEY if len(table) > 1 and table[key].nunique(dropna=False) == 1]
     columns = {heading: spec for heading, spec in COMPARE_COLUMNS.items() if spec[0] not in same}
     fixed = ", ".join(f"{key} {table[key].iloc[0]}" for key in same)
-    return make_table(table, columns, f"{caption}{f' ({fixed})' if fixed else ''}; ratio above "
-                                      "1 means B is slower")
+    return make_table(table, columns, f"B against A{f' ({fixed})' if fixed else ''}; ratio "
+                                      "above 1 means B is slower")
 
 
 def tally(changes: pd.DataFrame) -> str:
