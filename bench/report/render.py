@@ -219,11 +219,12 @@ def render_report(paths, out_dir) -> Path:
     frame = add_speedup(add_derived(table))
     outcomes = outcomes_frame(runs)
     machines = [_describe_run(source, data, outcomes) for source, data in runs]
+    run_ids = list(dict.fromkeys(m["name"] for m in machines))  # several files may hold one run
     if frame["run_id"].nunique() > 1:
         # Several runs (a CPU box and a GPU box, say): each run's devices become their own
         # columns, tables and panels, side by side, named by the run's number in the list of
-        # runs at the top of the page (several files may hold one run)
-        numbers = {run: n for n, run in enumerate(dict.fromkeys(m["name"] for m in machines), 1)}
+        # runs at the top of the page
+        numbers = {run: n for n, run in enumerate(run_ids, 1)}
         for m in machines:
             m["number"] = numbers[m["name"]]
         frame["device"] = [run_label(device, numbers[run])
@@ -245,7 +246,7 @@ def render_report(paths, out_dir) -> Path:
         warnings=_warnings(frame, outcomes))
     summary = {
         # in the page's order: on a page of several runs, "run 2" of a finding is the second
-        "run_ids": list(dict.fromkeys(m["name"] for m in machines)),
+        "run_ids": run_ids,
         "datetime": min(m["datetime"] or "" for m in machines),
         "machines": sorted({f"{m['fields']['node'] or '—'} ({m['fields']['cpu_model'] or '—'})"
                             for m in machines}),
