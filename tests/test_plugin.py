@@ -511,10 +511,11 @@ def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeyp
     monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {
         "t[a-0]": 1.0, "t[a-1]": 1.0, "t[c-0]": 10.0})
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
-    names = ["a-0", "a-1", "b-0", "b-1", "b-2", "c-0", "c-1"]
-    progress.pytest_collection_finish(SimpleNamespace(items=[
+    session = SimpleNamespace(items=[
         SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(params={"suite": name[0]}),
-                        get_closest_marker=lambda mark: mark == "bench") for name in names]))
+                        get_closest_marker=lambda mark: mark == "bench")
+        for name in ("a-0", "a-1", "b-0", "b-1", "b-2", "c-0", "c-1")])
+    progress.pytest_collection_finish(session)
 
     def finish(name, took):
         progress.pytest_runtest_logreport(SimpleNamespace(
@@ -534,9 +535,7 @@ def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeyp
     # nothing to go by for any of those left
     monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {})
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
-    progress.pytest_collection_finish(SimpleNamespace(items=[
-        SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(params={"suite": name[0]}),
-                        get_closest_marker=lambda mark: mark == "bench") for name in names]))
+    progress.pytest_collection_finish(session)
     finish("a-0", 2.0)
     assert finish("a-1", 2.0) == ("5 benchmarks left, none with an earlier time to go by, so "
                                   "no estimate yet")
