@@ -4,7 +4,7 @@ or two swapped regimes would read differently from the right sentence."""
 import pandas as pd
 
 from bench.plots import plot_relative
-from bench.report.sections import fastest_findings
+from bench.report.sections import fastest_findings, speedup_interval
 from bench.suites.frozen_backprop_section import BARS, RATIOS, wide_rows
 from bench.suites.frozen_backprop_section import finding as frozen_finding
 from bench.suites.roi_spp_pooling_section import finding as roi_finding
@@ -48,6 +48,16 @@ def test_without_a_clear_majority_no_winner_is_named():
     assert fastest_findings(race({"a": {"base": 4.0, "x": 1.0}, "b": {"base": 1.0, "x": 4.0}})) \
         == ["cpu fp32 forward: no implementation was clearly fastest in most of the 2 cases "
             "(clearly fastest: x in 1, base in 1)."]
+
+
+def test_quartiles_that_touch_are_no_clear_win():
+    # x's q3 is exactly y's q1: its range is not below y's
+    frame = pd.DataFrame([{**SETTING, "suite": "s", "case": "a", "impl": impl, "mode": "forward",
+                           "median": median, "q1": q1, "q3": q3, "baseline": "y"}
+                          for impl, q1, median, q3 in (("x", 0.9, 1.0, 1.0), ("y", 1.0, 1.2, 1.3))])
+    assert not fastest(frame).set_index("case").loc["a", "clear"]
+    frame.loc[0, "q3"] = 0.99
+    assert fastest(frame).set_index("case").loc["a", "clear"]
 
 
 def test_a_case_with_one_implementation_is_no_race():
@@ -268,9 +278,13 @@ def test_side_by_side_intervals_decide_a_clear_win_where_both_have_them():
 
 def test_a_paired_ratio_without_its_baseline_row_gives_no_speedup():
     frame = race({"a": {"base": 4.0, "x": 2.0, "y": 3.0}})
-    frame.loc[frame["impl"] == "x", "baseline_ratio"] = 0.5
+    frame.loc[frame["impl"] == "x", ["baseline_ratio", "baseline_ratio_low",
+                                     "baseline_ratio_high"]] = [0.5, 0.4, 0.6]
     without = add_speedup(frame[frame["impl"] != "base"].drop(columns="speedup"))
     assert without["speedup"].isna().all()
+    # nor an interval beside the missing speedup
+    assert without[["median_ratio_low", "median_ratio_high"]].isna().all().all()
+    assert speedup_interval(without).isna().all()
     assert add_speedup(frame.drop(columns="speedup")).set_index("impl")["speedup"].to_dict() \
         == {"base": 1.0, "x": 2.0, "y": 4.0 / 3.0}
 
@@ -337,6 +351,8 @@ def test_frozen_bars_carry_the_label_of_the_figure_they_show():
     assert heights == {"fwd+bwd time": [1.0, 0.5], "backward time": [1.0, 0.5],
                        "backward FLOPs": [1.0, 0.4], "saved bytes": [1.0, 0.3],
                        "peak memory": [1.0, 0.6]}
+    # the line that reads "as much as full" is at 1, not on the bars' base
+    assert [list(line.get_ydata()) for line in axes.lines] == [[1.0, 1.0]]
 
 
 def test_a_setting_of_lone_cases_says_so_beside_settings_that_raced():
@@ -380,6 +396,9 @@ def test_a_kind_without_its_baseline_does_not_hide_the_others_comparison():
                 ("image", "img", 0, "ours_spp", 1.0, "per_level"))]
     assert roi_finding(pd.DataFrame(rows)) == (
         "cpu fp32 forward: at img, time as a multiple of per_level's: ours_spp 0.5×.")
+    # only the baseline measured, nothing missing: nothing to compare, said plainly
+    alone = pd.DataFrame(rows[1:2])
+    assert roi_finding(alone) == "cpu fp32 forward: no comparison."
 
 
 def test_the_roi_section_plots_scaling_where_counts_vary_and_each_case_s_time_otherwise():

@@ -58,6 +58,23 @@ def test_speedups_read_as_plain_factors_and_times_in_units():
     assert "µs" in svg
 
 
+def reference_lines(ax) -> list[list[float]]:
+    """The horizontal lines across the whole axes (axhline's), by their height."""
+    across = ax.get_yaxis_transform(which="grid")  # x in the axes' fraction, y in data
+    return [list(map(float, line.get_ydata())) for line in ax.lines
+            if line.get_transform() == across]
+
+
+def test_speedups_and_history_draw_the_line_of_no_change_at_1():
+    assert reference_lines(plot_times(frame(), y="speedup", ylabel="speedup")[0].axes[0]) \
+        == [[1.0, 1.0]]
+    assert reference_lines(plot_times(frame())[0].axes[0]) == []  # times have no such line
+    rows = [{"run_id": run, "datetime": day, "suite": "s", "case": "c", "impl": "i",
+             "device": "cpu", "precision": "fp32", "mode": "forward", "median": median}
+            for run, day, median in (("r1", "2026-11-21", 2.0), ("r2", "2026-11-22", 4.0))]
+    assert reference_lines(plot_history(pd.DataFrame(rows)).axes[0]) == [[1.0, 1.0]]
+
+
 def test_legends_sit_outside_the_axes():
     for fig in (plot_times(frame())[0], plot_roofline(frame())[0]):
         legend = fig.axes[0].get_legend()

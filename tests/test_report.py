@@ -263,6 +263,16 @@ def test_a_run_on_a_gpu_shows_its_cuda_version_plainly():
     assert _field(info, "cuda") == "13.0" and _field({}, "cuda") is None
 
 
+def test_a_gpu_run_is_said_to_run_on_its_gpu_and_listed_with_it(tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["gpu"] = "NVIDIA H200"
+    html = render_report([write_json("a.json", data)], tmp_path / "runs" / "gpu").read_text()
+    assert "<code>sample-run</code>, 2026-11-25 20:03 UTC, on NVIDIA H200: interrupted" in html
+    # the list of runs gives the GPU beside the devices
+    index = render_index(tmp_path).read_text()
+    assert re.findall(r"<td data-sort=\"\">(cpu[^<]*)</td>", index) == ["cpu, NVIDIA H200"]
+
+
 def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_it(
         tmp_path, write_json):
     data = json.loads(SAMPLE.read_text())
@@ -309,6 +319,13 @@ def history(tmp_path, slowed, last: float) -> str:
     return render_index(tmp_path).read_text()
 
 
+# how the verdicts are decided, as the compare page and the list of runs both say it
+RULE = ("Slower or faster means a ratio of medians past 5% <em>and</em> raw rounds that differ "
+        "(Mann-Whitney rank test, p &lt; 0.05; where the rounds were not saved, non-overlapping "
+        "interquartile ranges); unclear, a ratio past it that the rounds do not show: too few, or "
+        "too scattered, to tell a change from noise")
+
+
 def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path, slowed):
     html = history(tmp_path, slowed, 2.0)
     assert "3 runs" in html and "The latest run against the last one before it with benchmarks " \
@@ -316,8 +333,7 @@ def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path,
     changed = html[html.index("Changed since that run"):]
     assert "matmul" in changed and "conv_nchw" not in changed.split("</table>")[0]
     assert "2×" in changed and html.count("<svg") == 1  # one suite: one trend figure
-    assert "unclear, a ratio past it that the rounds do not show (counted, not listed)" \
-        in " ".join(html.split())
+    assert f"{RULE} (counted, not listed)" in " ".join(html.split())
 
 
 def test_a_suite_one_run_measured_has_no_trend_figure(tmp_path, slowed, write_json):
@@ -376,7 +392,7 @@ def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_pat
     run(2, "conv1x1", 2.0)
     html = render_index(tmp_path).read_text()
     assert "in common (run0 then run2): 1 slower, 0 faster, 2 same." in html
-    assert "a ratio of medians past 5% and raw rounds" in html
+    assert "a ratio of medians past 5% <em>and</em> raw rounds" in html
 
 
 def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path, slowed):
@@ -398,6 +414,18 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
     assert "0 slower, 0 faster, 2 same; 1 measured in one run only (missing)" in html
     assert "other processes took" not in html  # neither run recorded a busy machine
+    # a machine is read from the rows that have it: B lacks A's first benchmark, A its host
+    data["benchmarks"] = data["benchmarks"][1:]
+    a = json.loads(SAMPLE.read_text())
+    del a["machine_info"]["node"]
+    page, _ = render_compare(write_json("a.json", a), write_json("b1.json", data),
+                             tmp_path / "first")
+    html = page.read_text()
+    assert "A: <code>" in html and "(—, Intel(R) Xeon(R) Processor)<br>" in html
+    assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
+    assert f"missing). {RULE}." in " ".join(html.split())
+    page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "t", threshold=0.1)
+    assert RULE.replace("5%", "10%") in " ".join(page.read_text().split())
     # B ran beside other work, A beside a little: B's is said
     data["machine_info"]["others_cpu_share"] = 0.448
     a = json.loads(SAMPLE.read_text())
@@ -635,6 +663,13 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     rows = table_rows(page.read_text(), "B against A (case b2-c64x32-8x8-nobias, device cpu, "
                       "precision fp32, mode forward); ratio above 1 means B is slower")
     assert [row[:2] for row in rows if row[1] == "matmul"] == [["conv1x1", "matmul"]]
+    # one row: its fields stay in their columns, a caption of them all would be no table
+    one = {**data, "benchmarks": [b for b in data["benchmarks"] if "matmul" in b["name"]]}
+    only = json.loads(SAMPLE.read_text())
+    only["benchmarks"] = [b for b in only["benchmarks"] if "matmul" in b["name"]]
+    page, _ = render_compare(write_json("e.json", only), write_json("d.json", one),
+                             tmp_path / "one")
+    assert "<th>case</th>" in page.read_text() and "<th>impl</th>" in page.read_text()
 
 
 def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):
