@@ -77,7 +77,7 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
     assert code == 0 and out == ("bench: B against A: 1 slower, 0 faster, 2 same "
                                  f"(threshold 2.5%)\nbench: compare {tmp_path / 'index.html'}\n")
     html = (tmp_path / "index.html").read_text()
-    assert "1 slower, 0 faster, 2 same." in html and "ratio of medians passes 2.5%" in html
+    assert "1 slower, 0 faster, 2 same." in html and "ratio of medians past 2.5%" in html
     code, _, err = run_main(capsys, "compare", str(SAMPLE), str(tmp_path / "none.json"),
                             "-o", str(tmp_path / "x"))
     assert code == 2 and "no such file" in err and not (tmp_path / "x").exists()
@@ -477,3 +477,35 @@ def test_an_output_folder_that_fails_on_writing_is_one_line(tmp_path, capsys, mo
     code, _, err = run_main(capsys, command, *inputs, "-o", str(tmp_path / "out"))
     failed = tmp_path / "out" / ("index.html" if command == "compare" else "summary.json")
     assert code == 2 and err == f"bench: error: cannot write {failed}: Read-only file system\n"
+
+
+def test_repeat_needs_two_runs_and_stops_at_the_first_that_fails(tmp_path, capsys, monkeypatch):
+    runs = []
+    monkeypatch.setattr(cli, "cmd_run", lambda args: runs.append(args) or 0)
+    code, _, err = run_main(capsys, "repeat", "--times", "1", "--reports", str(tmp_path))
+    assert code == 2 and runs == [] and "--times must be 2 or more" in err
+    monkeypatch.setattr(cli, "cmd_run", lambda args: runs.append(args) or 1)
+    assert run_main(capsys, "repeat", "--times", "3", "--reports", str(tmp_path))[0] == 1
+    assert len(runs) == 1
+
+
+def test_compare_refuses_a_threshold_of_one(capsys):
+    code, _, err = run_main(capsys, "compare", "a", "b", "--threshold", "1")
+    assert code == 2 and "--threshold is a fraction" in err
+
+
+def test_ctrl_c_during_a_command_exits_130_in_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    parser = cli.parser
+
+    def report_interrupted():  # the parser, its report command's function replaced
+        top = parser()
+        for action in top._subparsers._group_actions:
+            action.choices["report"].set_defaults(func=interrupted)
+        return top
+
+    monkeypatch.setattr(cli, "parser", report_interrupted)
+    code, _, err = run_main(capsys, "report", "x.json")
+    assert code == 130 and err == "bench: interrupted\n"

@@ -112,6 +112,9 @@ def test_work_model_counts_multiply_adds_twice_and_the_bias():
     # input and weight gradients, each a product of the forward's size; the bias's sums
     assert suite.flops(case, "forward_backward") == 3 * 2 * pixels * 3 * 4 + 2 * pixels * 4
     assert suite.bytes_moved(case, "forward", 4) == 4 * (pixels * 3 + 3 * 4 + 4 + pixels * 4)
+    # and the backward reads the output's gradient, x and w, writes x's and w's gradients
+    assert suite.bytes_moved(case, "forward_backward", 4) == \
+        4 * (3 * pixels * 3 + 2 * pixels * 4 + 3 * (3 * 4 + 4))
     bare = suite.Case("t", 2, 3, 4, 5, 6, bias=0)
     assert suite.flops(bare, "forward_backward") == 3 * suite.flops(bare, "forward")
     assert suite.bytes_moved(bare, "forward", 4) == 4 * (pixels * 3 + 3 * 4 + pixels * 4)

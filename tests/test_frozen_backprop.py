@@ -119,3 +119,36 @@ def test_reference_gradients_match_float32_closely():
     assert set(ref) == set(got)
     for name in ref:
         assert torch.allclose(got[name].double(), ref[name], rtol=1e-4, atol=1e-6), name
+
+
+def test_resnets_get_the_wider_bound_and_the_rest_their_precision_s():
+    assert suite.tolerance(suite.Case("resnet50", 4, 224), "fp32") == 5e-2
+    assert suite.tolerance(suite.Case("mlp", 4, 32), "fp32") == 1e-4
+
+
+def test_a_backward_row_counts_the_backward_s_flops_and_the_head_s_reference_is_the_head():
+    case = suite.Case("mlp", 4, 32)
+    back = suite.prepare(case, "full", suite.make_inputs(case, "cpu", torch.float32),
+                         "backward").work
+    assert back["flops"] == back["backward_flops"]
+    both = suite.prepare(case, "full", suite.make_inputs(case, "cpu", torch.float32),
+                         "forward_backward").work
+    assert both["flops"] == both["backward_flops"] + both["forward_flops"]
+    assert set(suite.reference(case, "head")) == {"output", "4.weight", "4.bias"}
+
+
+def test_no_grad_has_no_backward_row():
+    assert suite.SUITE.skip_reason(suite.Case("mlp", 4, 32), "no_grad", "cpu", "fp32",
+                                   "backward") == "no_grad runs no backward"
+
+
+def test_autograd_grad_of_a_subset_freezes_no_parameter():
+    case = suite.Case("mlp", 4, 32)
+    run = suite.Run(suite.make_inputs(case, "cpu", torch.float32), "autograd_grad_subset", 2)
+    assert all(p.requires_grad for p in run.inputs.model.parameters())
+
+
+def test_flops_by_module_name_the_stages_only():
+    case = suite.Case("mlp", 4, 32)
+    found = suite.flop_counts(suite.Run(suite.make_inputs(case, "cpu", torch.float32), "full", 2))
+    assert set(found["flops_by_module"]) == {f"Sequential.{i}" for i in range(5)}

@@ -80,3 +80,13 @@ def test_missing_graphviz_gives_none(monkeypatch):
         raise graphviz.ExecutableNotFound(("dot",))
     monkeypatch.setattr(graphviz.Source, "pipe", missing)
     assert graphs.to_svg(dot("head")) is None
+
+
+DOT = 'digraph {\n\t1 [label="a"]\n\t2 [label="b"]\n\t3 [label=AddBackward0]\n' \
+      '\t1 -> 3\n\t2 -> 3\n}\n'
+
+
+def test_an_edge_from_a_node_that_does_not_run_is_grey_and_the_brace_keeps_its_line():
+    greyed = graphs.grey_unused(DOT, {"a"})
+    assert "\t2 -> 3 [color=grey75]\n" in greyed and "\t1 -> 3\n" in greyed
+    assert graphs.grey_unused(DOT, set()).endswith("\t2 -> 3 [color=grey75]\n}\n")

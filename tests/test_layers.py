@@ -267,3 +267,15 @@ def test_layer_flow_reads_with_resnet50s_rows():
     assert all(ax.collections[0].get_array().shape == (1, 159) for ax in strips(fig))
     labels = [t.get_text() for t in strips(fig)[-1].get_xticklabels()]
     assert labels == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_a_convolution_s_backward_splits_into_its_input_and_weight_gradients():
+    rows = anatomy(suite.Case("cnn", 2, 16), "full")["rows"]
+    first, second = [row for row in rows if row["type"] == "Conv2d"][:2]
+    assert first["backward_input_flops"] == 0 < first["backward_weight_flops"]  # the image
+    assert second["backward_input_flops"] > 0 and second["backward_weight_flops"] > 0
+
+
+def test_the_weight_change_is_a_ratio_of_norms():
+    assert layers._relative_change([torch.tensor([1.0, 2.0])], [torch.tensor([1.0, 0.0])]) \
+        == pytest.approx(2.0)  # |(0, 2)| / |(1, 0)|, not its square

@@ -79,3 +79,33 @@ def test_cpu_times_read_the_busy_ticks_and_this_process_s_time(tmp_path, monkeyp
     monkeypatch.setattr(load.os, "times", lambda: (1.0, 2.0, 3.0, 4.0, 99.0))
     # guest time is in user already; idle and iowait are not busy
     assert load.cpu_times() == (7.0, 10.0)
+
+
+def test_peaks_count_two_flops_a_multiply_add_and_a_copy_s_read_and_write(monkeypatch):
+    monkeypatch.setattr(machine, "blocked_median", lambda *args, **kwargs: 1.0)  # 1 s each
+    monkeypatch.setitem(machine.MATMUL_SIZE, "cpu", 8)
+    monkeypatch.setitem(machine.COPY_ELEMENTS, "cpu", 16)
+    machine.peak_flops.cache_clear()
+    machine.peak_bandwidth.cache_clear()
+    try:
+        assert machine.peak_flops("cpu", "fp32") == 2 * 8**3
+        assert machine.peak_bandwidth("cpu") == 2 * 16 * 4
+    finally:  # the next test measures for real
+        machine.peak_flops.cache_clear()
+        machine.peak_bandwidth.cache_clear()
+
+
+def test_an_untracked_file_does_not_make_the_tree_dirty_a_changed_tracked_one_does(
+        tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.chdir(tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a").write_text("a")
+    subprocess.run([*git, "add", "a"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    (tmp_path / "scratch").write_text("x")
+    assert machine.git_state()["dirty"] is False
+    (tmp_path / "a").write_text("b")
+    assert machine.git_state()["dirty"] is True

@@ -1,5 +1,6 @@
 """One benchmark's measurement: warm-up, timer choice, device figures (CUDA mocked)."""
 
+import statistics
 from types import SimpleNamespace
 from unittest import mock
 
@@ -181,3 +182,61 @@ def test_the_second_measurement_is_bounded_in_time(peaks):
 def test_device_time_calls_fit_a_budget_but_are_never_fewer_than_three():
     # 0.2 s of calls: 20 where they fit, 10 of 20 ms, and 3 of a 0.65 s call (not 0)
     assert [measurement.device_reps(w) for w in (1e-4, 0.01, 0.02, 0.65)] == [20, 20, 10, 3]
+
+
+def test_against_an_all_zero_reference_the_error_is_absolute():
+    found = measurement.relative_error({"a": torch.full((4,), 1e-3)},
+                                       {"a": torch.zeros(4, dtype=torch.float64)})
+    assert found == pytest.approx(2e-3)  # the norm of the difference, not divided by ~0
+
+
+def fake_clock(costs):
+    """(clock, fn): a call of fn advances the clock by the next of `costs`, and nothing else."""
+    clock, costs = {"now": 0.0}, iter(costs)
+
+    def fn():
+        clock["now"] += next(costs)
+
+    return mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]), fn
+
+
+def test_rounds_with_a_setup_are_sized_by_the_last_warm_call_not_the_cold_first(peaks):
+    patched, fn = fake_clock([0.5] + [0.01] * 100)
+    bench = FakeBenchmark()
+    with patched:
+        measurement.measure(bench, fn, device="cpu", precision="fp32", setup=lambda: ((), {}))
+    assert bench.rounds == 20  # 0.01 s calls; the 0.5 s first one would allow 5
+
+
+def test_the_second_measurement_counts_every_call_of_a_round_in_its_time(peaks):
+    bench = FakeBenchmark(median=0.025, iqr=0.01)  # rounds of 2 calls of 25 ms: 4 in 0.2 s
+    measurement.measure(bench, lambda: None, device="cpu", precision="fp32")
+    assert bench.extra_info["remeasured_rounds"] == 4
+
+
+def test_the_second_measurement_s_spread_is_its_interquartile_range():
+    patched, fn = fake_clock([1.0, 2.0, 4.0, 8.0])
+    metadata = SimpleNamespace(stats=SimpleNamespace(median=0.01, iqr=0.01, rounds=4),
+                               iterations=1)
+    with patched:
+        found = measurement.remeasure_if_noisy(metadata, fn, torch.device("cpu"))
+    q1, _, q3 = statistics.quantiles([1.0, 2.0, 4.0, 8.0], n=4)
+    assert found["remeasured_iqr"] == pytest.approx(q3 - q1)
+
+
+def test_the_profiler_s_kernel_time_is_per_call(monkeypatch):
+    class Profile:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def key_averages(self):  # 1000 us of kernels over the 5 calls
+            return [SimpleNamespace(self_device_time_total=1000.0,
+                                    device_type=torch.autograd.DeviceType.CUDA)]
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.profiler, "profile", lambda activities: Profile())
+    assert measurement.profiler_kernel_time(lambda: None, torch.device("cpu"), reps=5) \
+        == pytest.approx(2e-4)

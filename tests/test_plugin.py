@@ -614,3 +614,41 @@ def test_a_benchmark_s_outcome_is_recorded_once_with_the_skip_reason_bare():
     assert outcomes == [{"name": "b.py::t[call-passed]", "outcome": "passed", "reason": ""},
                         {"name": "b.py::t[setup-skipped]", "outcome": "skipped",
                          "reason": "CUDA is not available"}]
+
+
+def test_a_benchmark_that_skips_while_it_runs_is_not_in_its_suite_s_average(monkeypatch):
+    from types import SimpleNamespace
+
+    from bench import plugin
+
+    monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {})
+    progress = plugin.Progress(SimpleNamespace(write_line=lambda line: None), Path("reports"))
+    items = [SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
+                             get_closest_marker=lambda mark: mark == "bench") for n in range(3)]
+    progress.pytest_collection_finish(SimpleNamespace(items=items))
+    for n, skipped, took in ((0, False, 10.0), (1, True, 0.0)):
+        progress.pytest_runtest_logreport(SimpleNamespace(
+            keywords={"bench": 1}, when="call", passed=not skipped, skipped=skipped,
+            duration=took, nodeid=f"bench/benchmarks.py::t[a-{n}]"))
+    assert progress.estimate() == (10.0, {})  # the one left takes the passed one's 10 s, not 5
+
+
+def test_a_recorded_time_of_zero_is_a_time_to_go_by(tmp_path):
+    from bench import plugin
+
+    folder = tmp_path / "runs" / "20260101-000000-vm"
+    folder.mkdir(parents=True)
+    (folder / "benchmark.json").write_text(json.dumps(
+        {"machine_info": {"node": "vm"},
+         "benchmarks": [{"name": "t[a]", "extra_info": {"wall_seconds": 0.0}}]}))
+    assert plugin.history(tmp_path, "vm", {"t[a]"}) == {"t[a]": 0.0}
+
+
+def test_without_benchmark_json_the_first_file_written_is_the_autosave():
+    from types import SimpleNamespace
+
+    from bench import plugin
+
+    config = SimpleNamespace(getoption=lambda name: None, stash={})
+    plugin.pytest_benchmark_update_json(config, [], {})
+    assert config.stash[plugin.WRITING] == "autosave"  # what a full disk's line names

@@ -451,3 +451,17 @@ def test_on_the_cpu_the_baseline_is_checked_against_our_operator_and_ours_agains
     base = suite.BASELINES[kind]
     assert [suite.SUITE.reference_name(case, impl, device) for impl, device in
             ((base, "cuda"), (ours, "cpu"), (ours, "cuda"))] == [f"{base} on the CPU"] * 3
+
+
+def test_the_suite_skips_what_cannot_run_and_measures_image_spp_at_its_batch():
+    from bench.suites import roi_spp_pooling as suite
+
+    pool = suite.Case("pool", "tiny", 16, 7)
+    # the Python loop's backward over 2000 regions of the small map: minutes, so skipped
+    assert suite.SUITE.skip_reason(suite.Case("pool", "small", 2000, 7), "python_loop", "cpu",
+                                   "fp32", "forward_backward") is not None
+    # torchvision has no bfloat16 RoI pooling on CUDA; float16 it has
+    assert "bfloat16" in suite.SUITE.skip_reason(pool, "tv_roi_pool", "cuda", "bf16", "forward")
+    assert suite.SUITE.skip_reason(pool, "tv_roi_pool", "cuda", "fp16", "forward") is None
+    assert suite.make_inputs(suite.Case("image", "tiny", 0, 0), "cpu",
+                             torch.float32).x.shape[0] == 8

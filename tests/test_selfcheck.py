@@ -225,3 +225,23 @@ def test_missing_targets_or_timers_are_said_not_judged():
         "a": "not timed by both timers", "c": "too short for a target"}
     assert section(frame, {}).findings[0].startswith(
         "cpu: no operation long enough was timed by both timers to judge the target")
+
+
+def test_each_operation_s_work_and_the_floor_its_peaks_allow(monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    from bench.suites import timer_selfcheck as suite
+
+    _, flops, moved, _ = suite.make_op(suite.Case("matmul", 64), "cpu", torch.float32)
+    assert (flops, moved) == (2 * 64**3, 3 * 64 * 64 * 4)  # two operands read, one written
+    _, flops, _, _ = suite.make_op(suite.Case("conv1x1", 16), "cpu", torch.float32)
+    assert flops == 2 * 8 * 56 * 56 * 16 * 16
+    # the floor is the slower of the two limits: 4 s of FLOPs at 1e9/s, 1 s of bytes
+    monkeypatch.setattr(suite, "peak_flops", lambda device, precision: 1e9)
+    monkeypatch.setattr(suite, "peak_bandwidth", lambda device: 1e9)
+    monkeypatch.setattr(suite, "independent_times", lambda fn, device: {})
+    monkeypatch.setattr(suite, "paired_ratio", lambda fn, device: {})
+    step = SimpleNamespace(fn=None, work={"flops": 4e9, "bytes": 1e9})
+    assert suite.SUITE.after_timing(step, "cpu", "fp32")["floor_time"] == 4.0

@@ -3,6 +3,7 @@
 import math
 import time
 import warnings
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -38,7 +39,7 @@ class FakeEvent:
 
 
 def test_device_time_is_the_median_of_event_pairs():
-    durations = iter([1e-3, 5e-3, 2e-3, 3e-3, 4e-3])
+    durations = iter([1e-3, 50e-3, 2e-3, 3e-3, 4e-3])  # one stray pair: the mean is 12 ms
 
     def fn():
         FakeEvent.clock += next(durations)
@@ -129,8 +130,24 @@ def test_against_baseline_times_both_in_alternating_blocks():
         # one call per block: with its setup a call takes 21 ms, more than a block's 4 ms (four
         # calls of 1 ms would fit the block, and take 84 ms); and one to size the blocks
         assert len(calls) == 6 + 1
-        # a step longer than `longest` is not paired
+        # a step longer than `longest` is not paired, nor a baseline
         assert timing.against_baseline(work(2e-3), work(1e-3), cpu, longest=1e-3) == {}
+        assert timing.against_baseline(work(2e-3), work(1e-4), cpu, longest=1e-3) == {}
+        assert timing.against_baseline(work(1e-4), work(2e-3), cpu, longest=1e-3) == {}
+
+        # a baseline's first call (its lazy set-up) does not make it too long to pair
+        first = []
+
+        def cold_then_quick():
+            clock["now"] += 1e-3 if first else 1.0
+            first.append(1)
+
+        found = timing.against_baseline(work(1e-3), cold_then_quick, cpu, blocks=6,
+                                        block_time=0.004, longest=0.5)
+        assert found["baseline_ratio"] == pytest.approx(1.0)
+        # with a setup, a block of several calls gives seconds per call
+        assert timing.per_call(work(1e-3), lambda: ((), {}), lambda: clock["now"], 4) \
+            == pytest.approx(1e-3)
 
 
 def test_long_calls_are_paired_in_fewer_blocks_but_never_fewer_than_the_fewest():
@@ -184,3 +201,23 @@ def test_only_the_builder_s_no_cuda_runtime_warning_is_dropped():
 
     assert not builder.filter(record("No CUDA runtime is found, using CUDA_HOME='/usr/local'"))
     assert builder.filter(record("Error checking compiler version for c++"))
+
+
+def test_the_self_check_s_paired_blocks_hold_as_many_calls_as_fill_a_block():
+    clock, asked = {"now": 0.0}, []
+
+    def step():
+        clock["now"] += 1e-3
+
+    class Timer:  # torch.utils.benchmark's, asked for n calls a block
+        def __init__(self, stmt, globals, num_threads):
+            pass
+
+        def timeit(self, number):
+            asked.append(number)
+            return SimpleNamespace(median=1e-3)
+
+    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]), \
+            mock.patch.object(timing.tbench, "Timer", Timer):
+        found = timing.paired_ratio(step, torch.device("cpu"), blocks=2, block_time=0.01)
+    assert set(asked) == {10} and found["paired_ratio"] == pytest.approx(1.0)
