@@ -284,18 +284,15 @@ def graph_counts(out: torch.Tensor, targets) -> tuple[int, int]:
 
 
 def flop_counts(run: Run) -> dict:
-    """Forward and backward FLOPs of `run`, and each stage's total (forward plus backward)."""
+    """Forward and backward FLOPs of `run` (each layer's: bench.layers.anatomy)."""
     with FlopCounterMode(display=False) as forward_counter:
         (out,), _ = run.setup()
     with FlopCounterMode(display=False) as total_counter:
         (out,), _ = run.setup()
         run.backward(out)
     forward_flops = forward_counter.get_total_flops()
-    by_module = {name: sum(ops.values())
-                 for name, ops in total_counter.get_flop_counts().items() if name.count(".") == 1}
     return {"forward_flops": forward_flops,
-            "backward_flops": total_counter.get_total_flops() - forward_flops,
-            "flops_by_module": by_module}
+            "backward_flops": total_counter.get_total_flops() - forward_flops}
 
 
 def counts(run: Run) -> dict:
