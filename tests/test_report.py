@@ -271,6 +271,9 @@ def test_a_gpu_run_is_said_to_run_on_its_gpu_and_listed_with_it(tmp_path, write_
     # the list of runs gives the GPU beside the devices
     index = render_index(tmp_path).read_text()
     assert re.findall(r"<td data-sort=\"\">(cpu[^<]*)</td>", index) == ["cpu, NVIDIA H200"]
+    # the sample names no commit: none is listed, not "None"
+    assert json.loads((tmp_path / "runs" / "gpu" / "summary.json").read_text())["commits"] == []
+    assert ">None<" not in index
 
 
 def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_it(
@@ -684,8 +687,10 @@ def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):
         folder.mkdir(parents=True)
         (folder / "benchmark.json").write_text(json.dumps(data))
         render_report([folder / "benchmark.json"], folder)
-    rows = table_rows(render_index(tmp_path).read_text(), "Changed since that run")
-    assert [row[2] for row in rows] == ["linear_nhwc", "matmul"]
+    rows = table_rows(render_index(tmp_path).read_text(), (
+        "Changed since that run (suite conv1x1, case b2-c64x32-8x8-nobias, device cpu, precision "
+        "fp32, mode forward); ratio above 1 means the latest run is slower"))
+    assert [row[:2] for row in rows] == [["linear_nhwc", "10.3 µs"], ["matmul", "23 µs"]]
 
 
 def test_the_summary_of_two_runs_gives_the_first_date_and_short_commits(tmp_path, write_json):

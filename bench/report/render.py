@@ -252,7 +252,8 @@ def render_report(paths, out_dir) -> Path:
                             for m in machines}),
         "devices": sorted(table["device"].unique()),
         "gpus": sorted({m["fields"]["gpu"] for m in machines if m["fields"]["gpu"]}),
-        "commits": sorted({str(m["fields"]["commit"])[:10] for m in machines}),
+        "commits": sorted({str(commit)[:10] for m in machines
+                           if (commit := m["fields"]["commit"])}),
         "suites": sorted(frame["suite"].unique()),
         "status": "; ".join(m["status"] for m in machines),
         "notices": [notice for m in machines for notice in m["notices"]],
@@ -347,8 +348,8 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
             changed = changes[changes["verdict"].isin(["slower", "faster"])]
             entry |= {"pair": (previous["name"], latest["name"]),
                       "tally": tally(changes),
-                      "changes": make_table(changed.sort_values("ratio", ascending=False),
-                                            COMPARE_COLUMNS, "Changed since that run")}
+                      "changes": _compare_table(changed.sort_values("ratio", ascending=False),
+                                                "Changed since that run", "the latest run")}
         machines.append(entry)
     return machines
 
@@ -394,22 +395,22 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         # a change between two runs on a busy machine may be the load's
         busy=[(name, note) for name, data in (("A", a), ("B", b))
               if (note := busy_note(data["machine_info"]))],
-        table=_compare_table(table))
+        table=_compare_table(table, "B against A"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
     return out_dir / "index.html", text
 
 
-def _compare_table(table: pd.DataFrame) -> Table:
-    """compare's rows, a field that is the same in every row (the device of a CPU-only run,
-    say) said once in the caption instead of in a column: a narrower table, its verdicts nearer
-    the left edge of a narrow screen."""
+def _compare_table(table: pd.DataFrame, title: str, later: str = "B") -> Table:
+    """compare's rows (the compare page's, or the list of runs' changes), a field that is the
+    same in every row (the device of a CPU-only run, say) said once in the caption instead of
+    in a column: a narrower table, its verdicts nearer the left edge of a narrow screen."""
     same = [key for key in KEY if len(table) > 1 and table[key].nunique(dropna=False) == 1]
     columns = {heading: spec for heading, spec in COMPARE_COLUMNS.items() if spec[0] not in same}
     fixed = ", ".join(f"{key} {table[key].iloc[0]}" for key in same)
-    return make_table(table, columns, f"B against A{f' ({fixed})' if fixed else ''}; ratio "
-                                      "above 1 means B is slower")
+    return make_table(table, columns, f"{title}{f' ({fixed})' if fixed else ''}; ratio above 1 "
+                                      f"means {later} is slower")
 
 
 def tally(changes: pd.DataFrame) -> str:
