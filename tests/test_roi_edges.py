@@ -135,3 +135,51 @@ def test_memory_follows_the_result_not_the_pairs():
     theirs = _peak("tv(x, boxes, (3000, 3000), 1.0)")
     assert ours["shape"] == theirs["shape"] == [1, 1, 3000, 3000]
     assert ours["added"] <= 2 * max(theirs["added"], 36e6)
+
+
+# Argument checks where a looser bound, or another check's message, would still refuse some
+# input: each case below is accepted or refused by its own check only.
+X4 = torch.randn(1, 1, 4, 4)
+BOX = torch.tensor([[0, 0, 0, 3, 3.0]])
+
+
+@pytest.mark.parametrize("size", [torch.tensor(2, device="meta"),
+                                  torch.tensor([2, 2], device="meta")])
+def test_an_output_size_without_values_is_a_value_error(size):
+    with pytest.raises(ValueError, match="output_size must be a positive int or a pair"):
+        roi_pool(X4, BOX, size)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((X4, [torch.tensor([[0, 0, 0, 3, 3.0]])], 2),
+     r"boxes as a list must hold one Tensor\[L, 4\] per image"),
+    ((torch.randn(2, 1, 4, 4), [torch.tensor([[0, 0, 3, 3.0]])], 2),
+     "boxes lists 1 images, input has 2"),
+    ((X4, BOX, 2, torch.tensor(1 + 0j)), "spatial_scale must be a positive finite number"),
+    ((torch.randn(1, 1, 1, 4, 4), BOX, 2),
+     r"input must be \[N, C, H, W\], got shape \(1, 1, 1, 4, 4\)"),
+    # x2 - x1 + 1 is 65520 exactly, wide or high, both ends exact in float16
+    ((torch.randn(1, 1, 4, 4).half(), torch.tensor([[0, -15, 0, 65504, 3]]).half(), 2),
+     "float16 boxes 65520 or more pixels"),
+    ((torch.randn(1, 1, 4, 4).half(), torch.tensor([[0, 0, -15, 3, 65504]]).half(), 2),
+     "float16 boxes 65520 or more pixels"),
+    ((X4, torch.tensor([[0, 0, 0, 2.0**28 + 32, 3]]), 2), "times spatial_scale must lie within"),
+])
+def test_each_check_refuses_its_own_case(args, message):
+    with pytest.raises(ValueError, match=message):
+        roi_pool(*args)
+
+
+def test_what_torchvision_takes_is_taken():
+    # a batch index in (-1, 0) truncates to image 0, as in torchvision
+    assert same_bits(roi_pool(X4, torch.tensor([[-0.5, 0, 0, 3, 3.0]]), 2), roi_pool(X4, BOX, 2))
+    # a coordinate of exactly the limit is within it
+    assert roi_pool(X4, torch.tensor([[0, 0, 0, 2.0**28, 3]]), 2).shape == (1, 1, 2, 2)
+
+
+def test_the_paper_rule_refuses_uneven_bins_and_takes_a_non_square_map_that_divides():
+    # 8 rows: windows of 2, stride 2, 4 bins; 7 columns: windows of 2, stride 1, 6 bins
+    with pytest.raises(ValueError, match="gives 4x6 bins, not 4x4, on a 8x7 map"):
+        spp(torch.randn(1, 1, 8, 7), (4,), rule="paper")
+    x = torch.randn(2, 3, 8, 12)
+    assert same_bits(spp(x, (4, 2, 1), rule="paper"), spp(x, (4, 2, 1), rule="adaptive"))

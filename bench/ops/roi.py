@@ -98,7 +98,7 @@ def _pair(size, name: str) -> tuple[int, int]:
     """A positive int (Python, numpy, or an integer tensor of one element) or a pair of them."""
     try:
         pair = (operator.index(size),) * 2
-    except TypeError:
+    except (TypeError, RuntimeError):  # RuntimeError: a tensor without values (on "meta")
         try:
             pair = tuple(operator.index(v) for v in size)
         except (TypeError, ValueError, RuntimeError):
