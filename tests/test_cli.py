@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bench import cli
+from bench.errors import UserError
 from bench.report.publish import new_run_dir
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
@@ -175,7 +176,6 @@ def test_the_plugin_refuses_folders_its_pages_cannot_go_to_before_measuring(tmp_
 
 
 def test_a_page_of_this_harness_from_before_its_generator_tag_is_its_own(tmp_path):
-    from bench.errors import UserError
     from bench.report.publish import check_folder
 
     page = tmp_path / "index.html"
@@ -509,3 +509,47 @@ def test_ctrl_c_during_a_command_exits_130_in_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "parser", report_interrupted)
     code, _, err = run_main(capsys, "report", "x.json")
     assert code == 130 and err == "bench: interrupted\n"
+
+
+def test_the_generator_tag_makes_a_page_ours_only_in_its_head(tmp_path):
+    from bench.report.publish import GENERATOR, check_folder
+
+    (tmp_path / "index.html").write_text("<html><body>" + "x" * 3000 + GENERATOR)
+    with pytest.raises(UserError, match="not written by this harness"):
+        check_folder(tmp_path)
+
+
+def test_a_folder_that_cannot_be_entered_is_not_writable(tmp_path, monkeypatch):
+    from bench.report import publish
+
+    # as root os.access says yes to everything: it answers here as for another user
+    monkeypatch.setattr(publish.os, "access", lambda path, mode: mode == os.W_OK)
+    with pytest.raises(UserError, match="is not writable"):
+        publish.check_folder(tmp_path / "new")
+
+
+def test_runs_started_in_the_same_second_get_numbered_folders(tmp_path, monkeypatch):
+    from bench.report import publish
+
+    monkeypatch.setattr(publish.time, "strftime", lambda fmt: "20260101-000000")
+    monkeypatch.setattr(publish.socket, "gethostname", lambda: "host")
+    assert [publish.new_run_dir(tmp_path).name for _ in range(3)] == [
+        "20260101-000000-host", "20260101-000000-host-2", "20260101-000000-host-3"]
+
+
+def test_a_run_that_measured_nothing_leaves_no_folder_and_a_failed_write_no_part(tmp_path):
+    from bench.report import publish
+
+    folder = tmp_path / "runs" / "r1"
+    folder.mkdir(parents=True)
+    assert publish.publish({"reports": tmp_path, "dir": folder, "out": None, "json": None},
+                           None) == ["no benchmark was measured, so no report was written"]
+    assert not folder.exists()
+
+    def half(part):
+        part.write_text("{half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        publish._write_whole(tmp_path / "benchmark.json", half)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["runs"]

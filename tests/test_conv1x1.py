@@ -126,3 +126,10 @@ def test_prepared_step_records_the_work_model():
     step = suite.prepare(case, "matmul", inputs, "forward_backward")
     assert step.work == {"flops": suite.flops(case, "forward_backward"),
                          "bytes": suite.bytes_moved(case, "forward_backward", 4)}
+
+
+def test_a_same_padded_1x1_convolution_is_a_linear_layer():
+    conv = nn.Conv2d(3, 5, 1, padding="same")
+    x = torch.randn(2, 3, 4, 4)
+    linear = linear_from_conv1x1(conv)
+    torch.testing.assert_close(linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), conv(x))

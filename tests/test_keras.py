@@ -148,7 +148,7 @@ def test_keras_kernel_is_a_contiguous_copy():
     ([[1.0]], {}, "Conv2D"),
     (torch.ones(3, 3, 2, 4, dtype=torch.int64), {}, "floating"),
     (torch.randn(3, 0, 2, 4), {}, "empty"),
-    (torch.randn(3, 3, 2, 6), {"groups": 4}, "groups"),
+    (torch.randn(3, 3, 2, 6), {"groups": 4}, "dividing the 6 output channels"),  # ours
     (torch.randn(3, 3, 2, 6), {"groups": 0}, "groups"),
     (torch.randn(3, 2, 6), {"bias": torch.randn(5)}, "bias"),
     (torch.randn(3, 2, 6), {"bias": torch.randn(6, 1)}, "bias"),

@@ -169,9 +169,12 @@ NAME = "'test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-conv_nchw-forward]'"
     (lambda d: first_stats(d).update(rounds=2.5), f"{NAME}: stats.rounds must be a positive wh"),
     (lambda d: first_stats(d).update(stddev=-1), f"{NAME}: stats.stddev must not be negative"),
     (lambda d: first_stats(d).update(data=["x"]), f"{NAME}: stats.data must be a list of numb"),
+    (lambda d: first_stats(d).update(data=[1.0, "x"]), f"{NAME}: stats.data must be a list of"),
     (lambda d: d["benchmarks"][0]["extra_info"].update(case_fields=[1]),
      f"{NAME}: extra_info.case_fields must be a mapping"),
     (lambda d: d["benchmarks"][0]["extra_info"].pop("impl"),
+     f"{NAME}: extra_info.impl must be a non-empty string"),
+    (lambda d: d["benchmarks"][0]["extra_info"].update(impl=""),
      f"{NAME}: extra_info.impl must be a non-empty string"),
     (lambda d: d.update(collected="many"), "'collected' must be a count"),
     (lambda d: d.update(outcomes=[{"name": "x", "outcome": "maybe"}]), "'outcomes' must be"),
@@ -185,6 +188,10 @@ def test_odd_json_is_refused_naming_the_benchmark_and_field(tmp_path, change, me
         load_results([path])
     assert str(error.value).startswith(f"{path}: ")
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_run_that_collected_nothing_is_a_count_of_zero(tmp_path):
+    assert not load_results([odd(tmp_path, lambda d: d.update(collected=0))]).empty
 
 
 def test_deeply_nested_json_is_refused_in_one_line(tmp_path):

@@ -44,6 +44,20 @@ class OddCase:
         return "odd"
 
 
+@dataclasses.dataclass
+class MutableCase:
+    n: int = 1
+
+    @property
+    def id(self):
+        return "mutable"
+
+
+class NoImpls(Toy):
+    def impls_for(self, case):
+        return []
+
+
 @pytest.mark.parametrize("suite, message", [
     (object(), "is a object, not a bench.suite.Suite"),
     (broken(modes=()), "suite toy: declares no modes"),
@@ -56,6 +70,11 @@ class OddCase:
      "case id 'n1000' appears twice in grid smoke"),
     (broken(grids={**Toy.grids, "full": (OddCase([1]),)}),
      "case odd has fields that are not plain scalars: n"),
+    # each refused by its own check, not by a later one that the fault also trips
+    (broken(grids={**Toy.grids, "huge": Toy.grids["full"]}),
+     "grids must be exactly smoke, default, full"),
+    (broken(grids={**Toy.grids, "full": (MutableCase(),)}), "is not a frozen dataclass"),
+    (NoImpls(), "impls_for names no or unknown implementations"),
 ])
 def test_a_broken_suite_is_refused_naming_what_is_wrong(suite, message):
     with pytest.raises(SuiteError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -104,3 +123,10 @@ def test_the_baseline_is_timed_side_by_side_on_inputs_of_its_own_where_steps_can
         assert prepared == [(spec.baseline_for(case), expected)]
         assert made == ([] if shares else [("cpu", torch.float64)])
         assert found["baseline_ratio_blocks"] == 10
+
+
+def test_an_inexact_implementation_is_shown_its_error_not_judged_by_it():
+    suite = broken(impls={**Toy.impls, "approx": Impl("approx", torch.sum, exact=False)})
+    case = suite.cases("smoke", "cpu")[0]
+    assert suite.tolerance(case, "approx", "fp32", "forward") is None
+    assert suite.tolerance(case, "sum", "fp32", "forward") is not None
