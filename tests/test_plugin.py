@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -350,11 +351,22 @@ def test_an_interruption_report_survives_a_frame_without_a_line_number():
     assert "KeyboardInterrupt" in str(info.getrepr(funcargs=True))
 
 
+def bench_item(name: str, skip: bool = False):
+    """A collected benchmark as Progress sees it: t[<name>], its suite the name's first part."""
+    return SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(
+        params={"suite": name.split("-")[0]}), get_closest_marker=lambda mark: mark == "bench"
+        or skip)
+
+
+def call_report(name: str, took: float, skipped: bool = False, when: str = "call"):
+    """pytest's report of benchmark t[<name>]'s `when` phase."""
+    return SimpleNamespace(keywords={"bench": 1}, when=when, passed=not skipped,
+                           skipped=skipped, duration=took, nodeid=f"bench/benchmarks.py::t[{name}]")
+
+
 def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
     """The last run took 10, 20 and 30 s for x, y and z; this one took 20 s for x: twice as
     slow, so y and z should take 100 s more (the run's average alone would say 40)."""
-    from types import SimpleNamespace
-
     from bench import plugin
 
     lines, now = [], [0.0]
@@ -365,11 +377,8 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
                         lambda reports, node, wanted, max_time: asked.append(max_time) or last)
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"),
                                max_time=0.5)
-    def item(suite, case, skip=False):
-        return SimpleNamespace(name=f"t[{suite}-{case}]", callspec=SimpleNamespace(
-            params={"suite": suite}), get_closest_marker=lambda mark: mark == "bench" or skip)
-
-    items = [item("a", "x"), item("b", "y"), item("b", "z"), item("b", "s", skip=True)]
+    items = [bench_item("a-x"), bench_item("b-y"), bench_item("b-z"),
+             bench_item("b-s", skip=True)]
     plugin.Progress(SimpleNamespace(write_line=lines.append), None).pytest_collection_finish(
         SimpleNamespace(items=[]))
     assert lines.pop() == ("bench: no benchmark selected (the paths, -k, --suite, --grid, "
@@ -388,15 +397,12 @@ def test_progress_estimates_from_the_last_run_scaled_by_this_one(monkeypatch):
                          "machine; the page is written at the end")
     assert asked == [0.5]
     now[0] = 25.0  # 5 s of start-up, then x's 20 s
-    progress.pytest_runtest_logreport(SimpleNamespace(
-        keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=20.0,
-        nodeid="bench/benchmarks.py::t[a-x]"))
+    progress.pytest_runtest_logreport(call_report("a-x", 20.0))
     assert lines[-1] == ("bench: a done, 25 s into the run; 3 benchmarks left, about 1.7 min "
                          "more")
     for case, skipped in (("y", False), ("s", True), ("z", False)):
-        progress.pytest_runtest_logreport(SimpleNamespace(
-            keywords={"bench": 1}, when="setup" if skipped else "call", passed=not skipped,
-            skipped=skipped, duration=20.0, nodeid=f"bench/benchmarks.py::t[b-{case}]"))
+        progress.pytest_runtest_logreport(call_report(
+            f"b-{case}", 20.0, skipped, when="setup" if skipped else "call"))
     # the last suite done: pytest's own summary says the rest
     assert len(lines) == 2
     assert progress.left == {"a": 0, "b": 0}  # the skipped one counted down too
@@ -463,8 +469,6 @@ def test_findings_fold_to_the_terminal_s_width_and_paths_stay_whole():
 
 def test_progress_estimates_unknown_benchmarks_by_their_suite_and_needs_nine_in_ten(
         monkeypatch):
-    from types import SimpleNamespace
-
     from bench import plugin
 
     lines = []
@@ -473,17 +477,14 @@ def test_progress_estimates_unknown_benchmarks_by_their_suite_and_needs_nine_in_
                         lambda reports, node, wanted, max_time: {f"t[a-{n}]": 1.0
                                                                  for n in range(9)})
     plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports")) \
-        .pytest_collection_finish(SimpleNamespace(items=[
-            SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
-                            get_closest_marker=lambda mark: mark == "bench")
-            for n in range(10)]))
+        .pytest_collection_finish(SimpleNamespace(items=[bench_item(f"a-{n}")
+                                                         for n in range(10)]))
     assert lines.pop() == ("bench: 10 benchmarks (a 10); about 9 s by the last run on this "
                            "machine; the page is written at the end")
     last = {f"t[a-{n}]": 1.0 for n in range(8)}
     monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: last)
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
-    items = [SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
-                             get_closest_marker=lambda mark: mark == "bench") for n in range(10)]
+    items = [bench_item(f"a-{n}") for n in range(10)]
     progress.pytest_collection_finish(SimpleNamespace(items=items))
     assert lines[-1] == "bench: 10 benchmarks (a 10); the page is written at the end"
     # folded to the terminal's width
@@ -492,9 +493,7 @@ def test_progress_estimates_unknown_benchmarks_by_their_suite_and_needs_nine_in_
     assert lines[-3:] == ["bench: 10 benchmarks (a 10);", "bench:   the page is written",
                           "bench:   at the end"]
     for n, took in ((0, 2.0), (9, 6.0)):  # a known one at twice its last time, an unknown one
-        progress.pytest_runtest_logreport(SimpleNamespace(
-            keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=took,
-            nodeid=f"bench/benchmarks.py::t[a-{n}]"))
+        progress.pytest_runtest_logreport(call_report(f"a-{n}", took))
     # 7 known left at the pace of 2: 14 s; 1 unknown at the average of the two done, 4 s
     assert progress.estimate() == (18.0, {})
 
@@ -503,24 +502,18 @@ def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeyp
     """Suite a (1 s a benchmark last time) is done at twice that; b is timed by no run; c by
     the last one for one of its two. An average over a said 2 s each for b's, whatever they
     take."""
-    from types import SimpleNamespace
-
     from bench import plugin
 
     lines = []
     monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {
         "t[a-0]": 1.0, "t[a-1]": 1.0, "t[c-0]": 10.0})
     progress = plugin.Progress(SimpleNamespace(write_line=lines.append), Path("reports"))
-    session = SimpleNamespace(items=[
-        SimpleNamespace(name=f"t[{name}]", callspec=SimpleNamespace(params={"suite": name[0]}),
-                        get_closest_marker=lambda mark: mark == "bench")
-        for name in ("a-0", "a-1", "b-0", "b-1", "b-2", "c-0", "c-1")])
+    session = SimpleNamespace(items=[bench_item(name) for name in (
+        "a-0", "a-1", "b-0", "b-1", "b-2", "c-0", "c-1")])
     progress.pytest_collection_finish(session)
 
     def finish(name, took):
-        progress.pytest_runtest_logreport(SimpleNamespace(
-            keywords={"bench": 1}, when="call", passed=True, skipped=False, duration=took,
-            nodeid=f"bench/benchmarks.py::t[{name}]"))
+        progress.pytest_runtest_logreport(call_report(name, took))
         return lines[-1].partition(" into the run; ")[2]
 
     assert finish("a-0", 2.0) == "" and finish("a-1", 2.0) == (
@@ -542,8 +535,6 @@ def test_progress_names_the_suites_nothing_has_timed_instead_of_guessing(monkeyp
 
 
 def test_the_json_records_the_share_of_the_cpus_others_took_since_the_run_began(monkeypatch):
-    from types import SimpleNamespace
-
     from bench import load, plugin
 
     # read at the start: 100 s busy, 10 of them ours; at the end, 20 s later: 130 and 20
@@ -595,8 +586,6 @@ def test_a_benchmark_s_outcome_is_recorded_once_with_the_skip_reason_bare():
     """A passed setup says nothing yet: its call settles it (two records would double the
     counts and "interrupted after N"); a skipped setup settles it, its reason without pytest's
     "Skipped: "."""
-    from types import SimpleNamespace
-
     from bench.plugin import OutcomeRecorder
 
     def report(when, outcome, longrepr=None):
@@ -617,19 +606,14 @@ def test_a_benchmark_s_outcome_is_recorded_once_with_the_skip_reason_bare():
 
 
 def test_a_benchmark_that_skips_while_it_runs_is_not_in_its_suite_s_average(monkeypatch):
-    from types import SimpleNamespace
-
     from bench import plugin
 
     monkeypatch.setattr(plugin, "history", lambda reports, node, wanted, max_time: {})
     progress = plugin.Progress(SimpleNamespace(write_line=lambda line: None), Path("reports"))
-    items = [SimpleNamespace(name=f"t[a-{n}]", callspec=SimpleNamespace(params={"suite": "a"}),
-                             get_closest_marker=lambda mark: mark == "bench") for n in range(3)]
-    progress.pytest_collection_finish(SimpleNamespace(items=items))
-    for n, skipped, took in ((0, False, 10.0), (1, True, 0.0)):
-        progress.pytest_runtest_logreport(SimpleNamespace(
-            keywords={"bench": 1}, when="call", passed=not skipped, skipped=skipped,
-            duration=took, nodeid=f"bench/benchmarks.py::t[a-{n}]"))
+    progress.pytest_collection_finish(SimpleNamespace(items=[bench_item(f"a-{n}")
+                                                             for n in range(3)]))
+    for n, skipped, took in ((0, False, 10.0), (1, True, 0.0)):  # the second skips in its call
+        progress.pytest_runtest_logreport(call_report(f"a-{n}", took, skipped))
     assert progress.estimate() == (10.0, {})  # the one left takes the passed one's 10 s, not 5
 
 
@@ -645,8 +629,6 @@ def test_a_recorded_time_of_zero_is_a_time_to_go_by(tmp_path):
 
 
 def test_without_benchmark_json_the_first_file_written_is_the_autosave():
-    from types import SimpleNamespace
-
     from bench import plugin
 
     config = SimpleNamespace(getoption=lambda name: None, stash={})
