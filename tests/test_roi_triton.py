@@ -75,8 +75,8 @@ SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
 variants = st.sampled_from([{}] if DEVICE == "cuda" else [
     {}, {"SCAN_COLUMNS": 1, "TILE": 16}, {"SCAN_COLUMNS": 2, "TILE": 16}, {"SCAN": False},
     {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0},
-    {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2},
-    {"COPY_KERNEL": True}])
+    {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2, "PYRAMID_BLOCK_C": 2},
+    {"COPY_KERNEL": False}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -407,6 +407,7 @@ def test_small_tiles_give_the_same_bits(monkeypatch, scan, columns):
     monkeypatch.setattr(tri, "SCAN_COLUMNS", columns)
     monkeypatch.setattr(tri, "TILE", 16)
     monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
+    monkeypatch.setattr(tri, "PYRAMID_BLOCK_C", 2)
     monkeypatch.setattr(tri, "MAX_BLOCK_Q", 4)
     monkeypatch.setattr(tri, "PIXELS_FIRST", True)
     monkeypatch.setattr(tri, "RUN_BLOCK", 4)
@@ -499,7 +500,7 @@ def test_pyramid_apart_launches_each_level_the_finest_first(launches, monkeypatc
             for launch in launches["_roi_spp_kernel"].constants[2:]] == [(16, 4), (4, 16), (1, 64)]
     # where a level's bins outgrow the tile, the tile holds what fits and the loops the rest
     monkeypatch.setattr(tri, "TILE", 16)
-    monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
+    monkeypatch.setattr(tri, "PYRAMID_BLOCK_C", 2)
     assert same_bits(tri.roi_spp(*on(x, boxes), (12, 1)), tv_pyramid(x, boxes, (12, 1)))
     derived = launches["_roi_spp_kernel"].constants[-1]
     assert (derived["BLOCK_D"], derived["BLOCK_F"], derived["BLOCK_C"]) == (1, 8, 2)
@@ -539,6 +540,7 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     # tiles of 2 channels and a few bins: programs for 3 channel blocks and several groups
     monkeypatch.setattr(tri, "TILE", 8)
     monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
+    monkeypatch.setattr(tri, "PYRAMID_BLOCK_C", 2)
     monkeypatch.setattr(tri, "SCAN_COLUMNS", 1)
     assert same_bits(tri.roi_pool(xd, boxes_d, (3, 4)), tv(x, boxes, (3, 4)))
     (grid,) = launches["_roi_pool_kernel"].grids
@@ -722,8 +724,12 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     assert sweep._resolved(jobs[-1][1], 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
     # our channels-last copy is no launch of its own where the input is read NCHW
     nchw = {"CHANNELS_LAST": False}
-    assert sweep._resolved(nchw | {"COPY_KERNEL": True}, 0, "pool") == \
-        sweep._resolved(nchw, 0, "pool") != sweep._resolved({"COPY_KERNEL": True}, 0, "pool")
+    assert sweep._resolved(nchw | {"COPY_KERNEL": False}, 0, "pool") == \
+        sweep._resolved(nchw, 0, "pool") != sweep._resolved({"COPY_KERNEL": False}, 0, "pool")
+    # the pyramid's channel blocks are no setting of roi_pool's launch
+    wide = {"PYRAMID_BLOCK_C": 256}
+    assert sweep._resolved(wide, 0, "pool") == sweep._resolved({}, 0, "pool")
+    assert sweep._resolved(wide, 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
     saved = []
     rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
                        save=lambda rows: saved.append(len(rows)))
@@ -979,8 +985,9 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("variant", [{"SCAN": False}, {"CHANNELS_LAST": False},
                                      {"SCAN_COLUMNS": 4}, {"UNROLL": 1}, {"STAGES": 3},
-                                     {"LONGEST_FIRST": True}, {"COPY_KERNEL": True},
-                                     {"PYRAMID_APART": True}])
+                                     {"LONGEST_FIRST": True}, {"COPY_KERNEL": False},
+                                     {"PYRAMID_APART": True}, {"PYRAMID_BLOCK_C": 64},
+                                     {"PYRAMID_BLOCK_C": 256}])
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""

@@ -188,7 +188,7 @@ CHANNELS_LAST = True
 # took 0.19 ms of our 0.67 ms forward, 2.3 TB/s of reads and writes, where the RoI suite's run
 # there measured a copy at 4.2 TB/s. Not timed: not the default until a GPU has
 # (`make gpu-sweep`).
-COPY_KERNEL = False
+COPY_KERNEL = True
 # Elements in one tile: [bins, columns, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
 # float32 values over 8 warps are 8 registers a thread per tile. The kernels' logic is the same
 # for any sizes (the tests run small ones too); the interpreter's values are set below.
@@ -238,6 +238,10 @@ GRADIENT_BLOCK_C = 32
 GRADIENT_STAGES = None
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
+# The channels a program of the pyramid kernel takes, at most: with 128 its pyramid took 1.64 ms
+# on an H200 against 2.39 with 64 (bfloat16: 1.40 against 1.98; and 4.08 with 32), where roi_pool
+# was slower with 128 (reports/examples/nvidia-h200/roi-sweeps, the third sweep).
+PYRAMID_BLOCK_C = 128
 # The pixels of one bin gathered per tile, at most.
 MAX_BLOCK_Q = 1 << 20
 # The columns of a bin's row a step of the scan takes, at least (more where a tile has room).
@@ -832,6 +836,7 @@ if INTERPRETED:
     # The interpreter pays per program and per operation, hardly per element: it gets large
     # tiles holding all of a region's bins, so that a region is one program with few loop trips.
     TILE, PIXELS_FIRST, RUN_BLOCK, SCAN_COLUMNS, MAX_BLOCK_C = 1 << 16, False, 4096, 1 << 20, 1024
+    PYRAMID_BLOCK_C = MAX_BLOCK_C
     GRADIENT_TILE, GRADIENT_BLOCK_C = 1 << 10, 1024
 
 
@@ -926,13 +931,13 @@ def _bin_bound(extent: int, pooled: int, size: int) -> int:
     return max(1, min(size, (extent + 2) // pooled + 2))
 
 
-def _tiles(channels: int, bins: int, height: int, width: int):
-    """(BLOCK_C, BLOCK_B, BLOCK_Q): channels, bins and pixels per bin of a tile of about TILE
-    elements, for bins of at most height x width pixels; for SCAN, the pixels are the columns
-    of a row that a step takes. PIXELS_FIRST: the pixel axis is sized for the largest bin as far
-    as the tile allows, and the rest of the tile filled with bins; otherwise the other way
-    round."""
-    block_c = _floor_pow2(min(MAX_BLOCK_C, _pow2(channels)))
+def _tiles(channels: int, bins: int, height: int, width: int, max_block_c: int | None = None):
+    """(BLOCK_C, BLOCK_B, BLOCK_Q): channels (max_block_c at most, default MAX_BLOCK_C), bins
+    and pixels per bin of a tile of about TILE elements, for bins of at most height x width
+    pixels; for SCAN, the pixels are the columns of a row that a step takes. PIXELS_FIRST: the
+    pixel axis is sized for the largest bin as far as the tile allows, and the rest of the tile
+    filled with bins; otherwise the other way round."""
+    block_c = _floor_pow2(min(max_block_c or MAX_BLOCK_C, _pow2(channels)))
     # A step of the scan takes SCAN_COLUMNS columns, or more where the bins leave room in the
     # tile (a 1x1 grid would otherwise walk a large region one pixel a step with one warp); a
     # gather, pixels of the whole bin.
@@ -1178,11 +1183,12 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
         # channels: what the level's bins leave of the tile, 16 at least (a grid axis holds
         # 65535 blocks of them); then the bins, to what the channels leave (the kernel's loops
         # take the rest)
-        block_c = _floor_pow2(min(MAX_BLOCK_C, _pow2(c), max(16, TILE // (block_f * block_d))))
+        block_c = _floor_pow2(min(PYRAMID_BLOCK_C, _pow2(c),
+                                  max(16, TILE // (block_f * block_d))))
         block_f = min(block_f, max(1, TILE // block_c))
         block_d = min(block_d, max(1, TILE // (block_c * block_f)))
         _, block_b, block_q = _tiles(block_c, level * level, _bin_bound(height, level, h),
-                                     _bin_bound(width, level, w))
+                                     _bin_bound(width, level, w), block_c)
         _spp_launch(x, strides, rois, scale, order, out, argmax, (rows[0], row),
                     (block_b, block_q, block_d, block_f, block_c), level, derived=True, first=1)
 
@@ -1236,7 +1242,7 @@ class _RoISPP(torch.autograd.Function):
             coarsest = min(levels) if SCAN else min(pooled)
             block_c, block_b, block_q = _tiles(
                 c, max(level * level for level in pooled),
-                _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w))
+                _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w), PYRAMID_BLOCK_C)
             steps = [step for *_, step in plan if step > 0]
             block_f = min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c))
             block_d = min(_pow2(max((max(levels) // step) ** 2 for step in steps)

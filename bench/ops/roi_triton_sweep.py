@@ -62,20 +62,26 @@ SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
-# forward+backward (the rows every other is compared with), bfloat16; then the settings not yet
-# timed: the largest regions' programs first, our own channels-last copy, each level of the
-# pyramid in a launch of its own, the backward without a sort and its tiles; then one setting
-# changed at a time: those before UNROLL 4 and WARPS 8 were chosen (on an H200), the backward's
-# chunks, the fastest pyramid of the first sweep there, the gather kernel, NCHW reads (no
-# channels-last copy), and the pyramid apart with other tiles.
+# forward+backward (the rows every other is compared with), bfloat16. Then what the third sweep
+# on an H200 left open (reports/examples/nvidia-h200/roi-sweeps): the two choices made after it
+# undone (torch's channels-last copy; 64 channels a pyramid program), the pyramid's programs
+# wider still, each level apart, two columns a step; the backward without a sort on small
+# tiles, which won at 2000 regions on 512x38x50 and lost on the other cases. Then the third
+# sweep's list: the largest regions' programs first, the backward's tiles, chunks and stages,
+# the settings before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
 TILES = {"GRADIENT_TILES": True}
 APART = {"PYRAMID_APART": True}
 LONGEST = {"LONGEST_FIRST": True}
-COPY = {"COPY_KERNEL": True}
-FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}), (FORWARD, LONGEST),
-         (FORWARD, COPY), (FORWARD, LONGEST | COPY), (FORWARD, APART),
-         (FORWARD, APART | LONGEST | COPY), (BACKWARD, TILES),
-         (BACKWARD, TILES | {"GRADIENT_TILE": 4}), (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
+FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
+         (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 64}),
+         (FORWARD, {"PYRAMID_BLOCK_C": 256}), (FORWARD, APART),
+         (FORWARD, {"dtype": "bfloat16", "PYRAMID_BLOCK_C": 256}), (FORWARD, {"SCAN_COLUMNS": 2}),
+         (FORWARD, {"PYRAMID_BLOCK_C": 256, "TILE": 4096}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 4}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 64}),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 2, "GRADIENT_BLOCK_C": 64}),
+         (FORWARD, LONGEST), (FORWARD, APART | LONGEST), (BACKWARD, TILES),
+         (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 3}), (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 16, "GRADIENT_BLOCK_C": 16}),
@@ -96,7 +102,7 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
             (4, 8), (True, False))]
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
-            "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
+            "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
             "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART", "LONGEST_FIRST",
             "COPY_KERNEL")
 # Seconds of profiles after the timings, at most (`_profile`).
@@ -211,7 +217,7 @@ def _resolved(variant: dict, backward: int, kind: str) -> tuple:
     unused = (SORT + GRADIENT + ("GRADIENT_TILES",) if not backward
               else SORT if values["GRADIENT_TILES"] else GRADIENT)
     if kind != "pyramid":
-        unused += ("PYRAMID_APART",)
+        unused += ("PYRAMID_APART", "PYRAMID_BLOCK_C")
     if not values["CHANNELS_LAST"]:
         unused += ("COPY_KERNEL",)
     for name in unused:
@@ -373,7 +379,7 @@ def main(argv=None) -> int:
         cases = (Case("pool", "small", 16, 7), Case("pyramid", "small", 16, 0))
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
                 (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
-                (FORWARD, LONGEST), (FORWARD, COPY)]
+                (FORWARD, LONGEST), (FORWARD, {"COPY_KERNEL": False})]
     else:
         cases, jobs = CASES, FIRST + THEN
 
