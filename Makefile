@@ -81,8 +81,8 @@ gpu-check:
 	test -d .gpu/site || $(GPU_PYTHON) -m pip install -q --no-index --no-deps --target .gpu/site .gpu/wheels/*.whl
 	$(GPU_PY) -c "import importlib.util as u, torch; t = u.find_spec('triton') and __import__('triton'); print(torch.__version__, 'cuda', torch.version.cuda, 'triton', t and t.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())" | tee $(GPU_OUT)/tests.log
 	-timeout -k 20 -s INT 110 $(GPU_PYTEST) tests --ignore=tests/test_roi_triton.py -m "cuda and not bench" $(GPU_TESTS_K) -ra 2>&1 | tee -a $(GPU_OUT)/tests.log
-	-timeout -k 20 -s INT 70 $(GPU_PYTEST) tests/test_roi_triton.py -m cuda $(GPU_TESTS_K) -ra --durations=5 2>&1 | tee -a $(GPU_OUT)/tests.log
-	-timeout -k 20 -s INT 130 $(GPU_PYTEST) tests/test_roi_triton.py -m "not cuda" $(GPU_TESTS_K) -ra --durations=5 2>&1 | tee -a $(GPU_OUT)/tests.log
+	-timeout -k 20 -s INT 90 $(GPU_PYTEST) tests/test_roi_triton.py -m cuda $(GPU_TESTS_K) -ra --durations=5 2>&1 | tee -a $(GPU_OUT)/tests.log
+	-timeout -k 20 -s INT 110 $(GPU_PYTEST) tests/test_roi_triton.py -m "not cuda" $(GPU_TESTS_K) -ra --durations=5 2>&1 | tee -a $(GPU_OUT)/tests.log
 	-timeout -k 20 -s INT $(or $(GPU_BENCH_LIMIT),200) $(GPU_PYTEST) bench/benchmarks.py --benchmark --device cuda --grid default $(if $(GPU_SUITES),--suite $(GPU_SUITES)) $(GPU_PROFILE) --benchmark-max-time=$(GPU_BENCH_TIME) --benchmark-min-rounds=3 --bench-reports=$(GPU_OUT)/reports --benchmark-json=$(GPU_OUT)/benchmark.json -q --durations=15 --benchmark-columns=median,iqr,rounds > $(GPU_OUT)/bench.log 2>&1
 	@if [ -s $(GPU_OUT)/benchmark.json ]; then \
 	  run=$$(ls -td $(GPU_OUT)/reports/runs/*/ | head -n 1); \

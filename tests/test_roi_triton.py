@@ -65,6 +65,8 @@ coordinate = st.one_of(
 )
 special = st.sampled_from([0.0, -0.0, math.nan, -math.inf, math.inf, 1.0, -1.0])
 SCALES = [1.0, 0.5, 0.25, 1 / 16, 0.37, 1.7]
+# The backward by a sort, whatever the density of the gradient terms (the module's choice).
+SORT = {"GRADIENT_TILES": False}
 # The kernels' other settings (the module's own under the interpreter: a scan taking whole rows
 # a step, channels-last): small tiles, whose steps take one column (the GPU's, for a large grid)
 # or two, the gather, NCHW reads, an int64 argmax (inputs of 2**31 elements or more), the
@@ -172,9 +174,10 @@ def test_tile_lists_name_each_tile_s_bins_in_torchvision_s_order(problem, dtype,
 
 @hypothesis.settings(max_examples=25, deadline=None)
 @given(problems(max_regions=4), st.sampled_from([torch.float32, torch.float64]),
-       st.sampled_from([{}, {"GRADIENT_TILES": True}] if DEVICE == "cuda" else
-                       [{}, {"RUN_BLOCK": 2, "RUN_CHUNK": 1}, {"RUN_BLOCK": 2, "RUN_CHUNK": 3},
-                        {"INT32_INDEX_LIMIT": 0}, {"GRADIENT_TILES": True},
+       st.sampled_from([SORT, {"GRADIENT_TILES": True}] if DEVICE == "cuda" else
+                       [{}, SORT, SORT | {"RUN_BLOCK": 2, "RUN_CHUNK": 1},
+                        SORT | {"RUN_BLOCK": 2, "RUN_CHUNK": 3},
+                        SORT | {"INT32_INDEX_LIMIT": 0}, {"GRADIENT_TILES": True},
                         {"GRADIENT_TILES": True, "GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 2},
                         {"GRADIENT_TILES": True, "INT32_INDEX_LIMIT": 0}]))
 def test_gradient_is_torchvision_cpu_gradient_bit_for_bit(problem, dtype, variant):
@@ -297,7 +300,7 @@ TILES = {"GRADIENT_TILES": True, "GRADIENT_TILE": 8, "GRADIENT_BLOCK_C": 4}
 
 
 @pytest.mark.parametrize("op, dtype, gradient", [
-    ("pool", torch.float32, {}), ("spp", torch.float32, {}), ("pool", torch.float32, TILES),
+    ("pool", torch.float32, SORT), ("spp", torch.float32, SORT), ("pool", torch.float32, TILES),
     ("spp", torch.float32, {"GRADIENT_TILES": True}),
     ("pool", torch.bfloat16, {"GRADIENT_TILES": True})])
 def test_backward_adds_in_torchvision_s_order_and_is_deterministic(op, dtype, gradient):
@@ -331,6 +334,49 @@ def test_backward_adds_in_torchvision_s_order_and_is_deterministic(op, dtype, gr
         runs = [torch.autograd.grad(out, xd, grad.to(DEVICE), retain_graph=True)[0]
                 for _ in range(2 if DEVICE == "cuda" else 1)]
     assert all(same_bits(run, expected) for run in runs)
+
+
+@pytest.mark.parametrize("regions, grids, shape, tiles", [
+    (48, ((7, 7),), (2, 3, 10, 10), False),  # 2,352 terms on 200 pixels, 2,400 at 12 a pixel
+    (49, ((7, 7),), (2, 3, 10, 10), True),  # 2,401
+    (48, ((6, 6), (3, 3), (2, 2), (1, 1)), (2, 3, 10, 10), True),  # 2,400: the threshold
+    (5, ((7, 7),), (1, 3, 0, 4), False)])  # an empty map: no tile
+def test_the_backward_goes_by_tiles_where_the_gradient_terms_are_dense(regions, grids, shape,
+                                                                       tiles, monkeypatch):
+    monkeypatch.setattr(tri, "GRADIENT_TILES", None)
+    monkeypatch.setattr(tri, "GRADIENT_TILES_FROM", 12)
+    assert tri._by_tiles(regions, grids, shape) is tiles
+    for forced in (True, False):
+        monkeypatch.setattr(tri, "GRADIENT_TILES", forced)
+        assert tri._by_tiles(regions, grids, shape) is forced
+
+
+@pytest.mark.parametrize("op", ["pool", "spp"])
+def test_the_forward_s_choice_of_backward_is_the_one_that_runs(op, monkeypatch):
+    """4 regions of a 7x7 grid on 2 images of 4x6 pixels are 196 terms, 4 a pixel: by tiles at a
+    threshold of 4, by the sort at 5; the pyramid's 4 x 50 terms alike. Either way the gradient
+    is our CPU operator's."""
+    monkeypatch.setattr(tri, "GRADIENT_TILES", None)
+    kernels = {name: _Launches(getattr(tri, name))
+               for name in ("_tile_gradient_kernel", "_run_sum_kernel")}
+    for name, stub in kernels.items():
+        monkeypatch.setattr(tri, name, stub)
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 3, 4, 6, generator=gen)
+    boxes = torch.tensor([[0, 0, 0, 5, 3], [1, 1, 0, 4, 3], [0, 2, 1, 5, 2], [1, 0, 0, 2, 2.0]])
+    pool = ((lambda module, x: module.roi_pool(x, boxes.to(x.device), 7)) if op == "pool" else
+            (lambda module, x: module.roi_spp(x, boxes.to(x.device), (6, 3, 2, 1))))
+    grad = torch.randn(pool(cpu, x).shape, generator=gen)
+    xc = x.clone().requires_grad_()
+    expected = torch.autograd.grad(pool(cpu, xc), xc, grad)[0]
+    for threshold, used in ((4, "_tile_gradient_kernel"), (5, "_run_sum_kernel")):
+        monkeypatch.setattr(tri, "GRADIENT_TILES_FROM", threshold)
+        xd = x.to(DEVICE).requires_grad_()
+        before = {name: len(stub.grids) for name, stub in kernels.items()}
+        (ours,) = torch.autograd.grad(pool(tri, xd), xd, grad.to(DEVICE))
+        assert {name: len(stub.grids) - before[name] for name, stub in kernels.items()} == \
+            {name: int(name == used) for name in kernels}, threshold
+        assert same_bits(ours, expected), threshold
 
 
 @pytest.mark.parametrize("block, chunk, keys, dtype", [
@@ -389,7 +435,7 @@ def test_half_types_are_our_cpu_operator(dtype):
     grad = torch.randn(boxes.shape[0], 3, 4, 4).to(dtype)
     (bench,) = torch.autograd.grad(cpu.roi_pool(x, boxes, 4), x, grad)
     # the sort; the tiles in float16 (in bfloat16: the order test)
-    for gradient in [{}] + [{"GRADIENT_TILES": True}] * (dtype == torch.float16):
+    for gradient in [SORT] + [{"GRADIENT_TILES": True}] * (dtype == torch.float16):
         with settings(**gradient):
             out = tri.roi_pool(xd, boxes.to(DEVICE), 4)
             (ours,) = torch.autograd.grad(out, xd, grad.to(DEVICE))
@@ -730,6 +776,14 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     wide = {"PYRAMID_BLOCK_C": 256}
     assert sweep._resolved(wide, 0, "pool") == sweep._resolved({}, 0, "pool")
     assert sweep._resolved(wide, 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
+    # a backward's launch: the sort's settings where it sorts, the tiles' where it tiles, both
+    # where the density of the terms decides
+    for forced, sort, tiles in ((False, False, True), (True, True, False), (None, False, False)):
+        chosen = {"GRADIENT_TILES": forced}
+        assert (sweep._resolved(chosen | {"RUN_BLOCK": 2}, 1, "pool")
+                == sweep._resolved(chosen, 1, "pool")) is sort, forced
+        assert (sweep._resolved(chosen | {"GRADIENT_TILE": 2}, 1, "pool")
+                == sweep._resolved(chosen, 1, "pool")) is tiles, forced
     saved = []
     rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
                        save=lambda rows: saved.append(len(rows)))
@@ -1026,7 +1080,7 @@ def test_cuda_bin_arithmetic_is_torchvision_cuda_on_many_random_boxes(dtype):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
-@pytest.mark.parametrize("gradient", [{}, {"GRADIENT_TILES": True}])
+@pytest.mark.parametrize("gradient", [SORT, {"GRADIENT_TILES": True}])
 def test_cuda_backward_is_deterministic_and_allowed_in_deterministic_mode(gradient):
     x = torch.randn(2, 64, 50, 50, device="cuda", requires_grad=True)
     boxes = torch.tensor([[0, 0, 0, 49, 49], [1, 5, 5, 30, 40.]] * 200, device="cuda")

@@ -18,12 +18,12 @@ per call that did not depend on the work (on an H200: 1.27 ms at 16 regions, 1.6
 torchvision 0.06 and 0.15 ms).
 
 Layout. The input is read channels-last (a copy unless it already is, `CHANNELS_LAST`; torch's,
-or with `COPY_KERNEL` our own, not the default until a GPU has timed it), so that
+or with `COPY_KERNEL`, the default, our own), so that
 a block of channels of one pixel is one contiguous run: with 32 float32 channels a warp's load is
 whole 128-byte lines, and the compiler makes 16-byte loads of them. A program takes one region,
 a group of its bins and a block of channels. Grid: (regions x bin groups, channel blocks) for
-roi_pool, (regions, channel blocks) for roi_spp; with `LONGEST_FIRST` (not the default until a
-GPU has timed it), one axis on which the largest regions' programs come first.
+roi_pool, (regions, channel blocks) for roi_spp; with `LONGEST_FIRST` (slower where timed), one
+axis on which the largest regions' programs come first.
 
 Maxima, by a scan (`SCAN`, the default; `_scan_bins`). A lane per (bin, channel) visits its
 bin's pixels row after row, as torchvision's loop does, and keeps the first maximum: a value
@@ -51,11 +51,11 @@ the same program wrote before (a barrier orders the two): the maximum over the b
 winners, with the smallest flat index among the winners equal to it. That is the first maximum of
 the coarse bin in row-major order even though adjacent fine bins overlap by a row or a column (the
 first maximum of a union is the first maximum of the fine bin holding it), so -0.0 needs no special
-case. Other levels are pooled from the input by the same program. With `PYRAMID_APART` (not the
-default until a GPU has timed it) each level has a launch of its own, the finest first: levels
-pooled from the input by roi_pool's kernel, its programs spread over groups of bins, into the
-pyramid's output; derived levels by the pyramid kernel with tiles sized for that level, reading
-the finest level's results after the launch before wrote them.
+case. Other levels are pooled from the input by the same program. With `PYRAMID_APART` (slower
+than one launch of 256 channels a program, where timed) each level has a launch of its own, the
+finest first: levels pooled from the input by roi_pool's kernel, its programs spread over groups
+of bins, into the pyramid's output; derived levels by the pyramid kernel with tiles sized for
+that level, reading the finest level's results after the launch before wrote them.
 
 Backward, deterministic. torchvision's CPU backward adds each output's gradient into its argmax
 in (region, channel, row, column) order, from zero. Here the argmax indices are sorted stably,
@@ -72,7 +72,7 @@ give the same bits, and float32/float64 gradients are torchvision's CPU gradient
 For roi_spp the levels' terms go level after level, the order in which `bench.ops.roi_spp` sums
 them.
 
-Backward without a sort (`GRADIENT_TILES`; not the default until a GPU has timed it). On an H200
+Backward without a sort (`GRADIENT_TILES`: where the gradient terms are dense). On an H200
 the sort above took 2.1 of the backward's 3.4 ms at 2000 regions, where torchvision's whole
 backward took 0.35. Here a program owns a tile of the input's gradient (GRADIENT_TILE x
 GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers. It
@@ -134,6 +134,20 @@ float32 time on the FPN map (0.621 ms; over our float32 at UNROLL 4, 0.666 ms, 0
 not timed at UNROLL 4). The gather kernel (`SCAN = False`) took 1.1-6.3x the scan's time in the
 first call.
 
+Two later calls on one H200 (same software; roi-sweeps, the third and fourth, at 218c4d8 and
+8e0ea21). The tests: 25 of the harness's CUDA tests passed; of the Triton kernels' CUDA-only tests
+13 of 16 passed before the first call's limit, and all 18 of the second's (COPY_KERNEL,
+PYRAMID_BLOCK_C 64 and 256 added to the settings test), then 35 of the others compiled, before
+its limit, none failing. Our channels-last copy and 256 channels a pyramid program became the
+defaults after the third and fourth (above), and the backward by tiles of 4x4 where the terms
+are dense (GRADIENT_TILES): the fourth sweep timed each as a variant beside the others. Its
+device-time medians over torchvision's, fp32: forward 1.62x at 512 regions on 256x50x50 (0.161
+against 0.100 ms; the pooling kernel alone 0.050 ms by torch.profiler, the rest the box check's
+wait and the host's launches; 2.38x in the third sweep), 0.75x at 2000 on 512x38x50, 0.77x at
+1000 on the FPN map; the pyramid 1.38 ms, 1.93x one torchvision 7x7 call, 0.16x torchvision per
+level. Forward and backward: 5.2x at 512 regions (the sort), 1.92x at 2000 (tiles; the sort
+3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.10x our float32.
+
 Compiled here for sm_90 (Triton 3.8) as a launch on 256 float32 channels sees it (channels-last,
 whose channel stride of 1 Triton makes a constant; pointers and the other strides multiples of
 16), a step of the scan is 112 PTX instructions for the 16 values of a thread, 4 bins x 4
@@ -184,10 +198,10 @@ SCAN = True
 # contiguous run, which a block of channels loads in whole lines.
 CHANNELS_LAST = True
 # Make that copy of an NCHW input with `_channels_last_kernel` (tiles of 64 pixels x 64
-# channels) instead of torch's: on an H200 torch's copy of the FPN map (4x256x200x272 float32)
-# took 0.19 ms of our 0.67 ms forward, 2.3 TB/s of reads and writes, where the RoI suite's run
-# there measured a copy at 4.2 TB/s. Not timed: not the default until a GPU has
-# (`make gpu-sweep`).
+# channels) instead of torch's: on an H200 (third and fourth sweeps, torch.profiler) torch's copy
+# of the FPN map (2x256x200x272 float32) took 0.19 ms, 1.2 TB/s of reads and writes, ours 0.056
+# ms, 4.0 TB/s; the forward at 1000 regions there 0.549 ms against 0.630 with torch's copy, in
+# the same sweep.
 COPY_KERNEL = True
 # Elements in one tile: [bins, columns, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
 # float32 values over 8 warps are 8 registers a thread per tile. The kernels' logic is the same
@@ -206,11 +220,9 @@ WARPS = 8
 # a derived level with all of a channel block's coarse bins and their fine bins in one step. In
 # one launch, a program takes all of a region's finest bins for its channels: the 36 of a
 # {6,3,2,1} pyramid in two tiles of 32 bins one after the other on an H200 (the second with 4
-# bins busy), then the coarser levels one coarse bin at a time (14 steps); the pyramid took 3.1x
-# the time of one torchvision 7x7 roi_pool call there (at UNROLL 4,
-# reports/examples/nvidia-h200/roi-sweeps, the second sweep). Where the time goes was not
-# measured, and this setting not timed: not the default until a GPU has (`make gpu-sweep` times
-# it beside the one launch).
+# bins busy), then the coarser levels one coarse bin at a time (14 steps). On an H200 (third and
+# fourth sweeps) apart took 1.90 and 1.86 ms against one launch's 2.39 at 64 channels a program,
+# but one launch at 256 channels (PYRAMID_BLOCK_C) took 1.38 ms.
 PYRAMID_APART = False
 # Start the programs of the largest regions first: the box check also measures each region (its
 # scaled area within the map), a sort orders them once the check has passed (on the device it runs
@@ -220,17 +232,26 @@ PYRAMID_APART = False
 # the scans of a 7x7 grid's programs (tiles of 32 bins) take 483 steps at most and 50 on average
 # (counted on the CPU). Started in the regions' order, a large region's programs may start last and
 # finish long after the others; largest first is the classic remedy for such a tail. The sort's
-# launches and device time are a cost per call, which small problems may not repay. Not timed: not
-# the default until a GPU has (`make gpu-sweep`).
+# launches and device time are a cost per call, which small problems may not repay. Timed on an
+# H200 (third and fourth sweeps): slower on the three largest goal cases in both (roi_pool at
+# 2000 regions on 512x38x50 0.482 and 0.619 ms against 0.456 and 0.494, the FPN map's 0.681 and
+# 0.686 against 0.615 and 0.549).
 LONGEST_FIRST = False
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
 RUN_CHUNK = 16
 # The backward without a sort (`_tile_gradient_kernel`): a program per tile of GRADIENT_TILE x
-# GRADIENT_TILE pixels and GRADIENT_BLOCK_C channels. Not the default: not yet timed on a GPU
-# (`make gpu-sweep` times it beside the sort).
-GRADIENT_TILES = False
-GRADIENT_TILE = 8
+# GRADIENT_TILE pixels and GRADIENT_BLOCK_C channels. True or False: always or never; None: where
+# an input pixel has GRADIENT_TILES_FROM gradient terms or more on average (regions x bins over
+# images x pixels). Sorting costs per term, a tile's walk per bin over it. In two sweeps on an
+# H200 (reports/examples/nvidia-h200/roi-sweeps, the third and fourth) the tiles of 4x4 took
+# 1.77 and 2.04 ms of forward+backward against the sort's 3.42 and 3.57 at 2000 regions on
+# 2x512x38x50 (26 terms a pixel), 1.91 and 1.94 against 1.56 and 1.48 on the FPN map with 1000
+# (0.45), 1.50 and 1.05 against 1.09 and 1.08 at 512 on 2x256x50x50 (5): the threshold lies
+# between, unmeasured there. Tiles of 8x8 took 2.95 and 2.80 ms at 2000 regions.
+GRADIENT_TILES = None
+GRADIENT_TILES_FROM = 12
+GRADIENT_TILE = 4
 GRADIENT_BLOCK_C = 32
 # Stages of its loop over the bins that overlap a tile software-pipelined; None: not pipelined.
 # Compiled for sm_90 (Triton 3.8), 3 keeps an entry's loads in flight while another is added; 2
@@ -238,10 +259,12 @@ GRADIENT_BLOCK_C = 32
 GRADIENT_STAGES = None
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
-# The channels a program of the pyramid kernel takes, at most: with 128 its pyramid took 1.64 ms
-# on an H200 against 2.39 with 64 (bfloat16: 1.40 against 1.98; and 4.08 with 32), where roi_pool
-# was slower with 128 (reports/examples/nvidia-h200/roi-sweeps, the third sweep).
-PYRAMID_BLOCK_C = 128
+# The channels a program of the pyramid kernel takes, at most. In the fourth sweep on an H200
+# (reports/examples/nvidia-h200/roi-sweeps) the pyramid {6,3,2,1} of 1000 regions on the FPN map
+# (256 channels) took 1.38 ms with 256, 2.48 with 128 and 2.36 with 64. A tile then holds 8 of
+# the finest level's 36 bins, not 16 or 32; TILE 1024 at 128 channels, 8 bins too, took 1.35
+# ms: the bins a tile holds seem to matter, not the channels. roi_pool keeps MAX_BLOCK_C.
+PYRAMID_BLOCK_C = 256
 # The pixels of one bin gathered per tile, at most.
 MAX_BLOCK_Q = 1 << 20
 # The columns of a bin's row a step of the scan takes, at least (more where a tile has room).
@@ -481,7 +504,7 @@ def _program(order_ptr, groups, c_blocks, ORDERED: tl.constexpr):
     """(region, group of its bins, block of channels) of this program. ORDERED: the grid is
     one axis on which a region's programs are next to each other and the regions come in the
     order `order_ptr` gives (largest first: a GPU starts programs about in the order of the
-    grid, so that the longest are meant to start first; not timed yet). Otherwise regions and
+    grid, so that the longest are meant to start first; slower where timed). Otherwise regions and
     groups share the first axis, the only one that is not limited to 65535 programs, and
     channel blocks are the second."""
     if ORDERED:
@@ -1050,11 +1073,22 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
     return out
 
 
+def _by_tiles(regions: int, grids: tuple, shape) -> bool:
+    """Whether the backward goes by tiles (GRADIENT_TILES; where None, by the density of the
+    gradient terms on the input)."""
+    if GRADIENT_TILES is not None:
+        return GRADIENT_TILES
+    n, _, h, w = shape
+    pixels = n * h * w
+    return pixels > 0 and regions * sum(ph * pw for ph, pw in grids) >= \
+        GRADIENT_TILES_FROM * pixels
+
+
 def _save(ctx, argmax, rois, input, scale: int, grids: tuple) -> None:
     """What the backward needs; the boxes only for the backward by tiles, which the forward
-    chooses (GRADIENT_TILES), so that boxes changed in place after a forward whose backward
+    chooses (`_by_tiles`), so that boxes changed in place after a forward whose backward
     sorts go unnoticed as before."""
-    if GRADIENT_TILES:
+    if _by_tiles(rois.shape[0], grids, input.shape):
         ctx.save_for_backward(argmax, rois)
     else:
         ctx.save_for_backward(argmax)

@@ -62,37 +62,38 @@ SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
-# forward+backward (the rows every other is compared with), bfloat16. Then what the third sweep
-# on an H200 left open (reports/examples/nvidia-h200/roi-sweeps): the two choices made after it
-# undone (torch's channels-last copy; 64 channels a pyramid program), the pyramid's programs
-# wider still, each level apart, two columns a step; the backward without a sort on small
-# tiles, which won at 2000 regions on 512x38x50 and lost on the other cases. Then the third
-# sweep's list: the largest regions' programs first, the backward's tiles, chunks and stages,
-# the settings before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
+# forward+backward (the rows every other is compared with), bfloat16. Then the choices made
+# after the third and fourth sweeps on an H200 (reports/examples/nvidia-h200/roi-sweeps) undone
+# one at a time: torch's channels-last copy, 128 and 64 channels a pyramid program, the backward
+# always by the sort or always by tiles (4x4, and the earlier 8x8); each level apart, two
+# columns a step, larger tiles for the pyramid, bfloat16's pyramid at 128 channels. Then the
+# third sweep's list: the largest regions' programs first, the backward's tiles, chunks and
+# stages, the settings before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
 TILES = {"GRADIENT_TILES": True}
+SORTED = {"GRADIENT_TILES": False}
 APART = {"PYRAMID_APART": True}
 LONGEST = {"LONGEST_FIRST": True}
 FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
-         (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 64}),
-         (FORWARD, {"PYRAMID_BLOCK_C": 256}), (FORWARD, APART),
-         (FORWARD, {"dtype": "bfloat16", "PYRAMID_BLOCK_C": 256}), (FORWARD, {"SCAN_COLUMNS": 2}),
-         (FORWARD, {"PYRAMID_BLOCK_C": 256, "TILE": 4096}),
-         (BACKWARD, TILES | {"GRADIENT_TILE": 4}),
-         (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 64}),
-         (BACKWARD, TILES | {"GRADIENT_TILE": 2, "GRADIENT_BLOCK_C": 64}),
-         (FORWARD, LONGEST), (FORWARD, APART | LONGEST), (BACKWARD, TILES),
+         (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 128}),
+         (FORWARD, {"PYRAMID_BLOCK_C": 64}), (BACKWARD, SORTED), (BACKWARD, TILES),
+         (BACKWARD, TILES | {"GRADIENT_TILE": 8}), (FORWARD, APART),
+         (FORWARD, {"SCAN_COLUMNS": 2}), (FORWARD, {"TILE": 4096}),
+         (FORWARD, {"dtype": "bfloat16", "PYRAMID_BLOCK_C": 128}),
+         (FORWARD, LONGEST), (FORWARD, APART | LONGEST),
          (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
-         (BACKWARD, TILES | {"GRADIENT_TILE": 4, "GRADIENT_BLOCK_C": 128}),
+         (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 128}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 3}), (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 16, "GRADIENT_BLOCK_C": 16}),
-         (FORWARD, {"UNROLL": 1, "WARPS": 4}), (BACKWARD, {"RUN_CHUNK": 4}),
+         (FORWARD, {"UNROLL": 1, "WARPS": 4}), (BACKWARD, SORTED | {"RUN_CHUNK": 4}),
          (FORWARD, {"UNROLL": 2}), (FORWARD, {"TILE": 1024}),
          (FORWARD, {"STAGES": 3}), (FORWARD, {"SCAN_COLUMNS": 2, "UNROLL": 4, "MAX_BLOCK_C": 128}),
-         (BACKWARD, {"RUN_BLOCK": 32}), (FORWARD, {"dtype": "bfloat16", "MAX_BLOCK_C": 128}),
+         (BACKWARD, SORTED | {"RUN_BLOCK": 32}),
+         (FORWARD, {"dtype": "bfloat16", "MAX_BLOCK_C": 128}),
          (FORWARD, {"SCAN": False}), (FORWARD, {"CHANNELS_LAST": False}),
          (FORWARD, {"MAX_BLOCK_C": 32}), (FORWARD, APART | {"TILE": 1024}),
          (FORWARD, APART | {"UNROLL": 1, "WARPS": 4}),
-         (BACKWARD, {"RUN_CHUNK": 64})]  # last: compiling it for sm_90 took 24 s on the 2-core VM
+         # last: compiling it for sm_90 took 24 s on the 2-core VM
+         (BACKWARD, SORTED | {"RUN_CHUNK": 64})]
 # Then combinations, in a seeded random order: wherever the budget stops them, those run are
 # spread over the whole space.
 THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
@@ -102,9 +103,9 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
             (4, 8), (True, False))]
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
-            "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES", "GRADIENT_TILE",
-            "GRADIENT_BLOCK_C", "GRADIENT_STAGES", "PYRAMID_APART", "LONGEST_FIRST",
-            "COPY_KERNEL")
+            "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES",
+            "GRADIENT_TILES_FROM", "GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES",
+            "PYRAMID_APART", "LONGEST_FIRST", "COPY_KERNEL")
 # Seconds of profiles after the timings, at most (`_profile`).
 PROFILE_SECONDS = 30.0
 # The settings of each backward (the others do not change what it launches).
@@ -214,8 +215,11 @@ def _resolved(variant: dict, backward: int, kind: str) -> tuple:
                 tri.GRADIENT_TILE, tri.GRADIENT_TILE, tri.GRADIENT_BLOCK_C)
     if not values["SCAN"]:
         del values["SCAN_COLUMNS"], values["UNROLL"], values["STAGES"]
-    unused = (SORT + GRADIENT + ("GRADIENT_TILES",) if not backward
-              else SORT if values["GRADIENT_TILES"] else GRADIENT)
+    # the backward's choice: both kinds' settings where the density decides (None)
+    tiles = values["GRADIENT_TILES"]
+    unused = (SORT + GRADIENT + ("GRADIENT_TILES", "GRADIENT_TILES_FROM") if not backward
+              else () if tiles is None
+              else ("GRADIENT_TILES_FROM",) + (SORT if tiles else GRADIENT))
     if kind != "pyramid":
         unused += ("PYRAMID_APART", "PYRAMID_BLOCK_C")
     if not values["CHANNELS_LAST"]:
@@ -378,7 +382,7 @@ def main(argv=None) -> int:
     if args.smoke:
         cases = (Case("pool", "small", 16, 7), Case("pyramid", "small", 16, 0))
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
-                (BACKWARD, {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
+                (BACKWARD, SORTED | {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
                 (FORWARD, LONGEST), (FORWARD, {"COPY_KERNEL": False})]
     else:
         cases, jobs = CASES, FIRST + THEN
