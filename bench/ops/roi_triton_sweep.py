@@ -66,7 +66,9 @@ FORWARD, BACKWARD = 0, 1
 # after the third and fourth sweeps on an H200 (reports/examples/nvidia-h200/roi-sweeps) undone
 # one at a time: torch's channels-last copy, 128 and 64 channels a pyramid program, the backward
 # always by the sort or always by tiles (4x4, and the earlier 8x8); each level apart, two
-# columns a step, larger tiles for the pyramid, bfloat16's pyramid at 128 channels. Then the
+# columns a step, smaller and larger tiles (2048 elements hold 8 of the pyramid's bins at 256
+# channels; 1024 at 128 channels, 8 bins too, took about as long), bfloat16's pyramid at 128
+# channels. Then the
 # third sweep's list: the largest regions' programs first, the backward's tiles, chunks and
 # stages, the settings before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
 TILES = {"GRADIENT_TILES": True}
@@ -77,7 +79,7 @@ FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
          (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 128}),
          (FORWARD, {"PYRAMID_BLOCK_C": 64}), (BACKWARD, SORTED), (BACKWARD, TILES),
          (BACKWARD, TILES | {"GRADIENT_TILE": 8}), (FORWARD, APART),
-         (FORWARD, {"SCAN_COLUMNS": 2}), (FORWARD, {"TILE": 4096}),
+         (FORWARD, {"SCAN_COLUMNS": 2}), (FORWARD, {"TILE": 1024}), (FORWARD, {"TILE": 4096}),
          (FORWARD, {"dtype": "bfloat16", "PYRAMID_BLOCK_C": 128}),
          (FORWARD, LONGEST), (FORWARD, APART | LONGEST),
          (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
@@ -85,7 +87,7 @@ FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
          (BACKWARD, TILES | {"GRADIENT_STAGES": 3}), (BACKWARD, TILES | {"GRADIENT_STAGES": 2}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 16, "GRADIENT_BLOCK_C": 16}),
          (FORWARD, {"UNROLL": 1, "WARPS": 4}), (BACKWARD, SORTED | {"RUN_CHUNK": 4}),
-         (FORWARD, {"UNROLL": 2}), (FORWARD, {"TILE": 1024}),
+         (FORWARD, {"UNROLL": 2}),
          (FORWARD, {"STAGES": 3}), (FORWARD, {"SCAN_COLUMNS": 2, "UNROLL": 4, "MAX_BLOCK_C": 128}),
          (BACKWARD, SORTED | {"RUN_BLOCK": 32}),
          (FORWARD, {"dtype": "bfloat16", "MAX_BLOCK_C": 128}),
