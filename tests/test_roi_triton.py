@@ -354,8 +354,9 @@ def test_the_backward_goes_by_tiles_where_the_gradient_terms_are_dense(regions, 
 @pytest.mark.parametrize("op", ["pool", "spp"])
 def test_the_forward_s_choice_of_backward_is_the_one_that_runs(op, monkeypatch):
     """4 regions of a 7x7 grid on 2 images of 4x6 pixels are 196 terms, 4 a pixel: by tiles at a
-    threshold of 4, by the sort at 5; the pyramid's 4 x 50 terms alike. Either way the gradient
-    is our CPU operator's."""
+    threshold of 4, by the sort at 5; the pyramid's 4 x 50 terms alike. The forward chooses (the
+    threshold changed before the backward changes nothing); either way the gradient is our CPU
+    operator's."""
     monkeypatch.setattr(tri, "GRADIENT_TILES", None)
     kernels = {name: _Launches(getattr(tri, name))
                for name in ("_tile_gradient_kernel", "_run_sum_kernel")}
@@ -373,7 +374,9 @@ def test_the_forward_s_choice_of_backward_is_the_one_that_runs(op, monkeypatch):
         monkeypatch.setattr(tri, "GRADIENT_TILES_FROM", threshold)
         xd = x.to(DEVICE).requires_grad_()
         before = {name: len(stub.grids) for name, stub in kernels.items()}
-        (ours,) = torch.autograd.grad(pool(tri, xd), xd, grad.to(DEVICE))
+        out = pool(tri, xd)
+        monkeypatch.setattr(tri, "GRADIENT_TILES_FROM", 9 - threshold)
+        (ours,) = torch.autograd.grad(out, xd, grad.to(DEVICE))
         assert {name: len(stub.grids) - before[name] for name, stub in kernels.items()} == \
             {name: int(name == used) for name in kernels}, threshold
         assert same_bits(ours, expected), threshold
@@ -773,7 +776,7 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     assert sweep._resolved(nchw | {"COPY_KERNEL": False}, 0, "pool") == \
         sweep._resolved(nchw, 0, "pool") != sweep._resolved({"COPY_KERNEL": False}, 0, "pool")
     # the pyramid's channel blocks are no setting of roi_pool's launch
-    wide = {"PYRAMID_BLOCK_C": 256}
+    wide = {"PYRAMID_BLOCK_C": 2 * tri.PYRAMID_BLOCK_C}
     assert sweep._resolved(wide, 0, "pool") == sweep._resolved({}, 0, "pool")
     assert sweep._resolved(wide, 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
     # a backward's launch: the sort's settings where it sorts, the tiles' where it tiles, both
@@ -784,6 +787,14 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
                 == sweep._resolved(chosen, 1, "pool")) is sort, forced
         assert (sweep._resolved(chosen | {"GRADIENT_TILE": 2}, 1, "pool")
                 == sweep._resolved(chosen, 1, "pool")) is tiles, forced
+    # a case's problem (regions, grids, input shape) resolves the density's choice: 2,401 terms
+    # on 200 pixels go by tiles, 2,352 by the sort (12 a pixel)
+    dense, sparse = (49, ((7, 7),), (2, 3, 10, 10)), (48, ((7, 7),), (2, 3, 10, 10))
+    with sweep.settings(GRADIENT_TILES_FROM=12):
+        assert sweep._resolved({}, 1, "pool", sparse) == sweep._resolved(SORT, 1, "pool", sparse)
+        assert sweep._resolved({}, 1, "pool", dense) == \
+            sweep._resolved({"GRADIENT_TILES": True}, 1, "pool", dense) != \
+            sweep._resolved(SORT, 1, "pool", dense)
     saved = []
     rows = sweep.sweep([case], jobs, DEVICE, budget=600, out=log,
                        save=lambda rows: saved.append(len(rows)))
@@ -1041,7 +1052,7 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
                                      {"SCAN_COLUMNS": 4}, {"UNROLL": 1}, {"STAGES": 3},
                                      {"LONGEST_FIRST": True}, {"COPY_KERNEL": False},
                                      {"PYRAMID_APART": True}, {"PYRAMID_BLOCK_C": 64},
-                                     {"PYRAMID_BLOCK_C": 256}])
+                                     {"PYRAMID_BLOCK_C": 128}])
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""
@@ -1080,7 +1091,8 @@ def test_cuda_bin_arithmetic_is_torchvision_cuda_on_many_random_boxes(dtype):
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
-@pytest.mark.parametrize("gradient", [SORT, {"GRADIENT_TILES": True}])
+@pytest.mark.parametrize("gradient", [SORT, {"GRADIENT_TILES": True},
+                                      {"GRADIENT_TILES": True, "GRADIENT_TILE": 8}])
 def test_cuda_backward_is_deterministic_and_allowed_in_deterministic_mode(gradient):
     x = torch.randn(2, 64, 50, 50, device="cuda", requires_grad=True)
     boxes = torch.tensor([[0, 0, 0, 49, 49], [1, 5, 5, 30, 40.]] * 200, device="cuda")

@@ -22,7 +22,7 @@ or with `COPY_KERNEL`, the default, our own), so that
 a block of channels of one pixel is one contiguous run: with 32 float32 channels a warp's load is
 whole 128-byte lines, and the compiler makes 16-byte loads of them. A program takes one region,
 a group of its bins and a block of channels. Grid: (regions x bin groups, channel blocks) for
-roi_pool, (regions, channel blocks) for roi_spp; with `LONGEST_FIRST` (slower where timed), one
+roi_pool, (regions, channel blocks) for roi_spp; with `LONGEST_FIRST` (mixed where timed), one
 axis on which the largest regions' programs come first.
 
 Maxima, by a scan (`SCAN`, the default; `_scan_bins`). A lane per (bin, channel) visits its
@@ -97,7 +97,7 @@ for 1000 on the FPN map (72 at the median), 233,585 for its pyramid. Each progra
 listed output with its whole tile (BLOCK_H x BLOCK_W x BLOCK_C): smaller tiles do less of that
 work and make more pairs (at 4x4: 142,893 pairs on 2x512x38x50, lists of 582 at the median). An
 earlier version walked every region at each tile and computed its edges there (1,120 programs x
-2,000 regions on 2x512x38x50); it was not timed either.
+2,000 regions on 2x512x38x50); it was never timed.
 
 Devices. The kernels run on CUDA tensors. The tests run them on CPU tensors through Triton's
 interpreter (TRITON_INTERPRET=1 set before triton is imported), which pays per program and per
@@ -136,8 +136,8 @@ first call.
 
 Two later calls on one H200 (same software; roi-sweeps, the third and fourth, at 218c4d8 and
 8e0ea21). The tests: 25 of the harness's CUDA tests passed; of the Triton kernels' CUDA-only tests
-13 of 16 passed before the first call's limit, and all 18 of the second's (COPY_KERNEL,
-PYRAMID_BLOCK_C 64 and 256 added to the settings test), then 35 of the others compiled, before
+13 of 16 passed before the first call's limit, and all 18 of the second's (its settings test
+then tried COPY_KERNEL off, PYRAMID_BLOCK_C 64 and 256), then 35 of the other 77 compiled, before
 its limit, none failing. Our channels-last copy and 256 channels a pyramid program became the
 defaults after the third and fourth (above), and the backward by tiles of 4x4 where the terms
 are dense (GRADIENT_TILES): the fourth sweep timed each as a variant beside the others. Its
@@ -200,8 +200,10 @@ CHANNELS_LAST = True
 # Make that copy of an NCHW input with `_channels_last_kernel` (tiles of 64 pixels x 64
 # channels) instead of torch's: on an H200 (third and fourth sweeps, torch.profiler) torch's copy
 # of the FPN map (2x256x200x272 float32) took 0.19 ms, 1.2 TB/s of reads and writes, ours 0.056
-# ms, 4.0 TB/s; the forward at 1000 regions there 0.549 ms against 0.630 with torch's copy, in
-# the same sweep.
+# ms, 4.0 TB/s, and on the smaller maps 0.004-0.006 ms against 0.010-0.015. The whole forward
+# there moved less, and within the noise of a sweep: at 1000 regions on the FPN map 0.549 and
+# 0.590 ms against 0.630 and 0.615 with torch's copy, at 2000 on 512x38x50 0.494 and 0.433
+# against 0.456 and 0.456, at 512 on 256x50x50 0.161 and 0.307 against 0.208 and 0.238.
 COPY_KERNEL = True
 # Elements in one tile: [bins, columns, channels] (SCAN) or [bins, pixels, channels]. On a GPU, 2048
 # float32 values over 8 warps are 8 registers a thread per tile. The kernels' logic is the same
@@ -233,9 +235,10 @@ PYRAMID_APART = False
 # (counted on the CPU). Started in the regions' order, a large region's programs may start last and
 # finish long after the others; largest first is the classic remedy for such a tail. The sort's
 # launches and device time are a cost per call, which small problems may not repay. Timed on an
-# H200 (third and fourth sweeps): slower on the three largest goal cases in both (roi_pool at
-# 2000 regions on 512x38x50 0.482 and 0.619 ms against 0.456 and 0.494, the FPN map's 0.681 and
-# 0.686 against 0.615 and 0.549).
+# H200 (third and fourth sweeps), mixed: roi_pool slower at 2000 regions on 512x38x50 (0.482
+# and 0.619 ms against 0.456 and 0.494) and on the FPN map (0.681 and 0.686 against 0.615 and
+# 0.549) in both; at 512 regions faster in one, slower in the other; the pyramid faster at 128
+# channels a program (1.67 against 2.48 ms), slower at 64 (3.16 against 2.39), not timed at 256.
 LONGEST_FIRST = False
 # The backward's lanes per program, and the sorted gradient terms each lane owns.
 RUN_BLOCK = 128
@@ -247,8 +250,9 @@ RUN_CHUNK = 16
 # H200 (reports/examples/nvidia-h200/roi-sweeps, the third and fourth) the tiles of 4x4 took
 # 1.77 and 2.04 ms of forward+backward against the sort's 3.42 and 3.57 at 2000 regions on
 # 2x512x38x50 (26 terms a pixel), 1.91 and 1.94 against 1.56 and 1.48 on the FPN map with 1000
-# (0.45), 1.50 and 1.05 against 1.09 and 1.08 at 512 on 2x256x50x50 (5): the threshold lies
-# between, unmeasured there. Tiles of 8x8 took 2.95 and 2.80 ms at 2000 regions.
+# (0.45), 1.50 and 1.05 against 1.09 and 1.08 at 512 on 2x256x50x50 (5). The threshold, 12,
+# about the geometric middle of 5 and 26, is a guess: no case between was timed. Tiles of 8x8
+# took 2.95 and 2.80 ms at 2000 regions.
 GRADIENT_TILES = None
 GRADIENT_TILES_FROM = 12
 GRADIENT_TILE = 4
@@ -263,7 +267,9 @@ MAX_BLOCK_C = 64
 # (reports/examples/nvidia-h200/roi-sweeps) the pyramid {6,3,2,1} of 1000 regions on the FPN map
 # (256 channels) took 1.38 ms with 256, 2.48 with 128 and 2.36 with 64. A tile then holds 8 of
 # the finest level's 36 bins, not 16 or 32; TILE 1024 at 128 channels, 8 bins too, took 1.35
-# ms: the bins a tile holds seem to matter, not the channels. roi_pool keeps MAX_BLOCK_C.
+# ms: the bins a tile holds seem to matter, not the channels. roi_pool spreads a region's bins
+# over programs instead, and keeps MAX_BLOCK_C: 128 channels (with two columns a step) made it
+# slower in the third sweep (0.657 against 0.456 ms at 2000 regions on 512x38x50).
 PYRAMID_BLOCK_C = 256
 # The pixels of one bin gathered per tile, at most.
 MAX_BLOCK_Q = 1 << 20
@@ -504,7 +510,7 @@ def _program(order_ptr, groups, c_blocks, ORDERED: tl.constexpr):
     """(region, group of its bins, block of channels) of this program. ORDERED: the grid is
     one axis on which a region's programs are next to each other and the regions come in the
     order `order_ptr` gives (largest first: a GPU starts programs about in the order of the
-    grid, so that the longest are meant to start first; slower where timed). Otherwise regions and
+    grid, so that the longest are meant to start first; mixed where timed). Otherwise regions and
     groups share the first axis, the only one that is not limited to 65535 programs, and
     channel blocks are the second."""
     if ORDERED:
@@ -960,7 +966,8 @@ def _tiles(channels: int, bins: int, height: int, width: int, max_block_c: int |
     pixels; for SCAN, the pixels are the columns of a row that a step takes. PIXELS_FIRST: the
     pixel axis is sized for the largest bin as far as the tile allows, and the rest of the tile
     filled with bins; otherwise the other way round."""
-    block_c = _floor_pow2(min(max_block_c or MAX_BLOCK_C, _pow2(channels)))
+    block_c = _floor_pow2(min(MAX_BLOCK_C if max_block_c is None else max_block_c,
+                              _pow2(channels)))
     # A step of the scan takes SCAN_COLUMNS columns, or more where the bins leave room in the
     # tile (a 1x1 grid would otherwise walk a large region one pixel a step with one warp); a
     # gather, pixels of the whole bin.

@@ -197,19 +197,29 @@ def _reference(case, inputs: Inputs, backward: int) -> torch.Tensor:
     return torch.autograd.grad(out, x, on_cpu.grad)[0]
 
 
+def _grids(case) -> tuple:
+    """The output grids of a case: its levels' for the pyramid."""
+    if case.kind == "pyramid":
+        return tuple((level, level) for level in LEVELS)
+    return ((case.output, case.output),)
+
+
 def _split(variant: dict) -> tuple[torch.dtype, dict]:
     """(the inputs' dtype, the module settings' changes) of a variant."""
     changes = dict(variant)
     return getattr(torch, changes.pop("dtype", "float32")), changes
 
 
-def _resolved(variant: dict, backward: int, kind: str) -> tuple:
+def _resolved(variant: dict, backward: int, kind: str, problem: tuple | None = None) -> tuple:
     """What a variant launches on a case of `kind`, to run each launch once: the module's
     settings with the variant's changes, warps as `_warps` gives them for a full tile (and the
-    backwards')."""
+    backwards'). `problem`, the case's (regions, grids, input shape), decides the backward's kind
+    where the density of its terms does."""
     dtype, changes = _split(variant)
     with settings(**changes):
         values = {name: getattr(tri, name) for name in SETTINGS}
+        if problem is not None:
+            values["GRADIENT_TILES"] = tri._by_tiles(*problem)
         values["WARPS"] = tri._warps(tri.TILE)
         if backward:
             values["RUN_BLOCK"] = tri.RUN_BLOCK, tri._warps(tri.RUN_BLOCK)
@@ -242,8 +252,10 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
     copy = peak_bandwidth(device) if device == "cuda" else math.nan
     inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
     references, theirs, traffic, done, timed = {}, {}, {}, set(), []
+    problems = {case: (inputs[case].boxes.shape[0], _grids(case), inputs[case].x.shape)
+                for case in cases}
     for (backward, variant), case in itertools.product(jobs, cases):
-        launch = case, _resolved(variant, backward, case.kind)
+        launch = case, _resolved(variant, backward, case.kind, problems[case])
         if launch in done:
             continue
         done.add(launch)
