@@ -365,11 +365,12 @@ def _close_ratio(value: float) -> str:
     return "–" if pd.isna(value) else f"{value:,.3f}×"
 
 
+# The verdict and the ratio next to what they judge, the evidence after them: on a narrow
+# screen, where the table scrolls, the first columns are what is seen.
 COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
+    "verdict": ("verdict", None), "B / A": ("ratio", _close_ratio),
     "median A": ("median_a", fmt.seconds), "median B": ("median_b", fmt.seconds),
-    "B / A": ("ratio", _close_ratio),
     "p (rank test)": ("p_value", _p_value),
-    "verdict": ("verdict", None),
 }
 
 
