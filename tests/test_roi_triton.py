@@ -20,7 +20,7 @@ import torch
 
 if not (torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET") == "1"):
     pytest.skip("the Triton kernels need CUDA or TRITON_INTERPRET=1", allow_module_level=True)
-pytest.importorskip("triton")
+triton = pytest.importorskip("triton")
 
 import hypothesis  # noqa: E402
 import torchvision  # noqa: E402
@@ -1006,6 +1006,14 @@ def test_kernels_compile_for_a_gpu_without_one():
     with ThreadPoolExecutor(parts) as pool:
         for result in pool.map(compile_part, range(parts)):
             assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_host_sizes_are_triton_s():
+    """The plain-Python stand-ins for triton.next_power_of_2 and triton.cdiv."""
+    assert [tri._pow2(n) for n in range(-2, 4100)] == \
+        [triton.next_power_of_2(max(1, n)) for n in range(-2, 4100)]
+    assert [tri._cdiv(a, b) for a in range(300) for b in range(1, 70)] == \
+        [triton.cdiv(a, b) for a in range(300) for b in range(1, 70)]
 
 
 def hard_input(device=DEVICE, dtype=torch.float32):
