@@ -622,6 +622,36 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     assert same_bits(ours, theirs)
 
 
+@pytest.mark.parametrize("op", ["pool", "spp"])
+def test_the_copy_is_launched_before_the_box_check_and_the_pooling_after(op, monkeypatch):
+    """The device copies while the host waits for the check; nothing is copied where nothing
+    is pooled."""
+    monkeypatch.setattr(tri, "COPY_KERNEL", True)
+    order = []
+
+    class Logged(_Launches):
+        def __getitem__(self, grid):
+            order.append(self.name)
+            return super().__getitem__(grid)
+
+    for name in ("_channels_last_kernel", "_check_kernel", "_roi_pool_kernel",
+                 "_roi_spp_kernel"):
+        logged = Logged(getattr(tri, name))
+        logged.name = name
+        monkeypatch.setattr(tri, name, logged)
+    if op == "pool":
+        call, pooled, reference = tri.roi_pool, "_roi_pool_kernel", tv
+    else:
+        call, pooled, reference = tri.roi_spp, "_roi_spp_kernel", tv_pyramid
+    x, boxes = torch.randn(2, 3, 8, 8), torch.tensor([[0, 1, 1, 6, 5.0], [1, 0, 2, 7, 7]])
+    out = call(*on(x, boxes), (3, 2))
+    assert order == ["_channels_last_kernel", "_check_kernel", pooled]
+    assert same_bits(out, reference(x, boxes, (3, 2)))
+    order.clear()
+    call(*on(x, torch.empty(0, 5)), (3, 2))
+    assert order == []  # no region: no check either
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
 def test_the_channels_last_copy_kernel_is_torch_s_copy_bit_for_bit(dtype, monkeypatch):
     monkeypatch.setattr(tri, "COPY_KERNEL", True)
