@@ -140,15 +140,18 @@ Two later calls on one H200 (same software; roi-sweeps, the third and fourth, at
 8e0ea21). The tests: 25 of the harness's CUDA tests passed; of the Triton kernels' CUDA-only tests
 13 of 16 passed before the first call's limit, and all 18 of the second's (its settings test
 then tried COPY_KERNEL off, PYRAMID_BLOCK_C 64 and 256), then 35 of the other 77 compiled, before
-its limit, none failing. Our channels-last copy and 256 channels a pyramid program became the
-defaults after the third and fourth (above), and the backward by tiles of 4x4 where the terms
-are dense (GRADIENT_TILES): the fourth sweep timed each as a variant beside the others. Its
+its limit, none failing. Our channels-last copy, 256 channels a pyramid program, 128 of a 2-byte
+dtype a roi_pool program and the backward by tiles of 4x4 where the terms are dense
+(GRADIENT_TILES) became the defaults after the third and fourth (above): the fourth sweep timed
+each as a variant beside the others (and the copy launched before the box check's wait is not
+timed). Its
 device-time medians over torchvision's, fp32: forward 1.62x at 512 regions on 256x50x50 (0.161
 against 0.100 ms; the pooling kernel alone 0.050 ms by torch.profiler, the rest the box check's
 wait and the host's launches; 2.38x in the third sweep), 0.75x at 2000 on 512x38x50, 0.77x at
 1000 on the FPN map; the pyramid 1.38 ms, 1.93x one torchvision 7x7 call, 0.16x torchvision per
 level. Forward and backward: 5.2x at 512 regions (the sort), 1.92x at 2000 (tiles; the sort
-3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.10x our float32.
+3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.01x our float32 at
+128 channels a program (HALF_BLOCK_C; 1.10x at 64).
 
 Compiled here for sm_90 (Triton 3.8) as a launch on 256 float32 channels sees it (channels-last,
 whose channel stride of 1 Triton makes a constant; pointers and the other strides multiples of
@@ -265,6 +268,12 @@ GRADIENT_BLOCK_C = 32
 GRADIENT_STAGES = None
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
+# A roi_pool program's channels in a 2-byte dtype (float16, bfloat16), at most: the same 256 bytes
+# a pixel. On an H200, bfloat16 at 128 against 64 (third and fourth sweeps): 0.140 and 0.170 ms
+# against 0.141 and 0.230 at 512 regions on 256x50x50, 0.406 and 0.452 against 0.409 and 0.466 at
+# 2000 on 512x38x50, 0.652 and 0.552 against 0.673 and 0.603 on the FPN map; never slower, mostly
+# within a sweep's noise.
+HALF_BLOCK_C = 128
 # The channels a program of the pyramid kernel takes, at most. In the fourth sweep on an H200
 # (reports/examples/nvidia-h200/roi-sweeps) the pyramid {6,3,2,1} of 1000 regions on the FPN map
 # (256 channels) took 1.38 ms with 256, 2.48 with 128 and 2.36 with 64. A tile then holds 8 of
@@ -867,7 +876,7 @@ if INTERPRETED:
     # The interpreter pays per program and per operation, hardly per element: it gets large
     # tiles holding all of a region's bins, so that a region is one program with few loop trips.
     TILE, PIXELS_FIRST, RUN_BLOCK, SCAN_COLUMNS, MAX_BLOCK_C = 1 << 16, False, 4096, 1 << 20, 1024
-    PYRAMID_BLOCK_C = MAX_BLOCK_C
+    PYRAMID_BLOCK_C = HALF_BLOCK_C = MAX_BLOCK_C
     GRADIENT_TILE, GRADIENT_BLOCK_C = 1 << 10, 1024
 
 
@@ -1150,7 +1159,8 @@ def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, 
     _, c, h, w = x.shape
     ph, pw = output_size
     block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
-                                       _bin_bound(width, pw, w))
+                                       _bin_bound(width, pw, w),
+                                       HALF_BLOCK_C if x.element_size() == 2 else None)
     groups, c_blocks = _cdiv(ph * pw, block_b), _cdiv(c, block_c)
     grid, order_ptr, ordered = _grid(rois, groups, c_blocks, order)
     _roi_pool_kernel[grid](
