@@ -93,9 +93,9 @@ gpu-check:
 
 # Settings of the Triton RoI kernels on the GPU machine (scan or gather, columns a step,
 # unrolling, pipelining, layout and its copy, tiles, warps, the programs' order, the pyramid in
-# one launch or a launch a level, the backward's blocks and chunks, bfloat16), each
-# variant checked bit for bit before it is timed, and the issue's goals at the end
-# (bench/ops/roi_triton_sweep.py); writes sweep.log, sweep.json.
+# one launch or a launch a level and its derived levels' tiles, the backward's blocks and
+# chunks, bfloat16), each variant checked bit for bit before it is timed, and the issue's goals
+# at the end (bench/ops/roi_triton_sweep.py); writes sweep.log, sweep.json.
 GPU_SWEEP_BUDGET ?= 240
 gpu-sweep:
 	mkdir -p $(GPU_OUT)

@@ -78,7 +78,8 @@ variants = st.sampled_from([{}] if DEVICE == "cuda" else [
     {}, {"SCAN_COLUMNS": 1, "TILE": 16}, {"SCAN_COLUMNS": 2, "TILE": 16}, {"SCAN": False},
     {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0},
     {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2, "PYRAMID_BLOCK_C": 2},
-    {"COPY_KERNEL": False}])
+    {"COPY_KERNEL": False}, {"DERIVE_BY_CHANNEL": True},
+    {"DERIVE_BY_CHANNEL": True, "PYRAMID_BLOCK_C": 2, "TILE": 16}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -608,6 +609,7 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     (grid,) = launches["_roi_pool_kernel"].grids
     block_c, block_b, _ = tri._tiles(5, 12, 1, 1)
     assert block_c == 2 and grid == (5 * -(-12 // block_b) * 3,)  # one axis
+    monkeypatch.setattr(tri, "TILE", 64)  # the pyramid's programs: 3 channel blocks still
     for apart in (False, True):
         monkeypatch.setattr(tri, "PYRAMID_APART", apart)
         pyramid = tri.roi_spp(xd, boxes_d, (4, 2, 1))
@@ -1000,10 +1002,11 @@ COMPILE = textwrap.dedent("""
             aligned=("x_ptr", "box_ptr", "out_ptr", "arg_ptr", "C", "s_n", "s_h", "s_w"),
             warps=tri.WARPS)
     # one launch (FIRST 0), or a level derived in a launch of its own (1: the tiles of
-    # PYRAMID_APART's level 3 from 6, 256 channels)
-    for scan, columns, first, ordered, d, f, c in ((True, 1, 0, False, 1, 32, 64),
-                                                   (True, 1, 1, True, 16, 4, 32),
-                                                   (False, 16, 0, False, 1, 32, 64)):
+    # PYRAMID_APART's level 3 from 6, 256 channels); derived on tiles by channel
+    for scan, columns, first, ordered, d, f, c, by_channel in (
+            (True, 1, 0, False, 1, 32, 64, False), (True, 1, 1, True, 16, 4, 32, False),
+            (False, 16, 0, False, 1, 32, 64, False), (True, 1, 1, False, 16, 4, 32, True),
+            (True, 1, 0, False, 1, 64, 256, True)):
         compile(tri._roi_spp_kernel,
                 {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "order_ptr": "*i64",
                  "plan_ptr": "*i32", "out_ptr": "*bf16", "arg_ptr": "*i32",
@@ -1011,7 +1014,7 @@ COMPILE = textwrap.dedent("""
                         "s_w", "fine", "fine_out")},
                 dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=d, BLOCK_F=f, BLOCK_C=c,
                      BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None, FIRST=first,
-                     ORDERED=ordered))
+                     ORDERED=ordered, BY_CHANNEL=by_channel))
     # the GPU's float32 launch; bfloat16's rounding and int64 keys on a short chunk (the
     # unrolled chunk is most of the compilation time)
     for key, grad, block, chunk in (("i32", "fp32", tri.RUN_BLOCK, tri.RUN_CHUNK),
@@ -1084,6 +1087,39 @@ def test_the_hard_input_s_zeros_and_nan_decide_maxima():
     assert (out[3:40, 2:4, 2:4] < 0).all()  # NaN lost to the negative values around it
 
 
+@pytest.mark.parametrize("by_channel", [False, True])
+@pytest.mark.parametrize("apart", [False, True])
+def test_a_tie_across_steps_of_fine_bins_goes_to_the_first_pixel_in_row_major_order(by_channel,
+                                                                                   apart):
+    """Level 1 derived from level 2 a fine bin a step: fine bin 0's winner is +0.0 at row 1,
+    fine bin 1's -0.0 at row 0 (a smaller flat index, found a step later), the rest negative;
+    torchvision's scan of the whole region meets the -0.0 first."""
+    x = torch.full((1, 1, 4, 4), -1.0)
+    x[0, 0, 1, 1], x[0, 0, 0, 2] = 0.0, -0.0
+    boxes = torch.tensor([[0, 0, 0, 3, 3.0]])
+    with settings(TILE=1, PYRAMID_BLOCK_C=1, DERIVE_BY_CHANNEL=by_channel, PYRAMID_APART=apart):
+        out = tri.roi_spp(*on(x, boxes), (2, 1)).cpu()
+    assert same_bits(out, tv_pyramid(x, boxes, (2, 1)))
+    assert out[0, -1] == 0 and out[0, -1].signbit()
+
+
+@pytest.mark.parametrize("apart", [False, True])
+@pytest.mark.parametrize("tiles", [{}, {"TILE": 64, "PYRAMID_BLOCK_C": 4}])
+def test_derived_levels_on_tiles_by_channel_are_the_same_bits(tiles, apart, launches):
+    """NaN and tied zeros of both signs decide the first bins' maxima (`hard_input`); with
+    small tiles (on 8 of its channels and 24x24 of its pixels: the interpreter's time),
+    several loops over coarse and fine bins, and two channel blocks."""
+    x = hard_input()[:, :8, :24, :24] if tiles else hard_input()
+    boxes = torch.tensor(HARD_BOXES + [[0, 3.3, 4.5, 40.2, 57.7]], device=DEVICE)
+    with settings(DERIVE_BY_CHANNEL=True, PYRAMID_APART=apart, **tiles):
+        out = tri.roi_spp(x, boxes, (6, 3, 2, 1))
+    assert same_bits(out, tv_pyramid(x.cpu(), boxes.cpu(), (6, 3, 2, 1)))
+    derived = launches["_roi_spp_kernel"].constants
+    assert derived and all(launch["BY_CHANNEL"] for launch in derived)
+    if tiles:
+        assert max(launch["BLOCK_C"] for launch in derived) == 4
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
@@ -1107,7 +1143,8 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
                                      {"SCAN_COLUMNS": 4}, {"UNROLL": 1}, {"STAGES": 3},
                                      {"LONGEST_FIRST": True}, {"COPY_KERNEL": False},
                                      {"PYRAMID_APART": True}, {"PYRAMID_BLOCK_C": 64},
-                                     {"PYRAMID_BLOCK_C": 128}])
+                                     {"PYRAMID_BLOCK_C": 128}, {"DERIVE_BY_CHANNEL": True},
+                                     {"DERIVE_BY_CHANNEL": True, "PYRAMID_APART": True}])
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""

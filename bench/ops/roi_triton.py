@@ -159,8 +159,9 @@ whose channel stride of 1 Triton makes a constant; pointers and the other stride
 channels with one 16-byte load per bin (one column a step, 4 warps, no unrolling).
 `make gpu-check` tests the kernels on a GPU, and `make gpu-sweep` times the settings (scan or
 gather, columns a step, unrolling, software pipelining, channels-last or NCHW and the copy,
-tiles, warps, the programs' order, the pyramid in one launch or a launch a level, the backward
-by sort or by tiles and their blocks and chunks) side by side with torchvision.
+tiles, warps, the programs' order, the pyramid in one launch or a launch a level and its derived
+levels' tiles, the backward by sort or by tiles and their blocks and chunks) side by side with
+torchvision.
 """
 
 import functools
@@ -231,6 +232,13 @@ WARPS = 8
 # fourth sweeps) apart took 1.90 and 1.86 ms against one launch's 2.39 at 64 channels a program,
 # but one launch at 256 channels (PYRAMID_BLOCK_C) took 1.38 ms.
 PYRAMID_APART = False
+# Derived levels on tiles [channels, coarse bins, fine bins] (`_derive_level`), a channel's
+# fine bins along the lanes, instead of [coarse bins, fine bins, channels]. On an H200 (fourth
+# sweep, torch.profiler) PYRAMID_APART's three derived launches took 1.26 ms, three times its
+# launch of the finest level from the input (0.41 ms), though they read 74 MB of fine results
+# per level at most; with channels along the lanes, a warp's loads are 36 elements (144 bytes)
+# apart, a 32-byte sector each. Not timed: not the default until a GPU has (`make gpu-sweep`).
+DERIVE_BY_CHANNEL = False
 # Start the programs of the largest regions first: the box check also measures each region (its
 # scaled area within the map), a sort orders them once the check has passed (on the device it runs
 # while the host launches the pooling), and the pooling grid becomes one axis in that order, a
@@ -615,54 +623,88 @@ def _pool_level(x_ptr, out_ptr, arg_ptr, out_row, b, c, c_ok, level, row0, bin_h
 
 
 @triton.jit
+def _fold_fine(out_ptr, arg_ptr, at, mask, best, best_index, ACC: tl.constexpr,
+               AXIS: tl.constexpr):
+    """The fine results at `at` (a tile whose axis AXIS runs over a coarse bin's fine bins)
+    folded into the coarse bins' (best value, its flat index): the fine winners' maximum, and
+    among equal maxima the smallest flat index. Fine bins overlap by a row or column, so their
+    order is not the coarse bin's scan order, but the smallest flat index is the first in
+    row-major order."""
+    index = tl.load(arg_ptr + at, mask=mask, other=-1).to(tl.int64)
+    won = index >= 0
+    v = tl.load(out_ptr + at, mask=won, other=float("-inf")).to(ACC)
+    v = tl.where(won, v, float("-inf"))
+    m = tl.max(v, axis=AXIS)
+    first = tl.min(tl.where(won & (v == tl.expand_dims(m, AXIS)), index, 9223372036854775807),
+                   axis=AXIS)
+    better = (first < 9223372036854775807) & ((m > best) | ((m == best) & (first < best_index)))
+    return tl.where(better, m, best), tl.where(better, first, best_index)
+
+
+@triton.jit
 def _derive_level(x_ptr, out_ptr, arg_ptr, out_row, fine_row, fine, step, b, c, c_ok, level,
                   row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR: tl.constexpr,
                   ACC: tl.constexpr, EDGE: tl.constexpr, WIDE: tl.constexpr,
-                  BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr):
+                  BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
+                  BY_CHANNEL: tl.constexpr):
     """One level of one region from the finest level's results (fine_row: their start, per
-    channel), BLOCK_D coarse bins at a time, each from its step x step fine bins."""
+    channel), BLOCK_D coarse bins at a time, each from its step x step fine bins. Tiles are
+    [coarse bins, fine bins, channels], or with BY_CHANNEL [channels, coarse bins, fine bins]:
+    a channel's fine bins, contiguous in the outputs, then go along the lanes, where otherwise
+    channels 36 elements apart (a {6,3,2,1} pyramid) are next to each other."""
     for t0 in range(0, level * level, BLOCK_D):
         t = t0 + tl.arange(0, BLOCK_D)
         t_ok = t < level * level
         i = t // level
         j = t % level
-        best = tl.full([BLOCK_D, BLOCK_C], FLOOR, ACC)
-        best_index = tl.full([BLOCK_D, BLOCK_C], -1, tl.int64)
+        if BY_CHANNEL:
+            best = tl.full([BLOCK_C, BLOCK_D], FLOOR, ACC)
+            best_index = tl.full([BLOCK_C, BLOCK_D], -1, tl.int64)
+        else:
+            best = tl.full([BLOCK_D, BLOCK_C], FLOOR, ACC)
+            best_index = tl.full([BLOCK_D, BLOCK_C], -1, tl.int64)
         for f0 in range(0, step * step, BLOCK_F):
             f = f0 + tl.arange(0, BLOCK_F)
-            fi = i[:, None] * step + f[None, :] // step
-            fj = j[:, None] * step + f[None, :] % step
-            at = fine_row[None, None, :] + (fi * fine + fj)[:, :, None]
-            mask = ((t_ok[:, None] & (f < step * step)[None, :])[:, :, None]
-                    & c_ok[None, None, :])
-            index = tl.load(arg_ptr + at, mask=mask, other=-1).to(tl.int64)
-            won = index >= 0
-            v = tl.load(out_ptr + at, mask=won, other=float("-inf")).to(ACC)
-            v = tl.where(won, v, float("-inf"))
-            m = tl.max(v, axis=1)
-            # Fine bins overlap by a row or column, so their order is not the coarse bin's
-            # scan order: among equal maxima the smallest flat index is the first in
-            # row-major order.
-            first = tl.min(tl.where(won & (v == m[:, None, :]), index, 9223372036854775807),
-                           axis=1)
-            found = first < 9223372036854775807
-            better = found & ((m > best) | ((m == best) & (first < best_index)))
-            best = tl.where(better, m, best)
-            best_index = tl.where(better, first, best_index)
-        won = best_index >= 0
-        # Re-read the winner, whose sign a tie of +0.0 and -0.0 leaves open in m.
-        plane = best_index - (b.to(tl.int64) * C + c[None, :]) * H * W
-        at = (b.to(tl.int64) * s_n + c[None, :].to(tl.int64) * s_c
-              + (plane // W) * s_h + (plane % W) * s_w)
-        value = tl.load(x_ptr + at, mask=won & c_ok[None, :], other=0).to(ACC)
-        hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
-        ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
-        filled = (he > hs) & (we > ws)
-        value = tl.where(won, value, tl.where(filled[:, None], FLOOR, 0.0))
-        out = out_row + c[None, :] * (level * level) + t[:, None]
-        ok = t_ok[:, None] & c_ok[None, :]
-        tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
-        tl.store(arg_ptr + out, best_index.to(arg_ptr.dtype.element_ty), mask=ok)
+            fine_at = ((i[:, None] * step + f[None, :] // step) * fine
+                       + j[:, None] * step + f[None, :] % step)
+            fine_ok = t_ok[:, None] & (f < step * step)[None, :]
+            if BY_CHANNEL:
+                at = fine_row[:, None, None] + fine_at[None, :, :]
+                mask = c_ok[:, None, None] & fine_ok[None, :, :]
+                best, best_index = _fold_fine(out_ptr, arg_ptr, at, mask, best, best_index,
+                                              ACC, 2)
+            else:
+                at = fine_row[None, None, :] + fine_at[:, :, None]
+                mask = fine_ok[:, :, None] & c_ok[None, None, :]
+                best, best_index = _fold_fine(out_ptr, arg_ptr, at, mask, best, best_index,
+                                              ACC, 1)
+        if BY_CHANNEL:
+            best_index = tl.trans(best_index)
+        _store_derived(x_ptr, out_ptr, arg_ptr, out_row, best_index, t, t_ok, i, j, b, c, c_ok,
+                       level, row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC,
+                       EDGE, WIDE)
+
+
+@triton.jit
+def _store_derived(x_ptr, out_ptr, arg_ptr, out_row, best_index, t, t_ok, i, j, b, c, c_ok,
+                   level, row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w,
+                   FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
+                   WIDE: tl.constexpr):
+    """Derived bins' outputs from their winners' flat indices ([coarse bins, channels])."""
+    won = best_index >= 0
+    # Re-read the winner, whose sign a tie of +0.0 and -0.0 leaves open in the maximum.
+    plane = best_index - (b.to(tl.int64) * C + c[None, :]) * H * W
+    at = (b.to(tl.int64) * s_n + c[None, :].to(tl.int64) * s_c
+          + (plane // W) * s_h + (plane % W) * s_w)
+    value = tl.load(x_ptr + at, mask=won & c_ok[None, :], other=0).to(ACC)
+    hs, he = _bin_edges(i, row0, bin_h, H, EDGE, WIDE)
+    ws, we = _bin_edges(j, col0, bin_w, W, EDGE, WIDE)
+    filled = (he > hs) & (we > ws)
+    value = tl.where(won, value, tl.where(filled[:, None], FLOOR, 0.0))
+    out = out_row + c[None, :] * (level * level) + t[:, None]
+    ok = t_ok[:, None] & c_ok[None, :]
+    tl.store(out_ptr + out, value.to(out_ptr.dtype.element_ty), mask=ok)
+    tl.store(arg_ptr + out, best_index.to(arg_ptr.dtype.element_ty), mask=ok)
 
 
 @triton.jit(do_not_specialize=["fine", "scale_bits"])
@@ -673,7 +715,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, order_ptr, plan_ptr, out_ptr, ar
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
                     BLOCK_L: tl.constexpr, DERIVED: tl.constexpr, SCAN: tl.constexpr,
                     UNROLL: tl.constexpr, STAGES: tl.constexpr, FIRST: tl.constexpr,
-                    ORDERED: tl.constexpr):
+                    ORDERED: tl.constexpr, BY_CHANNEL: tl.constexpr):
     """All levels of one region for a block of channels, in the plan's order, which puts the
     finest level (the first of its size, whose output starts at fine_out in a row) first; each
     other level derived from it or pooled from the input. Plan rows: (level, offset of the level
@@ -700,7 +742,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, order_ptr, plan_ptr, out_ptr, ar
                 _derive_level(x_ptr, out_ptr, arg_ptr, row_start + out_off,
                               row_start + fine_out + c * (fine * fine), fine, step, b, c, c_ok,
                               level, row0, bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w,
-                              FLOOR, ACC, EDGE, WIDE, BLOCK_D, BLOCK_F, BLOCK_C)
+                              FLOOR, ACC, EDGE, WIDE, BLOCK_D, BLOCK_F, BLOCK_C, BY_CHANNEL)
         else:
             _pool_level(x_ptr, out_ptr, arg_ptr, row_start + out_off, b, c, c_ok, level, row0,
                         bin_h, col0, bin_w, C, H, W, s_n, s_c, s_h, s_w, FLOOR, ACC, EDGE, WIDE,
@@ -1284,7 +1326,7 @@ def _spp_launch(x, strides, rois, scale: int, order, out, argmax, rows: tuple, b
         out.shape[1], c, h, w, c_blocks, *strides, rows[0][0], c * rows[0][1],
         **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_D=block_d,
         BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(largest), DERIVED=derived, SCAN=SCAN,
-        UNROLL=UNROLL, STAGES=STAGES, FIRST=first, ORDERED=ordered,
+        UNROLL=UNROLL, STAGES=STAGES, FIRST=first, ORDERED=ordered, BY_CHANNEL=DERIVE_BY_CHANNEL,
         num_warps=_warps(block_c, max(block_b * block_q, block_d * block_f)),
         enable_fp_fusion=False)
 

@@ -62,7 +62,10 @@ SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
-# forward+backward (the rows every other is compared with), bfloat16. Then the choices made
+# forward+backward (the rows every other is compared with), bfloat16. Then what is not yet
+# timed: the pyramid's derived levels on tiles by channel, in one launch, apart and with the
+# largest regions first (apart, the derived levels took three times the finest level's time in
+# the fourth sweep). Then the choices made
 # after the third and fourth sweeps on an H200 (reports/examples/nvidia-h200/roi-sweeps) undone
 # one at a time: torch's channels-last copy, 128 and 64 channels a pyramid program, the backward
 # always by the sort or always by tiles (4x4, and the earlier 8x8); each level apart, two
@@ -75,7 +78,9 @@ TILES = {"GRADIENT_TILES": True}
 SORTED = {"GRADIENT_TILES": False}
 APART = {"PYRAMID_APART": True}
 LONGEST = {"LONGEST_FIRST": True}
+BY_CHANNEL = {"DERIVE_BY_CHANNEL": True}
 FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
+         (FORWARD, BY_CHANNEL), (FORWARD, APART | BY_CHANNEL), (FORWARD, LONGEST | BY_CHANNEL),
          (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 128}),
          (FORWARD, {"PYRAMID_BLOCK_C": 64}), (BACKWARD, SORTED), (BACKWARD, TILES),
          (BACKWARD, TILES | {"GRADIENT_TILE": 8}), (FORWARD, APART),
@@ -108,7 +113,7 @@ random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "HALF_BLOCK_C", "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES",
             "GRADIENT_TILES_FROM", "GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES",
-            "PYRAMID_APART", "LONGEST_FIRST", "COPY_KERNEL")
+            "PYRAMID_APART", "DERIVE_BY_CHANNEL", "LONGEST_FIRST", "COPY_KERNEL")
 # Seconds of profiles after the timings, at most (`_profile`).
 PROFILE_SECONDS = 30.0
 # The settings of each backward (the others do not change what it launches).
@@ -234,7 +239,7 @@ def _resolved(variant: dict, backward: int, kind: str, problem: tuple | None = N
               else () if tiles is None
               else ("GRADIENT_TILES_FROM",) + (SORT if tiles else GRADIENT))
     if kind != "pyramid":
-        unused += ("PYRAMID_APART", "PYRAMID_BLOCK_C")
+        unused += ("PYRAMID_APART", "PYRAMID_BLOCK_C", "DERIVE_BY_CHANNEL")
     if dtype.itemsize != 2:
         unused += ("HALF_BLOCK_C",)
     if not values["CHANNELS_LAST"]:
