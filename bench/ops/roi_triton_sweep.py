@@ -62,18 +62,17 @@ SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant). First what the goals need: the module's settings forward and
-# forward+backward (the rows every other is compared with), bfloat16. Then what is not yet
-# timed: the pyramid's derived levels on tiles by channel, in one launch, apart and with the
-# largest regions first (apart, the derived levels took three times the finest level's time in
-# the fourth sweep). Then the choices made
-# after the third and fourth sweeps on an H200 (reports/examples/nvidia-h200/roi-sweeps) undone
-# one at a time: torch's channels-last copy, 128 and 64 channels a pyramid program, the backward
-# always by the sort or always by tiles (4x4, and the earlier 8x8); each level apart, two
-# columns a step, smaller and larger tiles (2048 elements hold 8 of the pyramid's bins at 256
-# channels; 1024 at 128 channels, 8 bins too, took about as long), bfloat16's pyramid at 128
-# channels, bfloat16's roi_pool at 64. Then the
-# third sweep's list: the largest regions' programs first, the backward's tiles, chunks and
-# stages, the settings before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
+# forward+backward (the rows every other is compared with), bfloat16. Then what is not yet timed:
+# the pyramid's derived levels on tiles by channel, in one launch, apart and with the largest
+# regions first (apart, the derived levels took three times the finest level's time in the fourth
+# sweep). Then the choices made after the third and fourth sweeps on an H200
+# (reports/examples/nvidia-h200/roi-sweeps) undone one at a time: torch's channels-last copy, 128
+# and 64 channels a pyramid program, the backward always by the sort or always by tiles (4x4, and
+# the earlier 8x8); each level apart, two columns a step, smaller and larger tiles (2048 elements
+# hold 8 of the pyramid's bins at 256 channels; 1024 at 128 channels, 8 bins too, took about as
+# long), bfloat16's pyramid at 128 channels, bfloat16's roi_pool at 64. Then the third sweep's
+# list: the largest regions' programs first, the backward's tiles, chunks and stages, the settings
+# before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
 TILES = {"GRADIENT_TILES": True}
 SORTED = {"GRADIENT_TILES": False}
 APART = {"PYRAMID_APART": True}
