@@ -515,19 +515,6 @@ def launches(monkeypatch):
     return kernels
 
 
-@pytest.mark.parametrize("dtype, block_c", [(torch.float32, 2), (torch.bfloat16, 4),
-                                            (torch.float16, 4), (torch.float64, 2)])
-def test_a_half_type_s_programs_take_the_channels_of_as_many_bytes(dtype, block_c, launches,
-                                                                    monkeypatch):
-    monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
-    monkeypatch.setattr(tri, "HALF_BLOCK_C", 4)
-    x = torch.randn(2, 8, 9, 10, generator=torch.Generator().manual_seed(6)).to(dtype)
-    boxes = torch.tensor([[0, 1, 1, 7, 8], [1, 0, 2, 9, 6.0]]).to(dtype)
-    out = tri.roi_pool(*on(x, boxes), (3, 2))
-    assert [launch["BLOCK_C"] for launch in launches["_roi_pool_kernel"].constants] == [block_c]
-    assert same_bits(out, cpu.roi_pool(x, boxes, (3, 2)))
-
-
 def test_pyramid_is_one_launch_deriving_the_levels_that_divide_the_finest(launches):
     x = torch.randn(1, 4, 30, 40).relu()  # many tied zeros
     boxes = torch.tensor([[0, 0, 0, 39, 29], [0, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
@@ -635,36 +622,6 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     x.requires_grad_()
     (theirs,) = torch.autograd.grad(tv(x, boxes, (3, 4)), x, grad)
     assert same_bits(ours, theirs)
-
-
-@pytest.mark.parametrize("op", ["pool", "spp"])
-def test_the_copy_is_launched_before_the_box_check_and_the_pooling_after(op, monkeypatch):
-    """The device copies while the host waits for the check; nothing is copied where nothing
-    is pooled."""
-    monkeypatch.setattr(tri, "COPY_KERNEL", True)
-    order = []
-
-    class Logged(_Launches):
-        def __getitem__(self, grid):
-            order.append(self.name)
-            return super().__getitem__(grid)
-
-    for name in ("_channels_last_kernel", "_check_kernel", "_roi_pool_kernel",
-                 "_roi_spp_kernel"):
-        logged = Logged(getattr(tri, name))
-        logged.name = name
-        monkeypatch.setattr(tri, name, logged)
-    if op == "pool":
-        call, pooled, reference = tri.roi_pool, "_roi_pool_kernel", tv
-    else:
-        call, pooled, reference = tri.roi_spp, "_roi_spp_kernel", tv_pyramid
-    x, boxes = torch.randn(2, 3, 8, 8), torch.tensor([[0, 1, 1, 6, 5.0], [1, 0, 2, 7, 7]])
-    out = call(*on(x, boxes), (3, 2))
-    assert order == ["_channels_last_kernel", "_check_kernel", pooled]
-    assert same_bits(out, reference(x, boxes, (3, 2)))
-    order.clear()
-    call(*on(x, torch.empty(0, 5)), (3, 2))
-    assert order == []  # no region: no check either
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16, torch.float64])
@@ -824,10 +781,6 @@ def test_the_sweep_checks_each_variant_before_timing_it(monkeypatch):
     wide = {"PYRAMID_BLOCK_C": 2 * tri.PYRAMID_BLOCK_C}
     assert sweep._resolved(wide, 0, "pool") == sweep._resolved({}, 0, "pool")
     assert sweep._resolved(wide, 0, "pyramid") != sweep._resolved({}, 0, "pyramid")
-    # nor are a 2-byte dtype's of a float32 launch
-    half, bf16 = {"HALF_BLOCK_C": 2 * tri.HALF_BLOCK_C}, {"dtype": "bfloat16"}
-    assert sweep._resolved(half, 0, "pool") == sweep._resolved({}, 0, "pool")
-    assert sweep._resolved(half | bf16, 0, "pool") != sweep._resolved(bf16, 0, "pool")
     # a backward's launch: the sort's settings where it sorts, the tiles' where it tiles, both
     # where the density of the terms decides
     for forced, sort, tiles in ((False, False, True), (True, True, False), (None, False, False)):

@@ -12,9 +12,7 @@ a GPU, on float64 it is), each product rounded on its own (the kernels are compi
 multiply-adds). The host does no arithmetic on the boxes: one small kernel checks them (non-finite,
 batch index, coordinate limit, float16 spans whose bin size would be infinite; the messages and
 order of `bench.ops.roi`) and finds the largest region, which sizes the tiles, and one transfer
-brings that back. A call is then three launches and one synchronisation (the channels-last copy,
-launched first so that the device copies while the host waits; the check; the pooling, launched
-after the wait); computing the edges with
+brings that back. A call is then three launches and one synchronisation; computing the edges with
 torch ops, as the first version did, took about 100 small launches and 5 synchronisations, a cost
 per call that did not depend on the work (on an H200: 1.27 ms at 16 regions, 1.67 ms at 512;
 torchvision 0.06 and 0.15 ms).
@@ -140,18 +138,18 @@ Two later calls on one H200 (same software; roi-sweeps, the third and fourth, at
 8e0ea21). The tests: 25 of the harness's CUDA tests passed; of the Triton kernels' CUDA-only tests
 13 of 16 passed before the first call's limit, and all 18 of the second's (its settings test
 then tried COPY_KERNEL off, PYRAMID_BLOCK_C 64 and 256), then 35 of the other 77 compiled, before
-its limit, none failing. Our channels-last copy, 256 channels a pyramid program, 128 of a 2-byte
-dtype a roi_pool program and the backward by tiles of 4x4 where the terms are dense
-(GRADIENT_TILES) became the defaults after the third and fourth (above): the fourth sweep timed
-each as a variant beside the others (and the copy launched before the box check's wait is not
-timed). Its
+its limit, none failing. Our channels-last copy and 256 channels a pyramid program became the
+defaults after the third and fourth (above), and the backward by tiles of 4x4 where the terms
+are dense (GRADIENT_TILES): the fourth sweep timed each as a variant beside the others. Its
 device-time medians over torchvision's, fp32: forward 1.62x at 512 regions on 256x50x50 (0.161
 against 0.100 ms; the pooling kernel alone 0.050 ms by torch.profiler, the rest the box check's
 wait and the host's launches; 2.38x in the third sweep), 0.75x at 2000 on 512x38x50, 0.77x at
 1000 on the FPN map; the pyramid 1.38 ms, 1.93x one torchvision 7x7 call, 0.16x torchvision per
 level. Forward and backward: 5.2x at 512 regions (the sort), 1.92x at 2000 (tiles; the sort
-3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.01x our float32 at
-128 channels a program (HALF_BLOCK_C; 1.10x at 64).
+3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.10x our float32: its
+pooling kernel alone took longer than float32's (0.429 and 0.419 ms against 0.380 and 0.390, by
+torch.profiler), and 128 channels a program (the same bytes a pixel) left it as it was (0.430
+and 0.436), which points to a scan bound by its loads' latency rather than their bytes.
 
 Compiled here for sm_90 (Triton 3.8) as a launch on 256 float32 channels sees it (channels-last,
 whose channel stride of 1 Triton makes a constant; pointers and the other strides multiples of
@@ -233,11 +231,13 @@ WARPS = 8
 # but one launch at 256 channels (PYRAMID_BLOCK_C) took 1.38 ms.
 PYRAMID_APART = False
 # Derived levels on tiles [channels, coarse bins, fine bins] (`_derive_level`), a channel's
-# fine bins along the lanes, instead of [coarse bins, fine bins, channels]. On an H200 (fourth
-# sweep, torch.profiler) PYRAMID_APART's three derived launches took 1.26 ms, three times its
-# launch of the finest level from the input (0.41 ms), though they read 74 MB of fine results
-# per level at most; with channels along the lanes, a warp's loads are 36 elements (144 bytes)
-# apart, a 32-byte sector each. Not timed: not the default until a GPU has (`make gpu-sweep`).
+# fine bins along the lanes (runs of `step` elements, a finest row apart), instead of [coarse
+# bins, fine bins, channels]. On an H200 (fourth sweep, torch.profiler) PYRAMID_APART's three
+# derived launches took 1.26 ms, three times its launch of the finest level from the input
+# (0.41 ms), though they read 74 MB of fine results per level at most; with channels along the
+# lanes, a warp's loads are 36 elements (144 bytes) apart, a 32-byte sector each. In one launch
+# (the default) the derived levels' share was not measured. Not timed: not the default until a
+# GPU has (`make gpu-sweep`).
 DERIVE_BY_CHANNEL = False
 # Start the programs of the largest regions first: the box check also measures each region (its
 # scaled area within the map), a sort orders them once the check has passed (on the device it runs
@@ -276,12 +276,6 @@ GRADIENT_BLOCK_C = 32
 GRADIENT_STAGES = None
 # 64 float32 channels are 256 contiguous bytes per pixel.
 MAX_BLOCK_C = 64
-# A roi_pool program's channels in a 2-byte dtype (float16, bfloat16), at most: the same 256 bytes
-# a pixel. On an H200, bfloat16 at 128 against 64 (third and fourth sweeps): 0.140 and 0.170 ms
-# against 0.141 and 0.230 at 512 regions on 256x50x50, 0.406 and 0.452 against 0.409 and 0.466 at
-# 2000 on 512x38x50, 0.652 and 0.552 against 0.673 and 0.603 on the FPN map; never slower, mostly
-# within a sweep's noise.
-HALF_BLOCK_C = 128
 # The channels a program of the pyramid kernel takes, at most. In the fourth sweep on an H200
 # (reports/examples/nvidia-h200/roi-sweeps) the pyramid {6,3,2,1} of 1000 regions on the FPN map
 # (256 channels) took 1.38 ms with 256, 2.48 with 128 and 2.36 with 64. A tile then holds 8 of
@@ -650,8 +644,9 @@ def _derive_level(x_ptr, out_ptr, arg_ptr, out_row, fine_row, fine, step, b, c, 
     """One level of one region from the finest level's results (fine_row: their start, per
     channel), BLOCK_D coarse bins at a time, each from its step x step fine bins. Tiles are
     [coarse bins, fine bins, channels], or with BY_CHANNEL [channels, coarse bins, fine bins]:
-    a channel's fine bins, contiguous in the outputs, then go along the lanes, where otherwise
-    channels 36 elements apart (a {6,3,2,1} pyramid) are next to each other."""
+    a channel's fine bins (in the outputs, runs of `step` a finest row apart) then go along the
+    lanes, where otherwise channels 36 elements apart (a {6,3,2,1} pyramid) are next to each
+    other."""
     for t0 in range(0, level * level, BLOCK_D):
         t = t0 + tl.arange(0, BLOCK_D)
         t_ok = t < level * level
@@ -918,7 +913,7 @@ if INTERPRETED:
     # The interpreter pays per program and per operation, hardly per element: it gets large
     # tiles holding all of a region's bins, so that a region is one program with few loop trips.
     TILE, PIXELS_FIRST, RUN_BLOCK, SCAN_COLUMNS, MAX_BLOCK_C = 1 << 16, False, 4096, 1 << 20, 1024
-    PYRAMID_BLOCK_C = HALF_BLOCK_C = MAX_BLOCK_C
+    PYRAMID_BLOCK_C = MAX_BLOCK_C
     GRADIENT_TILE, GRADIENT_BLOCK_C = 1 << 10, 1024
 
 
@@ -1070,13 +1065,6 @@ def _laid_out(input: torch.Tensor):
     return x, x.stride()
 
 
-def _before_the_check(input: torch.Tensor, launch):
-    """The input laid out (`_laid_out`) where the pooling will launch, else (None, None): done
-    before the box check's wait, so that the device copies while the host waits, instead of
-    waiting for the host to launch the copy after it. Not timed."""
-    return _laid_out(input) if launch else (None, None)
-
-
 def _gather_gradient(index: torch.Tensor, grad: torch.Tensor, size: int) -> torch.Tensor:
     """[size]: grad summed per flat index (-1: no gradient, as in torchvision), each index's
     terms in their order in `index`."""
@@ -1201,8 +1189,7 @@ def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, 
     _, c, h, w = x.shape
     ph, pw = output_size
     block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
-                                       _bin_bound(width, pw, w),
-                                       HALF_BLOCK_C if x.element_size() == 2 else None)
+                                       _bin_bound(width, pw, w))
     groups, c_blocks = _cdiv(ph * pw, block_b), _cdiv(c, block_c)
     grid, order_ptr, ordered = _grid(rois, groups, c_blocks, order)
     _roi_pool_kernel[grid](
@@ -1218,13 +1205,12 @@ class _RoIPool(torch.autograd.Function):
         n, c, h, w = input.shape
         ph, pw = output_size
         k = rois.shape[0]
-        launch = k * c and h * w
-        x, strides = _before_the_check(input, launch)
-        out, argmax = _outputs((k, c, ph, pw), launch, input)
         rois, scale, height, width, order = _checked(input, rois, spatial_scale)
+        launch = k * c and h * w
+        out, argmax = _outputs((k, c, ph, pw), launch, input)
         if launch:
-            _pool_launch(x, strides, rois, scale, order, out, argmax, output_size, height,
-                         width, c * ph * pw, 0)
+            _pool_launch(*_laid_out(input), rois, scale, order, out, argmax, output_size,
+                         height, width, c * ph * pw, 0)
         _save(ctx, argmax, rois, input, scale, (output_size,))
         return out
 
@@ -1336,16 +1322,16 @@ class _RoISPP(torch.autograd.Function):
     def forward(ctx, input, rois, levels, spatial_scale):
         n, c, h, w = input.shape
         k = rois.shape[0]
+        rois, scale, height, width, order = _checked(input, rois, spatial_scale)
         plan, first_fine = _plan(levels)
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
-        x, strides = _before_the_check(input, launch)
         out, argmax = _outputs((k, row_len), launch, input)
-        rois, scale, height, width, order = _checked(input, rois, spatial_scale)
         if launch and PYRAMID_APART:
-            _pyramid_apart(x, strides, rois, scale, order, out, argmax, plan, first_fine,
+            _pyramid_apart(*_laid_out(input), rois, scale, order, out, argmax, plan, first_fine,
                            height, width)
         elif launch:
+            x, strides = _laid_out(input)
             # Tiles sized for the levels pooled from the input. A region whose edges do not
             # allow a derivation pools the level from the input with these tiles too: where the
             # tile has room (the interpreter's; on a GPU, few channels), a scan's steps may take

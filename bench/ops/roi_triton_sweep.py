@@ -70,9 +70,9 @@ FORWARD, BACKWARD = 0, 1
 # and 64 channels a pyramid program, the backward always by the sort or always by tiles (4x4, and
 # the earlier 8x8); each level apart, two columns a step, smaller and larger tiles (2048 elements
 # hold 8 of the pyramid's bins at 256 channels; 1024 at 128 channels, 8 bins too, took about as
-# long), bfloat16's pyramid at 128 channels, bfloat16's roi_pool at 64. Then the third sweep's
-# list: the largest regions' programs first, the backward's tiles, chunks and stages, the settings
-# before UNROLL 4 and WARPS 8 were chosen, the gather kernel, NCHW reads.
+# long), bfloat16's pyramid at 128 channels. Then the third sweep's list: the largest regions'
+# programs first, the backward's tiles, chunks and stages, the settings before UNROLL 4 and WARPS 8
+# were chosen, the gather kernel, NCHW reads.
 TILES = {"GRADIENT_TILES": True}
 SORTED = {"GRADIENT_TILES": False}
 APART = {"PYRAMID_APART": True}
@@ -85,7 +85,6 @@ FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
          (BACKWARD, TILES | {"GRADIENT_TILE": 8}), (FORWARD, APART),
          (FORWARD, {"SCAN_COLUMNS": 2}), (FORWARD, {"TILE": 1024}), (FORWARD, {"TILE": 4096}),
          (FORWARD, {"dtype": "bfloat16", "PYRAMID_BLOCK_C": 128}),
-         (FORWARD, {"dtype": "bfloat16", "HALF_BLOCK_C": 64}),
          (FORWARD, LONGEST), (FORWARD, APART | LONGEST),
          (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 64}),
          (BACKWARD, TILES | {"GRADIENT_BLOCK_C": 128}),
@@ -110,7 +109,7 @@ THEN = [(FORWARD, {"SCAN_COLUMNS": cols, "UNROLL": unroll, "STAGES": stages,
             (4, 8), (True, False))]
 random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
-            "HALF_BLOCK_C", "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES",
+            "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES",
             "GRADIENT_TILES_FROM", "GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES",
             "PYRAMID_APART", "DERIVE_BY_CHANNEL", "LONGEST_FIRST", "COPY_KERNEL")
 # Seconds of profiles after the timings, at most (`_profile`).
@@ -239,8 +238,6 @@ def _resolved(variant: dict, backward: int, kind: str, problem: tuple | None = N
               else ("GRADIENT_TILES_FROM",) + (SORT if tiles else GRADIENT))
     if kind != "pyramid":
         unused += ("PYRAMID_APART", "PYRAMID_BLOCK_C", "DERIVE_BY_CHANNEL")
-    if dtype.itemsize != 2:
-        unused += ("HALF_BLOCK_C",)
     if not values["CHANNELS_LAST"]:
         unused += ("COPY_KERNEL",)
     for name in unused:
