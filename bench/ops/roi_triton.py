@@ -205,7 +205,7 @@ CHANNELS_LAST = True
 # channels) instead of torch's: on an H200 (third and fourth sweeps, torch.profiler) torch's copy
 # of the FPN map (2x256x200x272 float32) took 0.19 ms, 1.2 TB/s of reads and writes, ours 0.056
 # ms, 4.0 TB/s, and on the smaller maps 0.004-0.006 ms against 0.010-0.015. The whole forward
-# there moved less, and within the noise of a sweep: at 1000 regions on the FPN map 0.549 and
+# moved less, and not always the same way: at 1000 regions on the FPN map 0.549 and
 # 0.590 ms against 0.630 and 0.615 with torch's copy, at 2000 on 512x38x50 0.494 and 0.433
 # against 0.456 and 0.456, at 512 on 256x50x50 0.161 and 0.307 against 0.208 and 0.238.
 COPY_KERNEL = True
@@ -225,8 +225,8 @@ WARPS = 8
 # `_roi_pool_kernel`, a program per (region, group of bins, block of channels) as for roi_pool;
 # a derived level with all of a channel block's coarse bins and their fine bins in one step. In
 # one launch, a program takes all of a region's finest bins for its channels: the 36 of a
-# {6,3,2,1} pyramid in two tiles of 32 bins one after the other on an H200 (the second with 4
-# bins busy), then the coarser levels one coarse bin at a time (14 steps). On an H200 (third and
+# {6,3,2,1} pyramid of 256 channels in five tiles of 8 bins one after the other on a GPU (the
+# last with 4 bins busy), then the coarser levels one coarse bin at a time. On an H200 (third and
 # fourth sweeps) apart took 1.90 and 1.86 ms against one launch's 2.39 at 64 channels a program,
 # but one launch at 256 channels (PYRAMID_BLOCK_C) took 1.38 ms.
 PYRAMID_APART = False
