@@ -353,16 +353,13 @@ def test_the_backward_goes_by_tiles_where_the_gradient_terms_are_dense(regions, 
 
 
 @pytest.mark.parametrize("op", ["pool", "spp"])
-def test_the_forward_s_choice_of_backward_is_the_one_that_runs(op, monkeypatch):
+def test_the_forward_s_choice_of_backward_is_the_one_that_runs(op, launches, monkeypatch):
     """4 regions of a 7x7 grid on 2 images of 4x6 pixels are 196 terms, 4 a pixel: by tiles at a
     threshold of 4, by the sort at 5; the pyramid's 4 x 50 terms alike. The forward chooses (the
     threshold changed before the backward changes nothing); either way the gradient is our CPU
     operator's."""
     monkeypatch.setattr(tri, "GRADIENT_TILES", None)
-    kernels = {name: _Launches(getattr(tri, name))
-               for name in ("_tile_gradient_kernel", "_run_sum_kernel")}
-    for name, stub in kernels.items():
-        monkeypatch.setattr(tri, name, stub)
+    kernels = {name: launches[name] for name in ("_tile_gradient_kernel", "_run_sum_kernel")}
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(2, 3, 4, 6, generator=gen)
     boxes = torch.tensor([[0, 0, 0, 5, 3], [1, 1, 0, 4, 3], [0, 2, 1, 5, 2], [1, 0, 0, 2, 2.0]])
@@ -509,7 +506,8 @@ class _Launches:
 @pytest.fixture
 def launches(monkeypatch):
     kernels = {name: _Launches(getattr(tri, name))
-               for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel")}
+               for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel",
+                            "_tile_gradient_kernel")}
     for name, stub in kernels.items():
         monkeypatch.setattr(tri, name, stub)
     return kernels
