@@ -883,8 +883,10 @@ def test_the_sweep_s_goals_are_the_ratios_of_the_module_settings_and_the_fastest
             row(pool, 1.6, 4.0, dtype="bfloat16"),
             row(pyramid, 3.0, 12.0), row(pyramid, 10.0, 12.0, TILE=1024)]
     log = io.StringIO()
-    sweep.goals(rows, out=log)
+    elsewhere = "pool-small-r2000-o7"  # a job's own case: no goal of the sweep's
+    sweep.goals(rows + [row(elsewhere, 1.0, 2.0)], sweep.CASES, out=log)
     text = log.getvalue()
+    assert elsewhere not in text
     assert (f"{pool} forward / torchvision's, goal <= 1.0 (0.8): 0.50 (module settings), "
             "0.25 (fastest variant)") in text
     assert (f"{pool} forward+backward / torchvision's, goal <= 1.5: 1.20 (module settings), "
@@ -895,6 +897,55 @@ def test_the_sweep_s_goals_are_the_ratios_of_the_module_settings_and_the_fastest
     # bfloat16 over our float32 module settings (2 ms)
     assert (f"{pool} bfloat16 / our float32, goal <= 0.67 (1.5x faster): 0.80 (module settings), "
             "0.80 (fastest variant)") in text
+
+
+def test_a_sweep_job_of_its_own_cases_runs_on_those_alone(monkeypatch):
+    from bench.ops import roi_triton_sweep as sweep
+    from bench.suites.roi_spp_pooling import Case, Inputs
+
+    def small(case, device, dtype):  # 4 regions on 2 images of 12x12 pixels, whatever the case
+        x = torch.randn(2, 3, 12, 12, generator=torch.Generator().manual_seed(0))
+        boxes = torch.tensor([[0, 0, 0, 11, 11], [1, 2, 3, 9, 7.5]] * 2)
+        return Inputs(*on(x, boxes, torch.randn(4, 3, 7, 7)), 1.0)
+
+    monkeypatch.setattr(sweep, "make_inputs", small)
+    monkeypatch.setattr(sweep, "_timer", lambda device: lambda fn: 1.0)
+    monkeypatch.setattr(sweep, "profile_step", lambda fn, device: {"operators": []})
+    mine, own = Case("pool", "small", 16, 7), Case("pool", "small", 32, 7)
+    rows = sweep.sweep([mine], [(0, {}), (1, SORT, (own,)), (1, {"GRADIENT_TILES": True}, (own,))],
+                       DEVICE, budget=600, out=io.StringIO())
+    assert [(row["case"], row["mode"], row["gradient"]) for row in rows] == [
+        (mine.id, "forward", None), (own.id, "forward_backward", "sort"),
+        (own.id, "forward_backward", "tiles")]
+    assert all(row["exact"] for row in rows)
+    assert rows[1]["terms_per_pixel"] == 4 * 49 / (2 * 12 * 12)
+
+
+def test_the_sweep_sets_the_backward_s_two_kinds_side_by_side_by_density(monkeypatch):
+    from bench.ops import roi_triton_sweep as sweep
+
+    def row(case, density, gradient, ms, exact=True, **variant):
+        return {"case": case, "mode": "forward_backward", "dtype": "float32", "exact": exact,
+                "variant": variant, "ms": ms, "terms_per_pixel": density, "gradient": gradient}
+
+    monkeypatch.setattr(tri, "GRADIENT_TILES_FROM", 12)
+    rows = [row("dense", 19.6, "sort", 3.0, GRADIENT_TILES=False),
+            row("dense", 19.6, "tiles", 1.5),  # the module settings' choice there
+            row("dense", 19.6, "tiles", 0.1, GRADIENT_TILES=True, GRADIENT_TILE=8),  # not its own
+            row("sparse", 5.0, "tiles", 0.1, exact=False, GRADIENT_TILES=True),  # not exact
+            row("sparse", 5.0, "tiles", 1.2, GRADIENT_TILES=True),
+            row("sparse", 5.0, "sort", 1.0),
+            row("alone", 9.8, "sort", 2.0)]  # one kind only: nothing to set beside it
+    log = io.StringIO()
+    sweep.densities(rows, out=log)
+    assert log.getvalue().splitlines()[1:] == [
+        "  sparse                       5.0 terms a pixel: sort 1.000 ms, tiles 1.200 ms (1.20x); "
+        "faster: sort, chosen: sort",
+        "  dense                       19.6 terms a pixel: sort 3.000 ms, tiles 1.500 ms (0.50x); "
+        "faster: tiles, chosen: tiles"]
+    log = io.StringIO()
+    sweep.densities(rows[-1:], out=log)
+    assert log.getvalue() == ""
 
 
 COMPILE = textwrap.dedent("""

@@ -264,8 +264,8 @@ RUN_CHUNK = 16
 # 1.77 and 2.04 ms of forward+backward against the sort's 3.42 and 3.57 at 2000 regions on
 # 2x512x38x50 (26 terms a pixel), 1.91 and 1.94 against 1.56 and 1.48 on the FPN map with 1000
 # (0.45), 1.50 and 1.05 against 1.09 and 1.08 at 512 on 2x256x50x50 (5). The threshold, 12,
-# about the geometric middle of 5 and 26, is a guess: no case between was timed. Tiles of 8x8
-# took 2.95 and 2.80 ms at 2000 regions.
+# about the geometric middle of 5 and 26, is a guess: no case between was timed (the sweep's
+# DENSITY cases are four between). Tiles of 8x8 took 2.95 and 2.80 ms at 2000 regions.
 GRADIENT_TILES = None
 GRADIENT_TILES_FROM = 12
 GRADIENT_TILE = 4
@@ -1138,15 +1138,19 @@ def _tile_gradient(argmax: torch.Tensor, grad: torch.Tensor, rois: torch.Tensor,
     return out
 
 
+def _terms_per_pixel(regions: int, grids: tuple, shape) -> float:
+    """The gradient terms (regions x bins) per pixel of the input's images; 0 without pixels."""
+    n, _, h, w = shape
+    return regions * sum(ph * pw for ph, pw in grids) / (n * h * w) if n * h * w else 0.0
+
+
 def _by_tiles(regions: int, grids: tuple, shape) -> bool:
     """Whether the backward goes by tiles (GRADIENT_TILES; where None, by the density of the
-    gradient terms on the input)."""
+    gradient terms on the input; never without terms)."""
     if GRADIENT_TILES is not None:
         return GRADIENT_TILES
-    n, _, h, w = shape
-    pixels = n * h * w
-    return pixels > 0 and regions * sum(ph * pw for ph, pw in grids) >= \
-        GRADIENT_TILES_FROM * pixels
+    density = _terms_per_pixel(regions, grids, shape)
+    return density > 0 and density >= GRADIENT_TILES_FROM
 
 
 def _save(ctx, argmax, rois, input, scale: int, grids: tuple) -> None:

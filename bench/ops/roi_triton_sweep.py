@@ -14,7 +14,8 @@ the run's measured copy bandwidth it reached with the RoI suite's minimal traffi
 After all timings (a CUDA profile may leave hooks that slow what is timed after it), each timed
 row's variant is profiled once by torch.profiler, for 30 s at most: where one more call's time
 went, its top four kernels by device time (the copy, the sort, each launch of ours; a profile that
-fails is reported). The cases are the RoI suite's goal cases. Each variant runs on every case
+fails is reported). The cases are the RoI suite's goal cases (and, for the backward's two kinds,
+four of other densities: `densities` sets them side by side). Each variant runs on every case
 before the next starts: the ones most worth knowing first, then combinations in a seeded random
 order; a launch already run is not run again, and none is started after `--budget` seconds (a new
 kernel shape compiles once, about a second), so the call fits the GPU machine's lease. `--json` is
@@ -23,7 +24,7 @@ issue's goals: the ratios of the module settings and of the fastest exact varian
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs eight variants (six forward, two backward) on two tiny cases, on CPU tensors too
+`--smoke` runs ten variants (six forward, four backward) on three tiny cases, on CPU tensors too
 (through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
 clock: it checks the script, not the kernels' speed.
 """
@@ -61,11 +62,12 @@ CASES = (Case("pool", "small", 512, 7), Case("pool", "vgg16-conv5", 2000, 7),
 SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
-# Jobs (mode, variant). First what the goals need: the module's settings forward and
-# forward+backward (the rows every other is compared with), bfloat16. Then what is not yet timed:
-# the pyramid's derived levels on tiles by channel, in one launch, apart and with the largest
-# regions first (apart, the derived levels took three times the finest level's time in the fourth
-# sweep). Then the choices made after the third and fourth sweeps on an H200
+# Jobs (mode, variant), or (mode, variant, cases) for a job of its own cases. First what the goals
+# need: the module's settings forward and forward+backward (the rows every other is compared
+# with), bfloat16. Then what is not yet timed: the pyramid's derived levels on tiles by channel,
+# in one launch, apart and with the largest regions first (apart, the derived levels took three
+# times the finest level's time in the fourth sweep); the backward's two kinds at the densities
+# of DENSITY. Then the choices made after the third and fourth sweeps on an H200
 # (reports/examples/nvidia-h200/roi-sweeps) undone one at a time: torch's channels-last copy, 128
 # and 64 channels a pyramid program, the backward always by the sort or always by tiles (4x4, and
 # the earlier 8x8); each level apart, two columns a step, smaller and larger tiles (2048 elements
@@ -78,8 +80,15 @@ SORTED = {"GRADIENT_TILES": False}
 APART = {"PYRAMID_APART": True}
 LONGEST = {"LONGEST_FIRST": True}
 BY_CHANNEL = {"DERIVE_BY_CHANNEL": True}
+# Where the backward's tiles should take over from the sort (GRADIENT_TILES_FROM, 12 terms a
+# pixel, a guess): densities between the two timed so far, 5 terms a pixel (pool-small-r512,
+# about even) and 26 (pool-vgg16-conv5-r2000, tiles 1.8x faster): 6.6, 9.8, 12.9 and 19.6.
+# `densities` sets out the two kinds side by side.
+DENSITY = (Case("pool", "vgg16-conv5", 512, 7), Case("pool", "small", 1000, 7),
+           Case("pool", "vgg16-conv5", 1000, 7), Case("pool", "small", 2000, 7))
 FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
          (FORWARD, BY_CHANNEL), (FORWARD, APART | BY_CHANNEL), (FORWARD, LONGEST | BY_CHANNEL),
+         (BACKWARD, SORTED, DENSITY), (BACKWARD, TILES, DENSITY),
          (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 128}),
          (FORWARD, {"PYRAMID_BLOCK_C": 64}), (BACKWARD, SORTED), (BACKWARD, TILES),
          (BACKWARD, TILES | {"GRADIENT_TILE": 8}), (FORWARD, APART),
@@ -248,17 +257,20 @@ def _resolved(variant: dict, backward: int, kind: str, problem: tuple | None = N
 def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
           save=lambda rows: None) -> list[dict]:
     """jobs: (FORWARD or BACKWARD, variant), each run over every case before the next one
-    starts. A variant's "dtype" (a torch dtype's name) is the inputs' (default float32), its
-    other keys module settings; a launch already run is not run again. The rows go into `rows`
-    (a new list if None), handed to `save` after each one: an interrupted sweep keeps them."""
+    starts, or (FORWARD or BACKWARD, variant, its own cases). A variant's "dtype" (a torch
+    dtype's name) is the inputs' (default float32), its other keys module settings; a launch
+    already run is not run again. The rows go into `rows` (a new list if None), handed to `save`
+    after each one: an interrupted sweep keeps them."""
     timer, start = _timer(device), time.perf_counter()
     rows = [] if rows is None else rows
     copy = peak_bandwidth(device) if device == "cuda" else math.nan
-    inputs = {case: make_inputs(case, device, torch.float32) for case in cases}
+    runs = [(job[:2], case) for job in jobs for case in (job[2] if len(job) > 2 else cases)]
+    inputs = {case: make_inputs(case, device, torch.float32)
+              for case in dict.fromkeys(case for _, case in runs)}
     references, theirs, traffic, done, timed = {}, {}, {}, set(), []
-    problems = {case: (inputs[case].boxes.shape[0], _grids(case), inputs[case].x.shape)
-                for case in cases}
-    for (backward, variant), case in itertools.product(jobs, cases):
+    problems = {case: (data.boxes.shape[0], _grids(case), data.x.shape)
+                for case, data in inputs.items()}
+    for (backward, variant), case in runs:
         launch = case, _resolved(variant, backward, case.kind, problems[case])
         if launch in done:
             continue
@@ -286,8 +298,11 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
             except Exception as failure:  # a variant that does not compile or launch: the next
                 error, exact, ms = _first_line(failure, 200), False, math.nan
         share = traffic[key] / (ms * 1e-3) / copy
+        tiles = dict(launch[1][2]).get("GRADIENT_TILES")  # as resolved for this case
         rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
                      "variant": variant, "exact": exact, "ms": ms,
+                     "terms_per_pixel": tri._terms_per_pixel(*problems[case]),
+                     "gradient": ("sort", "tiles")[tiles] if backward else None,
                      "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
                      "fraction_of_copy": share, "error": error, "kernels": None})
         save(rows)
@@ -349,9 +364,9 @@ def _kernels(fn, device: str) -> list[dict] | str:
         "no kernels recorded"
 
 
-def goals(rows: list[dict], out=sys.stdout) -> None:
-    """The issue's speed goals, from the rows of the module settings and of the fastest exact
-    variant of each case, mode and dtype."""
+def goals(rows: list[dict], cases, out=sys.stdout) -> None:
+    """The issue's speed goals on `cases` (the sweep's, not a job's own), from the rows of the
+    module settings and of the fastest exact variant of each case, mode and dtype."""
     def pick(case, mode="forward", dtype="float32"):
         mine = [r for r in rows if (r["case"], r["mode"], r["dtype"]) == (case, mode, dtype)
                 and r["exact"]]
@@ -367,7 +382,7 @@ def goals(rows: list[dict], out=sys.stdout) -> None:
                 for which, row in zip(("module settings", "fastest variant"), pair)]
 
     print("goals (time over time):", file=out)
-    for case in dict.fromkeys(r["case"] for r in rows):
+    for case in (case.id for case in cases):
         line(f"{case} forward / torchvision's", "<= 1.0 (0.8)",
              ratio(pick(case), lambda r: r["torchvision_ms"]))
         line(f"{case} forward+backward / torchvision's", "<= 1.5",
@@ -383,6 +398,27 @@ def goals(rows: list[dict], out=sys.stdout) -> None:
              ratio(pick(BF16.id, dtype="bfloat16"), lambda r: fp32["ms"]))
 
 
+def densities(rows: list[dict], out=sys.stdout) -> None:
+    """The backward by the sort and by tiles (each at the module's other settings) side by side,
+    case by case in order of the density of the gradient terms: where tiles should take over."""
+    kinds = {}
+    for r in rows:
+        if r["mode"] == "forward_backward" and r["exact"] and r["dtype"] == "float32" \
+                and not set(r["variant"]) - {"GRADIENT_TILES"}:
+            kinds.setdefault((r["terms_per_pixel"], r["case"]), {})[r["gradient"]] = r["ms"]
+    both = [(key, ms) for key, ms in sorted(kinds.items()) if len(ms) == 2]
+    if not both:
+        return
+    print(f"the backward by density (tiles where GRADIENT_TILES_FROM = {tri.GRADIENT_TILES_FROM}"
+          " terms a pixel or more):", file=out)
+    for (density, case), ms in both:
+        faster = min(ms, key=ms.get)
+        chosen = "tiles" if density >= tri.GRADIENT_TILES_FROM else "sort"
+        print(f"  {case:26s} {density:5.1f} terms a pixel: sort {ms['sort']:.3f} ms, tiles "
+              f"{ms['tiles']:.3f} ms ({ms['tiles'] / ms['sort']:.2f}x); faster: {faster}, "
+              f"chosen: {chosen}", file=out)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ops.roi_triton_sweep",
                                      description=__doc__.split("\n\n")[0])
@@ -390,7 +426,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="eight variants on two tiny cases: checks the script")
+                        help="ten variants on three tiny cases: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
@@ -402,6 +438,8 @@ def main(argv=None) -> int:
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
                 (BACKWARD, SORTED | {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
                 (FORWARD, LONGEST), (FORWARD, {"COPY_KERNEL": False})]
+        denser = (Case("pool", "small", 24, 7),)  # a job of its own cases
+        jobs += [(BACKWARD, SORTED, denser), (BACKWARD, TILES, denser)]
     else:
         cases, jobs = CASES, FIRST + THEN
 
@@ -415,7 +453,8 @@ def main(argv=None) -> int:
         sweep(cases, jobs, device, args.budget, rows=rows, save=save)
     except KeyboardInterrupt:  # a time limit's SIGINT: the rows so far are kept and summed up
         print("interrupted", flush=True)
-    goals(rows)
+    goals(rows, cases)
+    densities(rows)
     return 0 if all(row["exact"] for row in rows) else 1
 
 
