@@ -73,7 +73,7 @@ For roi_spp the levels' terms go level after level, the order in which `bench.op
 them.
 
 Backward without a sort (`GRADIENT_TILES`: where the gradient terms are dense). On an H200
-the sort above took 2.1 of the backward's 3.4 ms at 2000 regions, where torchvision's whole
+the sort above took 2.1 of forward and backward's 3.4 ms at 2000 regions, where torchvision's whole
 backward took 0.35. Here a program owns a tile of the input's gradient (GRADIENT_TILE x
 GRADIENT_TILE pixels of one image, GRADIENT_BLOCK_C channels) and holds it in registers. It
 walks a list of the outputs' bins that overlap its tile, in torchvision's order (level, region,
@@ -113,43 +113,25 @@ gradient, in an order that shows in the bits; float16 and bfloat16 forward and b
 `bench.ops.roi_pool` / `roi_spp`; zero regions, empty maps, bad inputs refused before a launch;
 the kernels compile for sm_90 down to a cubin (Triton 3.8 here).
 
-On one H200 (Triton 3.6, torch 2.11, torchvision 0.26), in two calls of the GPU machine
-(reports/examples/nvidia-h200/roi-sweeps; the second at UNROLL 2): the tests compiled, 65 of 71
-(one is for CPUs only; the calls' time limits cut the last five in order: the STAGES variant of the
-settings test, the random-box test in three dtypes, the CUDA determinism test; the random-box test
-passed in float32 and float64 in the first call, and with the gather kernel in all three before).
-The settings test ran UNROLL 4 (8 warps) on NaN and tied zeros. Every variant the sweeps timed was
-first bit-equal to torchvision's CUDA kernel (forward) or CPU gradient (forward and backward) on
-the RoI suite's goal cases. Device-time medians (fp32, over torchvision's), forward with UNROLL 4
-and 8 warps: 1.35x at 512 regions on 256x50x50 (0.135 against 0.100 ms; the box check's
-synchronisation alone took 0.075 ms in an earlier profile, roi-stages.log as of 1e4a863; this
-case's times vary between runs: 0.270 and 0.164 ms for the same settings in the two calls), 0.63x
-at 2000 regions on 512x38x50, 0.93x at 1000 on the FPN map, of which the channels-last copy is 0.19
-ms (NCHW reads were slower); the pyramid {6,3,2,1} there 2.26 ms, 3.1x one torchvision 7x7 call,
-0.24x torchvision per level. Forward and backward, at UNROLL 2: 5.0x, 3.2x and 1.6x; of the 3.4 ms
-at 2000 regions (50 million terms), sorting them takes 2.1 ms, the run sums 0.49, gathering the
-gradient in key order 0.32 (reports/examples/nvidia-h200/roi-stages.log); with a lane per term
-(before `RUN_CHUNK`) it was 8.6 ms in the first call. bfloat16 forward, at UNROLL 2: 0.85x our
-float32 time on the FPN map (0.621 ms; over our float32 at UNROLL 4, 0.666 ms, 0.93x: bfloat16 was
-not timed at UNROLL 4). The gather kernel (`SCAN = False`) took 1.1-6.3x the scan's time in the
-first call.
-
-Two later calls on one H200 (same software; roi-sweeps, the third and fourth, at 218c4d8 and
-8e0ea21). The tests: 25 of the harness's CUDA tests passed; of the Triton kernels' CUDA-only tests
-13 of 16 passed before the first call's limit, and all 18 of the second's (its settings test
-then tried COPY_KERNEL off, PYRAMID_BLOCK_C 64 and 256), then 35 of the other 77 compiled, before
-its limit, none failing. Our channels-last copy and 256 channels a pyramid program became the
-defaults after the third and fourth (above), and the backward by tiles of 4x4 where the terms
-are dense (GRADIENT_TILES): the fourth sweep timed each as a variant beside the others. Its
-device-time medians over torchvision's, fp32: forward 1.62x at 512 regions on 256x50x50 (0.161
-against 0.100 ms; the pooling kernel alone 0.050 ms by torch.profiler, the rest the box check's
-wait and the host's launches; 2.38x in the third sweep), 0.75x at 2000 on 512x38x50, 0.77x at
-1000 on the FPN map; the pyramid 1.38 ms, 1.93x one torchvision 7x7 call, 0.16x torchvision per
-level. Forward and backward: 5.2x at 512 regions (the sort), 1.92x at 2000 (tiles; the sort
-3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.10x our float32: its
-pooling kernel alone took longer than float32's (0.429 and 0.419 ms against 0.380 and 0.390, by
-torch.profiler), and 128 channels a program (the same bytes a pixel) left it as it was (0.430
-and 0.436), which points to a scan bound by its loads' latency rather than their bytes.
+Measured on one H200 (Triton 3.6, torch 2.11, torchvision 0.26) in four calls of the GPU
+machine, by `make gpu-sweep` (logs: reports/examples/nvidia-h200/roi-sweeps), each variant
+bit-equal to torchvision's CUDA kernel (forward) or CPU gradient before it was timed. Today's
+defaults, timed as variants in the fourth sweep (8e0ea21); device-time medians over
+torchvision's, fp32. Forward: 1.62x at 512 regions on 256x50x50 (0.161 against 0.100 ms; the
+pooling kernel alone 0.050 ms by torch.profiler, the rest the box check's wait and the host's
+launches, of which the synchronisation took 0.075 ms in an earlier profile, roi-stages.log as
+of 1e4a863; this case varies most between calls, 2.38x in the third sweep), 0.75x at 2000 on
+512x38x50, 0.77x at 1000 on the FPN map; the pyramid 1.38 ms, 1.93x one torchvision 7x7 call,
+0.16x torchvision per level. Forward and backward: 5.2x at 512 regions (the sort), 1.92x at 2000
+(tiles; the sort 3.36x), 1.40x on the FPN map (the sort). bfloat16 forward on the FPN map 1.10x
+our float32: its pooling kernel alone took longer than float32's (0.429 and 0.419 ms against
+0.380 and 0.390, by torch.profiler), and 128 channels a program (the same bytes a pixel) left it
+as it was (0.430 and 0.436), which points to a scan bound by its loads' latency rather than
+their bytes. What earlier calls measured of the alternatives is in the settings' comments below.
+The tests compiled there: in the last call, all 18 CUDA-only tests
+(among them the settings test on NaN and tied zeros with COPY_KERNEL off, PYRAMID_BLOCK_C 64 and
+256, LONGEST_FIRST and PYRAMID_APART), then 35 of the other 77 before the call's time limit,
+none failing. No call has run them all: the earlier calls' limits cut others, none failing.
 
 Compiled here for sm_90 (Triton 3.8) as a launch on 256 float32 channels sees it (channels-last,
 whose channel stride of 1 Triton makes a constant; pointers and the other strides multiples of
@@ -253,7 +235,10 @@ DERIVE_BY_CHANNEL = False
 # 0.549) in both; at 512 regions faster in one, slower in the other; the pyramid faster at 128
 # channels a program (1.67 against 2.48 ms), slower at 64 (3.16 against 2.39), not timed at 256.
 LONGEST_FIRST = False
-# The backward's lanes per program, and the sorted gradient terms each lane owns.
+# The backward's lanes per program, and the sorted gradient terms each lane owns. On an H200 (the
+# first two sweeps), at 2000 regions on 2x512x38x50, a lane per term took 8.6 ms of forward and
+# backward, chunks 3.4 ms; of that, by torch.profiler, sorting took 2.1, the run sums 0.49 and
+# gathering the gradient in key order 0.32 (reports/examples/nvidia-h200/roi-stages.log).
 RUN_BLOCK = 128
 RUN_CHUNK = 16
 # The backward without a sort (`_tile_gradient_kernel`): a program per tile of GRADIENT_TILE x
