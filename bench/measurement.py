@@ -4,9 +4,10 @@ import math
 import statistics
 
 import torch
+from pytest_benchmark.stats import Stats
 
 from bench.machine import peak_bandwidth, peak_flops
-from bench.tables import NOISY_IQR_RATIO
+from bench.tables import is_noisy
 from bench.timing import (
     blocked_median,
     device_time,
@@ -100,21 +101,24 @@ def device_reps(wall: float) -> int:
 
 def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
     """A second measurement of a noisy benchmark (interquartile range above NOISY_IQR_RATIO of
-    the median): rounds of as many calls, by the same clock, right after the first. The report
-    flags the row only if the second is noisy too: a burst of load from elsewhere spoils one
-    measurement, not two. Bounded by REMEASURE_TIME per benchmark (the default grid's CPU run
-    re-measured 101 of 240 1x1-convolution rows once: 50 s unbounded, 20 s at 0.2 s each)."""
+    the median): rounds of as many calls, by the same clock, right after the first, their
+    statistics computed as pytest-benchmark computes the first's. Where the second is quiet, the
+    tables use it instead of the first (`bench.records`): a burst of load from elsewhere spoils
+    one measurement, its median too, not two. Bounded by REMEASURE_TIME per benchmark (the
+    default grid's CPU run re-measured 101 of 240 1x1-convolution rows once: 50 s unbounded, 20 s
+    at 0.2 s each)."""
     stats = metadata.stats  # pytest-benchmark's: statistics here, iterations on the metadata
-    if stats.iqr <= NOISY_IQR_RATIO * stats.median:
+    if not is_noisy(stats.median, stats.iqr):
         return {}
     clock = wall_clock(device)
     iterations = 1 if setup else metadata.iterations
     # as many rounds as the first time, within REMEASURE_TIME: a second look, not a second run
     rounds = max(3, min(stats.rounds, int(REMEASURE_TIME / (stats.median * iterations))))
-    samples = [per_call(fn, setup, clock, iterations) for _ in range(rounds)]
-    q1, median, q3 = statistics.quantiles(samples, n=4) if len(samples) > 1 else samples * 3
-    return {"remeasured_median": median, "remeasured_iqr": q3 - q1,
-            "remeasured_rounds": len(samples)}
+    second = Stats()
+    for _ in range(rounds):
+        second.update(per_call(fn, setup, clock, iterations))
+    return {"remeasured_median": second.median, "remeasured_iqr": second.iqr,
+            "remeasured_rounds": second.rounds, "remeasured_data": second.data}
 
 
 def peak_memory(fn, device: torch.device, setup=None) -> int:

@@ -7,20 +7,24 @@ import zlib
 from pathlib import Path
 
 import pandas as pd
+from pytest_benchmark.stats import Stats
 
 from bench.errors import UserError
 from bench.schema import HARNESS, SchemaError, check_results
+from bench.tables import is_noisy
 
 IDENTITY = ("run_id", *HARNESS, "baseline")
 # Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
 STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
+# A noisy first measurement's median and IQR, where a quiet second one replaced it (`_measured`).
+FIRST = ("first_median", "first_iqr")
 # Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).
 METRICS = ("device_time", "host_bound", "synchronises", "launches", "flops", "bytes", "error",
            "tolerance", "peak_flops", "peak_bandwidth", "peak_memory", "saved_bytes",
            "graph_nodes", "accumulate_grad_nodes")
 PROVENANCE = ("datetime", "host", "cpu_model", "gpu", "threads", "torch", "commit", "dirty",
               "name", "source")
-COLUMNS = IDENTITY + STATS + METRICS + PROVENANCE
+COLUMNS = IDENTITY + STATS + FIRST + METRICS + PROVENANCE
 
 
 class ResultsError(UserError):
@@ -102,9 +106,9 @@ def _rows(data: dict, source: str):
             continue
         extra = dict(bench.get("extra_info") or {})
         case_fields = extra.pop("case_fields", {})
-        stats = bench["stats"]
+        measured, round_times = _measured(bench["stats"], extra)
         yield {
-            **{key: stats.get(key) for key in STATS},
+            **measured,
             **provenance,
             "name": bench.get("name"),
             **{key: value for key, value in extra.items() if not isinstance(value, dict | list)},
@@ -113,8 +117,28 @@ def _rows(data: dict, source: str):
             # not numbers, so not written to CSV: what the page shows (diagram sources), and the
             # raw round times (what --benchmark-json and --benchmark-save-data store) for compare
             "artifacts": extra.get("artifacts"),
-            "round_times": stats.get("data") or [],
+            "round_times": round_times,
         }
+
+
+def _measured(stats: dict, extra: dict) -> tuple[dict, list]:
+    """(statistics (STATS, FIRST), round times) of the measurement the tables use: the
+    benchmark's own, or, where they were noisy and the second measurement right after them
+    (`bench.measurement.remeasure_if_noisy`) was not, the second's: a burst of load from
+    elsewhere spoils one measurement, its median too. A JSON from before the second's rounds
+    were kept gives only its median and IQR (its quartiles, spread and rounds unknown)."""
+    own = {key: stats.get(key) for key in STATS}
+    median, iqr = extra.get("remeasured_median"), extra.get("remeasured_iqr")
+    if median is None or iqr is None or own["iqr"] is None or \
+            not is_noisy(own["median"], own["iqr"]) or is_noisy(median, iqr):
+        return own, stats.get("data") or []
+    second = Stats()
+    for seconds in extra.get("remeasured_data") or []:
+        second.update(seconds)
+    figures = {key: getattr(second, key) for key in STATS if key != "iterations"} if second \
+        else {"median": median, "iqr": iqr, "rounds": extra.get("remeasured_rounds")}
+    return {**dict.fromkeys(STATS), "iterations": own["iterations"], **figures,
+            "first_median": own["median"], "first_iqr": own["iqr"]}, second.data
 
 
 def cut_short(data: dict) -> set[str]:

@@ -35,6 +35,19 @@ def is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _problem(value, kind: tuple) -> str | None:
+    """What is wrong with a statistic of `kind` (POSITIVE, NON_NEGATIVE or COUNTS), or None."""
+    if not is_number(value):
+        return f"must be a finite number, got {value!r:.40}"
+    if kind is POSITIVE and value <= 0:
+        return f"must be above zero, got {value!r}"
+    if kind is COUNTS and (value < 1 or value != int(value)):
+        return f"must be a positive whole number, got {value!r}"
+    if value < 0:
+        return f"must not be negative, got {value!r}"
+    return None
+
+
 def check_results(data) -> None:
     """SchemaError for the first field of `data` (a parsed JSON) the report cannot use."""
     if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), list) \
@@ -75,18 +88,13 @@ def _check_benchmark(bench, harness: bool) -> None:
     stats = bench.get("stats")
     if not isinstance(stats, dict):
         fail("'stats'", "is missing or not a mapping")
-    for key in POSITIVE + NON_NEGATIVE + COUNTS:
-        value = stats.get(key)
-        if key in ("q1", "q3", "iqr") and value is None:
-            continue  # not in every version
-        if not is_number(value):
-            fail(f"stats.{key}", f"must be a finite number, got {value!r:.40}")
-        if key in POSITIVE and value <= 0:
-            fail(f"stats.{key}", f"must be above zero, got {value!r}")
-        if key in COUNTS and (value < 1 or value != int(value)):
-            fail(f"stats.{key}", f"must be a positive whole number, got {value!r}")
-        if value < 0:
-            fail(f"stats.{key}", f"must not be negative, got {value!r}")
+    for kind in (POSITIVE, NON_NEGATIVE, COUNTS):
+        for key in kind:
+            if key in ("q1", "q3", "iqr") and stats.get(key) is None:
+                continue  # not in every version
+            problem = _problem(stats.get(key), kind)
+            if problem:
+                fail(f"stats.{key}", problem)
     data = stats.get("data")
     if data is not None and not (isinstance(data, list) and all(is_number(v) for v in data)):
         fail("stats.data", "must be a list of numbers")
@@ -100,3 +108,13 @@ def _check_benchmark(bench, harness: bool) -> None:
                 fail(f"extra_info.{key}", "must be a non-empty string")
         if not isinstance(extra.get("case_fields", {}), dict):
             fail("extra_info.case_fields", "must be a mapping")
+        # a quiet second measurement stands in for a noisy first (bench.records._measured)
+        for key, kind in (("remeasured_median", POSITIVE), ("remeasured_iqr", NON_NEGATIVE),
+                          ("remeasured_rounds", COUNTS)):
+            problem = extra.get(key) is not None and _problem(extra[key], kind)
+            if problem:
+                fail(f"extra_info.{key}", problem)
+        second = extra.get("remeasured_data")
+        if second is not None and not (isinstance(second, list) and all(
+                is_number(v) and v >= 0 for v in second)):
+            fail("extra_info.remeasured_data", "must be a list of non-negative numbers")

@@ -9,6 +9,11 @@ NOISY_IQR_RATIO = 0.10
 GROUP = ["run_id", "suite", "case", "device", "precision", "mode"]
 
 
+def is_noisy(median, iqr):
+    """Whether a spread is above NOISY_IQR_RATIO of the median (numbers or Series)."""
+    return iqr > NOISY_IQR_RATIO * median
+
+
 def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with achieved rates, fractions of the measured peaks and the noisy flag."""
     out = frame.copy()
@@ -17,10 +22,8 @@ def add_derived(frame: pd.DataFrame) -> pd.DataFrame:
     out["achieved_bandwidth"] = out["bytes"] / out["median"]
     out["fraction_of_bandwidth"] = out["achieved_bandwidth"] / out["peak_bandwidth"]
     out["intensity"] = out["flops"] / out["bytes"]
-    out["noisy"] = out["iqr"] / out["median"] > NOISY_IQR_RATIO
-    if "remeasured_iqr" in out:  # noisy only if its second measurement was noisy too
-        second = out["remeasured_iqr"] / out["remeasured_median"] > NOISY_IQR_RATIO
-        out["noisy"] &= second.where(out["remeasured_iqr"].notna(), True)
+    # (a row whose second measurement was quiet has that measurement's figures: the loader's)
+    out["noisy"] = is_noisy(out["median"], out["iqr"])
     return out
 
 

@@ -17,6 +17,7 @@ from bench.records import (
     suite_info,
     write_results,
 )
+from bench.tables import add_derived
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 
@@ -87,6 +88,53 @@ def test_rounds_are_each_benchmark_s_raw_samples():
         assert frame.loc[bench["name"], "round_times"] == bench["stats"]["data"]
         assert len(bench["stats"]["data"]) == 12
     assert len(set(map(tuple, frame["round_times"]))) == 3
+
+
+def test_a_noisy_measurement_gives_way_to_a_quiet_second_one(write_json):
+    """Only where the first is noisy and the second is not: the second's statistics (computed as
+    pytest-benchmark computes the first's), its rounds for compare's rank test, and the first's
+    median and IQR beside them."""
+    data = read_json(SAMPLE)
+    second = [1.0e-3, 1.02e-3, 1.04e-3, 1.1e-3, 1.05e-3]  # median 1.04 ms, IQR 0.05 ms: quiet
+    cases = {  # impl: (first median, IQR; second median, IQR, rounds)
+        "conv_nchw": (4e-3, 2e-3, 1.04e-3, 0.05e-3, second),  # noisy, then quiet: replaced
+        "linear_nhwc": (4e-3, 2e-3, 3e-3, 1e-3, second),  # noisy twice: the first stays
+        "matmul": (4e-3, 0.4e-3, 1.04e-3, 0.05e-3, second)}  # 10%: not noisy, stays
+    for bench in data["benchmarks"]:
+        median, iqr, *again = cases[bench["extra_info"]["impl"]]
+        bench["stats"].update(median=median, iqr=iqr, q1=median - iqr / 2, q3=median + iqr / 2)
+        bench["extra_info"].update(remeasured_median=again[0], remeasured_iqr=again[1],
+                                   remeasured_rounds=5, remeasured_data=again[2])
+    frame = load_results([write_json("run.json", data)]).set_index("impl")
+    row = frame.loc["conv_nchw"]
+    # pytest-benchmark's quartiles of 5 rounds: a quarter of the way from the 1st to the 2nd
+    # sorted, and from the 4th to the 5th (1.0, 1.02, 1.04, 1.05, 1.1 ms)
+    assert (row["median"], row["rounds"], row["min"], row["max"]) == (1.04e-3, 5, 1e-3, 1.1e-3)
+    assert [row[key] for key in ("q1", "q3", "iqr", "mean")] == pytest.approx(
+        [1.015e-3, 1.0625e-3, 0.0475e-3, 1.042e-3])
+    assert row["round_times"] == second and row["iterations"] == 1
+    assert (row["first_median"], row["first_iqr"]) == (4e-3, 2e-3)
+    stats = {bench["extra_info"]["impl"]: bench["stats"] for bench in data["benchmarks"]}
+    for impl in ("linear_nhwc", "matmul"):
+        kept = frame.loc[impl]
+        assert (kept["median"], kept["iqr"], kept["rounds"]) == \
+            (4e-3, cases[impl][1], stats[impl]["rounds"])
+        assert pd.isna(kept["first_median"]) and kept["round_times"] == stats[impl]["data"]
+    assert add_derived(frame.reset_index())["noisy"].tolist() == [False, True, False]
+
+
+def test_a_quiet_second_measurement_without_its_rounds_gives_its_median_and_iqr(write_json):
+    """A JSON from before the second measurement's rounds were kept."""
+    data = read_json(SAMPLE)
+    bench = data["benchmarks"][0]
+    bench["stats"].update(median=4e-3, iqr=2e-3)
+    bench["extra_info"].update(remeasured_median=1e-3, remeasured_iqr=0.05e-3,
+                               remeasured_rounds=7)
+    row = load_results([write_json("old.json", data)]).iloc[0]
+    assert (row["median"], row["iqr"], row["rounds"], row["first_median"]) == \
+        (1e-3, 0.05e-3, 7, 4e-3)
+    assert row[["q1", "q3", "mean", "stddev", "min", "max"]].isna().all()
+    assert row["round_times"] == []
 
 
 def test_csv_round_trip_keeps_full_precision(tmp_path):
@@ -176,6 +224,14 @@ NAME = "'test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-conv_nchw-forward]'"
      f"{NAME}: extra_info.impl must be a non-empty string"),
     (lambda d: d["benchmarks"][0]["extra_info"].update(impl=""),
      f"{NAME}: extra_info.impl must be a non-empty string"),
+    (lambda d: d["benchmarks"][0]["extra_info"].update(remeasured_median=0),
+     f"{NAME}: extra_info.remeasured_median must be above zero"),
+    (lambda d: d["benchmarks"][0]["extra_info"].update(remeasured_iqr=-1e-6),
+     f"{NAME}: extra_info.remeasured_iqr must not be negative"),
+    (lambda d: d["benchmarks"][0]["extra_info"].update(remeasured_rounds=0),
+     f"{NAME}: extra_info.remeasured_rounds must be a positive whole number"),
+    (lambda d: d["benchmarks"][0]["extra_info"].update(remeasured_data=[1e-3, None]),
+     f"{NAME}: extra_info.remeasured_data must be a list of non-negative numbers"),
     (lambda d: d.update(collected="many"), "'collected' must be a count"),
     (lambda d: d.update(outcomes=[{"name": "x", "outcome": "maybe"}]), "'outcomes' must be"),
     (lambda d: d.update(suites={"roi": "RoI pooling"}), "'suites' must map each suite's name"),

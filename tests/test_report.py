@@ -570,6 +570,12 @@ def test_the_noisy_warning_gives_each_row_s_spread_and_its_second_measurement(tm
             f"25%)</li>\n<li>{name.format('matmul')} (IQR 2.36 µs is 10.3% of the median)</li>"
             ) in html
     assert name.format("linear_nhwc") + " (IQR" not in html
+    # linear_nhwc's quiet second measurement is the one used, and said so, with the first's
+    assert ("1 noisy, then quiet when measured again right after: the second measurement is the "
+            "one used</summary>") in html
+    first = linear["stats"]["median"]
+    assert (f"<li>{name.format('linear_nhwc')} (median {fmt.seconds(first)}, IQR 20% of it; "
+            "then 10 µs, IQR 1%)</li>") in html
 
 
 def test_a_foreign_json_s_cpu_is_named_and_compare_needs_no_host(tmp_path, write_json):
@@ -758,7 +764,7 @@ def test_the_warnings_list_skip_reasons_most_first_and_the_warm_up_range_ends_at
 
     outcomes = pd.DataFrame([{"name": f"t{n}", "outcome": "skipped", "reason": reason}
                              for n, reason in enumerate(["bf16 not here"] + ["no CUDA"] * 3)])
-    frame = pd.DataFrame({"noisy": [False], "host_bound": [False]})
+    frame = pd.DataFrame({"noisy": [False], "host_bound": [False], "first_median": [None]})
     # most first, not in the alphabet's order
     assert _warnings(frame, outcomes) == [("4 skipped, for 2 reasons",
                                            ["3: no CUDA", "1: bf16 not here"])]

@@ -131,15 +131,6 @@ def test_by_mode_of_several_runs_has_only_the_rows_that_were_measured():
     assert math.isnan(wide["median_bwd"].iloc[0]) and wide["median_bwd"].iloc[1] == 4.0
 
 
-def test_a_noisy_row_whose_second_measurement_is_quiet_is_not_noisy():
-    rows = [{**ROWS[1], "remeasured_median": 0.5, "remeasured_iqr": 0.01},   # quiet again
-            {**ROWS[3], "remeasured_median": 2.0, "remeasured_iqr": 0.3},    # noisy twice
-            {**ROWS[1], "case": "c"}]                                       # not re-measured
-    out = add_derived(frame(rows))
-    # 0.1/0.5 = 20% then 2%; 0.1/2 = 5% (not noisy to begin with); 20% and never re-measured
-    assert out["noisy"].tolist() == [False, False, True]
-
-
 def test_a_row_is_noisy_only_above_the_iqr_ratio():
     out = add_derived(frame([{"case": "a", "impl": "base", "median": 1.0, "iqr": 0.1},
                              {"case": "b", "impl": "base", "median": 1.0, "iqr": 0.1001}]))

@@ -85,6 +85,10 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
              + (f"; re-measured, {fmt.percent(r['remeasured_iqr'] / r['remeasured_median'])})"
                 if pd.notna(r.get("remeasured_iqr")) else ")")
              for _, r in frame[frame["noisy"]].iterrows()]
+    replaced = [f"{r['name']} (median {fmt.seconds(r['first_median'])}, IQR "
+                f"{fmt.percent(r['first_iqr'] / r['first_median'])} of it; then "
+                f"{fmt.seconds(r['median'])}, IQR {fmt.percent(r['iqr'] / r['median'])})"
+                for _, r in frame[frame["first_median"].notna()].iterrows()]
     host_bound = [f"{r['name']} (wall {fmt.seconds(r['median'])}, "
                   f"device {fmt.seconds(r['device_time'])}"
                   + ("; waits for the device within a call)" if r["synchronises"] is True
@@ -94,6 +98,8 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
     groups = [
         (len(failed), "failed", failed),
         (len(noisy), "noisy: interquartile range above 10% of the median", noisy),
+        (len(replaced), "noisy, then quiet when measured again right after: the second "
+         "measurement is the one used", replaced),
         (len(host_bound), "host-bound: wall time above twice the device time", host_bound),
         # one reason in the heading, alone; several listed under it, as a reason may hold a ";"
         (int(skipped.sum()), f"skipped: {skipped.index[0]}" if len(skipped) == 1 else
