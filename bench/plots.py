@@ -91,6 +91,15 @@ def _log_ticks(target, low: float, high: float, formatter=None) -> None:
                                    else ticker.FuncFormatter(formatter))
 
 
+def series_colours(names) -> dict[str, tuple]:
+    """A colour per series name, in order of first appearance: one implementation has one
+    colour in every panel of a suite, also where a panel lacks others (torchvision has no
+    bfloat16 rows, and the colour cycle would otherwise shift by one)."""
+    names = list(dict.fromkeys(map(str, names)))
+    cycle = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"].colors
+    return {name: cycle[i % len(cycle)] for i, name in enumerate(names)}
+
+
 def _legend(ax) -> None:
     """The legend outside the data, to the right of the axes."""
     if ax.get_legend_handles_labels()[0]:
@@ -122,18 +131,20 @@ def _panels(frame: pd.DataFrame, columns: list[str], size=PANEL):
 @styled
 def plot_times(frame: pd.DataFrame, x: str = "case", series: str = "impl",
                panels=("device", "precision", "mode"), y: str = "median",
-               ylabel: str = "median time") -> list[Figure]:
+               ylabel: str = "median time", colours: dict | None = None) -> list[Figure]:
     """`y` (median time by default) per `x` on a log scale, one series of dots per `series`,
     one figure per combination of `panels`. A speedup is labelled in plain factors (0.5×, 2×).
     Dots, not lines: the cases are separate problems, and a line between two would draw a
-    trend that is not there."""
+    trend that is not there. `colours`: a series' colour (default: `series_colours` of the
+    frame's)."""
+    colours = colours or series_colours(frame[series])
     figs = []
     for fig, ax, panel, title in _panels(frame, list(panels)):
         labels = list(dict.fromkeys(panel[x]))
         for name, group in panel.groupby(series, sort=False):
             group = group.set_index(x).reindex(labels)
             ax.plot(range(len(labels)), group[y], marker="o", linestyle="none",
-                    label=str(name))
+                    label=str(name), color=colours[str(name)])
         ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right")
         _log_scale(ax, panel[y], formatter=_factor if y == "speedup" else _seconds)
         if y == "speedup":
@@ -170,16 +181,20 @@ def plot_relative(frame: pd.DataFrame, metrics: dict[str, str], x: str = "impl",
 
 @styled
 def plot_scaling(frame: pd.DataFrame, x: str, series: str = "impl",
-                 panels=("device", "precision", "mode", "setting")) -> list[Figure]:
-    """Median time against a numeric `x` on log-log axes, one line per `series`; panels with a
-    single value of `x` show nothing that scales and are left out."""
+                 panels=("device", "precision", "mode", "setting"),
+                 colours: dict | None = None) -> list[Figure]:
+    """Median time against a numeric `x` on log-log axes, one line per `series` (`colours` as
+    in `plot_times`); panels with a single value of `x` show nothing that scales and are left
+    out."""
+    colours = colours or series_colours(frame[series])
     figs = []
     for fig, ax, panel, title in _panels(frame, list(panels)):
         if panel[x].nunique() < 2:
             continue
         for name, group in panel.groupby(series, sort=False):
             group = group.sort_values(x)
-            ax.plot(group[x], group["median"], marker="o", label=str(name))
+            ax.plot(group[x], group["median"], marker="o", label=str(name),
+                    color=colours[str(name)])
         _log_scale(ax, panel[x], "x", lambda v, _: f"{v:g}")
         _log_scale(ax, panel["median"], formatter=_seconds)
         ax.set_xlabel(x)
@@ -193,11 +208,14 @@ def plot_scaling(frame: pd.DataFrame, x: str, series: str = "impl",
 def plot_roofline(frame: pd.DataFrame, series: str = "impl",
                   panels=("device", "precision")) -> list[Figure]:
     """Achieved FLOP/s against arithmetic intensity (FLOP per byte), log-log, under the
-    run's measured ceilings: min(peak FLOP/s, intensity x copy bandwidth)."""
+    run's measured ceilings: min(peak FLOP/s, intensity x copy bandwidth); a series' colour as
+    in `plot_times`."""
+    colours = series_colours(frame[series])
     figs = []
     for fig, ax, panel, title in _panels(frame, list(panels)):
         for name, group in panel.groupby(series, sort=False):
-            ax.scatter(group["intensity"], group["achieved_flops"], s=14, label=str(name))
+            ax.scatter(group["intensity"], group["achieved_flops"], s=14, label=str(name),
+                       color=colours[str(name)])
         peak, bandwidth = panel["peak_flops"].max(), panel["peak_bandwidth"].max()
         low, high = panel["intensity"].min() / 2, panel["intensity"].max() * 2
         if pd.notna(peak) and pd.notna(bandwidth) and low > 0:

@@ -66,6 +66,12 @@ def test_suite_records_the_diagrams_of_a_regime():
 
     assert shape(items[0]["dot"]) == shape(dot("first_k"))
     assert suite.diagrams(CASE, "no_grad") == []
+    # torch.autograd.grad for the first stages: its recorded graph is full's, every parameter
+    # blue; the greyed view alone, the same as first_k's, says what the call computes
+    (subset,) = suite.diagrams(CASE, "autograd_grad_subset")
+    assert subset["caption"] == \
+        "mlp-b2-8: full graph, greyed where autograd_grad_subset runs nothing"
+    assert shape(subset["dot"]) == shape(items[1]["dot"]) != shape(dot("full"))
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

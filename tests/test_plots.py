@@ -204,3 +204,27 @@ def test_history_is_relative_to_each_benchmark_s_first_run_and_averaged_geometri
     (mean,) = [line for line in ax.lines if line.get_label() == "geometric mean"]
     assert list(mean.get_ydata()) == pytest.approx([1.0, 1.0, 0.5 ** (1 / 3)])
     assert [t.get_text() for t in ax.get_xticklabels()] == ["r1", "r2", "r3"]
+
+
+def test_an_implementation_keeps_its_colour_in_a_panel_that_lacks_another():
+    """In the cuda panel "a" has no rows (torchvision has no bfloat16 kernel, say): "b" keeps
+    the colour it has in the cpu panel, in every kind of plot, and a colours mapping given by
+    the caller wins (one for a suite's figures of different subsets)."""
+    data = frame()
+    data = data[(data["device"] == "cpu") | (data["impl"] == "b")]
+
+    def colours(fig):  # of the series' lines, or points (the roofline's)
+        ax = fig.axes[0]
+        found = {line.get_label(): tuple(line.get_color()) for line in ax.lines}
+        found |= {points.get_label(): tuple(points.get_facecolor()[0][:3])
+                  for points in ax.collections}
+        found.pop("measured ceiling", None)
+        return found
+
+    for plot in (plot_times, lambda d: plot_scaling(d, "regions"), plot_roofline):
+        cpu, cuda = (colours(fig) for fig in plot(data))
+        assert set(cpu) == {"a", "b"} and set(cuda) == {"b"}
+        assert cuda["b"] == cpu["b"] != cpu["a"]
+    given = {"a": (0.0, 0.0, 1.0), "b": (1.0, 0.0, 0.0)}
+    cpu, cuda = (colours(fig) for fig in plot_times(data, colours=given))
+    assert cpu == given and cuda == {"b": given["b"]}

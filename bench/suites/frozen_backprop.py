@@ -307,13 +307,15 @@ def counts(run: Run) -> dict:
 
 @functools.cache  # each device, precision and mode of a case records the same
 def diagrams(case: Case, regime: str) -> list[dict]:
-    """DOT sources of what autograd records for `regime`, and for first_k and head the full
-    graph with what they do not run greyed out: recorded with the run, drawn by the report."""
+    """DOT sources of what autograd records for `regime`, and for first_k, head and
+    autograd_grad_subset the full graph with what they do not run greyed out: recorded with the
+    run, drawn by the report. autograd_grad_subset records full's graph (every parameter
+    requires grad; the call asks for a few): drawn as is, it would show gradients for all."""
     full = _dots(case)
     out = []
-    if full.get(regime):
+    if full.get(regime) and regime != "autograd_grad_subset":
         out.append({"caption": f"{case.id}: {regime}", "dot": full[regime]})
-    if regime in ("first_k", "head"):
+    if regime in ("first_k", "head", "autograd_grad_subset"):
         wanted = set(trainable(MODELS[case.model](case), regime, case.k))
         out.append({"caption": f"{case.id}: full graph, greyed where {regime} runs nothing",
                     "dot": graphs.grey_unused(full["full"], wanted)})

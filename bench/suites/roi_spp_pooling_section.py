@@ -3,7 +3,7 @@ largest case of each kind measured, scaling with the number of regions, and the 
 
 import pandas as pd
 
-from bench.plots import figures_svg, plot_scaling, plot_times
+from bench.plots import figures_svg, plot_scaling, plot_times, series_colours
 from bench.report import format as fmt
 from bench.report.sections import (
     SPEEDUP_NOTE,
@@ -65,14 +65,15 @@ def section(frame: pd.DataFrame, info: dict) -> Section:
                          + frame["output"].map(lambda o: f" {int(o)}x{int(o)}" if o else ""))
     out = new_section(frame, info)
     out.findings = [finding(group, info.get("outcomes")) for _, group in settings(frame)]
-    scaling = plot_scaling(frame[frame["kind"] != "image"], "regions")
+    colours = series_colours(frame["impl"])  # the image level's too, in both figures
+    scaling = plot_scaling(frame[frame["kind"] != "image"], "regions", colours=colours)
     if scaling:
         out.figures.append((
             "Median time against the number of regions (log-log), per feature map and grid "
             "measured at more than one count", figures_svg(scaling)))
     else:  # one count of regions per map (the smoke grid): each case's time instead
         out.figures.append(("Median time per case and implementation (log scale)",
-                            figures_svg(plot_times(frame))))
+                            figures_svg(plot_times(frame, colours=colours))))
     for (device, precision, mode), group in settings(frame):
         out.tables.append(make_table(group, COLUMNS, f"{device}, {precision}, {mode}"))
     add_profiles(out, frame)
