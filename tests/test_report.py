@@ -427,6 +427,8 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     assert "A: <code>" in html and "(—, Intel(R) Xeon(R) Processor)<br>" in html
     assert "(other-vm, Intel(R) Xeon(R) Processor)</p>" in html
     assert f"missing). {RULE}." in " ".join(html.split())
+    # A's first benchmark and its last, which B lacks, come after the one both measured
+    assert re.findall(r">(same|missing)</td>", html) == ["same", "missing", "missing"]
     page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "t", threshold=0.1)
     assert RULE.replace("5%", "10%") in " ".join(page.read_text().split())
     # B ran beside other work, A beside a little: B's is said
@@ -664,9 +666,11 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     # the fields every row shares are said once, in the caption: impl is the one column left
     rows = table_rows(page.read_text(), "B against A (suite conv1x1, case b2-c64x32-8x8-nobias, "
                       "device cpu, precision fp32, mode forward); ratio above 1 means B is slower")
-    # the verdict and the ratio first, seen where a narrow screen scrolls the table
-    assert rows[2] == ["matmul", "slower", "2.000×", "23 µs", "45.9 µs", "3.23e-05"]
-    assert rows[0] == ["conv_nchw", "same", "1.000×", "63.6 µs", "63.6 µs", "1"]
+    # the verdict and the ratio first, seen where a narrow screen scrolls the table; what
+    # changed before what did not (matmul is the sample's last benchmark)
+    assert rows[0] == ["matmul", "slower", "2.000×", "23 µs", "45.9 µs", "3.23e-05"]
+    assert rows[1] == ["conv_nchw", "same", "1.000×", "63.6 µs", "63.6 µs", "1"]
+    assert rows[2][:2] == ["linear_nhwc", "same"]
     # two suites: the suite column is kept, the shared fields still said once
     data["benchmarks"][0]["extra_info"]["suite"] = "other"
     page, _ = render_compare(SAMPLE, write_json("c.json", data), tmp_path / "two")

@@ -380,6 +380,9 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 }
 
 
+VERDICT_ORDER = ["slower", "faster", "unclear", "same", "missing"]
+
+
 def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str]:
     """A page comparing run B against run A, case by case, written only if both load; with
     its verdicts counted in words, for the terminal."""
@@ -394,6 +397,9 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
     text = tally(table)
+    # what changed first, what one run alone measured last (a smoke run against a default one
+    # has hundreds), each verdict's rows in the runs' order
+    table = table.sort_values("verdict", key=lambda v: v.map(VERDICT_ORDER.index), kind="stable")
     html = ENV.get_template("compare.html.j2").render(
         a=str(a_path), b=str(b_path), threshold=fmt.percent(threshold), tally=text,
         # a JSON need not name its host or CPU (py-cpuinfo has no brand on some ARM machines)
