@@ -13,7 +13,7 @@ from bench.errors import UserError
 from bench.records import outcomes_frame
 from bench.report import format as fmt
 from bench.report.publish import publish
-from bench.report.render import render_compare, render_index, render_report
+from bench.report.render import SMOKE_NOTE, render_compare, render_index, render_report
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 
@@ -69,12 +69,26 @@ def test_markup_from_the_json_is_never_live(tmp_path):
 
 def test_the_terminal_gets_the_findings_of_the_first_screen_then_the_page(tmp_path):
     lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}}, SAMPLE)
-    # the sample run was interrupted: said first, as the page does
+    # the sample run was interrupted: said first, as the page does; then its grid, the smoke
+    # grid, not one to rank by
     assert lines == ["interrupted after 5 of 6 benchmarks: the page has what was measured",
+                     "the smoke grid: tiny cases that check that everything runs, their times "
+                     "not for ranking implementations",
                      "1x1 convolution versus per-pixel Linear:",
                      "  cpu fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a "
                      "median 6.19× the speed of conv_nchw.",
                      f"report {tmp_path / 'out' / 'index.html'}"]
+
+
+@pytest.mark.parametrize("grid", ["smoke", "default", None])
+def test_a_smoke_run_s_page_says_first_that_its_times_are_not_for_ranking(tmp_path, write_json,
+                                                                           grid):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"]["grid"] = grid
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    warnings = re.findall(r'class="warning">([^<]*)<', html)
+    assert (warnings[0] == SMOKE_NOTE) is (grid == "smoke")
+    assert (SMOKE_NOTE in html) is (grid == "smoke")
 
 
 def test_a_bare_bench_report_gets_a_run_folder_listed_with_the_others(tmp_path):
@@ -94,7 +108,8 @@ def test_the_terminal_gives_a_section_s_title_once_above_its_findings(tmp_path, 
                                  "reason": ""})
     lines = publish({"reports": tmp_path, "out": tmp_path / "out", "json": {}},
                     write_json("two.json", data))
-    assert [line for line in lines if not line.startswith(("interrupted", "report"))] == [
+    assert [line for line in lines
+            if not line.startswith(("interrupted", "report", "the smoke grid"))] == [
         "1x1 convolution versus per-pixel Linear:",
         "  cpu fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a median 6.19× "
         "the speed of conv_nchw.",
@@ -225,7 +240,7 @@ def test_the_status_says_when_other_processes_took_the_cpus(tmp_path, write_json
     assert lines[:2] == ["interrupted after 5 of 6 benchmarks: the page has what was measured",
                          f"other processes took {fmt.percent(share)} of the CPUs' time during "
                          "the run, so its times may be slower and noisier than on an idle "
-                         "machine" if said else "1x1 convolution versus per-pixel Linear:"]
+                         "machine" if said else SMOKE_NOTE]
     shown = fmt.percent(share) if isinstance(share, float) else "—"
     assert f"<dt>CPU time taken by other processes</dt><dd>{shown}</dd>" in html
 
@@ -744,7 +759,8 @@ def test_a_benchmark_stopped_while_it_was_timed_is_left_out_and_said(tmp_path, w
     assert summary["status"] == ("interrupted after 4 of 6 benchmarks; 2 passed, 1 failed, "
                                  "1 skipped; 1 more stopped while it was timed: left out")
     assert summary["notices"] == ["interrupted after 4 of 6 benchmarks (1 more stopped while it "
-                                  "was timed, left out): the page has what was measured"]
+                                  "was timed, left out): the page has what was measured",
+                                  SMOKE_NOTE]
     assert ">matmul<" not in html and ">matmul<" in render_report(
         [SAMPLE], tmp_path / "whole").read_text()
     csv = (tmp_path / "page" / "results.csv").read_text()

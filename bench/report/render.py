@@ -119,6 +119,10 @@ def _peaks(frame: pd.DataFrame) -> list[dict]:
              "bandwidth": fmt.si(r["peak_bandwidth"], "B/s")} for _, r in peaks.iterrows()]
 
 
+SMOKE_NOTE = ("the smoke grid: tiny cases that check that everything runs, their times not for "
+              "ranking implementations")
+
+
 def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     """A run's machine, timer settings and status, for the environment and summary."""
     options = [bench.get("options") or {} for bench in data["benchmarks"]]
@@ -139,6 +143,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     others = info.get("others_cpu_share")
     others = others if is_number(others) else None
     busy = busy_note(info)
+    smoke = SMOKE_NOTE if info.get("grid") == "smoke" else None
     stopped = interruption(own, data.get("collected"), "outcomes" in data)
     cut = len(cut_short(data))
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
@@ -150,11 +155,12 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                "(median, by python -m bench repeat)"
                if is_number(info.get("expected_spread")) else "")
             + (f"; {busy}" if busy else ""),
+            "smoke": smoke,
             # what of the status the terminal's last line of pytest does not say
             "notices": [notice for notice in
                         (stopped and f"{stopped}" + (f" ({cut} more stopped while it was timed, "
                                                      "left out)" if cut else "")
-                         + ": the page has what was measured", busy) if notice],
+                         + ": the page has what was measured", busy, smoke) if notice],
             "fields": {key: _field(info, key) for key in MACHINE_FIELDS} | timing
             | {"cpu_model": cpu}
             | {"CPU time taken by other processes": None if others is None
@@ -249,7 +255,9 @@ def render_report(paths, out_dir) -> Path:
     html = ENV.get_template("run.html.j2").render(
         title="Benchmark report", install_hint=graphs.INSTALL_HINT, machines=machines,
         harness=harness, sections=sections, peaks=_peaks(frame),
-        warnings=_warnings(frame, outcomes))
+        # the grid said first: every figure below rests on it
+        warnings=[(SMOKE_NOTE, [])] * any(m["smoke"] for m in machines)
+        + _warnings(frame, outcomes))
     summary = {
         # in the page's order: on a page of several runs, "run 2" of a finding is the second
         "run_ids": run_ids,
