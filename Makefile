@@ -11,6 +11,7 @@ ARGS ?=
 .PHONY: bench test report compare selfcheck lint clean system-deps gpu-check gpu-sweep
 
 $(STAMP): pyproject.toml
+	@echo "installing the project into $(VENV) (the first time, PyTorch with its CUDA libraries: about 6 GB)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'

@@ -294,9 +294,9 @@ def parser() -> argparse.ArgumentParser:
     selfcheck.set_defaults(func=cmd_selfcheck)
 
     compare = sub.add_parser("compare", help="compare run B against run A, case by case")
-    compare.add_argument("a", help="benchmark JSON, run folder, or a run's name under "
-                         "reports/runs (the reference)")
-    compare.add_argument("b", help="the same, for the run judged")
+    compare.add_argument("a", metavar="A", help="benchmark JSON, run folder, or a run's name "
+                         "under reports/runs (the reference)")
+    compare.add_argument("b", metavar="B", help="the same, for the run judged")
     compare.add_argument("--threshold", type=float, default=0.05,
                          help="smallest change of the median called slower or faster, as a "
                          "fraction, at least 0 and below 1 (default 0.05: 5%%)")

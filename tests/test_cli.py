@@ -553,3 +553,12 @@ def test_a_run_that_measured_nothing_leaves_no_folder_and_a_failed_write_no_part
     with pytest.raises(OSError):
         publish._write_whole(tmp_path / "benchmark.json", half)
     assert sorted(path.name for path in tmp_path.iterdir()) == ["runs"]
+
+
+def test_compare_with_one_run_names_the_missing_one_as_its_help_does(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["compare", "some-run"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "bench: error: the following arguments are required: B "
+        "(python -m bench compare --help lists the options)\n")
