@@ -562,3 +562,9 @@ def test_compare_with_one_run_names_the_missing_one_as_its_help_does(capsys):
     assert capsys.readouterr().err == (
         "bench: error: the following arguments are required: B "
         "(python -m bench compare --help lists the options)\n")
+
+
+def test_a_run_folder_with_both_jsons_stands_for_the_plain_one(tmp_path):
+    (tmp_path / "benchmark.json").write_text("{}")
+    (tmp_path / "benchmark.json.gz").write_bytes(b"")
+    assert cli._json_of(str(tmp_path)) == tmp_path / "benchmark.json"

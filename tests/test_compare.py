@@ -184,3 +184,23 @@ def test_the_page_shows_ratios_either_side_of_the_threshold_apart():
     _, show = COMPARE_COLUMNS["B / A"]
     assert [show(1.0503), show(1.0493), show(1234.5), show(float("nan"))] == [
         "1.050×", "1.049×", "1,234.500×", "–"]
+
+
+def test_without_raw_rounds_faster_but_overlapping_quartiles_are_unclear(write_json):
+    """The mirror of the 10% rise: median, q1 and q3 all down to 1/1.1."""
+    row = matmul_scaled_without_rounds(write_json, 1 / 1.1)
+    assert row["q1_a"] < row["q3_b"] < row["q3_a"]  # the case meant
+    assert row["verdict"] == "unclear"
+
+
+def test_without_raw_rounds_quartiles_that_touch_are_not_apart(write_json):
+    a = without_rounds(json.loads(SAMPLE.read_text()))
+    b = without_rounds(json.loads(SAMPLE.read_text()))
+    for old, new in zip(a["benchmarks"], b["benchmarks"]):
+        if new["extra_info"]["impl"] == "matmul":
+            first, second = old["stats"], new["stats"]
+            second["q1"], second["median"], second["q3"] = \
+                first["q3"], first["median"] * 1.2, first["q3"] * 1.3
+    row = compare_runs(write_json("a.json", a), write_json("b.json", b)).set_index(
+        "impl").loc["matmul"]
+    assert row["q1_b"] == row["q3_a"] and row["verdict"] == "unclear"

@@ -4,7 +4,14 @@ or two swapped regimes would read differently from the right sentence."""
 import pandas as pd
 
 from bench.plots import plot_relative
-from bench.report.sections import fastest_findings, speedup_interval
+from bench.report.sections import (
+    SPEEDUP_NOTE,
+    Section,
+    add_profiles,
+    fastest_findings,
+    generic_section,
+    speedup_interval,
+)
 from bench.suites.frozen_backprop_section import BARS, RATIOS, wide_rows
 from bench.suites.frozen_backprop_section import finding as frozen_finding
 from bench.suites.roi_spp_pooling_section import finding as roi_finding
@@ -414,3 +421,66 @@ def test_the_roi_section_plots_scaling_where_counts_vary_and_each_case_s_time_ot
     one = pd.DataFrame([row for row in rows if row["regions"] == 16])  # the smoke grid's kind
     captions = [caption for caption, svgs in section(one, {}).figures if svgs]
     assert captions == ["Median time per case and implementation (log scale)"]
+
+
+def test_side_by_side_intervals_that_touch_are_no_clear_win():
+    frame = race({"a": {"base": 4.0, "x": 2.0, "y": 2.05}})
+    side_by_side(frame, "a", "x", 0.45, 0.40, 0.50)
+    side_by_side(frame, "a", "y", 0.55, 0.50, 0.60)  # its low end is x's high end
+    wins = winners(frame)
+    assert wins.loc["a", "impl"] == "x" and not bool(wins.loc["a", "clear"])
+
+
+def test_frozen_finding_gives_no_reason_where_the_first_layers_cost_as_much_as_the_head():
+    regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+    medians = dict(zip(regimes, (10.0, 5.0, 5.0, 8.5, 9.0)))
+    rows = [{**row, "noisy": False}
+            for row in frozen_rows("big", medians, dict.fromkeys(regimes, 1.0))]
+    text = frozen_finding(wide_rows(pd.DataFrame(rows)))
+    assert "training only the first layers took 50%" in text and "because" not in text
+
+
+def test_frozen_finding_says_the_freezing_regimes_flops_differ_whichever_is_lower():
+    regimes = ("full", "head", "first_k", "freeze_first_k", "freeze_first_k_no_grad")
+    medians = dict(zip(regimes, (10.0, 3.0, 8.0, 8.5, 9.0)))
+    for frozen, under_no_grad in ((40.0, 50.0), (50.0, 40.0)):
+        flops = dict(zip(regimes, (100.0, 10.0, 60.0, frozen, under_no_grad)))
+        rows = [{**row, "noisy": False} for row in frozen_rows("big", medians, flops)]
+        assert frozen_finding(wide_rows(pd.DataFrame(rows))).endswith(
+            "of the time under torch.no_grad() (different backward FLOPs).")
+
+
+def profiled(case_classes):
+    """Rows of (case, {impl: time per class}), each with a profile artifact."""
+    return pd.DataFrame([
+        {**SETTING, "suite": "s", "mode": "forward", "case": case, "impl": impl,
+         "baseline": "base", "median": 1.0,
+         "artifacts": {"profile": {"classes": classes,
+                                   "operators": [{"name": "aten::op", "share": 1.0}]}}}
+        for case, by_impl in case_classes for impl, classes in by_impl.items()])
+
+
+def test_profiles_are_shown_at_the_last_case_of_the_grid():
+    out = Section("s", "S", "", [])
+    add_profiles(out, profiled([("small", {"base": {"compute": 1.0}}),
+                                ("big", {"base": {"compute": 1.0}})]))
+    assert [table.caption for table in out.tables] == [
+        "What each implementation runs, big: cpu, fp32, forward"]
+
+
+def test_profile_shares_are_of_the_total_and_ten_percent_of_copies_is_called_out():
+    out = Section("s", "S", "", [])
+    add_profiles(out, profiled([("c", {"base": {"compute": 9.0, "copy / layout": 1.0}})]))
+    cells = dict(zip(out.tables[0].columns, (text for text, _ in out.tables[0].rows[0])))
+    assert cells["compute"] == "90%" and cells["copy / layout"] == "10%"
+    assert out.notes[0] == ("base spends 10% of its profiled time at c: cpu, fp32, forward "
+                            "copying or changing the layout of tensors.")
+
+
+def test_the_speedup_figure_stays_when_one_case_has_no_baseline():
+    frame = race({"a": {"base": 4.0, "x": 1.0}, "b": {"x": 2.0}}).assign(
+        peak_flops=float("nan"), flops=float("nan"), artifacts=None)
+    assert frame["speedup"].isna().any() and frame["speedup"].notna().any()
+    out = generic_section(frame, {})
+    assert "Speedup against the baseline (above 1: faster)" in [c for c, _ in out.figures]
+    assert SPEEDUP_NOTE in out.notes

@@ -10,6 +10,7 @@ import pytest
 from bench.records import (
     COLUMNS,
     ResultsError,
+    cut_short,
     load_results,
     load_runs,
     outcomes_frame,
@@ -410,3 +411,18 @@ def test_a_json_named_without_its_folder_belongs_to_the_current_folder(tmp_path,
     monkeypatch.chdir(folder)
     assert set(load_results(["out.json"])["run_id"]) == {"day1/out"}
     assert set(load_results(["benchmark.json"])["run_id"]) == {"day1"}
+
+
+def test_the_run_s_own_commit_and_clean_flag_win_over_commit_info(write_json):
+    data = json.loads(SAMPLE.read_text())
+    data["machine_info"] |= {"commit": "ours123", "dirty": False}
+    data["commit_info"] = {"id": "theirs456", "dirty": True}
+    row = load_results([write_json("a.json", data)]).iloc[0]
+    assert row["commit"] == "ours123" and not row["dirty"] and pd.notna(row["dirty"])
+
+
+def test_a_run_whose_list_of_outcomes_is_empty_had_every_benchmark_cut_short():
+    """It recorded outcomes, and none ended: a signal stopped the first benchmark."""
+    data = json.loads(SAMPLE.read_text())
+    data["outcomes"] = []
+    assert cut_short(data) == {bench["name"] for bench in data["benchmarks"]}

@@ -802,3 +802,33 @@ def test_the_tally_counts_each_verdict_under_its_own_name():
     assert tally(pd.DataFrame({"verdict": verdicts})) == (
         "1 slower, 2 faster, 3 same, 1 unclear; 1 measured in one run only (missing)")
     assert tally(pd.DataFrame({"verdict": ["same"]})) == "0 slower, 0 faster, 1 same"
+
+
+def test_compare_refuses_two_runs_that_share_no_benchmark(tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["suite"] = "other"
+    data["datetime"] = "2026-11-26T20:03:00+00:00"
+    with pytest.raises(UserError, match="share no benchmark; nothing to compare"):
+        render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
+    assert not (tmp_path / "out" / "index.html").exists()
+
+
+def test_the_list_of_runs_does_not_list_an_unclear_change(tmp_path):
+    """matmul 10% slower in the second run, neither keeping its rounds: quartiles overlap."""
+    for n, factor in enumerate((1.0, 1.1)):
+        data = json.loads(SAMPLE.read_text())
+        for bench in data["benchmarks"]:
+            bench["stats"].pop("data", None)
+            if bench["extra_info"]["impl"] == "matmul":
+                for key in ("median", "q1", "q3"):
+                    bench["stats"][key] *= factor
+        data["datetime"] = f"2026-11-2{n + 4}T10:00:00+00:00"
+        data["machine_info"]["run_id"] = f"run{n}"
+        folder = tmp_path / "runs" / f"run{n}"
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(json.dumps(data))
+        render_report([folder / "benchmark.json"], folder)
+    html = render_index(tmp_path).read_text()
+    assert "0 slower, 0 faster, 2 same, 1 unclear" in html
+    assert "Changed since that run" not in html

@@ -245,3 +245,9 @@ def test_each_operation_s_work_and_the_floor_its_peaks_allow(monkeypatch):
     monkeypatch.setattr(suite, "paired_ratio", lambda fn, device: {})
     step = SimpleNamespace(fn=None, work={"flops": 4e9, "bytes": 1e9})
     assert suite.SUITE.after_timing(step, "cpu", "fp32")["floor_time"] == 4.0
+
+
+def test_a_side_by_side_interval_exactly_at_the_target_meets_it():
+    frame = rows()
+    frame["paired_ratio"], frame["paired_low"], frame["paired_high"] = 1.0, 1 / 1.05, 1.05
+    assert verdicts(frame).set_index("case").loc["a", "target"] == "met"

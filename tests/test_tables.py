@@ -135,3 +135,11 @@ def test_a_row_is_noisy_only_above_the_iqr_ratio():
     out = add_derived(frame([{"case": "a", "impl": "base", "median": 1.0, "iqr": 0.1},
                              {"case": "b", "impl": "base", "median": 1.0, "iqr": 0.1001}]))
     assert out["noisy"].tolist() == [False, True]
+
+
+def test_the_noisy_flag_reads_the_iqr_not_the_standard_deviation():
+    out = add_derived(frame([{"case": "a", "impl": "base", "median": 1.0, "iqr": 0.05,
+                              "stddev": 0.5},
+                             {"case": "b", "impl": "base", "median": 1.0, "iqr": 0.2,
+                              "stddev": 0.01}]))
+    assert out["noisy"].tolist() == [False, True]
