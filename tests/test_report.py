@@ -701,18 +701,23 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     assert "<th>case</th>" in page.read_text() and "<th>impl</th>" in page.read_text()
 
 
-def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):
-    """matmul twice as slow in the last run, linear_nhwc three times."""
-    for n in range(3):
-        last = n == 2
-        data = slowed(slowed(json.loads(SAMPLE.read_text()), "matmul", 2.0 if last else 1.0),
-                      "linear_nhwc", 3.0 if last else 1.0)
+def write_runs(reports: Path, runs: list[dict]) -> None:
+    """Each run (a parsed JSON) as reports/runs/run<n>, a day after the one before, with its
+    page."""
+    for n, data in enumerate(runs):
         data["datetime"] = f"2026-11-2{n}T10:00:00+00:00"
         data["machine_info"]["run_id"] = f"run{n}"
-        folder = tmp_path / "runs" / f"run{n}"
+        folder = reports / "runs" / f"run{n}"
         folder.mkdir(parents=True)
         (folder / "benchmark.json").write_text(json.dumps(data))
         render_report([folder / "benchmark.json"], folder)
+
+
+def test_the_list_of_runs_lists_the_biggest_change_first(tmp_path, slowed):
+    """matmul twice as slow in the last run, linear_nhwc three times."""
+    write_runs(tmp_path, [
+        slowed(slowed(json.loads(SAMPLE.read_text()), "matmul", 2.0 if last else 1.0),
+               "linear_nhwc", 3.0 if last else 1.0) for last in (False, False, True)])
     rows = table_rows(render_index(tmp_path).read_text(), (
         "Changed since that run (suite conv1x1, case b2-c64x32-8x8-nobias, device cpu, precision "
         "fp32, mode forward); ratio above 1 means the latest run is slower"))
@@ -816,19 +821,14 @@ def test_compare_refuses_two_runs_that_share_no_benchmark(tmp_path, write_json):
 
 def test_the_list_of_runs_does_not_list_an_unclear_change(tmp_path):
     """matmul 10% slower in the second run, neither keeping its rounds: quartiles overlap."""
-    for n, factor in enumerate((1.0, 1.1)):
-        data = json.loads(SAMPLE.read_text())
-        for bench in data["benchmarks"]:
-            bench["stats"].pop("data", None)
-            if bench["extra_info"]["impl"] == "matmul":
-                for key in ("median", "q1", "q3"):
-                    bench["stats"][key] *= factor
-        data["datetime"] = f"2026-11-2{n + 4}T10:00:00+00:00"
-        data["machine_info"]["run_id"] = f"run{n}"
-        folder = tmp_path / "runs" / f"run{n}"
-        folder.mkdir(parents=True)
-        (folder / "benchmark.json").write_text(json.dumps(data))
-        render_report([folder / "benchmark.json"], folder)
+    runs = [json.loads(SAMPLE.read_text()) for _ in range(2)]
+    for bench in runs[0]["benchmarks"] + runs[1]["benchmarks"]:
+        bench["stats"].pop("data", None)
+    for bench in runs[1]["benchmarks"]:
+        if bench["extra_info"]["impl"] == "matmul":
+            for key in ("median", "q1", "q3"):
+                bench["stats"][key] *= 1.1
+    write_runs(tmp_path, runs)
     html = render_index(tmp_path).read_text()
     assert "0 slower, 0 faster, 2 same, 1 unclear" in html
     assert "Changed since that run" not in html
