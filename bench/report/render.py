@@ -255,9 +255,7 @@ def render_report(paths, out_dir) -> Path:
     html = ENV.get_template("run.html.j2").render(
         title="Benchmark report", install_hint=graphs.INSTALL_HINT, machines=machines,
         harness=harness, sections=sections, peaks=_peaks(frame),
-        # the grid said first: every figure below rests on it
-        warnings=[(SMOKE_NOTE, [])] * any(m["smoke"] for m in machines)
-        + _warnings(frame, outcomes))
+        warnings=_warnings(frame, outcomes))
     summary = {
         # in the page's order: on a page of several runs, "run 2" of a finding is the second
         "run_ids": run_ids,
