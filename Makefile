@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 GRID ?= default
 ARGS ?=
 
-.PHONY: bench test report compare selfcheck lint clean system-deps gpu-check gpu-sweep
+.PHONY: bench test report compare selfcheck lint clean system-deps gpu-check gpu-sweep gpu-tune
 
 $(STAMP): pyproject.toml
 	@echo "installing the project into $(VENV) (the first time, PyTorch with its CUDA libraries: about 6 GB)"
@@ -101,6 +101,12 @@ GPU_SWEEP_BUDGET ?= 240
 gpu-sweep:
 	mkdir -p $(GPU_OUT)
 	-timeout -k 20 -s INT $$(( $(GPU_SWEEP_BUDGET) + 60 )) $(GPU_PY) -m bench.ops.roi_triton_sweep --budget $(GPU_SWEEP_BUDGET) --json $(GPU_OUT)/sweep.json 2>&1 | tee $(GPU_OUT)/sweep.log
+
+# The Triton kernels' tuning in one call of the GPU machine: the sweep, then their CUDA-only tests
+# (the settings on NaN and tied zeros, compiled), about 300 s at GPU_SWEEP_BUDGET=170.
+gpu-tune: gpu-sweep
+	-timeout -k 10 -s INT 90 $(GPU_PYTEST) tests/test_roi_triton.py -m cuda -ra -q --durations=5 > $(GPU_OUT)/tests-triton-cuda.log 2>&1
+	tail -n 3 $(GPU_OUT)/tests-triton-cuda.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests
