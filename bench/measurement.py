@@ -7,11 +7,10 @@ import torch
 from pytest_benchmark.stats import Stats
 
 from bench.machine import peak_bandwidth, peak_flops
-from bench.tables import is_noisy
+from bench.tables import is_host_bound, is_noisy
 from bench.timing import (
     blocked_median,
     device_time,
-    is_host_bound,
     per_call,
     synchronises,
     timed_call,
@@ -104,9 +103,9 @@ def remeasure_if_noisy(metadata, fn, device: torch.device, setup=None) -> dict:
     the median): rounds of as many calls, by the same clock, right after the first, their
     statistics computed as pytest-benchmark computes the first's. Where the second is quiet, the
     tables use it instead of the first (`bench.records`): a burst of load from elsewhere spoils
-    one measurement, its median too, not two. Bounded by REMEASURE_TIME per benchmark (the
-    default grid's CPU run re-measured 101 of 240 1x1-convolution rows once: 50 s unbounded, 20 s
-    at 0.2 s each)."""
+    one measurement, its median too, not two. Within REMEASURE_TIME per benchmark, 3 rounds at
+    least (the default grid's CPU run re-measured 101 of 240 1x1-convolution rows once: 50 s
+    unbounded, 20 s at 0.2 s each)."""
     stats = metadata.stats  # pytest-benchmark's: statistics here, iterations on the metadata
     if not is_noisy(stats.median, stats.iqr):
         return {}

@@ -10,14 +10,18 @@ import pandas as pd
 from pytest_benchmark.stats import Stats
 
 from bench.errors import UserError
-from bench.schema import HARNESS, SchemaError, check_results
-from bench.tables import is_noisy
+from bench.schema import HARNESS, SchemaError, check_results, is_number
+from bench.tables import is_host_bound, is_noisy
 
 IDENTITY = ("run_id", *HARNESS, "baseline")
 # Seconds, from pytest-benchmark's statistics of the rounds (per iteration).
 STATS = ("median", "q1", "q3", "iqr", "mean", "stddev", "min", "max", "rounds", "iterations")
 # A noisy first measurement's median and IQR, where a quiet second one replaced it (`_measured`).
 FIRST = ("first_median", "first_iqr")
+# Rounds a second measurement needs to replace the first: pytest-benchmark's own least. Its
+# floor is 3, for slow steps; of 3 rounds the IQR is 0.75 of the range, and one slow round in
+# three (1.0, 1.02, 1.13 ms) still passed for quiet.
+FEWEST_ROUNDS = 5
 # Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).
 METRICS = ("device_time", "host_bound", "synchronises", "launches", "flops", "bytes", "error",
            "tolerance", "peak_flops", "peak_bandwidth", "peak_memory", "saved_bytes",
@@ -107,6 +111,9 @@ def _rows(data: dict, source: str):
         extra = dict(bench.get("extra_info") or {})
         case_fields = extra.pop("case_fields", {})
         measured, round_times = _measured(bench["stats"], extra)
+        if measured["first_median"] is not None and is_number(extra.get("device_time")):
+            # recorded against the first median: against the one the tables use
+            extra["host_bound"] = is_host_bound(measured["median"], extra["device_time"])
         yield {
             **measured,
             **provenance,
@@ -124,19 +131,21 @@ def _rows(data: dict, source: str):
 def _measured(stats: dict, extra: dict) -> tuple[dict, list]:
     """(statistics (STATS, FIRST), round times) of the measurement the tables use: the
     benchmark's own, or, where they were noisy and the second measurement right after them
-    (`bench.measurement.remeasure_if_noisy`) was not, the second's: a burst of load from
-    elsewhere spoils one measurement, its median too. A JSON from before the second's rounds
-    were kept gives only its median and IQR (its quartiles, spread and rounds unknown)."""
-    own = {key: stats.get(key) for key in STATS}
-    median, iqr = extra.get("remeasured_median"), extra.get("remeasured_iqr")
-    if median is None or iqr is None or own["iqr"] is None or \
-            not is_noisy(own["median"], own["iqr"]) or is_noisy(median, iqr):
-        return own, stats.get("data") or []
+    (`bench.measurement.remeasure_if_noisy`) was not, in FEWEST_ROUNDS or more, the second's:
+    a burst of load from elsewhere spoils one measurement, its median too. A JSON from before
+    the second's rounds were kept gives only its median and IQR (its quartiles, spread and
+    rounds unknown)."""
+    own = {key: stats.get(key) for key in STATS + FIRST}
     second = Stats()
     for seconds in extra.get("remeasured_data") or []:
         second.update(seconds)
     figures = {key: getattr(second, key) for key in STATS if key != "iterations"} if second \
-        else {"median": median, "iqr": iqr, "rounds": extra.get("remeasured_rounds")}
+        else {"median": extra.get("remeasured_median"), "iqr": extra.get("remeasured_iqr"),
+              "rounds": extra.get("remeasured_rounds")}
+    if None in figures.values() or own["iqr"] is None or figures["rounds"] < FEWEST_ROUNDS \
+            or not is_noisy(own["median"], own["iqr"]) or is_noisy(figures["median"],
+                                                                  figures["iqr"]):
+        return own, stats.get("data") or []
     return {**dict.fromkeys(STATS), "iterations": own["iterations"], **figures,
             "first_median": own["median"], "first_iqr": own["iqr"]}, second.data
 

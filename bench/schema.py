@@ -108,13 +108,14 @@ def _check_benchmark(bench, harness: bool) -> None:
                 fail(f"extra_info.{key}", "must be a non-empty string")
         if not isinstance(extra.get("case_fields", {}), dict):
             fail("extra_info.case_fields", "must be a mapping")
-        # a quiet second measurement stands in for a noisy first (bench.records._measured)
-        for key, kind in (("remeasured_median", POSITIVE), ("remeasured_iqr", NON_NEGATIVE),
-                          ("remeasured_rounds", COUNTS)):
-            problem = extra.get(key) is not None and _problem(extra[key], kind)
-            if problem:
-                fail(f"extra_info.{key}", problem)
-        second = extra.get("remeasured_data")
-        if second is not None and not (isinstance(second, list) and all(
-                is_number(v) and v >= 0 for v in second)):
-            fail("extra_info.remeasured_data", "must be a list of non-negative numbers")
+    # a quiet second measurement stands in for a noisy first (bench.records._measured)
+    extra = bench.get("extra_info") or {}
+    for key, kind in (("remeasured_median", POSITIVE), ("remeasured_iqr", NON_NEGATIVE),
+                      ("remeasured_rounds", COUNTS)):
+        problem = extra.get(key) is not None and _problem(extra[key], kind)
+        if problem:
+            fail(f"extra_info.{key}", problem)
+    second = extra.get("remeasured_data")
+    if second is not None and not (isinstance(second, list) and all(
+            is_number(v) and v >= 0 for v in second)):
+        fail("extra_info.remeasured_data", "must be a list of non-negative numbers")

@@ -1,5 +1,7 @@
 """Derived columns and pivots of the results table: rates, fractions of peak, speedups, findings."""
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -9,9 +11,21 @@ NOISY_IQR_RATIO = 0.10
 GROUP = ["run_id", "suite", "case", "device", "precision", "mode"]
 
 
+# Host-side time far above device time means the GPU waits for the CPU to launch work.
+HOST_BOUND_RATIO = 2.0
+
+
 def is_noisy(median, iqr):
     """Whether a spread is above NOISY_IQR_RATIO of the median (numbers or Series)."""
     return iqr > NOISY_IQR_RATIO * median
+
+
+def is_host_bound(wall: float, device: float) -> bool | None:
+    """Whether a wall time is so far above the device time that launch overhead dominates; None
+    where the device time is unknown (the profiler recorded no kernel), not "no"."""
+    if math.isnan(device):
+        return None
+    return wall > HOST_BOUND_RATIO * device
 
 
 def add_derived(frame: pd.DataFrame) -> pd.DataFrame:

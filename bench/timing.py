@@ -15,8 +15,6 @@ logging.getLogger("torch.utils.cpp_extension").addFilter(
     lambda record: not record.getMessage().startswith("No CUDA runtime is found"))
 import torch.utils.benchmark as tbench  # noqa: E402 - after the filter is in place
 
-# Host-side time far above device time means the GPU waits for the CPU to launch work.
-HOST_BOUND_RATIO = 2.0
 # Shortest round of calls between two synchronisations on CUDA. A synchronisation and the launch
 # it leaves unhidden cost 12-21 us on an H200 (pytest-benchmark's median minus the device time of
 # the self-check's 50-123 us operations, one call per round); in rounds of 1 ms that is ~2%.
@@ -86,14 +84,6 @@ def synchronises(fn, setup=None) -> bool:
         finally:
             torch.cuda.set_sync_debug_mode(mode)
     return any(SYNC_WARNING in str(w.message) for w in caught)
-
-
-def is_host_bound(wall: float, device: float) -> bool | None:
-    """Whether a wall time is so far above the device time that launch overhead dominates; None
-    where the device time is unknown (the profiler recorded no kernel), not "no"."""
-    if math.isnan(device):
-        return None
-    return wall > HOST_BOUND_RATIO * device
 
 
 def blocked_median(stmt: str, min_run_time: float, **names) -> float:

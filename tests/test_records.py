@@ -99,7 +99,7 @@ def test_a_noisy_measurement_gives_way_to_a_quiet_second_one(write_json):
     second = [1.0e-3, 1.02e-3, 1.04e-3, 1.1e-3, 1.05e-3]  # median 1.04 ms, IQR 0.05 ms: quiet
     cases = {  # impl: (first median, IQR; second median, IQR, rounds)
         "conv_nchw": (4e-3, 2e-3, 1.04e-3, 0.05e-3, second),  # noisy, then quiet: replaced
-        "linear_nhwc": (4e-3, 2e-3, 3e-3, 1e-3, second),  # noisy twice: the first stays
+        "linear_nhwc": (4e-3, 2e-3, 3e-3, 2.5e-3, [1e-3, 2e-3, 3e-3, 4e-3, 5e-3]),  # noisy twice
         "matmul": (4e-3, 0.4e-3, 1.04e-3, 0.05e-3, second)}  # 10%: not noisy, stays
     for bench in data["benchmarks"]:
         median, iqr, *again = cases[bench["extra_info"]["impl"]]
@@ -122,6 +122,34 @@ def test_a_noisy_measurement_gives_way_to_a_quiet_second_one(write_json):
             (4e-3, cases[impl][1], stats[impl]["rounds"])
         assert pd.isna(kept["first_median"]) and kept["round_times"] == stats[impl]["data"]
     assert add_derived(frame.reset_index())["noisy"].tolist() == [False, True, False]
+
+
+def test_a_second_measurement_of_fewer_than_five_rounds_replaces_nothing(write_json):
+    """3 rounds, one slow (1.0, 1.02, 1.13 ms): an IQR of 7.6%, quiet by the rule, but too few
+    rounds to tell; the first measurement stays, and is noisy."""
+    data = read_json(SAMPLE)
+    bench = data["benchmarks"][0]
+    bench["stats"].update(median=4e-3, iqr=2e-3)
+    second = [1.0e-3, 1.02e-3, 1.13e-3]
+    bench["extra_info"].update(remeasured_median=1.02e-3, remeasured_iqr=0.0975e-3,
+                               remeasured_rounds=3, remeasured_data=second)
+    row = load_results([write_json("few.json", data)]).iloc[[0]]
+    assert (row["median"].item(), row["iqr"].item()) == (4e-3, 2e-3)
+    assert row["first_median"].isna().item() and add_derived(row)["noisy"].item()
+
+
+def test_a_replaced_row_is_host_bound_by_the_median_it_shows(write_json):
+    """Recorded against the first median (55 us over 20 us of device time: host-bound); the
+    second's 30 us is not twice the device time."""
+    data = read_json(SAMPLE)
+    bench = data["benchmarks"][0]
+    bench["stats"].update(median=55e-6, iqr=20e-6)
+    bench["extra_info"].update(device_time=20e-6, host_bound=True, remeasured_median=30e-6,
+                               remeasured_iqr=1e-6, remeasured_rounds=5)
+    data["benchmarks"][1]["extra_info"].update(device_time=20e-6, host_bound=True)  # kept
+    rows = load_results([write_json("run.json", data)])
+    assert rows["median"].tolist()[:2] == [30e-6, data["benchmarks"][1]["stats"]["median"]]
+    assert rows["host_bound"].tolist()[:2] == [False, True]
 
 
 def test_a_quiet_second_measurement_without_its_rounds_gives_its_median_and_iqr(write_json):

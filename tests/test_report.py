@@ -580,7 +580,7 @@ def test_the_noisy_warning_gives_each_row_s_spread_and_its_second_measurement(tm
     conv["stats"]["iqr"] = 0.2 * conv["stats"]["median"]
     conv["extra_info"].update(remeasured_median=6e-5, remeasured_iqr=1.5e-5)
     linear["stats"]["iqr"] = 0.2 * linear["stats"]["median"]
-    linear["extra_info"].update(remeasured_median=1e-5, remeasured_iqr=1e-7)
+    linear["extra_info"].update(remeasured_median=1e-5, remeasured_iqr=1e-7, remeasured_rounds=5)
     html = render_report([write_json("a.json", data)], tmp_path).read_text()
     assert "2 noisy: interquartile range above 10% of the median</summary>" in html
     name = "test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-{}-forward]"

@@ -917,18 +917,22 @@ def test_a_sweep_job_of_its_own_cases_runs_on_those_alone(monkeypatch):
     assert [(row["case"], row["mode"], row["gradient"]) for row in rows] == [
         (mine.id, "forward", None), (own.id, "forward_backward", "sort"),
         (own.id, "forward_backward", "tiles")]
+    # what the module's settings would choose there, whatever the variant forced: 0.68 terms a
+    # pixel, under GRADIENT_TILES_FROM
+    assert [row["module_gradient"] for row in rows] == [None, "sort", "sort"]
     assert all(row["exact"] for row in rows)
     assert rows[1]["terms_per_pixel"] == 4 * 49 / (2 * 12 * 12)
 
 
-def test_the_sweep_sets_the_backward_s_two_kinds_side_by_side_by_density(monkeypatch):
+def test_the_sweep_sets_the_backward_s_two_kinds_side_by_side_by_density():
     from bench.ops import roi_triton_sweep as sweep
 
     def row(case, density, gradient, ms, exact=True, **variant):
+        chosen = {"dense": "tiles", "sparse": "sort"}.get(case, "tiles")
         return {"case": case, "mode": "forward_backward", "dtype": "float32", "exact": exact,
-                "variant": variant, "ms": ms, "terms_per_pixel": density, "gradient": gradient}
+                "variant": variant, "ms": ms, "terms_per_pixel": density, "gradient": gradient,
+                "module_gradient": chosen}
 
-    monkeypatch.setattr(tri, "GRADIENT_TILES_FROM", 12)
     rows = [row("dense", 19.6, "sort", 3.0, GRADIENT_TILES=False),
             row("dense", 19.6, "tiles", 1.5),  # the module settings' choice there
             row("dense", 19.6, "tiles", 0.1, GRADIENT_TILES=True, GRADIENT_TILE=8),  # not its own
@@ -938,7 +942,9 @@ def test_the_sweep_sets_the_backward_s_two_kinds_side_by_side_by_density(monkeyp
             row("alone", 9.8, "sort", 2.0)]  # one kind only: nothing to set beside it
     log = io.StringIO()
     sweep.densities(rows, out=log)
-    assert log.getvalue().splitlines()[1:] == [
+    assert log.getvalue().splitlines() == [
+        f"the backward by density (chosen: the module's kind; GRADIENT_TILES_FROM = "
+        f"{tri.GRADIENT_TILES_FROM} terms a pixel):",
         "  sparse                       5.0 terms a pixel: sort 1.000 ms, tiles 1.200 ms (1.20x); "
         "faster: sort, chosen: sort",
         "  dense                       19.6 terms a pixel: sort 3.000 ms, tiles 1.500 ms (0.50x); "

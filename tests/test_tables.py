@@ -12,6 +12,7 @@ from bench.tables import (
     by_mode,
     fastest,
     fastest_counts,
+    is_host_bound,
     pivot_impls,
 )
 
@@ -143,3 +144,10 @@ def test_the_noisy_flag_reads_the_iqr_not_the_standard_deviation():
                              {"case": "b", "impl": "base", "median": 1.0, "iqr": 0.2,
                               "stddev": 0.01}]))
     assert out["noisy"].tolist() == [False, True]
+
+
+@pytest.mark.parametrize("wall, device, expected", [(1.0, 1.0, False), (2.0, 1.0, False),
+                                                    (2.01, 1.0, True), (50e-6, 5e-6, True),
+                                                    (1.0, math.nan, None)])
+def test_host_bound_flag(wall, device, expected):
+    assert is_host_bound(wall, device) is expected

@@ -1,6 +1,5 @@
 """CUDA timing logic, run on CPU with torch.cuda's synchronize, events and sleep mocked."""
 
-import math
 import time
 import warnings
 from types import SimpleNamespace
@@ -73,13 +72,6 @@ def test_a_step_that_waits_for_the_device_is_told_by_torchs_sync_debug_mode():
         with pytest.raises(RuntimeError, match="step failed"):
             timing.synchronises(fails)
     assert modes == ["warn", 0] * 5  # the mode is put back every time, after a failure too
-
-
-@pytest.mark.parametrize("wall, device, expected", [(1.0, 1.0, False), (2.0, 1.0, False),
-                                                    (2.01, 1.0, True), (50e-6, 5e-6, True),
-                                                    (1.0, math.nan, None)])
-def test_host_bound_flag(wall, device, expected):
-    assert timing.is_host_bound(wall, device) is expected
 
 
 def test_paired_ratio_alternates_the_two_timers_and_brackets_its_median():

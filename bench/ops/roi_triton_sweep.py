@@ -24,9 +24,9 @@ issue's goals: the ratios of the module settings and of the fastest exact varian
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs ten variants (six forward, four backward) on three tiny cases, on CPU tensors too
-(through Triton's interpreter, TRITON_INTERPRET=1 set before the import), timed by the host
-clock: it checks the script, not the kernels' speed.
+`--smoke` runs ten jobs (six forward, four backward) on two tiny cases (the last two on a third
+of their own), on CPU tensors too (through Triton's interpreter, TRITON_INTERPRET=1 set before
+the import), timed by the host clock: it checks the script, not the kernels' speed.
 """
 
 import argparse
@@ -299,10 +299,12 @@ def sweep(cases, jobs, device: str, budget: float, out=sys.stdout, rows=None,
                 error, exact, ms = _first_line(failure, 200), False, math.nan
         share = traffic[key] / (ms * 1e-3) / copy
         tiles = dict(launch[1][2]).get("GRADIENT_TILES")  # as resolved for this case
+        chosen = tri._by_tiles(*problems[case])  # by the module's settings
         rows.append({"case": case.id, "mode": mode, "dtype": str(dtype).removeprefix("torch."),
                      "variant": variant, "exact": exact, "ms": ms,
                      "terms_per_pixel": tri._terms_per_pixel(*problems[case]),
                      "gradient": ("sort", "tiles")[tiles] if backward else None,
+                     "module_gradient": ("sort", "tiles")[chosen] if backward else None,
                      "torchvision_ms": theirs[case][backward], "bytes": traffic[key],
                      "fraction_of_copy": share, "error": error, "kernels": None})
         save(rows)
@@ -405,15 +407,15 @@ def densities(rows: list[dict], out=sys.stdout) -> None:
     for r in rows:
         if r["mode"] == "forward_backward" and r["exact"] and r["dtype"] == "float32" \
                 and not set(r["variant"]) - {"GRADIENT_TILES"}:
-            kinds.setdefault((r["terms_per_pixel"], r["case"]), {})[r["gradient"]] = r["ms"]
+            key = r["terms_per_pixel"], r["case"], r["module_gradient"]
+            kinds.setdefault(key, {})[r["gradient"]] = r["ms"]
     both = [(key, ms) for key, ms in sorted(kinds.items()) if len(ms) == 2]
     if not both:
         return
-    print(f"the backward by density (tiles where GRADIENT_TILES_FROM = {tri.GRADIENT_TILES_FROM}"
-          " terms a pixel or more):", file=out)
-    for (density, case), ms in both:
+    print(f"the backward by density (chosen: the module's kind; GRADIENT_TILES_FROM = "
+          f"{tri.GRADIENT_TILES_FROM} terms a pixel):", file=out)
+    for (density, case, chosen), ms in both:
         faster = min(ms, key=ms.get)
-        chosen = "tiles" if density >= tri.GRADIENT_TILES_FROM else "sort"
         print(f"  {case:26s} {density:5.1f} terms a pixel: sort {ms['sort']:.3f} ms, tiles "
               f"{ms['tiles']:.3f} ms ({ms['tiles'] / ms['sort']:.2f}x); faster: {faster}, "
               f"chosen: {chosen}", file=out)
@@ -426,7 +428,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="ten variants on three tiny cases: checks the script")
+                        help="ten jobs on tiny cases: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
