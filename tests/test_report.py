@@ -578,14 +578,14 @@ def test_the_noisy_warning_gives_each_row_s_spread_and_its_second_measurement(tm
     # matmul is noisy in the sample (IQR 10.3% of its median) and was not measured again;
     # conv_nchw noisy, then noisy again when re-measured; linear_nhwc re-measured quiet
     conv["stats"]["iqr"] = 0.2 * conv["stats"]["median"]
-    conv["extra_info"].update(remeasured_median=6e-5, remeasured_iqr=1.5e-5)
+    conv["extra_info"].update(remeasured_median=6e-5, remeasured_iqr=1.5e-5, remeasured_rounds=9)
     linear["stats"]["iqr"] = 0.2 * linear["stats"]["median"]
     linear["extra_info"].update(remeasured_median=1e-5, remeasured_iqr=1e-7, remeasured_rounds=5)
     html = render_report([write_json("a.json", data)], tmp_path).read_text()
     assert "2 noisy: interquartile range above 10% of the median</summary>" in html
     name = "test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-{}-forward]"
     assert (f"<li>{name.format('conv_nchw')} (IQR 12.7 µs is 20% of the median; re-measured, "
-            f"25%)</li>\n<li>{name.format('matmul')} (IQR 2.36 µs is 10.3% of the median)</li>"
+            f"25% over 9 rounds)</li>\n<li>{name.format('matmul')} (IQR 2.36 µs is 10.3% of the median)</li>"
             ) in html
     assert name.format("linear_nhwc") + " (IQR" not in html
     # linear_nhwc's quiet second measurement is the one used, and said so, with the first's

@@ -80,10 +80,15 @@ def _warnings(frame: pd.DataFrame, outcomes: pd.DataFrame) -> list[tuple[str, li
     (items empty where the heading says it all)."""
     failed = [f"{r['name']}: {r['reason']}"
               for _, r in outcomes[outcomes["outcome"] == "failed"].iterrows()]
+    def again(r) -> str:  # a second measurement that did not replace the first, and why
+        if pd.isna(r.get("remeasured_iqr")):
+            return ""
+        rounds = r.get("remeasured_rounds")
+        return (f"; re-measured, {fmt.percent(r['remeasured_iqr'] / r['remeasured_median'])}"
+                + (f" over {rounds:.0f} rounds" if pd.notna(rounds) else ""))
+
     noisy = [f"{r['name']} (IQR {fmt.seconds(r['iqr'])} is "
-             f"{fmt.percent(r['iqr'] / r['median'])} of the median"
-             + (f"; re-measured, {fmt.percent(r['remeasured_iqr'] / r['remeasured_median'])})"
-                if pd.notna(r.get("remeasured_iqr")) else ")")
+             f"{fmt.percent(r['iqr'] / r['median'])} of the median{again(r)})"
              for _, r in frame[frame["noisy"]].iterrows()]
     replaced = [f"{r['name']} (median {fmt.seconds(r['first_median'])}, IQR "
                 f"{fmt.percent(r['first_iqr'] / r['first_median'])} of it; then "
