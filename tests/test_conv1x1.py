@@ -133,3 +133,58 @@ def test_a_same_padded_1x1_convolution_is_a_linear_layer():
     x = torch.randn(2, 3, 4, 4)
     linear = linear_from_conv1x1(conv)
     torch.testing.assert_close(linear(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2), conv(x))
+
+
+CASE = suite.SMOKE[0]  # batch 1, 8 -> 8 channels, 4x4
+
+
+@pytest.mark.parametrize("impl", list(suite.IMPLEMENTATIONS))
+def test_a_second_call_gives_the_same_gradients_not_their_sum(impl):
+    inputs = suite.make_inputs(CASE, "cpu", torch.float32)
+    step = suite.prepare(CASE, impl, inputs, "forward_backward")
+    first = {k: v.clone() for k, v in step.results().items()}
+    second = step.results()
+    for key in first:
+        assert torch.equal(second[key], first[key]), key
+
+
+class Recorder(nn.Module):
+    def __init__(self, inner, seen):
+        super().__init__()
+        self.inner, self.seen = inner, seen
+
+    def forward(self, x):
+        self.seen.append(x)
+        return self.inner(x)
+
+
+def test_each_implementation_is_timed_on_input_in_its_own_layout(monkeypatch):
+    seen = {}
+    for name, impl in list(suite.IMPLEMENTATIONS.items()):
+        seen[name] = []
+        monkeypatch.setitem(suite.IMPLEMENTATIONS, name, dataclasses.replace(
+            impl, fn=lambda conv, fn=impl.fn, s=seen[name]: Recorder(fn(conv), s)))
+    inputs = suite.make_inputs(CASE, "cpu", torch.float32)
+    for name in seen:
+        suite.prepare(CASE, name, inputs, "forward").fn()
+    (x,) = seen["conv_channels_last"]
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    (x,) = seen["linear_nhwc"]
+    assert x.shape == (1, 4, 4, 8) and x.is_contiguous()
+    for name in ("conv_nchw", "linear_permuted", "matmul", "einsum"):
+        (x,) = seen[name]
+        assert x.shape == (1, 8, 4, 4) and x.is_contiguous(), name
+
+
+def test_the_bytes_count_the_run_s_element_size():
+    inputs = suite.make_inputs(CASE, "cpu", torch.bfloat16)
+    for mode in suite.SUITE.modes:
+        work = suite.prepare(CASE, "conv_nchw", inputs, mode).work
+        assert work["bytes"] == suite.bytes_moved(CASE, mode, 2)
+
+
+@pytest.mark.parametrize("impl", list(suite.IMPLEMENTATIONS))
+def test_the_timed_forward_records_no_graph(impl):
+    inputs = suite.make_inputs(CASE, "cpu", torch.float32)
+    out = suite.prepare(CASE, impl, inputs, "forward").fn()
+    assert out.grad_fn is None and not out.requires_grad

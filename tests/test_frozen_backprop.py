@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench.suites import frozen_backprop as suite
 
@@ -146,3 +147,29 @@ def test_autograd_grad_of_a_subset_freezes_no_parameter():
     case = suite.Case("mlp", 4, 32)
     run = suite.Run(suite.make_inputs(case, "cpu", torch.float32), "autograd_grad_subset", 2)
     assert all(p.requires_grad for p in run.inputs.model.parameters())
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn", "cnn1d"])
+def test_only_the_resnets_get_the_wider_bound(model):
+    assert suite.tolerance(suite.Case(model, 2, 16), "fp32") == 1e-4
+    assert suite.tolerance(suite.Case("resnet18", 2, 32), "fp32") == 5e-2
+
+
+@pytest.mark.parametrize("mode", ["backward", "forward_backward"])
+def test_the_timed_call_does_the_flops_its_row_records(mode):
+    case = suite.Case("mlp", 4, 16)
+    step = suite.prepare(case, "full", suite.make_inputs(case, "cpu", torch.float32), mode)
+    args, kwargs = step.setup() if step.setup else ((), {})
+    with FlopCounterMode(display=False) as counter:
+        step.fn(*args, **kwargs)
+    assert counter.get_total_flops() == step.work["flops"]
+    assert (step.setup is not None) is (mode == "backward")
+
+
+def test_counts_are_kept_per_dtype(monkeypatch):
+    monkeypatch.setattr(suite, "_COUNTED", {})
+    case = suite.Case("mlp", 4, 16)
+    found = {dtype: suite._counts(case, "full", "cpu", dtype,
+                                  suite.Run(suite.make_inputs(case, "cpu", dtype), "full", case.k))
+             for dtype in (torch.float32, torch.float64)}
+    assert found[torch.float64]["saved_bytes"] == 2 * found[torch.float32]["saved_bytes"]

@@ -279,3 +279,9 @@ def test_a_convolution_s_backward_splits_into_its_input_and_weight_gradients():
 def test_the_weight_change_is_a_ratio_of_norms():
     assert layers._relative_change([torch.tensor([1.0, 2.0])], [torch.tensor([1.0, 0.0])]) \
         == pytest.approx(2.0)  # |(0, 2)| / |(1, 0)|, not its square
+
+
+def test_a_2d_average_pool_has_a_formula_per_spatial_dimension():
+    sizes, texts = layers.size_formulas(nn.AvgPool2d(2), [1, 3, 8, 6])
+    assert sizes == [4, 3] and len(texts) == 2
+    assert texts[0] == "floor((8 + 2*0 - 2)/2) + 1 = 4"

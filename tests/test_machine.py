@@ -1,6 +1,7 @@
 """Machine description and the measured peaks (at small sizes, so they run in milliseconds)."""
 
 import pytest
+import torch
 
 from bench import load, machine
 
@@ -109,3 +110,17 @@ def test_an_untracked_file_does_not_make_the_tree_dirty_a_changed_tracked_one_do
     assert machine.git_state()["dirty"] is False
     (tmp_path / "a").write_text("b")
     assert machine.git_state()["dirty"] is True
+
+
+def test_the_peak_flops_of_a_mode_multiply_its_dtype(monkeypatch):
+    seen = []
+    monkeypatch.setattr(machine, "blocked_median",
+                        lambda stmt, t, a, b: seen.append((a.dtype, b.dtype)) or 1.0)
+    monkeypatch.setitem(machine.MATMUL_SIZE, "cpu", 8)
+    machine.peak_flops.cache_clear()
+    try:
+        machine.peak_flops("cpu", "bf16")
+        machine.peak_flops("cpu", "fp32")
+    finally:
+        machine.peak_flops.cache_clear()
+    assert seen == [(torch.bfloat16, torch.bfloat16), (torch.float32, torch.float32)]

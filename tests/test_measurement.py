@@ -1,5 +1,7 @@
 """One benchmark's measurement: warm-up, timer choice, device figures (CUDA mocked)."""
 
+import contextlib
+import math
 from types import SimpleNamespace
 from unittest import mock
 
@@ -241,3 +243,136 @@ def test_the_profiler_s_kernel_time_is_per_call(monkeypatch):
     monkeypatch.setattr(torch.profiler, "profile", lambda activities: Profile())
     assert measurement.profiler_kernel_time(lambda: None, torch.device("cpu"), reps=5) \
         == pytest.approx(2e-4)
+
+
+def test_relative_error_is_the_worst_tensor_wherever_it_comes():
+    ref = {"b": torch.full((4,), 2.0, dtype=torch.float64), "a": torch.ones(4, dtype=torch.float64)}
+    got = {"b": torch.full((4,), 2.2), "a": torch.ones(4)}
+    assert measurement.relative_error(got, ref) == pytest.approx(0.1, rel=1e-6)
+
+
+def test_peak_memory_leaves_out_what_the_setup_allocates(monkeypatch):
+    state = {"now": 1000, "peak": 1000}
+
+    def setup():  # its tensors stay allocated: 2000 bytes
+        state["now"] += 2000
+        state["peak"] = max(state["peak"], state["now"])
+        return (), {}
+
+    def step():  # 4000 bytes at its peak
+        state["peak"] = max(state["peak"], state["now"] + 4000)
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: None)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda d=None: state["now"])
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats",
+                        lambda d=None: state.update(peak=state["now"]))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda d=None: state["peak"])
+    assert measurement.peak_memory(step, torch.device("cuda"), setup=setup) == 4000
+
+
+def fake_profiler(monkeypatch, totals, cpu_too=False):
+    """torch.profiler.profile whose n-th profile holds CUDA events of totals[n] us (and, with
+    cpu_too, a CPU operator with as much self device time); the order of syncs and profiles."""
+    order, totals = [], iter(totals)
+
+    class Profile:
+        def __enter__(self):
+            order.append("enter")
+            self.micros = next(totals)
+            return self
+
+        def __exit__(self, *exc):
+            order.append("exit")
+            return False
+
+        def key_averages(self):
+            if self.micros is None:
+                return []
+            events = [SimpleNamespace(self_device_time_total=self.micros,
+                                      device_type=torch.autograd.DeviceType.CUDA)]
+            if cpu_too:
+                events.append(SimpleNamespace(self_device_time_total=self.micros,
+                                              device_type=torch.autograd.DeviceType.CPU))
+            return events
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: order.append("sync"))
+    monkeypatch.setattr(torch.profiler, "profile", lambda activities: Profile())
+    return order
+
+
+def test_no_kernel_recorded_is_nan_not_zero(monkeypatch):
+    fake_profiler(monkeypatch, [None])
+    assert math.isnan(measurement.profiler_kernel_time(lambda: None, torch.device("cpu"), reps=5))
+
+
+def test_the_profiler_s_kernel_time_counts_the_device_s_events_only(monkeypatch):
+    fake_profiler(monkeypatch, [1000.0], cpu_too=True)
+    assert measurement.profiler_kernel_time(lambda: None, torch.device("cpu"), reps=5) \
+        == pytest.approx(2e-4)
+
+
+def test_with_a_setup_the_profiler_takes_the_median_of_the_calls(monkeypatch):
+    fake_profiler(monkeypatch, [100.0, 1000.0, 100.0])
+    found = measurement.profiler_kernel_time(lambda x: None, torch.device("cpu"), reps=3,
+                                             setup=lambda: ((1,), {}))
+    assert found == pytest.approx(1e-4)  # the mean would be 4e-4
+
+
+def test_nothing_queued_before_the_profile_joins_it(monkeypatch):
+    order = fake_profiler(monkeypatch, [10.0])
+    measurement.profiler_kernel_time(lambda: None, torch.device("cpu"), reps=1)
+    assert order == ["sync", "enter", "sync", "exit"]
+
+
+def test_an_unknown_wall_time_gets_every_device_time_call():
+    assert measurement.device_reps(0.0) == 20
+
+
+def test_graph_replay_warms_up_three_times_captures_once_and_times_replays(monkeypatch):
+
+    calls, timed = [], {}
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    class Graph:
+        def replay(self):
+            pass
+
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device: Stream())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device: Stream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", Graph)
+    monkeypatch.setattr(torch.cuda, "graph",
+                        lambda g: contextlib.nullcontext(calls.append("capture")))
+    monkeypatch.setattr(measurement, "device_time",
+                        lambda fn, device, **kwargs: timed.update(fn=fn, kwargs=kwargs) or 1e-4)
+    assert measurement.graph_replay_time(lambda: calls.append("call"),
+                                         torch.device("cuda")) == 1e-4
+    assert calls == ["call"] * 3 + ["capture", "call"]
+    assert timed["fn"].__name__ == "replay" and timed["kwargs"] == {}  # device_time's 20 reps
+
+
+def test_a_noisy_step_with_a_setup_is_measured_again_with_its_setup(monkeypatch):
+    monkeypatch.setattr(measurement, "peak_flops", lambda device, precision: 1e12)
+    monkeypatch.setattr(measurement, "peak_bandwidth", lambda device: 1e11)
+    made = []
+
+    def setup():
+        made.append(1)
+        return (torch.ones(2),), {}
+
+    class NoisyBenchmark:  # pytest-benchmark's fixture, pedantic: one call per round
+        enabled, extra_info = True, {}
+        stats = SimpleNamespace(stats=SimpleNamespace(median=0.01, iqr=0.01, rounds=4),
+                                iterations=1)
+
+        def pedantic(self, fn, setup, rounds):
+            args, kwargs = setup()
+            fn(*args, **kwargs)
+
+    bench = NoisyBenchmark()
+    measurement.measure(bench, lambda x: x + 1, device="cpu", precision="fp32", setup=setup)
+    assert bench.extra_info["remeasured_rounds"] == 4
+    assert len(made) == measurement.WARMUP_CALLS + 1 + 4  # warm-up, the round, the second look

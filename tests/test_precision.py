@@ -109,3 +109,17 @@ def test_recorded_flags_follow_the_mode():
     with precision_mode("tf32"):
         assert tf32_flags() == {"matmul_allow_tf32": True, "cudnn_allow_tf32": True,
                                 "float32_matmul_precision": "high"}
+
+
+@pytest.mark.parametrize("name, dtype", [("fp32", torch.float32), ("tf32", torch.float32),
+                                         ("bf16", torch.bfloat16), ("fp16", torch.float16),
+                                         ("default", torch.float32)])
+def test_each_mode_runs_in_the_dtype_its_name_says(name, dtype):
+    with precision_mode(name) as got:
+        assert got is dtype
+
+
+def test_fp32_has_the_tightest_bound_and_default_the_tf32_one():
+    assert MODES["fp32"].tolerance < min(m.tolerance for n, m in MODES.items() if n != "fp32")
+    # "any mode that may use it ('default' does for CUDA convolutions) gets the TF32 bound"
+    assert MODES["default"].tolerance == MODES["tf32"].tolerance

@@ -2,10 +2,13 @@
 
 import gzip
 import json
+from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 import torch
 
+from bench import profiling
 from bench.profiling import classify, profile_step, trace_name
 from bench.report.sections import Section, add_profiles
 
@@ -110,3 +113,43 @@ def test_what_a_benchmark_runs_names_its_top_two_kernels_where_it_has_kernels():
                {"name": "copy_kernel", "share": 0.1}]
     assert _top({"operators": operators, "kernels": kernels}) == "sm90_gemm 60%, relu_kernel 30%"
     assert _top({"operators": operators, "kernels": []}) == "aten::addmm 70%, aten::relu 30%"
+
+
+CPU, CUDA = torch.autograd.DeviceType.CPU, torch.autograd.DeviceType.CUDA
+
+
+def event(key, device, micros, count=1):
+    return SimpleNamespace(key=key, device_type=device, count=count,
+                           self_cpu_time_total=micros if device == CPU else 0.0,
+                           self_device_time_total=micros if device == CUDA else 0.0,
+                           self_cpu_memory_usage=0, self_device_memory_usage=0)
+
+
+EVENTS = [event("aten::add", CPU, 100.0), event("aten::mm", CPU, 300.0),
+          event("[memory]", CPU, 50.0),  # not an operator
+          event("gemm_kernel", CUDA, 600.0, count=2),
+          event("elementwise_kernel add", CUDA, 200.0, count=3),
+          event("copy_kernel", CUDA, 100.0), event("gemm_splitk_reduce", CUDA, 100.0)]
+
+
+def test_a_cuda_profile_s_tables_launches_and_classes(monkeypatch):
+    class Profile:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def key_averages(self):
+            return EVENTS
+
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
+    monkeypatch.setattr(torch.profiler, "profile", lambda activities, profile_memory: Profile())
+    found = profiling.profile_step(lambda: None, device="cuda")
+    assert [row["name"] for row in found["operators"]] == ["aten::mm", "aten::add"]
+    assert found["operators"][0]["self_time"] == pytest.approx(300e-6)
+    assert found["operators"][0]["share"] == pytest.approx(0.75)
+    assert [row["name"] for row in found["kernels"]][0] == "gemm_kernel"
+    assert found["launches"] == 2 + 3 + 1 + 1
+    assert found["classes"] == pytest.approx({"GEMM": 700e-6, "elementwise": 200e-6,
+                                              "copy / layout": 100e-6})

@@ -585,8 +585,8 @@ def test_the_noisy_warning_gives_each_row_s_spread_and_its_second_measurement(tm
     assert "2 noisy: interquartile range above 10% of the median</summary>" in html
     name = "test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-{}-forward]"
     assert (f"<li>{name.format('conv_nchw')} (IQR 12.7 µs is 20% of the median; re-measured, "
-            f"25% over 9 rounds)</li>\n<li>{name.format('matmul')} (IQR 2.36 µs is 10.3% of the median)</li>"
-            ) in html
+            f"25% over 9 rounds)</li>\n<li>{name.format('matmul')} (IQR 2.36 µs is 10.3% of the "
+            "median)</li>") in html
     assert name.format("linear_nhwc") + " (IQR" not in html
     # linear_nhwc's quiet second measurement is the one used, and said so, with the first's
     assert ("1 noisy, then quiet when measured again right after: the second measurement is the "

@@ -15,7 +15,8 @@ from roi_cases import HARD_BOXES, same_bits, tied_map
 
 from bench.benchmarks import test_benchmark as run_benchmark
 from bench.ops import roi, roi_pool, roi_spp, spp
-from bench.ops.roi import COORD_LIMIT, FLT_MAX
+from bench.ops.roi import COORD_LIMIT, FLT_MAX, roi_pool_torch
+from bench.suites import roi_spp_pooling as suite
 
 
 def tv(x, boxes, size, scale):
@@ -465,3 +466,39 @@ def test_the_suite_skips_what_cannot_run_and_measures_image_spp_at_its_batch():
     assert suite.SUITE.skip_reason(pool, "tv_roi_pool", "cuda", "fp16", "forward") is None
     assert suite.make_inputs(suite.Case("image", "tiny", 0, 0), "cpu",
                              torch.float32).x.shape[0] == 8
+
+
+def test_the_suite_s_bytes_count_the_run_s_element_size():
+    boxes = torch.tensor([[0, 2.5, 0, 4, 1], [1, 5, 5, 3, 3]])
+    case = suite.Case("pool", "hand", 2, 2)
+    for mode in ("forward", "forward_backward"):
+        found = {dtype: suite.bytes_moved(case, suite.Inputs(
+            torch.zeros(2, 3, 10, 10, dtype=dtype), boxes, None, 1.0), mode)
+            for dtype in (torch.float32, torch.float16)}
+        assert found[torch.float32] == 2 * found[torch.float16]
+
+
+def test_the_roi_align_row_is_the_aligned_one_detection_models_use():
+    # one bin over the whole 4x4 map: aligned, the box moves half a pixel, and its 2x2 samples
+    # at (0.5, 0.5) ... (2.5, 2.5) average to the value at (1.5, 1.5): 7.5 (not aligned: 10)
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    out = suite.IMPLEMENTATIONS["tv_roi_align"].fn(x, torch.tensor([[0, 0, 0, 4, 4.0]]), 1, 1.0)
+    assert out.item() == 7.5
+
+
+def test_a_bfloat16_gradient_rounds_every_addition_where_outputs_outnumber_pixels():
+    """40 outputs per channel into a 2x2 map (at least twice its pixels): the sum is still
+    taken in the loop's order, rounding each addition, as the module promises."""
+    torch.manual_seed(0)
+    x = torch.randn(1, 3, 2, 2).bfloat16().requires_grad_()
+    k = 40
+    boxes = torch.tensor([[0, 0, 0, 1, 1.0]] * k).bfloat16()
+    grad = (torch.randn(k, 3, 1, 1) * 10).bfloat16()
+    (got,) = torch.autograd.grad(roi_pool_torch(x, boxes, 1), x, grad)
+    expected = torch.zeros(3, 4, dtype=torch.bfloat16)
+    for c in range(3):
+        total = torch.zeros((), dtype=torch.bfloat16)
+        for r in range(k):
+            total = total + grad[r, c, 0, 0]
+        expected[c, int(x.detach()[0, c].flatten().float().argmax())] = total
+    assert torch.equal(got.view(3, 4), expected)

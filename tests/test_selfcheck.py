@@ -1,7 +1,10 @@
 """The self-check's judgement: disagreements, targets, and the finding, on hand-built rows."""
 
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
+from bench.suites import timer_selfcheck as suite
 from bench.suites.timer_selfcheck_section import section, verdicts
 
 
@@ -251,3 +254,24 @@ def test_a_side_by_side_interval_exactly_at_the_target_meets_it():
     frame = rows()
     frame["paired_ratio"], frame["paired_low"], frame["paired_high"] = 1.0, 1 / 1.05, 1.05
     assert verdicts(frame).set_index("case").loc["a", "target"] == "met"
+
+
+def test_the_add_and_the_convolution_move_what_they_read_and_write():
+    _, flops, moved, _ = suite.make_op(suite.Case("add", 1024), "cpu", torch.float32)
+    assert (flops, moved) == (1024, 3 * 1024 * 4)  # two operands read, one written
+    _, _, moved, _ = suite.make_op(suite.Case("conv1x1", 16), "cpu", torch.float32)
+    x, w = 8 * 16 * 56 * 56, 16 * 16
+    assert moved == (2 * x + w) * 4  # input read, output (as large) written, weight read
+
+
+def test_the_references_are_computed_in_float64():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 16, 56, 56, generator=gen).double()
+    w = (torch.randn(16, 16, 1, 1, generator=gen) / 16**0.5).double()
+    ref = suite.make_op(suite.Case("conv1x1", 16), "cpu", torch.float32)[3]
+    assert ref.dtype == torch.float64
+    torch.testing.assert_close(ref, F.conv2d(x, w), rtol=1e-12, atol=1e-12)
+    gen = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(64, 64, generator=gen).double() for _ in range(2))
+    torch.testing.assert_close(suite.make_op(suite.Case("matmul", 64), "cpu", torch.float32)[3],
+                               a @ b, rtol=1e-12, atol=1e-12)

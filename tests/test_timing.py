@@ -213,3 +213,82 @@ def test_the_self_check_s_paired_blocks_hold_as_many_calls_as_fill_a_block():
             mock.patch.object(timing.tbench, "Timer", Timer):
         found = timing.paired_ratio(step, torch.device("cpu"), blocks=2, block_time=0.01)
     assert set(asked) == {10} and found["paired_ratio"] == pytest.approx(1.0)
+
+
+def test_the_harness_wall_clock_synchronises_on_cuda_only():
+    clock = timing.wall_clock(torch.device("cuda:0"))
+    assert isinstance(clock, timing.CudaSyncTimer) and clock.device == torch.device("cuda:0")
+    assert timing.wall_clock(torch.device("cpu")) is time.perf_counter
+
+
+class FakeTimer:  # torch.utils.benchmark's, 1 ms a call whatever it is asked
+    asked: list = []
+
+    def __init__(self, stmt, globals, num_threads):
+        pass
+
+    def timeit(self, number):
+        FakeTimer.asked.append(number)
+        return SimpleNamespace(median=1e-3)
+
+
+def paired(seconds, block_time):
+    clock = {"now": 0.0}
+
+    def step():
+        clock["now"] += seconds
+
+    FakeTimer.asked = []
+    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]), \
+            mock.patch.object(timing.tbench, "Timer", FakeTimer):
+        return timing.paired_ratio(step, torch.device("cpu"), blocks=2, block_time=block_time)
+
+
+def test_the_paired_ratio_is_ours_over_theirs():
+    # ours takes 2 ms a call, torch.utils.benchmark says 1 ms: ours / theirs = 2, not 0.5
+    found = paired(2e-3, 0.01)
+    assert found["paired_ratio"] == pytest.approx(2.0)
+    assert found["paired_low"] == pytest.approx(2.0) and found["paired_high"] == pytest.approx(2.0)
+
+
+def test_a_paired_block_holds_the_calls_that_fit_it_not_one_more():
+    # 10 ms blocks of 6 ms calls: one call fits (round() would ask for two, 12 ms)
+    paired(6e-3, 0.01)
+    assert set(FakeTimer.asked) == {1}
+
+
+def test_a_call_above_the_longest_paired_is_not_paired_by_default():
+    """"Calls above 1.5 s ... are not paired": a 2 s step against a 1 ms baseline."""
+    clock = {"now": 0.0}
+
+    def work(seconds):
+        def call():
+            clock["now"] += seconds
+        return call
+
+    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]):
+        assert timing.against_baseline(work(2.0), work(1e-3), torch.device("cpu")) == {}
+        assert timing.against_baseline(work(1.0), work(1e-3), torch.device("cpu")) != {}
+
+
+def test_device_time_leaves_the_setup_s_kernels_outside_the_events():
+    def setup():  # a setup whose own kernels take a whole second
+        FakeEvent.clock += 1.0
+        return (), {}
+
+    def fn():
+        FakeEvent.clock += 1e-3
+
+    with mock.patch.object(torch.cuda, "Event", FakeEvent), \
+            mock.patch.object(torch.cuda, "synchronize", lambda d=None: None), \
+            mock.patch.object(torch.cuda, "_sleep", lambda cycles: None):
+        found = timing.device_time(fn, torch.device("cuda"), reps=3, setup=setup)
+    assert found == pytest.approx(1e-3)
+
+
+def test_the_median_interval_of_the_self_check_s_40_blocks_is_the_14th_to_the_27th():
+    # the docstring of paired_ratio: "40 of 0.025 s (14th to 27th)"; a 90% interval: 15th-26th
+    assert timing.median_interval(range(1, 41)) == (14, 27)
+    # the fewest blocks whose interval covers 95% (PAIRED_FEWEST): the whole range of 6
+    assert timing.median_interval(range(1, 7)) == (1, 6)
+    assert timing.median_interval(range(1, 9)) == (1, 8)  # 90% would give (2, 7)
