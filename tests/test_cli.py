@@ -568,3 +568,68 @@ def test_a_run_folder_with_both_jsons_stands_for_the_plain_one(tmp_path):
     (tmp_path / "benchmark.json").write_text("{}")
     (tmp_path / "benchmark.json.gz").write_bytes(b"")
     assert cli._json_of(str(tmp_path)) == tmp_path / "benchmark.json"
+
+
+@pytest.fixture
+def child(monkeypatch):
+    """The child `run` starts, faked: its command and keyword arguments."""
+    seen = {}
+
+    class FakeChild:
+        def __init__(self, command, **kwargs):
+            seen["command"], seen["kwargs"] = command, kwargs
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakeChild)
+    return seen
+
+
+def test_run_starts_pytest_in_a_session_of_its_own_with_the_user_s_allocator_settings(
+        tmp_path, monkeypatch, child):
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4096")
+    assert cli.main(["run", "--precision", "bf16", "--reports", str(tmp_path)]) == 0
+    # a Ctrl-C at the terminal reaches the child once, through the forwarding handler
+    assert child["kwargs"]["start_new_session"] is True
+    assert child["kwargs"]["env"]["MALLOC_MMAP_THRESHOLD_"] == "4096"  # the user's choice
+    assert child["kwargs"]["env"]["MALLOC_TRIM_THRESHOLD_"] == cli.ALLOCATOR[
+        "MALLOC_TRIM_THRESHOLD_"]
+    assert "--precision=bf16" in child["command"]
+
+
+def test_selfcheck_gives_each_benchmark_half_a_second(tmp_path, child):
+    assert cli.main(["selfcheck", "--reports", str(tmp_path)]) == 0
+    assert "--benchmark-max-time=0.5" in child["command"]
+
+
+def test_repeat_ends_with_the_status_of_the_run_that_failed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "cmd_run", lambda args: 130)  # interrupted
+    assert run_main(capsys, "repeat", "--reports", str(tmp_path))[0] == 130
+
+
+def test_run_refuses_an_empty_reports_folder_in_one_line(tmp_path, capsys, monkeypatch, child):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_main(capsys, "run", "--reports", " ")
+    assert code == 2 and err == ("bench: error: --reports is empty; name a folder, such as "
+                                 "--reports reports\n")
+    assert "command" not in child and list(tmp_path.iterdir()) == []
+
+
+def test_a_measured_run_with_its_own_page_folder_leaves_the_list_of_runs_alone(tmp_path):
+    import json
+    from pathlib import Path
+
+    from bench.report import publish
+
+    sample = Path(__file__).parent / "data" / "benchmark.json"
+    reports, page = tmp_path / "reports", tmp_path / "page"
+    run_dir = reports / "runs" / "r1"
+    run_dir.mkdir(parents=True)
+    (reports / "index.html").write_text("<html>someone's page</html>")
+    run = {"reports": reports, "dir": run_dir, "out": page,
+           "json": json.loads(sample.read_text())}
+    lines = publish.publish(run, sample)
+    assert lines[-1] == f"report {page / 'index.html'}"
+    assert not any(line.startswith("all runs ") for line in lines)
+    assert (reports / "index.html").read_text() == "<html>someone's page</html>"

@@ -636,3 +636,128 @@ def test_without_benchmark_json_the_first_file_written_is_the_autosave():
     config = SimpleNamespace(getoption=lambda name: None, stash={})
     plugin.pytest_benchmark_update_json(config, [], {})
     assert config.stash[plugin.WRITING] == "autosave"  # what a full disk's line names
+
+
+def options(**given):
+    return lambda name: given.get(name)
+
+
+def test_the_grid_is_default_under_benchmark_and_smoke_otherwise_unless_named():
+    from bench.plugin import grid
+
+    assert grid(SimpleNamespace(getoption=options(benchmark=True))) == "default"
+    assert grid(SimpleNamespace(getoption=options(benchmark=False))) == "smoke"
+    assert grid(SimpleNamespace(getoption=options(benchmark=True, grid="full"))) == "full"
+
+
+def test_machine_info_records_the_grid_run_and_the_spread_this_machine_showed(
+        tmp_path, monkeypatch):
+    from bench import machine, plugin
+
+    monkeypatch.setattr(machine, "machine_info", lambda: {"node": "vm"})
+    (tmp_path / "repeatability.json").write_text(json.dumps(
+        {"vm": {"median_spread": 0.04, "runs": 3}, "other": {"median_spread": 0.5}}))
+    run = {"reports": tmp_path, "dir": tmp_path / "runs" / "20260101-000000-vm"}
+    config = SimpleNamespace(stash={plugin.RUN: run, plugin.COLLECTED: 1},
+                             getoption=options(benchmark=True))  # --grid not given
+    info = {}
+    plugin.pytest_benchmark_update_machine_info(config, info)
+    assert info["grid"] == "default"  # what was run, not the option's None
+    assert info["run_id"] == "20260101-000000-vm"
+    assert info["expected_spread"] == 0.04
+
+
+def test_the_json_and_then_the_autosave_are_named_as_written_and_the_first_is_kept():
+    """With --benchmark-json and --benchmark-autosave, pytest-benchmark writes twice: the second
+    write is the autosave's (a failure there must not delete the whole --benchmark-json file),
+    and the run's page is made from the first, which holds the raw rounds."""
+    from bench import plugin
+
+    run = {}
+    config = SimpleNamespace(getoption=options(benchmark_json="out.json"),
+                             stash={plugin.RUN: run})
+    first, second = {"which": "json"}, {"which": "autosave"}
+    plugin.pytest_benchmark_update_json(config, [], first)
+    assert config.stash[plugin.WRITING] == "json"
+    plugin.pytest_benchmark_update_json(config, [], second)
+    assert config.stash[plugin.WRITING] == "autosave"
+    assert run["json"] is first
+
+
+def test_a_failed_benchmark_s_outcome_keeps_the_first_line_of_its_failure():
+    from bench.plugin import OutcomeRecorder
+
+    outcomes = []
+    crash = SimpleNamespace(message="AssertionError: relative error 1e-01 above tolerance\n"
+                                    "assert 0.1 <= 0.001")
+    OutcomeRecorder(outcomes).pytest_runtest_logreport(SimpleNamespace(
+        keywords={"bench": 1}, when="call", outcome="failed", passed=False, skipped=False,
+        failed=True, longrepr=SimpleNamespace(reprcrash=crash), nodeid="b.py::t[x]"))
+    assert outcomes == [{"name": "b.py::t[x]", "outcome": "failed",
+                         "reason": "AssertionError: relative error 1e-01 above tolerance"}]
+
+
+def test_a_cuda_only_precision_asked_for_on_the_cpu_is_skipped_with_its_reason():
+    from bench import plugin
+
+    seen = {}
+    metafunc = SimpleNamespace(
+        function=bench.benchmarks.test_benchmark,
+        config=SimpleNamespace(getoption=options(device="cpu", suite="conv1x1",
+                                                 precision="fp16", grid="smoke")),
+        parametrize=lambda names, params: seen.update(params=params))
+    plugin.pytest_generate_tests(metafunc)
+    assert seen["params"]
+    for param in seen["params"]:
+        reasons = [mark.kwargs.get("reason") for mark in param.marks if mark.name == "skip"]
+        assert reasons == ["precision fp16 is a CUDA mode"], param.id
+
+
+def test_the_end_of_a_session_puts_sigterm_back_to_its_default():
+    from bench import plugin
+
+    stop = plugin.Stop()
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        plugin.pytest_unconfigure(SimpleNamespace(stash={plugin.STOP: stop}))
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, before)
+
+
+def test_bench_report_takes_a_run_that_saves_its_json_with_benchmark_save(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", str(BENCHMARKS), "--suite", "toy", "--collect-only",
+         "-q", "--benchmark-save=mine", f"--bench-report={tmp_path / 'page'}",
+         f"--bench-reports={tmp_path}", "-p", "no:cacheprovider"],
+        cwd=tmp_path, env=env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "--bench-report needs" not in result.stderr
+
+
+def test_under_benchmark_the_tests_that_are_not_benchmarks_are_counted_as_deselected(tmp_path):
+    (tmp_path / "test_mixed.py").write_text(
+        "from bench.benchmarks import test_benchmark  # noqa: F401\n\n\n"
+        "def test_other():\n    pass\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "test_mixed.py", "--benchmark", "--suite", "toy",
+         "--grid", "smoke", "--collect-only", "-q", f"--bench-reports={tmp_path / 'r'}",
+         "-p", "no:cacheprovider"], cwd=tmp_path, env=env(), capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "1 deselected" in result.stdout, result.stdout[-2000:]
+    assert "test_other" not in result.stdout
+
+
+def test_traces_go_into_the_run_folder_even_where_the_json_goes_elsewhere(tmp_path):
+    from bench import plugin
+
+    fixture = getattr(plugin.bench_profile, "__wrapped__", plugin.bench_profile)
+    run_dir = tmp_path / "reports" / "runs" / "20260101-000000-vm"
+    config = SimpleNamespace(stash={plugin.RUN: {"dir": run_dir}}, getoption=options(
+        profile="trace", benchmark_json=str(tmp_path / "elsewhere" / "out.json")))
+    assert fixture(SimpleNamespace(config=config)) == ("trace", run_dir / "traces")
+    # without a run folder: beside the JSON
+    config.stash = {}
+    assert fixture(SimpleNamespace(config=config)) == ("trace", tmp_path / "elsewhere" / "traces")

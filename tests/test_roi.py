@@ -502,3 +502,10 @@ def test_a_bfloat16_gradient_rounds_every_addition_where_outputs_outnumber_pixel
             total = total + grad[r, c, 0, 0]
         expected[c, int(x.detach()[0, c].flatten().float().argmax())] = total
     assert torch.equal(got.view(3, 4), expected)
+
+
+def test_a_benchmark_records_its_case_s_own_baseline(benchmark, tmp_path):
+    # the pyramid cases are compared with tv_roi_pool_per_level, not the suite's tv_roi_pool
+    run_benchmark(benchmark, (None, tmp_path), "roi", "pyramid-tiny-r16",
+                  "ours_roi_spp", "cpu", "fp32", "forward")
+    assert benchmark.extra_info["baseline"] == "tv_roi_pool_per_level"

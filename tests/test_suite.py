@@ -9,7 +9,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from bench import suites
 from bench.benchmarks import side_by_side
+from bench.errors import UserError
 from bench.suite import Impl, Step, Suite, SuiteError, check_suite
 from bench.suites import REGISTRY, load_section, load_suite
 
@@ -130,3 +132,10 @@ def test_an_inexact_implementation_is_shown_its_error_not_judged_by_it():
     case = suite.cases("smoke", "cpu")[0]
     assert suite.tolerance(case, "approx", "fp32", "forward") is None
     assert suite.tolerance(case, "sum", "fp32", "forward") is not None
+
+
+def test_a_suite_registered_under_another_name_than_its_own_is_refused(monkeypatch):
+    monkeypatch.setitem(suites.REGISTRY, "alias", suites.REGISTRY["conv1x1"])
+    monkeypatch.setattr(suites, "_loaded", {})
+    with pytest.raises(UserError, match="defines 'conv1x1', not 'alias'"):
+        suites.load_suite("alias")
