@@ -127,6 +127,27 @@ def test_the_baseline_is_timed_side_by_side_on_inputs_of_its_own_where_steps_can
         assert found["baseline_ratio_blocks"] == 10
 
 
+def test_a_baseline_the_suite_skips_there_is_neither_prepared_nor_paired():
+    """torchvision's RoI kernels have no bfloat16 on CUDA: the suite skips them there, and a
+    bfloat16 row is then not timed beside them."""
+    prepared = []
+
+    class Spec(Toy):
+        def skip_reason(self, case, impl, device, precision, mode):
+            return "no such kernel" if impl == self.baseline_for(case) else None
+
+        def prepare(self, case, impl, inputs, mode):
+            prepared.append(impl)
+            return Step(lambda: None, dict)
+
+    spec = Spec()
+    case = spec.cases("smoke", "cpu")[0]
+    benchmark = SimpleNamespace(stats=SimpleNamespace(stats=SimpleNamespace(median=1e-3)))
+    assert side_by_side(benchmark, spec, case, "cumsum", "inputs", Step(lambda: None, dict),
+                        "cpu", "fp32", torch.float64, "forward") == {}
+    assert prepared == []
+
+
 def test_an_inexact_implementation_is_shown_its_error_not_judged_by_it():
     suite = broken(impls={**Toy.impls, "approx": Impl("approx", torch.sum, exact=False)})
     case = suite.cases("smoke", "cpu")[0]
