@@ -94,8 +94,9 @@ def test_alternating_blocks_swap_which_goes_first_and_take_the_median_of_ratios(
     assert found == (1.75, 0.5, 50.0)
 
 
-def test_against_baseline_times_both_in_alternating_blocks():
-    """On a clock that only the steps move: a timed test on a shared machine is not a test."""
+def stepped_clock():
+    """(patch, work, clock): a perf_counter that only the calls of `work(seconds)` move forward
+    (and `clock["now"] += seconds`)."""
     clock = {"now": 0.0}
 
     def work(seconds):
@@ -103,8 +104,14 @@ def test_against_baseline_times_both_in_alternating_blocks():
             clock["now"] += seconds
         return call
 
+    return mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]), work, clock
+
+
+def test_against_baseline_times_both_in_alternating_blocks():
+    """On a clock that only the steps move: a timed test on a shared machine is not a test."""
+    patched, work, clock = stepped_clock()
     cpu = torch.device("cpu")
-    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]):
+    with patched:
         found = timing.against_baseline(work(2e-3), work(1e-3), cpu, blocks=6, block_time=0.004)
         assert found == pytest.approx({"baseline_ratio": 2.0, "baseline_ratio_low": 2.0,
                                        "baseline_ratio_high": 2.0, "baseline_ratio_blocks": 6})
@@ -233,15 +240,11 @@ class FakeTimer:  # torch.utils.benchmark's, 1 ms a call whatever it is asked
 
 
 def paired(seconds, block_time):
-    clock = {"now": 0.0}
-
-    def step():
-        clock["now"] += seconds
-
+    patched, work, _ = stepped_clock()
     FakeTimer.asked = []
-    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]), \
-            mock.patch.object(timing.tbench, "Timer", FakeTimer):
-        return timing.paired_ratio(step, torch.device("cpu"), blocks=2, block_time=block_time)
+    with patched, mock.patch.object(timing.tbench, "Timer", FakeTimer):
+        return timing.paired_ratio(work(seconds), torch.device("cpu"), blocks=2,
+                                   block_time=block_time)
 
 
 def test_the_paired_ratio_is_ours_over_theirs():
@@ -259,14 +262,8 @@ def test_a_paired_block_holds_the_calls_that_fit_it_not_one_more():
 
 def test_a_call_above_the_longest_paired_is_not_paired_by_default():
     """"Calls above 1.5 s ... are not paired": a 2 s step against a 1 ms baseline."""
-    clock = {"now": 0.0}
-
-    def work(seconds):
-        def call():
-            clock["now"] += seconds
-        return call
-
-    with mock.patch.object(timing.time, "perf_counter", lambda: clock["now"]):
+    patched, work, _ = stepped_clock()
+    with patched:
         assert timing.against_baseline(work(2.0), work(1e-3), torch.device("cpu")) == {}
         assert timing.against_baseline(work(1.0), work(1e-3), torch.device("cpu")) != {}
 
