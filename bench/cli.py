@@ -48,14 +48,6 @@ def cmd_run(args) -> int:
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: CUDA is not available on this machine (torch "
                              f"{torch.__version__}); use --device cpu or auto")
-    # Last, since it makes the folder. As root, os.access says yes to /proc too: made here,
-    # it fails here, in one line, not in the child.
-    runs = Path(args.reports) / "runs"
-    made = [folder for folder in (runs, *runs.parents) if not folder.exists()]
-    try:
-        runs.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create {runs}: {error.strerror or error}") from None
     command = [sys.executable, "-m", "pytest", "-p", "bench.plugin", str(BENCHMARKS),
                "--benchmark", f"--bench-reports={Path(args.reports).resolve()}",
                f"--benchmark-max-time={args.max_time}", f"--grid={args.grid}",
@@ -65,6 +57,16 @@ def cmd_run(args) -> int:
     if args.profile:
         command.append(f"--profile={args.profile}")
     command += args.pytest_args
+    if args.pytest_args:
+        check_pytest_options(command)
+    # Last, since it makes the folder. As root, os.access says yes to /proc too: made here,
+    # it fails here, in one line, not in the child.
+    runs = Path(args.reports) / "runs"
+    made = [folder for folder in (runs, *runs.parents) if not folder.exists()]
+    try:
+        runs.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {runs}: {error.strerror or error}") from None
     # what runs, to rerun by hand (with ALLOCATOR's settings in its environment)
     print(f"bench: {shlex.join(command)}", flush=True)
     received, child, early = [], [], []
@@ -95,6 +97,21 @@ def cmd_run(args) -> int:
     if received:  # the shell's convention: 128 + the signal's number
         return 128 + received[0]
     return code
+
+
+def check_pytest_options(command: list[str]) -> None:
+    """The options passed on to pytest, read by a pytest that stops there (a fraction of a
+    second): a mistake among them told in one line before anything is made, not pytest's block
+    of usage after the run's first line."""
+    import pytest
+
+    done = subprocess.run([*command, "--bench-options-only"], capture_output=True, text=True,
+                          env=allocator_env())
+    if done.returncode == pytest.ExitCode.USAGE_ERROR:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        said = next((line.partition(": error: ")[2] for line in lines if ": error: " in line),
+                    lines[0].removeprefix("ERROR: ") if lines else "refused")
+        raise UsageError(f"pytest: {said} (pytest --help lists its options)")
 
 
 def cmd_selfcheck(args) -> int:

@@ -6,6 +6,7 @@ package is installed has it (`-p bench.plugin` where the package is on PYTHONPAT
 nothing heavy at start-up: torch comes with the first benchmark collected.
 """
 
+import argparse
 import errno
 import glob
 import json
@@ -64,6 +65,15 @@ def pytest_addoption(parser):
     group.addoption("--device", default="auto",
                     help="cpu, cuda, or auto: the CPU, and CUDA where it is available "
                          "(default: auto)")
+    # `python -m bench run` has pytest read the options it passes on, and stop there, so that
+    # a mistake among them is told in one line before the run (bench.cli)
+    group.addoption("--bench-options-only", action="store_true", help=argparse.SUPPRESS)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    if config.getoption("bench_options_only"):
+        return 0
 
 
 def grid(config) -> str:

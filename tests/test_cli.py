@@ -136,9 +136,23 @@ def test_run_refuses_a_reports_folder_it_cannot_make_in_one_line(tmp_path, capsy
 
 
 def test_a_run_pytest_refuses_leaves_no_folder_behind(tmp_path, capsys):
+    # the plugin refuses the grid once pytest runs (the options pytest reads were fine)
     code, _, _ = run_main(capsys, "run", "--reports", str(tmp_path / "new" / "reports"),
-                          "--suite", "selfcheck", "--", "--no-such-option")
+                          "--suite", "selfcheck", "--", "--grid=nope")
     assert code == 4 and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option, said", [
+    ("--no-such-option", "unrecognized arguments: --no-such-option"),
+    ("--benchmark-max-time=abc", "argument --benchmark-max-time: Invalid decimal value 'abc'"),
+    ("-pno_such_plugin", "Error importing plugin \"no_such_plugin\""),
+])
+def test_an_option_pytest_refuses_is_one_line_before_the_run(tmp_path, capsys, option, said):
+    code, out, err = run_main(capsys, "run", "--reports", str(tmp_path / "reports"),
+                              "--suite", "selfcheck", "--", "-k", "add", option)
+    assert code == 2 and out == "" and err.startswith(f"bench: error: pytest: {said}")
+    assert err.endswith(" (pytest --help lists its options)\n") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # nothing made, nothing run
 
 
 @pytest.mark.parametrize("command", ["run", "repeat"])
@@ -584,6 +598,16 @@ def child(monkeypatch):
 
     monkeypatch.setattr(cli.subprocess, "Popen", FakeChild)
     return seen
+
+
+def test_options_pytest_accepts_are_read_once_and_passed_on(tmp_path, monkeypatch, child):
+    checked = []
+    monkeypatch.setattr(cli, "check_pytest_options", checked.append)
+    assert cli.main(["run", "--reports", str(tmp_path), "--", "-k", "add"]) == 0
+    assert checked == [child["command"]] and child["command"][-2:] == ["-k", "add"]
+    checked.clear()
+    assert cli.main(["run", "--reports", str(tmp_path)]) == 0
+    assert checked == []  # no extra pytest without options to check
 
 
 def test_run_starts_pytest_in_a_session_of_its_own_with_the_user_s_allocator_settings(
