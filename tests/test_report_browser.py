@@ -96,6 +96,35 @@ def test_no_sideways_scrolling_at_800_px(tmp_path, browser):
     page, errors = open_page(browser, render_report([path], tmp_path / "out"), 800)
     assert errors == []
     assert page.evaluate("document.documentElement.scrollWidth") <= 800
+    # a table wider than the page scrolls in its box, shaded on the side where more of it lies
+    page.set_viewport_size({"width": 480, "height": 1000})
+    wide = [w for w in page.locator(".table-wrap").all()
+            if w.is_visible() and w.evaluate("w => w.scrollWidth > w.clientWidth + 20")]
+    assert wide
+    wrap = wide[0]
+    wrap.scroll_into_view_if_needed()
+    at_start = edge_brightness(wrap)
+    wrap.evaluate("w => { w.scrollLeft = w.scrollWidth; }")
+    at_end = edge_brightness(wrap)
+    assert at_start["left"] > 250 and at_start["right"] < 235, at_start
+    assert at_end["right"] > 250 and at_end["left"] < 235, at_end
+
+
+def edge_brightness(element) -> dict:
+    """The median brightness (0-255) of the 3 px at each side of an element, below its first
+    row (a header row has a background of its own); the median, not minding borders and text."""
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(element.screenshot())).convert("L")
+    width, height = image.size
+    top = min(40, height // 3)
+
+    def median(left):
+        return sorted(image.crop((left, top, left + 3, height)).tobytes())[3 * (height - top) // 2]
+
+    return {"left": median(0), "right": median(width - 3)}
 
 
 def test_the_list_of_runs_shows_each_run_s_status_whole_at_1400_px(tmp_path, browser):
