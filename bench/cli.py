@@ -170,12 +170,11 @@ def _json_of(path: str, runs: Path | None = None) -> Path:
     if not path.exists() and runs is not None and (runs / path).is_dir():
         path = runs / path
     if path.is_dir():
-        packed = path / "benchmark.json.gz"
-        if not packed.is_file() and not (path / "benchmark.json").is_file():
+        plain, packed = path / "benchmark.json", path / "benchmark.json.gz"
+        if not plain.is_file() and not packed.is_file():
             raise UsageError(f"{path} is a folder without a benchmark.json: name a JSON file, "
                              "or a run folder (reports/runs/<run>)")
-        path = packed if packed.is_file() and not (path / "benchmark.json").exists() \
-            else path / "benchmark.json"
+        path = plain if plain.is_file() else packed
     if not path.is_file():
         raise UsageError(f"{path}: no such file" + (
             f", nor a run of that name in {runs} (--reports names another folder of runs)"
