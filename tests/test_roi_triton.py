@@ -71,7 +71,7 @@ SORT = {"GRADIENT_TILES": False}
 # a step, channels-last): small tiles, whose steps take one column (the GPU's, for a large grid)
 # or two, the gather, NCHW reads, an int64 argmax (inputs of 2**31 elements or more), the
 # largest regions' programs first (several channel blocks and groups of bins), our own
-# channels-last copy. Compiled
+# channels-last copy, the pooling launched before the boxes' check is waited for. Compiled
 # on a GPU, every variant is a compilation per tile shape, and `make gpu-sweep` checks the
 # variants before timing them: the module's settings only there.
 variants = st.sampled_from([{}] if DEVICE == "cuda" else [
@@ -79,7 +79,7 @@ variants = st.sampled_from([{}] if DEVICE == "cuda" else [
     {"CHANNELS_LAST": False, "SCAN_COLUMNS": 1, "TILE": 16}, {"INT32_INDEX_LIMIT": 0},
     {"LONGEST_FIRST": True, "SCAN_COLUMNS": 1, "TILE": 4, "MAX_BLOCK_C": 2, "PYRAMID_BLOCK_C": 2},
     {"COPY_KERNEL": False}, {"DERIVE_BY_CHANNEL": True},
-    {"DERIVE_BY_CHANNEL": True, "PYRAMID_BLOCK_C": 2, "TILE": 16}])
+    {"DERIVE_BY_CHANNEL": True, "PYRAMID_BLOCK_C": 2, "TILE": 16}, {"WAIT_FOR_CHECK": False}])
 LEVEL_SETS = [(6, 3, 2, 1), (4, 2, 1), (5, 2), (3, 6), (2, 2, 1), (1,)]
 
 
@@ -163,7 +163,9 @@ def test_tile_lists_name_each_tile_s_bins_in_torchvision_s_order(problem, dtype,
     hypothesis.assume(boxes.shape[0] > 0)  # no lists are made without regions
     x, boxes = x.to(dtype), boxes.to(dtype)
     try:
-        rois, bits, *_ = tri._checked(*on(x, boxes), scale)
+        xd, rois = on(x, boxes)
+        rois, bits, stats, _ = tri._check(xd, rois, scale)
+        tri._refuse(stats, xd)
     except ValueError:  # a float16 region too wide for its dtype, refused as by bench.ops.roi
         hypothesis.reject()
     start, bins, stride = (t.tolist() for t in tri._tile_lists(rois, bits, grids, x.shape, dtype,
@@ -584,7 +586,7 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
                           [1, 2, 2, 3, 3], [0, 50, 50, 60, 60]])
     xd, boxes_d = on(x, boxes)
     monkeypatch.setattr(tri, "LONGEST_FIRST", True)
-    assert tri._checked(xd, boxes_d, 1.0)[4].tolist() == [2, 1, 0, 3, 4]
+    assert tri._check(xd, boxes_d, 1.0)[3].tolist() == [2, 1, 0, 3, 4]
     # tiles of 2 channels and a few bins: programs for 3 channel blocks and several groups
     monkeypatch.setattr(tri, "TILE", 8)
     monkeypatch.setattr(tri, "MAX_BLOCK_C", 2)
@@ -602,7 +604,8 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     assert launches["_roi_spp_kernel"].grids[0] == (5 * 3,)
     # the programs take their regions from the order: all of them region 0's, or in reverse
     x_laid, strides = tri._laid_out(xd)
-    rois, scale, height, width, _ = tri._checked(xd, boxes_d, 1.0)
+    rois, scale, stats, _ = tri._check(xd, boxes_d, 1.0)
+    height, width = tri._refuse(stats, xd)
     for order, written in (([0] * 5, [0]), ([4, 3, 2, 1, 0], range(5))):
         out = torch.full((5, 5 * 12), math.nan, device=DEVICE)
         argmax = torch.full((5, 5 * 12), -7, dtype=torch.int32, device=DEVICE)
@@ -709,12 +712,48 @@ BAD_INPUTS = [
     (lambda x: tri.roi_spp(x, torch.zeros(1, 5), (2, 0)), "positive"),
     (lambda x: tri.roi_pool(x.long(), torch.zeros(1, 5, dtype=torch.long), 2), "float"),
 ]
+# the refusals the boxes' check makes on the device; the others are the host's
+BOX_VALUES = ("batch index", "non-finite", "within", "float16 boxes 65520")
 
 
 @pytest.mark.parametrize("call, message", BAD_INPUTS)
 def test_bad_input_is_a_one_line_value_error_before_any_pooling_launch(call, message, monkeypatch):
     for name in ("_roi_pool_kernel", "_roi_spp_kernel", "_run_sum_kernel"):
         monkeypatch.setattr(tri, name, _Launches())
+    refused(call, message, monkeypatch)
+
+
+# the interpreter's numpy warns where it converts NaN or an overflowing value to an integer,
+# which a GPU makes 0 or the nearest integer: all that such a box reads is clipped to the input
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("call, message", BAD_INPUTS)
+def test_bad_input_is_the_same_value_error_where_the_pooling_is_launched_before_the_check_s_wait(
+        call, message, monkeypatch, launches):
+    monkeypatch.setattr(tri, "WAIT_FOR_CHECK", False)
+    refused(call, message, monkeypatch)
+    # what the boxes decide comes from the check; the other refusals come before its launch
+    assert bool(launches["_roi_pool_kernel"].grids or launches["_roi_spp_kernel"].grids) == (
+        message in BOX_VALUES)
+
+
+@pytest.mark.parametrize("levels", [None, (4, 2, 1)])  # roi_pool's kernel, the pyramid's
+def test_a_batch_index_outside_the_images_reads_the_nearest_image(levels, monkeypatch):
+    # what a launch before the check's wait reads of a box that the check then refuses
+    monkeypatch.setattr(tri, "WAIT_FOR_CHECK", False)
+    monkeypatch.setattr(tri, "_refuse", lambda stats, input: None)  # nothing refused
+    x = torch.randn(2, 3, 9, 11)
+    boxes = torch.tensor([[5.0, 1, 0, 8, 6], [-3.0, 0, 2, 10, 8], [1.0, 2, 2, 4, 4]])
+    nearest = torch.cat([torch.tensor([[1.0], [0.0], [1.0]]), boxes[:, 1:]], 1)
+    if levels is None:
+        assert same_bits(tri.roi_pool(*on(x, boxes), 3).cpu(), tv(x, nearest, 3))
+    else:
+        assert same_bits(tri.roi_spp(*on(x, boxes), levels).cpu(),
+                         tv_pyramid(x, nearest, levels))
+
+
+def refused(call, message, monkeypatch):
+    """`call` on a small CUDA or interpreted input raises a one-line ValueError matching
+    `message`."""
     x = torch.randn(2, 3, 8, 8, device=DEVICE)
 
     def moved(boxes):  # the boxes of BAD_INPUTS are built on the CPU
@@ -986,8 +1025,8 @@ COMPILE = textwrap.dedent("""
              "LIMIT": "fp32", **ints("K", "N", "H", "W", "SPAN_LIMIT")},
             dict(EDGE=tl.float16, BLOCK=128, SIZES=True))
     pool = {"scale_bits": "i64", "order_ptr": "*i64",
-            **ints("C", "H", "W", "PH", "PW", "groups", "c_blocks", "row_len", "row_off", "s_n",
-                   "s_c", "s_h", "s_w")}
+            **ints("N", "C", "H", "W", "PH", "PW", "groups", "c_blocks", "row_len", "row_off",
+                   "s_n", "s_c", "s_h", "s_w")}
     for dtype, edge, wide, index, scan, columns, unroll, stages, ordered in (
             ("fp32", tl.float32, tl.float32, "i32", True, 1, 1, 3, True),
             ("fp32", tl.float32, tl.float32, "i64", True, 4, 4, None, False),
@@ -1018,8 +1057,8 @@ COMPILE = textwrap.dedent("""
         compile(tri._roi_spp_kernel,
                 {"x_ptr": "*bf16", "box_ptr": "*bf16", "scale_bits": "i64", "order_ptr": "*i64",
                  "plan_ptr": "*i32", "out_ptr": "*bf16", "arg_ptr": "*i32",
-                 **ints("n_levels", "row_len", "C", "H", "W", "c_blocks", "s_n", "s_c", "s_h",
-                        "s_w", "fine", "fine_out")},
+                 **ints("n_levels", "row_len", "N", "C", "H", "W", "c_blocks", "s_n", "s_c",
+                        "s_h", "s_w", "fine", "fine_out")},
                 dict(floor, BLOCK_B=2, BLOCK_Q=columns, BLOCK_D=d, BLOCK_F=f, BLOCK_C=c,
                      BLOCK_L=8, DERIVED=True, SCAN=scan, UNROLL=1, STAGES=None, FIRST=first,
                      ORDERED=ordered, BY_CHANNEL=by_channel))

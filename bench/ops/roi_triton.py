@@ -12,7 +12,8 @@ a GPU, on float64 it is), each product rounded on its own (the kernels are compi
 multiply-adds). The host does no arithmetic on the boxes: one small kernel checks them (non-finite,
 batch index, coordinate limit, float16 spans whose bin size would be infinite; the messages and
 order of `bench.ops.roi`) and finds the largest region, which sizes the tiles, and one transfer
-brings that back. A call is then three launches and one synchronisation; computing the edges with
+brings that back. A call is then three launches and one synchronisation (with WAIT_FOR_CHECK off,
+not yet timed, after the pooling's launch rather than before it); computing the edges with
 torch ops, as the first version did, took about 100 small launches and 5 synchronisations, a cost
 per call that did not depend on the work (on an H200: 1.27 ms at 16 regions, 1.67 ms at 512;
 torchvision 0.06 and 0.15 ms).
@@ -235,6 +236,17 @@ DERIVE_BY_CHANNEL = False
 # 0.549) in both; at 512 regions faster in one, slower in the other; the pyramid faster at 128
 # channels a program (1.67 against 2.48 ms), slower at 64 (3.16 against 2.39), not timed at 256.
 LONGEST_FIRST = False
+# Wait for the boxes' check before launching the pooling: a bad box is then refused before
+# anything else is launched, and tiles are sized for the largest region. Otherwise the pooling is
+# launched right behind the check, its tiles sized for bins as large as the map, and the host
+# waits for the check after that launch, the wait then overlapping the pooling instead of standing
+# between the two (on an H200 the wait took 0.075 ms of the 0.161 at 512 regions on 256x50x50,
+# torchvision's whole call 0.100). A bad box is refused all the same, with the same ValueError,
+# the outputs dropped: the kernels clip every bin to the map and read a batch index outside the
+# images as its nearest image, so that no launch reads outside the input. On a GPU, tiles of 64
+# channels or more take one column a step of a 7x7 or 6x6 grid whatever the regions' size: the
+# same tiles. Not timed: not the default until a GPU has (`make gpu-sweep`).
+WAIT_FOR_CHECK = True
 # The backward's lanes per program, and the sorted gradient terms each lane owns. On an H200 (the
 # first two sweeps), at 2000 regions on 2x512x38x50, a lane per term took 8.6 ms of forward and
 # backward, chunks 3.4 ms; of that, by torch.profiler, sorting took 2.1, the run sums 0.49 and
@@ -504,6 +516,15 @@ def _pool(x_ptr, hs, he, ws, we, b, t_ok, c, c_ok, C, H, W, s_n, s_c, s_h, s_w,
 
 
 @triton.jit
+def _image(box, N):
+    """The region's image: its batch index toward zero; one the check refuses (a launch before
+    its wait, WAIT_FOR_CHECK off, drops the results) as the nearest image, read inside the
+    input."""
+    b = tl.load(box).to(tl.float64).to(tl.int32)
+    return tl.minimum(tl.maximum(b, 0), N - 1)
+
+
+@triton.jit
 def _program(order_ptr, groups, c_blocks, ORDERED: tl.constexpr):
     """(region, group of its bins, block of channels) of this program. ORDERED: the grid is
     one axis on which a region's programs are next to each other and the regions come in the
@@ -526,7 +547,7 @@ def _program(order_ptr, groups, c_blocks, ORDERED: tl.constexpr):
 
 @triton.jit(do_not_specialize=["PH", "PW", "scale_bits", "row_len", "row_off"])
 def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, order_ptr, out_ptr, arg_ptr,
-                     C, H, W, PH, PW, groups, c_blocks, row_len, row_off, s_n, s_c, s_h, s_w,
+                     N, C, H, W, PH, PW, groups, c_blocks, row_len, row_off, s_n, s_c, s_h, s_w,
                      FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                      WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                      BLOCK_C: tl.constexpr, SCAN: tl.constexpr, UNROLL: tl.constexpr,
@@ -539,7 +560,7 @@ def _roi_pool_kernel(x_ptr, box_ptr, scale_bits, order_ptr, out_ptr, arg_ptr,
     c = c_block * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
-    b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
+    b = _image(box, N)
     scale = _scale(scale_bits, EDGE)
     col0, bin_w = _region_axis(box + 1, scale, PW, EDGE, WIDE)
     row0, bin_h = _region_axis(box + 2, scale, PH, EDGE, WIDE)
@@ -689,7 +710,7 @@ def _store_derived(x_ptr, out_ptr, arg_ptr, out_row, best_index, t, t_ok, i, j, 
 
 @triton.jit(do_not_specialize=["fine", "scale_bits"])
 def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, order_ptr, plan_ptr, out_ptr, arg_ptr,
-                    n_levels, row_len, C, H, W, c_blocks, s_n, s_c, s_h, s_w, fine, fine_out,
+                    n_levels, row_len, N, C, H, W, c_blocks, s_n, s_c, s_h, s_w, fine, fine_out,
                     FLOOR: tl.constexpr, ACC: tl.constexpr, EDGE: tl.constexpr,
                     WIDE: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_Q: tl.constexpr,
                     BLOCK_D: tl.constexpr, BLOCK_F: tl.constexpr, BLOCK_C: tl.constexpr,
@@ -706,7 +727,7 @@ def _roi_spp_kernel(x_ptr, box_ptr, scale_bits, order_ptr, plan_ptr, out_ptr, ar
     c = c_block * BLOCK_C + tl.arange(0, BLOCK_C)
     c_ok = c < C
     box = box_ptr + 5 * k.to(tl.int64)
-    b = tl.load(box).to(tl.float64).to(tl.int32)  # toward zero
+    b = _image(box, N)
     scale = _scale(scale_bits, EDGE)
     _, fine_w = _region_axis(box + 1, scale, fine, EDGE, WIDE)
     _, fine_h = _region_axis(box + 2, scale, fine, EDGE, WIDE)
@@ -969,31 +990,49 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
-    """Refuse bad boxes as `bench.ops.roi` does (the same checks, messages and order), with one
-    launch and one transfer from the device. Returns (boxes, scale bits, largest scaled region
-    height, width, the last two rounded up, and the order of the regions for the pooling
-    programs: largest first with LONGEST_FIRST, else None). The sort is launched after the
-    wait: on the device it then runs while the host launches the pooling."""
+def _check(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
+    """Launch the check of the boxes that `bench.ops.roi` makes (the same checks, messages and
+    order; `_refuse` waits for it). Returns (boxes, scale bits, the check's results on the
+    device, None without boxes, and the order of the regions for the pooling programs: largest
+    first with LONGEST_FIRST, else None; on the device that sort runs while the host launches
+    the pooling)."""
     dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
     scale = _scale_bits(spatial_scale, dtype)
     rois = rois.contiguous()
     k = rois.shape[0]
     if k == 0:
-        return rois, scale, 0, 0, None
+        return rois, scale, None, None
     stats = torch.empty(6, dtype=torch.int32, device=rois.device)
     sizes = torch.empty(k, dtype=torch.float32, device=rois.device) if LONGEST_FIRST else stats
     n, _, h, w = input.shape
     _check_kernel[(1,)](rois, scale, stats, sizes, k, n, h, w, float(COORD_LIMIT),
                         HALF_SPAN_LIMIT, EDGE=_EDGE[input.dtype][0], BLOCK=min(1024, _pow2(k)),
                         SIZES=LONGEST_FIRST, enable_fp_fusion=False)
+    order = torch.argsort(sizes, descending=True, stable=True) if LONGEST_FIRST else None
+    return rois, scale, stats, order
+
+
+def _refuse(stats, input: torch.Tensor) -> tuple[int, int]:
+    """Wait for the check (its results' one transfer from the device) and raise its first
+    failure as `bench.ops.roi` would; else (the largest scaled region's height, width, rounded
+    up)."""
+    if stats is None:
+        return 0, 0
     non_finite, outside, too_large, too_long, height, width = stats.tolist()
     for failed, message in ((non_finite, NON_FINITE), (outside, OUTSIDE), (too_large, TOO_LARGE),
                             (too_long, HALF_TOO_WIDE)):
         if failed:
             raise ValueError(message.format(images=input.shape[0]))
-    order = torch.argsort(sizes, descending=True, stable=True) if LONGEST_FIRST else None
-    return rois, scale, height, width, order
+    return height, width
+
+
+def _largest(stats, input: torch.Tensor) -> tuple[int, int]:
+    """The largest region's (height, width) that sizes the tiles: the check's, waited for, or,
+    where the check is waited for after the pooling's launch (WAIT_FOR_CHECK off), an extent
+    that bounds a bin by the map alone."""
+    if WAIT_FOR_CHECK:
+        return _refuse(stats, input)
+    return 2 * COORD_LIMIT, 2 * COORD_LIMIT
 
 
 def _bin_bound(extent: int, pooled: int, size: int) -> int:
@@ -1175,14 +1214,15 @@ def _pool_launch(x, strides, rois, scale: int, order, out, argmax, output_size, 
     """`_roi_pool_kernel` on the input `x` (laid out, with its strides) for regions at most
     height x width once scaled, in `order` (or None): each region's [C, PH, PW] outputs at
     row_off in its row of `out` and `argmax`, rows of row_len elements."""
-    _, c, h, w = x.shape
+    n, c, h, w = x.shape
     ph, pw = output_size
     block_c, block_b, block_q = _tiles(c, ph * pw, _bin_bound(height, ph, h),
                                        _bin_bound(width, pw, w))
     groups, c_blocks = _cdiv(ph * pw, block_b), _cdiv(c, block_c)
     grid, order_ptr, ordered = _grid(rois, groups, c_blocks, order)
     _roi_pool_kernel[grid](
-        x, rois, scale, order_ptr, out, argmax, c, h, w, ph, pw, groups, c_blocks, row_len, row_off,
+        x, rois, scale, order_ptr, out, argmax, n, c, h, w, ph, pw, groups, c_blocks, row_len,
+        row_off,
         *strides, **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_C=block_c,
         SCAN=SCAN, UNROLL=UNROLL, STAGES=STAGES, ORDERED=ordered,
         num_warps=_warps(block_c, block_b, block_q), enable_fp_fusion=False)
@@ -1194,12 +1234,15 @@ class _RoIPool(torch.autograd.Function):
         n, c, h, w = input.shape
         ph, pw = output_size
         k = rois.shape[0]
-        rois, scale, height, width, order = _checked(input, rois, spatial_scale)
+        rois, scale, stats, order = _check(input, rois, spatial_scale)
+        height, width = _largest(stats, input)
         launch = k * c and h * w
         out, argmax = _outputs((k, c, ph, pw), launch, input)
         if launch:
             _pool_launch(*_laid_out(input), rois, scale, order, out, argmax, output_size,
                          height, width, c * ph * pw, 0)
+        if not WAIT_FOR_CHECK:
+            _refuse(stats, input)
         _save(ctx, argmax, rois, input, scale, (output_size,))
         return out
 
@@ -1292,13 +1335,13 @@ def _spp_launch(x, strides, rois, scale: int, order, out, argmax, rows: tuple, b
     """`_roi_spp_kernel` on the input `x` (laid out, with its strides) over the plan `rows`, the
     finest level's first, from row `first` on; tiles `blocks` = (BLOCK_B, BLOCK_Q, BLOCK_D,
     BLOCK_F, BLOCK_C), `largest` the largest level of the rows taken."""
-    _, c, h, w = x.shape
+    n, c, h, w = x.shape
     block_b, block_q, block_d, block_f, block_c = blocks
     c_blocks = _cdiv(c, block_c)
     grid, order_ptr, ordered = _grid(rois, 1, c_blocks, order)
     _roi_spp_kernel[grid](
         x, rois, scale, order_ptr, _rows_on(rows, x.device), out, argmax, len(rows),
-        out.shape[1], c, h, w, c_blocks, *strides, rows[0][0], c * rows[0][1],
+        out.shape[1], n, c, h, w, c_blocks, *strides, rows[0][0], c * rows[0][1],
         **_constants(x.dtype), BLOCK_B=block_b, BLOCK_Q=block_q, BLOCK_D=block_d,
         BLOCK_F=block_f, BLOCK_C=block_c, BLOCK_L=_pow2(largest), DERIVED=derived, SCAN=SCAN,
         UNROLL=UNROLL, STAGES=STAGES, FIRST=first, ORDERED=ordered, BY_CHANNEL=DERIVE_BY_CHANNEL,
@@ -1311,7 +1354,8 @@ class _RoISPP(torch.autograd.Function):
     def forward(ctx, input, rois, levels, spatial_scale):
         n, c, h, w = input.shape
         k = rois.shape[0]
-        rois, scale, height, width, order = _checked(input, rois, spatial_scale)
+        rois, scale, stats, order = _check(input, rois, spatial_scale)
+        height, width = _largest(stats, input)
         plan, first_fine = _plan(levels)
         row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
@@ -1339,6 +1383,8 @@ class _RoISPP(torch.autograd.Function):
                         _finest_first(plan, first_fine),
                         (block_b, block_q, block_d, block_f, block_c), max(levels),
                         derived=bool(steps), first=0)
+        if not WAIT_FOR_CHECK:
+            _refuse(stats, input)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))
         ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out

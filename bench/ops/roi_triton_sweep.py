@@ -24,7 +24,7 @@ issue's goals: the ratios of the module settings and of the fastest exact varian
 
     python -m bench.ops.roi_triton_sweep [--budget 240] [--json sweep.json]
 
-`--smoke` runs ten jobs (six forward, four backward) on two tiny cases (the last two on a third
+`--smoke` runs eleven jobs (seven forward, four backward) on two tiny cases (the last two on a third
 of their own), on CPU tensors too (through Triton's interpreter, TRITON_INTERPRET=1 set before
 the import), timed by the host clock: it checks the script, not the kernels' speed.
 """
@@ -63,11 +63,12 @@ SPP_AGAINST = CASES[2].id
 BF16 = CASES[2]
 FORWARD, BACKWARD = 0, 1
 # Jobs (mode, variant), or (mode, variant, cases) for a job of its own cases. First what the goals
-# need: the module's settings forward and forward+backward (the rows every other is compared
-# with), bfloat16. Then what is not yet timed: the pyramid's derived levels on tiles by channel,
-# in one launch, apart and with the largest regions first (apart, the derived levels took three
-# times the finest level's time in the fourth sweep); the backward's two kinds at the densities
-# of DENSITY. Then the choices made after the third and fourth sweeps on an H200
+# need: the module's settings forward and forward+backward (the rows every other is compared with),
+# bfloat16. Then what is not yet timed: the pooling launched before the wait for the boxes' check
+# (the wait took about half of the forward at 512 regions), the pyramid's derived levels on tiles by
+# channel, in one launch, apart and with the largest regions first (apart, the derived levels took
+# three times the finest level's time in the fourth sweep); the backward's two kinds at the
+# densities of DENSITY. Then the choices made after the third and fourth sweeps on an H200
 # (reports/examples/nvidia-h200/roi-sweeps) undone one at a time: torch's channels-last copy, 128
 # and 64 channels a pyramid program, the backward always by the sort or always by tiles (4x4, and
 # the earlier 8x8); each level apart, two columns a step, smaller and larger tiles (2048 elements
@@ -87,6 +88,7 @@ BY_CHANNEL = {"DERIVE_BY_CHANNEL": True}
 DENSITY = (Case("pool", "vgg16-conv5", 512, 7), Case("pool", "small", 1000, 7),
            Case("pool", "vgg16-conv5", 1000, 7), Case("pool", "small", 2000, 7))
 FIRST = [(FORWARD, {}), (BACKWARD, {}), (FORWARD, {"dtype": "bfloat16"}),
+         (FORWARD, {"WAIT_FOR_CHECK": False}), (BACKWARD, {"WAIT_FOR_CHECK": False}),
          (FORWARD, BY_CHANNEL), (FORWARD, APART | BY_CHANNEL), (FORWARD, LONGEST | BY_CHANNEL),
          (BACKWARD, SORTED, DENSITY), (BACKWARD, TILES, DENSITY),
          (FORWARD, {"COPY_KERNEL": False}), (FORWARD, {"PYRAMID_BLOCK_C": 128}),
@@ -120,7 +122,8 @@ random.Random(0).shuffle(THEN)
 SETTINGS = ("SCAN", "SCAN_COLUMNS", "UNROLL", "STAGES", "CHANNELS_LAST", "TILE", "MAX_BLOCK_C",
             "PYRAMID_BLOCK_C", "WARPS", "RUN_BLOCK", "RUN_CHUNK", "GRADIENT_TILES",
             "GRADIENT_TILES_FROM", "GRADIENT_TILE", "GRADIENT_BLOCK_C", "GRADIENT_STAGES",
-            "PYRAMID_APART", "DERIVE_BY_CHANNEL", "LONGEST_FIRST", "COPY_KERNEL")
+            "PYRAMID_APART", "DERIVE_BY_CHANNEL", "LONGEST_FIRST", "COPY_KERNEL",
+            "WAIT_FOR_CHECK")
 # Seconds of profiles after the timings, at most (`_profile`).
 PROFILE_SECONDS = 30.0
 # The settings of each backward (the others do not change what it launches).
@@ -428,7 +431,7 @@ def main(argv=None) -> int:
                         help="seconds after which no new variant is started (default 240)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--smoke", action="store_true",
-                        help="ten jobs on tiny cases: checks the script")
+                        help="eleven jobs on tiny cases: checks the script")
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cpu" and not (args.smoke and tri._interpreted()):
@@ -439,7 +442,8 @@ def main(argv=None) -> int:
         cases = (Case("pool", "small", 16, 7), Case("pyramid", "small", 16, 0))
         jobs = [(FORWARD, {}), (FORWARD, {"SCAN": False}), (FORWARD, {"SCAN_COLUMNS": 1}),
                 (BACKWARD, SORTED | {"RUN_CHUNK": 2}), (BACKWARD, TILES), (FORWARD, APART),
-                (FORWARD, LONGEST), (FORWARD, {"COPY_KERNEL": False})]
+                (FORWARD, LONGEST), (FORWARD, {"COPY_KERNEL": False}),
+                (FORWARD, {"WAIT_FOR_CHECK": False})]
         denser = (Case("pool", "small", 24, 7),)  # a job of its own cases
         jobs += [(BACKWARD, SORTED, denser), (BACKWARD, TILES, denser)]
     else:
