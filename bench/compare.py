@@ -6,6 +6,7 @@ import pandas as pd
 
 from bench.records import load_runs, results_frame
 from bench.schema import HARNESS
+from bench.tables import quartiles
 
 KEY = list(HARNESS)
 ALPHA = 0.05
@@ -55,7 +56,8 @@ def compare_loaded(run_a, run_b, threshold: float = 0.05) -> pd.DataFrame:
     both["p_value"] = [rank_test(ra if isinstance(ra, list) else [],
                                  rb if isinstance(rb, list) else [])
                        for ra, rb in zip(both["round_times_a"], both["round_times_b"])]
-    apart = (both["q1_b"] > both["q3_a"]) | (both["q3_b"] < both["q1_a"])
+    (q1_a, q3_a), (q1_b, q3_b) = quartiles(both, "_a"), quartiles(both, "_b")
+    apart = (q1_b > q3_a) | (q3_b < q1_a)
     both["verdict"] = [verdict(r, p, q, threshold) if pd.notna(r) else "missing"
                        for r, p, q in zip(both["ratio"], both["p_value"], apart)]
     return both

@@ -90,29 +90,46 @@ def pivot_impls(frame: pd.DataFrame, value: str, columns=None) -> pd.DataFrame:
     return table.reindex(columns=columns or list(frame["impl"].unique()))
 
 
+def quartiles(frame: pd.DataFrame, suffix: str = "") -> tuple[pd.Series, pd.Series]:
+    """(q1, q3) of each row (columns q1<suffix>, ...), for telling ranges apart; where unknown
+    (a JSON that kept only a second measurement's median and IQR), the bounds median - IQR <= q1
+    and q3 <= median + IQR, which hold for any sample, since q1 <= median <= q3: ranges apart by
+    these are apart."""
+    median, iqr = frame[f"median{suffix}"], frame.get(f"iqr{suffix}", np.nan)
+    return (frame[f"q1{suffix}"].fillna(median - iqr),
+            frame[f"q3{suffix}"].fillna(median + iqr))
+
+
 def fastest(frame: pd.DataFrame) -> pd.DataFrame:
     """The fastest implementation per case, device, precision and mode, with its speedup and
-    whether its win is clear: where both it and the runner-up were timed side by side with the
-    baseline (or are the baseline), the 95% interval of its time over the baseline's below the
-    runner-up's; otherwise its interquartile range below the runner-up's. A race within noise
-    is not called a win that the next run could take back; `raced` is False where it ran alone.
-    Ranked by speedup where there is one (side by side where measured so), else by median."""
+    whether its win is clear: apart from every other implementation of the case, each by the
+    95% interval of its time over the baseline's where both were timed side by side with it
+    (or are the baseline), otherwise by the interquartile ranges. Not only the runner-up: one
+    ranked below it by the point estimate may have a wider interval that reaches the winner's.
+    A race within noise is not called a win that the next run could take back; `raced` is False
+    where it ran alone. Ranked by speedup where there is one (side by side where measured so),
+    else by median."""
     low, high = ratio_interval(frame)
     time_ratio = 1 / frame["speedup"] if "speedup" in frame else float("nan")
-    ranked = frame.assign(_low=low, _high=high, _ratio=time_ratio)
+    q1, q3 = quartiles(frame)
+    ranked = frame.assign(_low=low, _high=high, _ratio=time_ratio, _q1=q1, _q3=q3)
     # without a baseline (any project's JSON) the ratios are NaN: the medians rank
     ordered = ranked.sort_values(["_ratio", "median"], kind="stable")
     groups = ordered.groupby(GROUP, sort=False)
-    best, second = groups.nth(0), groups.nth(1)
+    best = groups.nth(0)
+    rivals = ordered.drop(index=best.index).merge(
+        best[GROUP + ["_q3", "_high"]].rename(columns={"_q3": "q3_best", "_high": "high_best"}),
+        on=GROUP)
+    paired = rivals["high_best"].notna() & rivals["_low"].notna()
+    # a spread unknown (a JSON without quartiles or IQR) makes no win clear
+    apart = rivals["high_best"].lt(rivals["_low"]).where(paired, rivals["q3_best"].lt(
+        rivals["_q1"]))
+    clear = apart.groupby([rivals[key] for key in GROUP], sort=False).all()
     at = pd.MultiIndex.from_frame(best[GROUP])
-    runner_up = second.set_index(GROUP)[["q1", "_low"]].reindex(at)
-    # a case with one implementation has no runner-up: its win is clear; unknown quartiles
-    # (a JSON without them) make no win clear
     alone = (groups.size().reindex(at) == 1).to_numpy()
-    by_iqr = alone | (best["q3"].to_numpy() < runner_up["q1"].to_numpy())
-    by_blocks = best["_high"].to_numpy() < runner_up["_low"].to_numpy()
-    paired = best["_high"].notna().to_numpy() & runner_up["_low"].notna().to_numpy()
-    best = best.assign(clear=np.where(paired, by_blocks, by_iqr), raced=~alone)
+    # a case with one implementation has no rival: its win is clear
+    best = best.assign(clear=clear.reindex(at).fillna(True).astype(bool).to_numpy(),
+                       raced=~alone)
     order = frame.drop_duplicates(GROUP)[GROUP].reset_index(drop=True)
     best = order.merge(best, on=GROUP, how="left")
     return best[GROUP + ["impl", "median", "clear", "raced"]

@@ -141,6 +141,24 @@ def test_without_raw_rounds_shifted_but_overlapping_quartiles_are_unclear(write_
     assert row["ratio"] == pytest.approx(1.1) and row["verdict"] == "unclear"
 
 
+def test_without_quartiles_the_iqr_bounds_them(write_json):
+    """A run from before a second measurement's rounds were kept: where its quiet second
+    measurement replaced a noisy first, only its median and IQR are known; q1 is at least
+    median - IQR, q3 at most median + IQR."""
+    a = without_rounds(json.loads(SAMPLE.read_text()))
+    b = without_rounds(json.loads(SAMPLE.read_text()))
+    for data, median in ((a, 1e-3), (b, 2e-3)):
+        for bench in data["benchmarks"]:
+            if bench["extra_info"]["impl"] == "matmul":
+                bench["stats"].update(median=median / 2, iqr=median, q1=0.0, q3=median)  # noisy
+                bench["extra_info"].update(remeasured_median=median, remeasured_iqr=0.05 * median,
+                                           remeasured_rounds=9)
+    row = compare_runs(write_json("a.json", a), write_json("b.json", b)).set_index(
+        "impl").loc["matmul"]
+    assert math.isnan(row["q1_b"]) and math.isnan(row["p_value"])  # the case meant
+    assert row["ratio"] == pytest.approx(2.0) and row["verdict"] == "slower"
+
+
 def test_runs_of_two_machines_pair_case_by_case(write_json):
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["node"] = "other-vm"

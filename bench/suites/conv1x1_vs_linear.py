@@ -8,9 +8,9 @@ kernel library runs them. The suite checks each against a float64 reference, the
 
 What the measurements showed in the committed example (2-core Xeon, batch 8): the formulations
 agree to rounding (2.9e-6 in fp32); the NCHW convolution never had the lowest median; in fp32
-the convolution on channels-last input had it in 7 of 10 shapes of the forward pass, in bf16 the
-Linear on an NHWC tensor in 6 of 10 (clearly fastest, its interval apart from the others', in 4
-and 5). Memory layout decides more than the formula. Each run's report says what held on its
+the convolution on channels-last input was fastest in 6 of 10 shapes of the forward pass, in bf16
+the Linear on an NHWC tensor in 6 of 10 (clearly fastest, its interval apart from the others', in
+4 and 5). Memory layout decides more than the formula. Each run's report says what held on its
 own machine.
 
 Run it: `pytest tests/benchmarks -k conv1x1 --benchmark-only --grid default`.
