@@ -15,15 +15,17 @@ from pathlib import Path
 import torch
 
 TOP = 8
-# First match wins: a copy kernel is a copy even when it runs inside a GEMM library.
+# First match wins: a copy kernel is a copy even when it runs inside a GEMM library, and
+# cuDNN's batch norm (cudnn_batch_norm, cudnn::bn_fw_*) is a normalisation, not a convolution.
 CLASSES = (
     ("copy / layout", r"copy|contiguous|clone|memcpy|_to_copy|transpose|permute|cat\b|"
                       r"index_select|gather"),
+    ("normalisation", r"batch_?norm|layer_?norm|group_?norm|instance_?norm|\bbn_(fw|bw)"),
     ("convolution", r"conv|cudnn|mkldnn|winograd|implicit_gemm"),
     ("GEMM", r"\bmm\b|addmm|bmm|matmul|gemm|linear|einsum|cublas|cutlass|sm\d+_xmma|dot"),
     ("reduction", r"sum|mean|max|min|norm|reduce|scatter|segment|argmax|softmax|pool"),
     ("elementwise", r"add|mul|sub|div|relu|threshold|where|fill|zero|sigmoid|tanh|exp|clamp|"
-                    r"masked|copysign|elementwise|vectorized|batch_norm|native_batch_norm"),
+                    r"masked|copysign|elementwise|vectorized"),
 )
 
 

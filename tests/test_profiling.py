@@ -46,6 +46,15 @@ def test_classes_of_work():
     assert classify("aten::add_") == "elementwise"
     assert classify("aten::scatter_reduce_") == "reduction"
     assert classify("aten::empty") == "other"
+    # batch norm: not a convolution for cuDNN's name, nor a reduction for "norm"
+    for name in ("aten::cudnn_batch_norm", "aten::native_batch_norm",
+                 "aten::native_batch_norm_backward", "void cudnn::bn_fw_tr_1C11_kernel_NHWC<float>",
+                 "void cudnn::bn_bw_1C11_kernel_new<float>",
+                 "void at::native::batch_norm_collect_statistics_kernel<float>",
+                 "aten::native_layer_norm", "aten::native_group_norm"):
+        assert classify(name) == "normalisation", name
+    assert classify("aten::linalg_vector_norm") == "reduction"
+    assert classify("void cudnn::cnn::conv2d_grouped_direct_kernel<float>") == "convolution"
 
 
 def test_trace_is_written_gzipped_only_when_asked(tmp_path):
