@@ -201,6 +201,19 @@ def test_every_suite_renders_from_the_committed_example(tmp_path):
                         fmt.percent(rate / bench["extra_info"]["peak_bandwidth"])]
 
 
+def test_each_section_says_what_its_implementations_measured_are(tmp_path):
+    example = Path(__file__).parent.parent / "reports" / "examples" / "cpu-2core-xeon"
+    html = render_report([example / "benchmark.json"], tmp_path).read_text()
+    sections = {part.partition('"')[0]: part for part in html.split('<section id="')[1:]}
+    for suite, said, unsaid in (
+            ("roi", "tv_roi_pool_per_level: torchvision.ops.roi_pool once per pyramid level",
+             "ours_roi_pool_torch:"),  # CUDA only: not measured on this CPU
+            ("frozen", "freeze_first_k_no_grad: the first k stages run under torch.no_grad()",
+             "conv_nchw:"),
+            ("conv1x1", "linear_nhwc: nn.Linear on an NHWC tensor", "full:")):
+        assert said in sections[suite] and unsaid not in sections[suite], suite
+
+
 def test_any_pytest_benchmark_json_gets_a_generic_page(tmp_path):
     data = json.loads(SAMPLE.read_text())
     for bench, name in zip(data["benchmarks"], ("test_sort[100]", "test_sort[1000]", "test_x")):

@@ -55,6 +55,11 @@ def new_section(frame: pd.DataFrame, info: dict) -> Section:
     if info.get("case_key"):
         # the key's example need not be among this run's cases (a smoke run's are small)
         section.notes.append(f"Case ids read as in this example: {info['case_key']}.")
+    measured = set(frame["impl"])
+    about = [f"{name}: {text}" for name, text in (info.get("impls") or {}).items()
+             if name in measured and text]
+    if about:
+        section.notes.append("; ".join(about) + ".")
     return section
 
 
@@ -306,8 +311,4 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
             "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",
             figures_svg(plot_roofline(frame))))
     add_profiles(section, frame)
-    about = info.get("impls") or {}
-    if about:
-        section.notes.append("; ".join(f"{name}: {text}" for name, text in about.items()
-                                       if name in impls and text) + ".")
     return section

@@ -31,8 +31,9 @@ COLUMNS = {
 
 def finding(group: pd.DataFrame, outcomes: dict | None = None) -> str:
     """How each implementation compared with its baseline (torchvision's, for RoI pooling) at
-    the largest case of each kind in one setting (the most regions; image-level SPP has none, and
-    each grid measures one such case: its first), in time taken: timed side by side in
+    one case of each kind in one setting: the first in the grid's order of those with the most
+    regions (7x7 bins on the small map before 14x14 and the larger maps; image-level SPP has no
+    regions, and each grid measures one such case), in time taken: timed side by side in
     alternating blocks, with the 95% interval, where the run did so, else the medians' ratio."""
     device, precision, mode = group[["device", "precision", "mode"]].iloc[0]
     parts, missing = [], []
