@@ -194,9 +194,12 @@ def against_baseline(fn, baseline, device: torch.device, setup=None, baseline_se
 
 def median_interval(values, confidence: float = 0.95) -> tuple[float, float]:
     """A distribution-free interval for the median: the order statistics between which it lies
-    with at least `confidence` (by the binomial distribution of values below the median)."""
+    with at least `confidence` (by the binomial distribution of values below the median). NaN
+    where even the whole range falls short (5 values or fewer at 95%: it covers 1 - 2 / 2**n)."""
     ordered = sorted(values)
     n = len(ordered)
+    if 1 - 2 / 2**n < confidence:
+        return math.nan, math.nan
     k = 0  # the largest k with P(Binomial(n, 1/2) < k) <= (1 - confidence) / 2
     while k < n and sum(math.comb(n, i) for i in range(k + 1)) / 2**n <= (1 - confidence) / 2:
         k += 1

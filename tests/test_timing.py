@@ -243,7 +243,7 @@ def paired(seconds, block_time):
     patched, work, _ = stepped_clock()
     FakeTimer.asked = []
     with patched, mock.patch.object(timing.tbench, "Timer", FakeTimer):
-        return timing.paired_ratio(work(seconds), torch.device("cpu"), blocks=2,
+        return timing.paired_ratio(work(seconds), torch.device("cpu"), blocks=6,
                                    block_time=block_time)
 
 
