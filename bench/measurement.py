@@ -83,11 +83,14 @@ def measure(benchmark, fn, *, device: str, precision: str, setup=None,
         # after it, events around a call time the device idling while the host catches up. For
         # such a step the device time is the sum of its kernels' times instead.
         info["synchronises"] = synchronises(fn, setup)
-        if info["synchronises"]:
+        # the same where the host could not queue the calls faster than the device ran them
+        info["device_time"] = math.nan if info["synchronises"] else device_time(
+            fn, dev, reps=device_reps(wall), setup=setup)
+        info["device_time_by"] = "events"
+        if math.isnan(info["device_time"]):
             info["device_time"] = profiler_kernel_time(
                 fn, dev, min(PROFILED_CALLS, device_reps(wall)), setup=setup)
-        else:
-            info["device_time"] = device_time(fn, dev, reps=device_reps(wall), setup=setup)
+            info["device_time_by"] = "profiler"
         info["host_bound"] = is_host_bound(wall, info["device_time"])
         info["peak_memory"] = peak_memory(fn, dev, setup=setup)
     benchmark.extra_info.update(info)

@@ -54,6 +54,18 @@ def test_a_step_that_waits_for_the_device_gets_its_kernels_time_not_the_wait():
     assert measurement.profiler_kernel_time(step, DEVICE, reps=3, setup=setup) < 2 * kernels
 
 
+def test_calls_the_host_queues_slowly_are_timed_by_their_kernels_not_the_host():
+    a = torch.randn(1024, 1024, device=DEVICE)
+
+    def setup():  # 3 ms of the host's time before each call: 60 ms for 20, past a 25 ms sleep
+        time.sleep(0.003)
+        return (), {}
+
+    kernels = measurement.profiler_kernel_time(lambda: a @ a, DEVICE, reps=5)
+    events = timing.device_time(lambda: a @ a, DEVICE, reps=20, setup=setup)
+    assert 0 < events < 0.001 and abs(events / kernels - 1) < 0.2
+
+
 def test_peak_memory_counts_what_one_call_allocates():
     fn = lambda: torch.empty(1 << 20, device=DEVICE)  # noqa: E731  4 MiB
     assert measurement.peak_memory(fn, DEVICE) == 4 << 20

@@ -60,11 +60,13 @@ def test_disabled_benchmark_runs_once_and_records_nothing(peaks):
     assert len(calls) == 1 and bench.extra_info == {}
 
 
-@pytest.mark.parametrize("waits, median", [(False, 1e-3), (True, 1e-3), (True, 0.1)])
-def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits, median):
+@pytest.mark.parametrize("waits, dry, median", [(False, False, 1e-3), (True, False, 1e-3),
+                                                (True, False, 0.1), (False, True, 1e-3)])
+def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits, dry, median):
     """Events time a step that never waits for the device; one that waits gets its kernels' time
     from the profiler (events would count the device's idle wait for the host), over as many
-    calls as the events' budget allows, five at most. Each sees the step's setup."""
+    calls as the events' budget allows, five at most, and so does one whose calls the host could
+    not queue faster than the device ran them (NaN by events). Each sees the step's setup."""
     seen = []
     setup = lambda: ((), {})  # noqa: E731
 
@@ -76,7 +78,7 @@ def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits, medi
 
     monkeypatch.setattr(measurement, "synchronises",
                         lambda fn, setup: seen.append(("check", setup)) or waits)
-    monkeypatch.setattr(measurement, "device_time", timer("events", 1e-4))
+    monkeypatch.setattr(measurement, "device_time", timer("events", math.nan if dry else 1e-4))
     monkeypatch.setattr(measurement, "profiler_kernel_time", timer("profiler", 6e-4))
     monkeypatch.setattr(measurement, "peak_memory", lambda fn, device, setup: 4096)
     monkeypatch.setattr(measurement, "wall_clock", lambda device: timing.time.perf_counter)
@@ -84,13 +86,16 @@ def test_cuda_measurement_records_device_figures(peaks, monkeypatch, waits, medi
     measurement.measure(bench, lambda: None, device="cuda", precision="tf32", setup=setup)
     assert bench.extra_info["synchronises"] is waits
     reps = measurement.device_reps(median)
-    if waits:
+    profiled = ("profiler", min(5, reps), setup)
+    if waits or dry:
         assert bench.extra_info["device_time"] == 6e-4
-        assert seen == [("check", setup), ("profiler", min(5, reps), setup)]
+        assert bench.extra_info["device_time_by"] == "profiler"
+        assert seen == [("check", setup)] + [("events", reps, setup)] * dry + [profiled]
         assert min(5, reps) == (5 if median == 1e-3 else 3)
         assert bench.extra_info["host_bound"] is (median > 2 * 6e-4)
     else:
         assert bench.extra_info["device_time"] == 1e-4
+        assert bench.extra_info["device_time_by"] == "events"
         assert seen == [("check", setup), ("events", reps, setup)]
         assert bench.extra_info["host_bound"] is True
     assert bench.extra_info["peak_memory"] == 4096

@@ -1,5 +1,8 @@
 """CUDA timing logic, run on CPU with torch.cuda's synchronize, events and sleep mocked."""
 
+import contextlib
+import math
+import statistics
 import time
 import warnings
 from types import SimpleNamespace
@@ -21,36 +24,87 @@ def test_cuda_timer_synchronises_before_reading_the_clock():
     assert "cuda:0" in repr(timer)
 
 
-class FakeEvent:
-    """Records on a fake device clock that advances only when `fn` launches work."""
+class FakeDevice:
+    """A host and a device, each with its clock: the host queues work and moves on; the device
+    runs it in order, each piece once the host has queued it and the piece before is done.
+    Events record when the device reaches them; a sleep of n cycles takes n / 2e9 s. `fn` takes
+    `host` seconds of the host's time, then queues its next kernel."""
 
-    clock = 0.0
+    def __init__(self, kernels, host, sleeps_hold=True):
+        self.kernels, self.host_per_call, self.sleeps_hold = iter(kernels), host, sleeps_hold
+        self.host = self.free = 0.0  # the host's time; when the device is done with its queue
+        self.sleeps = []
 
-    def __init__(self, enable_timing):
-        assert enable_timing
-        self.at = None
+    def queue(self, seconds):
+        self.free = max(self.free, self.host) + seconds
 
-    def record(self):
-        self.at = FakeEvent.clock
+    def fn(self):
+        self.host += self.host_per_call
+        self.queue(next(self.kernels))
 
-    def elapsed_time(self, end):
-        return (end.at - self.at) * 1e3  # milliseconds, as CUDA reports
+    @contextlib.contextmanager
+    def patched(self):
+        device = self
+
+        class Event:
+            def __init__(self, enable_timing):
+                assert enable_timing
+                self.at = None
+
+            def record(self):
+                device.queue(0.0)
+                self.at = device.free
+
+            def query(self):
+                return self.at <= device.host
+
+            def elapsed_time(self, end):
+                return (end.at - self.at) * 1e3  # milliseconds, as CUDA reports
+
+        def sleep(cycles):
+            self.sleeps.append(cycles)
+            self.queue(cycles / 2e9 if self.sleeps_hold else 0.0)
+
+        def synchronize(d=None):
+            self.host = max(self.host, self.free)
+
+        with mock.patch.object(torch.cuda, "Event", Event), \
+                mock.patch.object(torch.cuda, "synchronize", synchronize), \
+                mock.patch.object(torch.cuda, "_sleep", sleep), \
+                mock.patch.object(timing.time, "perf_counter", lambda: self.host):
+            yield
+
+    def device_time(self, reps, setup=None):
+        with self.patched():
+            return timing.device_time(self.fn, torch.device("cuda"), reps=reps, setup=setup)
 
 
 def test_device_time_is_the_median_of_event_pairs():
-    durations = iter([1e-3, 50e-3, 2e-3, 3e-3, 4e-3])  # one stray pair: the mean is 12 ms
+    # one stray pair: the mean is 12 ms
+    device = FakeDevice([1e-3, 50e-3, 2e-3, 3e-3, 4e-3], host=1e-5)
+    assert device.device_time(reps=5) == pytest.approx(3e-3)
+    assert device.sleeps == [timing.SLEEP_CYCLES]  # 25 ms held the queue: once was enough
 
-    def fn():
-        FakeEvent.clock += next(durations)
 
-    events = []
-    with mock.patch.object(torch.cuda, "Event", FakeEvent), \
-            mock.patch.object(torch.cuda, "synchronize", lambda d=None: events.append("sync")), \
-            mock.patch.object(torch.cuda, "_sleep", lambda cycles: events.append("sleep")):
-        result = timing.device_time(fn, torch.device("cuda"), reps=5)
-    assert result == pytest.approx(3e-3)
-    # the queue is filled by a sleep after a sync, and read after a final sync
-    assert events == ["sync", "sleep", "sync"]
+def test_calls_the_host_queues_slower_than_the_sleep_lasts_are_queued_again_behind_a_longer():
+    # 20 calls of 1 ms on the device, each 5 ms on the host (with a ResNet's forward as its
+    # setup, say): 100 ms of queuing behind a 25 ms sleep, and the device idles between calls
+    device = FakeDevice([1e-3] * 20, host=5e-3)
+    with device.patched():
+        times, held, queuing, slept = timing._behind_a_sleep(
+            device.fn, torch.device("cuda"), 20, None, timing.SLEEP_CYCLES)
+    # what events alone said: the host's 5 ms a call
+    assert not held and statistics.median(times) == pytest.approx(5e-3)
+    assert queuing == pytest.approx(0.1) and slept == pytest.approx(0.025)
+    device = FakeDevice([1e-3] * 40, host=5e-3)
+    assert device.device_time(reps=20) == pytest.approx(1e-3)
+    assert device.sleeps == [timing.SLEEP_CYCLES, int(timing.SLEEP_CYCLES * 1.5 * 0.1 / 0.025)]
+
+
+def test_device_time_is_nan_where_no_sleep_holds_the_queue():
+    device = FakeDevice([1e-3] * 100, host=5e-3, sleeps_hold=False)
+    assert math.isnan(device.device_time(reps=20))
+    assert len(device.sleeps) == timing.QUEUE_TRIES
 
 
 def test_a_step_that_waits_for_the_device_is_told_by_torchs_sync_debug_mode():
@@ -269,18 +323,13 @@ def test_a_call_above_the_longest_paired_is_not_paired_by_default():
 
 
 def test_device_time_leaves_the_setup_s_kernels_outside_the_events():
+    device = FakeDevice([1.0, 1e-3] * 3, host=1e-5)
+
     def setup():  # a setup whose own kernels take a whole second
-        FakeEvent.clock += 1.0
+        device.fn()
         return (), {}
 
-    def fn():
-        FakeEvent.clock += 1e-3
-
-    with mock.patch.object(torch.cuda, "Event", FakeEvent), \
-            mock.patch.object(torch.cuda, "synchronize", lambda d=None: None), \
-            mock.patch.object(torch.cuda, "_sleep", lambda cycles: None):
-        found = timing.device_time(fn, torch.device("cuda"), reps=3, setup=setup)
-    assert found == pytest.approx(1e-3)
+    assert device.device_time(reps=3, setup=setup) == pytest.approx(1e-3)
 
 
 def test_the_median_interval_of_the_self_check_s_40_blocks_is_the_14th_to_the_27th():
