@@ -23,9 +23,9 @@ FIRST = ("first_median", "first_iqr")
 # three (1.0, 1.02, 1.13 ms) still passed for quiet.
 FEWEST_ROUNDS = 5
 # Our own figures from extra_info; absent ones stay NaN (for example device time on CPU).
-METRICS = ("device_time", "device_time_by", "host_bound", "synchronises", "launches", "flops", "bytes", "error",
-           "tolerance", "peak_flops", "peak_bandwidth", "peak_memory", "saved_bytes",
-           "graph_nodes", "accumulate_grad_nodes")
+METRICS = ("device_time", "device_time_by", "host_bound", "synchronises", "launches", "flops",
+           "bytes", "error", "tolerance", "peak_flops", "peak_bandwidth", "peak_memory",
+           "saved_bytes", "graph_nodes", "accumulate_grad_nodes")
 PROVENANCE = ("datetime", "host", "cpu_model", "gpu", "threads", "torch", "commit", "dirty",
               "name", "source")
 COLUMNS = IDENTITY + STATS + FIRST + METRICS + PROVENANCE
