@@ -33,7 +33,8 @@ def test_page_has_the_sections_a_reader_needs(tmp_path):
         < summary.index('class="warning">1 failed')
     assert "<details open" not in html
     assert "Run <code>sample-run</code>, 2026-" in summary  # a date, not an ISO stamp
-    assert "they changed nothing here" in html  # a CPU-only run's TF32 flags explained
+    # a CPU-only run's TF32 flags explained
+    assert "Of these flags only the float32 matmul precision reaches the CPU" in html
     # what the machine lacks or the JSON does not record is a dash, not Python's None
     assert "<dt>gpu</dt><dd>—</dd>" in html and "<dt>triton</dt><dd>—</dd>" in html
     assert "<dd>None</dd>" not in html
@@ -296,7 +297,7 @@ def test_a_gpu_run_is_said_to_run_on_its_gpu_and_listed_with_it(tmp_path, write_
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["gpu"] = "NVIDIA H200"
     html = render_report([write_json("a.json", data)], tmp_path / "runs" / "gpu").read_text()
-    assert "<code>sample-run</code>, 2026-11-25 20:03 UTC, on NVIDIA H200: interrupted" in html
+    assert "<code>sample-run</code>, 2026-11-25 20:03 UTC, on NVIDIA H200 (2 threads, torch 2.14.1+cu130): interrupted" in html
     # the list of runs gives the GPU beside the devices
     index = render_index(tmp_path).read_text()
     assert re.findall(r"<td data-sort=\"\">(cpu[^<]*)</td>", index) == ["cpu, NVIDIA H200"]
@@ -315,6 +316,17 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
     assert "The TF32 flags above are the process&#39;s own: rows of the default precision " \
         "mode ran under them, fp32 rows with TF32 off and tf32 rows with it on, " \
         "whatever these say." in html
+    # on the CPU the float32 matmul precision also sets oneDNN's; the new switches do not
+    data["benchmarks"][0]["extra_info"]["device"] = "cpu"
+    for flags, said in (
+            ({"matmul_allow_tf32": False, "cudnn_allow_tf32": True,
+              "float32_matmul_precision": "medium"},
+             "Of these flags only the float32 matmul precision reaches the CPU"),
+            ({"cuda.matmul.fp32_precision": "tf32", "cudnn.conv.fp32_precision": "tf32"},
+             "this run measured no CUDA device, so they changed nothing here")):
+        data["machine_info"]["tf32_flags"] = flags
+        html = render_report([write_json("b.json", data)], tmp_path / "b").read_text()
+        assert said in html, flags
 
 
 def test_an_unknown_suite_gets_the_generic_section(tmp_path):
@@ -645,7 +657,8 @@ def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
     data["outcomes"] += [{**data["outcomes"][0], "name": "a second pass"}, skip]
     data["collected"] = 7
     html = render_report([write_json("a.json", data)], tmp_path).read_text()
-    assert ("Run <code>sample-run</code>, 2026-11-25 20:03 UTC, on Intel(R) Xeon(R) Processor: "
+    assert ("Run <code>sample-run</code>, 2026-11-25 20:03 UTC, on Intel(R) Xeon(R) Processor "
+            "(2 threads, torch 2.14.1+cu130): "
             "complete; 4 passed, 1 failed, 2 skipped.</p>") in html
     assert "2 skipped: CUDA is not available" in html
     assert table_rows(html, "Speedup against conv_nchw: cpu, fp32, forward") == [

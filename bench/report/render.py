@@ -154,6 +154,10 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     return {"source": source, "name": run_id(source, data), "datetime": data.get("datetime"),
             "number": None,  # its place in the list of runs, on a page of several
             "date": readable_date(data.get("datetime")), "machine": machine,
+            # what else decides the times, said where the times are: the rest is listed below
+            "conditions": ", ".join(part for part in (
+                f"{info['threads']} threads" if info.get("threads") else None,
+                f"torch {info['torch']}" if info.get("torch") else None) if part),
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; {cut} more stopped while it was timed: left out" if cut else "")
             + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
@@ -175,6 +179,13 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                 "The TF32 flags above are the process's own: rows of the default precision "
                 "mode ran under them, fp32 rows with TF32 off and tf32 rows with it "
                 "on, whatever these say." if "cuda" in devices
+                # set_float32_matmul_precision also sets oneDNN's float32 matmuls on the CPU
+                else "Of these flags only the float32 matmul precision reaches the CPU (oneDNN's "
+                "float32 matmuls: highest is IEEE float32, high allows TF32, medium bfloat16): "
+                "rows of the default precision mode ran under it, fp32 rows at highest, "
+                "whatever it says; the others govern CUDA only."
+                if "cpu" in devices and "float32_matmul_precision" in (info.get("tf32_flags")
+                                                                         or {})
                 else "The TF32 flags govern CUDA matmuls and convolutions only: this run "
                 "measured no CUDA device, so they changed nothing here." if "cpu" in devices
                 else None)}
