@@ -297,7 +297,8 @@ def test_a_gpu_run_is_said_to_run_on_its_gpu_and_listed_with_it(tmp_path, write_
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["gpu"] = "NVIDIA H200"
     html = render_report([write_json("a.json", data)], tmp_path / "runs" / "gpu").read_text()
-    assert "<code>sample-run</code>, 2026-11-25 20:03 UTC, on NVIDIA H200 (2 threads, torch 2.14.1+cu130): interrupted" in html
+    assert ("<code>sample-run</code>, 2026-11-25 20:03 UTC, on NVIDIA H200 (2 threads, torch "
+            "2.14.1+cu130): interrupted") in html
     # the list of runs gives the GPU beside the devices
     index = render_index(tmp_path).read_text()
     assert re.findall(r"<td data-sort=\"\">(cpu[^<]*)</td>", index) == ["cpu, NVIDIA H200"]
