@@ -231,9 +231,11 @@ def cmd_compare(args) -> int:
     from bench.report.render import render_compare
 
     with writing(out):
-        page, tally = render_compare(a, b, out, args.threshold)
-    print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})\n"
-          f"bench: compare {page}")
+        page, tally, differ = render_compare(a, b, out, args.threshold)
+    print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})")
+    if differ:
+        print(f"bench: the runs differ in {differ}: a change may be theirs, not the code's")
+    print(f"bench: compare {page}")
     return 0
 
 

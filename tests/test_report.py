@@ -452,7 +452,7 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["node"], data["machine_info"]["run_id"] = "other-vm", "other"
     data["benchmarks"] = [b for b in data["benchmarks"] if b["extra_info"]["impl"] != "matmul"]
-    page, tally = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
+    page, tally, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
     html = page.read_text()
     assert tally == "0 slower, 0 faster, 2 same; 1 measured in one run only (missing)"
     assert "(vm, Intel(R) Xeon(R) Processor)<br>" in html
@@ -463,7 +463,7 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     data["benchmarks"] = data["benchmarks"][1:]
     a = json.loads(SAMPLE.read_text())
     del a["machine_info"]["node"]
-    page, _ = render_compare(write_json("a.json", a), write_json("b1.json", data),
+    page, _, _ = render_compare(write_json("a.json", a), write_json("b1.json", data),
                              tmp_path / "first")
     html = page.read_text()
     assert "A: <code>" in html and "(—, Intel(R) Xeon(R) Processor)<br>" in html
@@ -471,17 +471,34 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     assert f"missing). {RULE}." in " ".join(html.split())
     # A's first benchmark and its last, which B lacks, come after the one both measured
     assert re.findall(r">(same|missing)</td>", html) == ["same", "missing", "missing"]
-    page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "t", threshold=0.1)
+    page, _, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "t", threshold=0.1)
     assert RULE.replace("5%", "10%") in " ".join(page.read_text().split())
     # B ran beside other work, A beside a little: B's is said
     data["machine_info"]["others_cpu_share"] = 0.448
     a = json.loads(SAMPLE.read_text())
     a["machine_info"]["others_cpu_share"] = 0.05
-    page, _ = render_compare(write_json("a.json", a), write_json("b.json", data),
+    page, _, _ = render_compare(write_json("a.json", a), write_json("b.json", data),
                              tmp_path / "busy")
     assert re.findall(r'<p class="warning">(.*?)</p>', page.read_text()) == [
         "Run B: other processes took 44.8% of the CPUs&#39; time during the run, so its times "
-        "may be slower and noisier than on an idle machine."]
+        "may be slower and noisier than on an idle machine.",
+        "The runs differ in node (vm, other-vm): a change may be theirs, not the code's."]
+
+
+def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, write_json):
+    from bench.report.render import render_compare
+    a, b = json.loads(SAMPLE.read_text()), json.loads(SAMPLE.read_text())
+    b["datetime"] = "2026-11-26T10:00:00"
+    page, _, differ = render_compare(write_json("a.json", a), write_json("b.json", b),
+                                     tmp_path / "same")
+    assert differ == "" and "The runs differ" not in page.read_text()
+    b["machine_info"].update(threads=1, torch="2.15.0")
+    for bench in b["benchmarks"]:
+        bench["options"]["max_time"] = 1.0
+    page, _, differ = render_compare(write_json("a.json", a), write_json("b.json", b),
+                                     tmp_path / "apart")
+    assert differ == "threads (2, 1); torch (2.14.1+cu130, 2.15.0); max_time (0.2, 1.0)"
+    assert f"The runs differ in {differ}: a change may be theirs" in page.read_text()
 
 
 def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):
@@ -634,7 +651,7 @@ def test_a_foreign_json_s_cpu_is_named_and_compare_needs_no_host(tmp_path, write
         del data["machine_info"][key]
     b = write_json("b.json", data)
     data["datetime"] = "2026-11-26T20:03:00+00:00"
-    page, _ = render_compare(b, write_json("c.json", data), tmp_path / "compare")
+    page, _, _ = render_compare(b, write_json("c.json", data), tmp_path / "compare")
     assert "0 slower, 0 faster, 3 same" in page.read_text()
 
 
@@ -705,7 +722,7 @@ def test_the_sample_page_s_tables_and_status_by_value(tmp_path, write_json):
 def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     data = slowed(json.loads(SAMPLE.read_text()), "matmul", 2)
     data["machine_info"]["run_id"] = "a later run"
-    page, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
+    page, _, _ = render_compare(SAMPLE, write_json("b.json", data), tmp_path / "out")
     # the fields every row shares are said once, in the caption: impl is the one column left
     rows = table_rows(page.read_text(), "B against A (suite conv1x1, case b2-c64x32-8x8-nobias, "
                       "device cpu, precision fp32, mode forward); ratio above 1 means B is slower")
@@ -716,7 +733,7 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     assert rows[2][:2] == ["linear_nhwc", "same"]
     # two suites: the suite column is kept, the shared fields still said once
     data["benchmarks"][0]["extra_info"]["suite"] = "other"
-    page, _ = render_compare(SAMPLE, write_json("c.json", data), tmp_path / "two")
+    page, _, _ = render_compare(SAMPLE, write_json("c.json", data), tmp_path / "two")
     rows = table_rows(page.read_text(), "B against A (case b2-c64x32-8x8-nobias, device cpu, "
                       "precision fp32, mode forward); ratio above 1 means B is slower")
     assert [row[:2] for row in rows if row[1] == "matmul"] == [["conv1x1", "matmul"]]
@@ -724,7 +741,7 @@ def test_the_compare_page_s_rows_by_value(tmp_path, write_json, slowed):
     one = {**data, "benchmarks": [b for b in data["benchmarks"] if "matmul" in b["name"]]}
     only = json.loads(SAMPLE.read_text())
     only["benchmarks"] = [b for b in only["benchmarks"] if "matmul" in b["name"]]
-    page, _ = render_compare(write_json("e.json", only), write_json("d.json", one),
+    page, _, _ = render_compare(write_json("e.json", only), write_json("d.json", one),
                              tmp_path / "one")
     assert "<th>case</th>" in page.read_text() and "<th>impl</th>" in page.read_text()
 

@@ -407,9 +407,10 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 VERDICT_ORDER = ["slower", "faster", "unclear", "same", "missing"]
 
 
-def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str]:
+def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str, str]:
     """A page comparing run B against run A, case by case, written only if both load; with
-    its verdicts counted in words, for the terminal."""
+    its verdicts counted in words, and what the two runs' conditions differ in, for the
+    terminal."""
     run_a, run_b = load_runs([a_path])[0], load_runs([b_path])[0]
     a, b = run_a[1], run_b[1]
     # two copies of one run, wherever they lie (a foreign JSON's id is its path): "all
@@ -418,6 +419,7 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         raise UserError(f"{a_path} and {b_path} hold the same run (measured "
                         f"{a.get('datetime')}); compare two runs")
     table = compare_loaded(run_a, run_b, threshold)
+    differ = conditions_apart(a, b)
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
     text = tally(table)
@@ -432,11 +434,26 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         # a change between two runs on a busy machine may be the load's
         busy=[(name, note) for name, data in (("A", a), ("B", b))
               if (note := busy_note(data["machine_info"]))],
-        table=_compare_table(table, "B against A"))
+        differ=differ, table=_compare_table(table, "B against A"))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
-    return out_dir / "index.html", text
+    return out_dir / "index.html", text, differ
+
+
+def conditions_apart(a: dict, b: dict) -> str:
+    """What besides the code two runs' times depend on, where they differ (the machine-info
+    fields the page lists, and the time each benchmark's rounds were given), as "name (A's, B's)"
+    in a sentence; "" where they agree."""
+    def seconds(data):
+        return {(bench.get("options") or {}).get("max_time") for bench in data["benchmarks"]}
+
+    pairs = [(key, _field(a["machine_info"], key), _field(b["machine_info"], key))
+             for key in MACHINE_FIELDS]
+    pairs.append(("max_time", *(", ".join(sorted(str(t) for t in seconds(run)))
+                                for run in (a, b))))
+    return "; ".join(f"{key} ({value_a or '—'}, {value_b or '—'})"
+                     for key, value_a, value_b in pairs if value_a != value_b)
 
 
 def _compare_table(table: pd.DataFrame, title: str, later: str = "B") -> Table:
