@@ -25,7 +25,7 @@ from bench.errors import UserError
 from bench.load import cpu_times, others_share  # the standard library's only
 from bench.precision import MEANINGS, skip_reason
 from bench.report.publish import PATH_LINES, check_folder, new_run_dir
-from bench.schema import HARNESS, bench_id
+from bench.schema import HARNESS, bench_id, is_number
 from bench.suite import GRID_NAMES
 from bench.suites import REGISTRY, check_selection, describe, load_suite
 
@@ -503,7 +503,10 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
         from bench.report.render import read_mapping
 
         known = read_mapping(run["reports"] / "repeatability.json").get(machine_info.get("node"))
-        if isinstance(known, dict):
+        # a spread of other cases or other rounds says little of this run's
+        if isinstance(known, dict) and known.get("grid") == machine_info["grid"] and \
+                is_number(known.get("max_time")) and math.isclose(
+                    known["max_time"], float(config.getoption("benchmark_max_time"))):
             machine_info["expected_spread"] = known.get("median_spread")
 
 

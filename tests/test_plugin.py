@@ -655,16 +655,22 @@ def test_machine_info_records_the_grid_run_and_the_spread_this_machine_showed(
     from bench import machine, plugin
 
     monkeypatch.setattr(machine, "machine_info", lambda: {"node": "vm"})
-    (tmp_path / "repeatability.json").write_text(json.dumps(
-        {"vm": {"median_spread": 0.04, "runs": 3}, "other": {"median_spread": 0.5}}))
     run = {"reports": tmp_path, "dir": tmp_path / "runs" / "20260101-000000-vm"}
     config = SimpleNamespace(stash={plugin.RUN: run, plugin.COLLECTED: 1},
-                             getoption=options(benchmark=True))  # --grid not given
-    info = {}
-    plugin.pytest_benchmark_update_machine_info(config, info)
-    assert info["grid"] == "default"  # what was run, not the option's None
-    assert info["run_id"] == "20260101-000000-vm"
-    assert info["expected_spread"] == 0.04
+                             getoption=options(benchmark=True, benchmark_max_time="0.5"))
+    # quoted where the repeated runs were of this grid and seconds per benchmark (--grid not
+    # given: default under --benchmark)
+    for spread, said in ({"grid": "default", "max_time": 0.5}, 0.04), \
+            ({"grid": "smoke", "max_time": 0.5}, None), \
+            ({"grid": "default", "max_time": 1.0}, None), ({}, None):
+        (tmp_path / "repeatability.json").write_text(json.dumps(
+            {"vm": {"median_spread": 0.04, "runs": 3, **spread},
+             "other": {"median_spread": 0.5, "grid": "default", "max_time": 0.5}}))
+        info = {}
+        plugin.pytest_benchmark_update_machine_info(config, info)
+        assert info["grid"] == "default"  # what was run, not the option's None
+        assert info["run_id"] == "20260101-000000-vm"
+        assert info.get("expected_spread") == said, spread
 
 
 def test_the_json_and_then_the_autosave_are_named_as_written_and_the_first_is_kept():

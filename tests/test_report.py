@@ -528,11 +528,14 @@ def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_pat
     assert rows[0][2] == "matmul" and rows[0][6:] == ["3", "23 µs", "29.8 µs", "30%"]
     known = json.loads((tmp_path / "reports" / "repeatability.json").read_text())
     assert known[data["machine_info"]["node"]]["median_spread"] == 0.0
+    # what a later run must match to quote it: the grid and the seconds per benchmark
+    assert known[data["machine_info"]["node"]]["grid"] == data["machine_info"]["grid"]
+    assert known[data["machine_info"]["node"]]["max_time"] == 0.2
     # a later run on this machine quotes it
     data["machine_info"]["expected_spread"] = 0.042
     later = tmp_path / "later.json"
     later.write_text(json.dumps(data))
-    assert "runs on this machine moved by 4.2%" in \
+    assert "runs of this grid on this machine moved by 4.2%" in \
         render_report([later], tmp_path / "later").read_text()
 
 
@@ -611,7 +614,7 @@ def test_a_recorded_spread_is_quoted_only_when_it_is_a_number(tmp_path, write_js
     data = json.loads(SAMPLE.read_text())
     data["machine_info"]["expected_spread"] = spread
     html = render_report([write_json("a.json", data)], tmp_path).read_text()
-    assert (said in html) if said else "runs on this machine moved" not in html
+    assert (said in html) if said else "on this machine moved" not in html
 
 
 def test_the_noisy_warning_gives_each_row_s_spread_and_its_second_measurement(tmp_path,

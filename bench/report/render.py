@@ -160,7 +160,8 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
                 f"torch {info['torch']}" if info.get("torch") else None) if part),
             "status": run_status(own, data.get("collected"), "outcomes" in data)
             + (f"; {cut} more stopped while it was timed: left out" if cut else "")
-            + (f"; runs on this machine moved by {fmt.percent(info['expected_spread'])} "
+            + (f"; runs of this grid on this machine moved by "
+               f"{fmt.percent(info['expected_spread'])} "
                "(median, by python -m bench repeat)"
                if is_number(info.get("expected_spread")) else "")
             + (f"; {busy}" if busy else ""),
@@ -510,7 +511,11 @@ def render_repeat(paths, out_dir) -> tuple[Path, float]:
     write_atomic(page, html)
     known = page.parent.parent.parent / "repeatability.json"
     record = read_mapping(known)
+    # quoted by later runs of the same grid and seconds per benchmark only: a default run's
+    # rounds are other cases, and more of them, than a smoke run's
+    seconds = (runs[0][1]["benchmarks"][0].get("options") or {}).get("max_time")
     record[str(machine.get("node"))] = {"median_spread": typical, "runs": len(runs),
-                                        "page": str(page)}
+                                        "page": str(page), "grid": machine.get("grid"),
+                                        "max_time": seconds}
     write_atomic(known, json.dumps(record, indent=1))
     return page, typical
