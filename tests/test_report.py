@@ -492,12 +492,14 @@ def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, writ
     page, _, differ = render_compare(write_json("a.json", a), write_json("b.json", b),
                                      tmp_path / "same")
     assert differ == "" and "The runs differ" not in page.read_text()
+    a["machine_info"]["dirty"], b["machine_info"]["dirty"] = False, True
     b["machine_info"].update(threads=1, torch="2.15.0")
     for bench in b["benchmarks"]:
         bench["options"]["max_time"] = 1.0
     page, _, differ = render_compare(write_json("a.json", a), write_json("b.json", b),
                                      tmp_path / "apart")
-    assert differ == "threads (2, 1); torch (2.14.1+cu130, 2.15.0); max_time (0.2, 1.0)"
+    assert differ == ("threads (2, 1); torch (2.14.1+cu130, 2.15.0); dirty (False, True); "
+                      "max_time (0.2, 1.0)")
     assert f"The runs differ in {differ}: a change may be theirs" in page.read_text()
 
 

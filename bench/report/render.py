@@ -453,7 +453,10 @@ def conditions_apart(a: dict, b: dict) -> str:
              for key in MACHINE_FIELDS]
     pairs.append(("max_time", *(", ".join(sorted(str(t) for t in seconds(run)))
                                 for run in (a, b))))
-    return "; ".join(f"{key} ({value_a or '—'}, {value_b or '—'})"
+    def shown(value):
+        return "—" if value in (None, "") else value
+
+    return "; ".join(f"{key} ({shown(value_a)}, {shown(value_b)})"
                      for key, value_a, value_b in pairs if value_a != value_b)
 
 
