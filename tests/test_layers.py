@@ -285,3 +285,14 @@ def test_a_2d_average_pool_has_a_formula_per_spatial_dimension():
     sizes, texts = layers.size_formulas(nn.AvgPool2d(2), [1, 3, 8, 6])
     assert sizes == [4, 3] and len(texts) == 2
     assert texts[0] == "floor((8 + 2*0 - 2)/2) + 1 = 4"
+
+
+def test_layer_flow_dots_sit_in_their_cells_and_a_model_of_one_stage_is_ticked_once():
+    """Three layers of one stage ("body"), the first and last training: a dot at the middle of
+    each of their cells, and one tick, at the first layer (the last layer is of its stage too)."""
+    rows = {"full": [{"name": f"body.{n}", "call": 0, "backward_flops": 10 * (n + 1),
+                      "trainable": n != 1} for n in range(3)]}
+    (ax,) = strips(plot_layer_flow(rows))
+    assert ax.collections[1].get_offsets()[:, 0].tolist() == [0.5, 2.5]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["body"]
+    assert list(ax.get_xticks()) == [0.5]

@@ -124,3 +124,49 @@ def test_the_peak_flops_of_a_mode_multiply_its_dtype(monkeypatch):
     finally:
         machine.peak_flops.cache_clear()
     assert seen == [(torch.bfloat16, torch.bfloat16), (torch.float32, torch.float32)]
+
+
+def test_the_cpu_model_is_the_model_name_not_the_model_number(tmp_path, monkeypatch):
+    cpuinfo = tmp_path / "cpuinfo"  # x86 lists the model's number before its name
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel\t\t: 143\n"
+                       "model name\t: Intel(R) Xeon(R) Platinum 8480+\n")
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: real_open(
+        cpuinfo if path == "/proc/cpuinfo" else path, *a, **k))
+    assert machine.cpu_model() == "Intel(R) Xeon(R) Platinum 8480+"
+
+
+def test_both_allocator_settings_are_recorded(monkeypatch):
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4294967296")
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
+    assert machine.allocator() == \
+        "glibc, MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=0"
+
+
+def test_machine_info_on_a_gpu_names_it_with_its_cuda_cudnn_and_torch_s_threads(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *args: "NVIDIA H200")
+    monkeypatch.setattr(torch.backends.cudnn, "version", lambda: 91002)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 7)  # not the machine's CPU count
+    info = machine.machine_info()
+    assert (info["gpu"], info["cuda"], info["cudnn"], info["threads"]) == (
+        "NVIDIA H200", torch.version.cuda, 91002, 7)
+
+
+@pytest.mark.parametrize("package", ["triton", "pytorch-triton", "pytorch-triton-rocm"])
+def test_machine_info_names_triton_under_each_of_its_package_names(monkeypatch, package):
+    monkeypatch.setattr(machine, "_version", {package: "3.2.0+git"}.get)
+    assert machine.machine_info()["triton"] == "3.2.0+git"
+
+
+def test_the_bandwidth_copies_float32_as_it_counts_four_bytes_an_element(monkeypatch):
+    seen = []
+    monkeypatch.setattr(machine, "blocked_median",
+                        lambda stmt, t, src, dst: seen.append((src.dtype, dst.dtype)) or 1.0)
+    monkeypatch.setitem(machine.COPY_ELEMENTS, "cpu", 16)
+    machine.peak_bandwidth.cache_clear()
+    try:
+        assert machine.peak_bandwidth("cpu") == 2 * 16 * 4
+    finally:
+        machine.peak_bandwidth.cache_clear()
+    assert seen == [(torch.float32, torch.float32)]

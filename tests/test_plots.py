@@ -4,6 +4,7 @@ legends outside the data, names drawn as text, SVG out."""
 import math
 import re
 
+import matplotlib
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
@@ -19,6 +20,7 @@ from bench.plots import (
     plot_roofline,
     plot_scaling,
     plot_times,
+    series_colours,
 )
 
 
@@ -228,3 +230,56 @@ def test_an_implementation_keeps_its_colour_in_a_panel_that_lacks_another():
     given = {"a": (0.0, 0.0, 1.0), "b": (1.0, 0.0, 0.0)}
     cpu, cuda = (colours(fig) for fig in plot_times(data, colours=given))
     assert cpu == given and cuda == {"b": given["b"]}
+
+
+def test_seven_1_2_5_ticks_in_the_span_are_all_labelled():
+    ax = Figure().subplots()  # 2, 5, 10, 20, 50, 100 and 200 fall in 1.5 to 250: seven
+    ax.plot([0, 1], [1.5, 250])
+    _log_scale(ax, pd.Series([1.5, 250]), formatter=_factor)
+    assert visible_labels(ax) == ["2×", "5×", "10×", "20×", "50×", "100×", "200×"]
+
+
+def test_series_take_tab10_colours_in_order_of_first_appearance_up_to_ten_names():
+    tab10, tab20 = (matplotlib.colormaps[name].colors for name in ("tab10", "tab20"))
+    # first seen first, not in the alphabet's order: the first series is tab10's blue
+    assert series_colours(["b", "a", "b"]) == {"b": tab10[0], "a": tab10[1]}
+    ten = [f"s{n}" for n in range(10)]
+    assert list(series_colours(ten).values()) == list(tab10)
+    assert list(series_colours([*ten, "s10"]).values()) == list(tab20[:11])
+
+
+def test_a_time_plot_s_y_axis_is_labelled_as_the_caller_asks():
+    assert plot_times(frame())[0].axes[0].get_ylabel() == "median time"
+    ax = plot_times(frame(), y="speedup", ylabel="speedup against a")[0].axes[0]
+    assert ax.get_ylabel() == "speedup against a"
+
+
+def test_a_metric_measured_in_some_panels_only_is_drawn_and_bars_centre_on_their_tick():
+    """Peak memory on the cuda rows only: kept, in the legend of every panel; two metrics, bars
+    0.4 wide, either side of each implementation's tick."""
+    data = frame().assign(memory_ratio=lambda f: (f["device"] == "cuda") * 1.5)
+    data["memory_ratio"] = data["memory_ratio"].where(data["device"] == "cuda")
+    figs = plot_relative(data, {"median_ratio": "time", "memory_ratio": "memory"},
+                         panels=("device",))
+    for fig in figs:
+        ax = fig.axes[0]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["time", "memory"]
+        centres = [patch.get_x() + patch.get_width() / 2 for patch in ax.patches]
+        assert centres == pytest.approx([-0.2, 0.8, 0.2, 1.2])
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+
+
+def test_the_roofline_s_axes_are_intensity_across_and_rate_up():
+    ax = plot_roofline(frame())[0].axes[0]
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("FLOP per byte (minimal traffic)",
+                                                  "achieved FLOP/s")
+
+
+def test_a_class_without_a_share_leaves_the_next_class_where_it_starts():
+    """a has no GEMM share (NaN, as where a profile recorded none): its copy bar starts at 0."""
+    shares = pd.DataFrame({"GEMM": [math.nan, 0.5], "copy / layout": [0.25, 0.5]},
+                          index=["a", "b"])
+    ax = plot_breakdown(shares).axes[0]
+    copy = ax.patches[2:]
+    assert [patch.get_x() for patch in copy] == [0.0, 0.5]
+    assert [patch.get_width() for patch in copy] == [0.25, 0.5]

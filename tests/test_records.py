@@ -245,6 +245,7 @@ NAME = "'test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-conv_nchw-forward]'"
     (lambda d: first_stats(d).update(rounds=float("inf")), f"{NAME}: stats.rounds must be a fin"),
     (lambda d: first_stats(d).update(rounds=2.5), f"{NAME}: stats.rounds must be a positive wh"),
     (lambda d: first_stats(d).update(stddev=-1), f"{NAME}: stats.stddev must not be negative"),
+    (lambda d: first_stats(d).update(max=-1), f"{NAME}: stats.max must not be negative"),
     (lambda d: first_stats(d).update(data=["x"]), f"{NAME}: stats.data must be a list of numb"),
     (lambda d: first_stats(d).update(data=[1.0, "x"]), f"{NAME}: stats.data must be a list of"),
     (lambda d: d["benchmarks"][0]["extra_info"].update(case_fields=[1]),
@@ -263,6 +264,7 @@ NAME = "'test_conv1x1[b2-c64x32-8x8-nobias-cpu-fp32-conv_nchw-forward]'"
      f"{NAME}: extra_info.remeasured_data must be a list of non-negative numbers"),
     (lambda d: d.update(collected="many"), "'collected' must be a count"),
     (lambda d: d.update(outcomes=[{"name": "x", "outcome": "maybe"}]), "'outcomes' must be"),
+    (lambda d: d.update(outcomes=[{"name": "x", "outcome": "error"}]), "'outcomes' must be"),
     (lambda d: d.update(suites={"roi": "RoI pooling"}), "'suites' must map each suite's name"),
     (lambda d: d.update(suites={"roi": {"impls": ["a"]}}), "'suites' must map each suite's"),
     (lambda d: d["benchmarks"][1].update(extra_info={}), "mixes benchmarks of this harness"),
@@ -277,6 +279,23 @@ def test_odd_json_is_refused_naming_the_benchmark_and_field(tmp_path, change, me
 
 def test_a_run_that_collected_nothing_is_a_count_of_zero(tmp_path):
     assert not load_results([odd(tmp_path, lambda d: d.update(collected=0))]).empty
+
+
+def test_a_second_measurement_with_a_round_of_zero_seconds_loads(tmp_path):
+    """A coarse timer reads a fast call as 0 s: a round of no time, not a broken file."""
+    path = odd(tmp_path, lambda d: d["benchmarks"][0]["extra_info"].update(
+        remeasured_median=1e-3, remeasured_iqr=1e-3, remeasured_rounds=3,
+        remeasured_data=[0.0, 1e-3, 2e-3]))
+    assert len(load_results([path])) == 3
+
+
+def test_a_benchmark_of_ours_without_case_fields_loads(tmp_path):
+    """case_fields is optional: a case need not be described by fields."""
+    def drop(data):
+        for bench in data["benchmarks"]:
+            del bench["extra_info"]["case_fields"]
+    frame = load_results([odd(tmp_path, drop)])
+    assert frame["impl"].tolist() == ["conv_nchw", "linear_nhwc", "matmul"]
 
 
 def test_deeply_nested_json_is_refused_in_one_line(tmp_path):

@@ -882,3 +882,127 @@ def test_the_list_of_runs_does_not_list_an_unclear_change(tmp_path):
     html = render_index(tmp_path).read_text()
     assert "0 slower, 0 faster, 2 same, 1 unclear" in html
     assert "Changed since that run" not in html
+
+
+def test_small_numbers_keep_their_figures_and_negative_ones_their_unit():
+    # an exponent below one is kept: only from 1000 on is a number written out
+    assert [fmt.ratio(1.23e-5), fmt.percent(1.5e-7)] == ["1.23e-05×", "1.5e-05%"]
+    assert [fmt.seconds(-0.002), fmt.si(-2.5e9, "FLOP/s")] == ["-2 ms", "-2.5 GFLOP/s"]
+
+
+def test_the_list_of_runs_lists_the_newest_folder_first(tmp_path):
+    for name in ("2026-11-24-run", "2026-11-25-run"):  # stopped before they wrote anything
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    html = render_index(tmp_path).read_text()
+    assert re.findall(r'href="runs/([^/]+)/index.html"', html) == [
+        "2026-11-25-run", "2026-11-24-run"]
+
+
+def test_a_machine_s_history_goes_by_date_not_by_folder_name(tmp_path, slowed):
+    """b-first measured on the 24th, a-second on the 25th with matmul twice as slow."""
+    for name, day, factor in (("b-first", "24", 1.0), ("a-second", "25", 2.0)):
+        data = slowed(json.loads(SAMPLE.read_text()), "matmul", factor)
+        data["datetime"] = f"2026-11-{day}T10:00:00+00:00"
+        data["machine_info"]["run_id"] = name
+        folder = tmp_path / "runs" / name
+        folder.mkdir(parents=True)
+        (folder / "benchmark.json").write_text(json.dumps(data))
+        render_report([folder / "benchmark.json"], folder)
+    html = render_index(tmp_path).read_text()
+    assert "in common (b-first then a-second): 1 slower, 0 faster, 2 same." in html
+
+
+def test_the_compare_page_lists_an_unclear_change_before_the_unchanged(tmp_path, write_json):
+    """matmul 10% slower without its rounds: unclear, listed before conv_nchw and linear_nhwc."""
+    a, b = (json.loads(SAMPLE.read_text()) for _ in range(2))
+    for bench in a["benchmarks"] + b["benchmarks"]:
+        bench["stats"].pop("data", None)
+    for bench in b["benchmarks"]:
+        if bench["extra_info"]["impl"] == "matmul":
+            for key in ("median", "q1", "q3"):
+                bench["stats"][key] *= 1.1
+    page, tally, _ = render_compare(write_json("a.json", a), write_json("b.json", b),
+                                    tmp_path / "out")
+    assert tally == "0 slower, 0 faster, 2 same, 1 unclear"
+    assert re.findall(r">(same|unclear)</td>", page.read_text()) == ["unclear", "same", "same"]
+
+
+def test_a_page_of_two_runs_gives_each_run_the_status_of_its_own_outcomes(tmp_path, write_json):
+    paths = []
+    for n in range(2):
+        data = json.loads(SAMPLE.read_text())
+        data["machine_info"]["run_id"] = f"r{n}"
+        paths.append(write_json(f"r{n}.json", data))
+    render_report(paths, tmp_path / "out")
+    status = json.loads((tmp_path / "out" / "summary.json").read_text())["status"]
+    assert status == "; ".join(["interrupted after 5 of 6 benchmarks; 3 passed, 1 failed, "
+                                "1 skipped"] * 2)
+
+
+def test_a_timestamp_that_is_missing_reads_as_date_unknown():
+    from bench.report.render import readable_date
+
+    assert [readable_date(None), readable_date(""), readable_date("last night")] == [
+        "date unknown", "date unknown", "last night"]
+
+
+def test_a_suite_section_that_meets_a_value_of_the_wrong_type_falls_back(tmp_path):
+    def section(frame, info):
+        raise TypeError("'<' not supported between instances of 'str' and 'int'")
+
+    with mock.patch("bench.report.render.load_section", lambda name: section):
+        html = render_report([SAMPLE], tmp_path).read_text()
+    assert ("The conv1x1 section could not be drawn from this file (TypeError: &#39;&lt;&#39; not "
+            "supported between instances of &#39;str&#39; and &#39;int&#39;); shown "
+            "generically.") in html
+
+
+def test_the_environment_gives_the_timer_settings_and_every_timer_used(tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    html = render_report([write_json("a.json", data)], tmp_path / "a").read_text()
+    for field in ("<dt>timers</dt><dd>perf_counter</dd>", "<dt>min_rounds</dt><dd>5</dd>",
+                  "<dt>max_time_per_benchmark</dt><dd>0.2</dd>"):
+        assert field in html, field
+    data["benchmarks"][-1]["options"]["timer"] = "CudaSyncTimer"  # a CUDA row's own timer
+    html = render_report([write_json("b.json", data)], tmp_path / "b").read_text()
+    assert "<dt>timers</dt><dd>CudaSyncTimer, perf_counter</dd>" in html
+
+
+def test_the_repeat_page_names_the_machine_by_its_node(tmp_path, write_json):
+    from bench.report.render import render_repeat
+
+    paths = []
+    for n in range(2):
+        data = json.loads(SAMPLE.read_text())
+        data["machine_info"]["run_id"] = f"r{n}"
+        paths.append(write_json(f"r{n}.json", data))
+    out = tmp_path / "reports" / "repeat" / "x"
+    out.mkdir(parents=True)
+    page, _ = render_repeat(paths, out)
+    assert "<h1>Run-to-run spread on vm</h1>" in page.read_text()
+
+
+def test_the_runs_conditions_are_compared_as_the_environment_lists_them():
+    """The TF32 flags as name=value pairs, not a Python dict; torch's CUDA version apart where
+    one run had a GPU and the other none (one build, but only one run used CUDA)."""
+    from bench.report.render import conditions_apart
+
+    a, b = json.loads(SAMPLE.read_text()), json.loads(SAMPLE.read_text())
+    b["machine_info"]["tf32_flags"]["float32_matmul_precision"] = "high"
+    assert conditions_apart(a, b) == (
+        "tf32_flags (matmul_allow_tf32=False, cudnn_allow_tf32=True, "
+        "float32_matmul_precision=highest, matmul_allow_tf32=False, cudnn_allow_tf32=True, "
+        "float32_matmul_precision=high)")
+    b = json.loads(SAMPLE.read_text())
+    b["machine_info"]["gpu"] = "NVIDIA H200"
+    assert conditions_apart(a, b) == (
+        "gpu (—, NVIDIA H200); cuda (13.0 (the torch build's; no GPU in this run), 13.0)")
+
+
+def test_a_run_that_recorded_no_thread_count_is_said_to_run_under_its_torch_alone(
+        tmp_path, write_json):
+    data = json.loads(SAMPLE.read_text())
+    del data["machine_info"]["threads"]
+    html = render_report([write_json("a.json", data)], tmp_path).read_text()
+    assert ("<code>sample-run</code>, 2026-11-25 20:03 UTC, on Intel(R) Xeon(R) Processor (torch "
+            "2.14.1+cu130): interrupted") in html
