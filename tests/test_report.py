@@ -276,6 +276,7 @@ def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_j
     render_report(paths[::-1], tmp_path / "out")  # the later run first: it is run 1
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["run_ids"] == ["autosave/0001_run", "autosave/0000_run"]  # run 1, run 2
+    assert summary["datetime"] == "2026-11-24T10:00:00+00:00"  # the earlier
     assert summary["devices"] == ["cpu"]
     assert [finding for _, finding in summary["findings"]] == [
         f"cpu (run {n}) fp32 forward: linear_nhwc was clearly fastest in 1 of 1 cases, at a "
@@ -283,6 +284,12 @@ def test_two_runs_saved_in_one_folder_are_two_runs_on_the_page(tmp_path, write_j
     html = (tmp_path / "out" / "index.html").read_text()
     assert re.findall(r"Run (\d), <code>([^<]+)</code>", html) == [
         ("1", "autosave/0001_run"), ("2", "autosave/0000_run")]
+    # a file that recorded no time leaves the other's
+    data = json.loads(paths[0].read_text())
+    del data["datetime"]
+    render_report([write_json("autosave/undated.json", data), paths[1]], tmp_path / "undated")
+    summary = json.loads((tmp_path / "undated" / "summary.json").read_text())
+    assert summary["datetime"] == "2026-11-25T10:00:00+00:00"
     assert "@" not in html.partition('id="environment"')[0]
 
 

@@ -276,7 +276,8 @@ def render_report(paths, out_dir) -> Path:
     summary = {
         # in the page's order: on a page of several runs, "run 2" of a finding is the second
         "run_ids": run_ids,
-        "datetime": min(m["datetime"] or "" for m in machines),
+        # the earliest recorded (a foreign JSON need not record one)
+        "datetime": min((m["datetime"] for m in machines if m["datetime"]), default=""),
         "machines": sorted({f"{m['fields']['node'] or '—'} ({m['fields']['cpu_model'] or '—'})"
                             for m in machines}),
         "devices": sorted(table["device"].unique()),
