@@ -175,7 +175,7 @@ def test_time_ticks_at_a_decade_take_the_larger_unit():
 def test_the_roofline_ceiling_is_the_lower_of_bandwidth_and_peak():
     # intensities 2 and 4: the line from 1 to 8 FLOP/byte, its ridge at 1e10 / 1e9 = 10
     (ceiling,) = [line for line in plot_roofline(frame())[0].axes[0].lines
-                  if line.get_label() == "measured ceiling"]
+                  if line.get_label() == "measured peaks"]
     assert list(ceiling.get_xdata()) == [1.0, 10.0, 8.0]
     assert list(ceiling.get_ydata()) == [1e9, 1e10, 8e9]
 
@@ -220,7 +220,7 @@ def test_an_implementation_keeps_its_colour_in_a_panel_that_lacks_another():
         found = {line.get_label(): tuple(line.get_color()) for line in ax.lines}
         found |= {points.get_label(): tuple(points.get_facecolor()[0][:3])
                   for points in ax.collections}
-        found.pop("measured ceiling", None)
+        found.pop("measured peaks", None)
         return found
 
     for plot in (plot_times, lambda d: plot_scaling(d, "regions"), plot_roofline):

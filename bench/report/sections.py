@@ -308,7 +308,8 @@ def generic_section(frame: pd.DataFrame, info: dict) -> Section:
         section.notes.append(SPEEDUP_NOTE)
     if frame["peak_flops"].notna().any() and frame["flops"].notna().any():
         section.figures.append((
-            "Roofline: achieved rate against arithmetic intensity, under the measured ceilings",
+            "Roofline: achieved rate against arithmetic intensity, with the measured peaks (one "
+            "large matmul's rate, a copy's bandwidth: references, not the hardware's limits)",
             figures_svg(plot_roofline(frame))))
     add_profiles(section, frame)
     return section
