@@ -85,7 +85,7 @@ def _identity(bench: dict) -> dict:
             "device": "-", "precision": "-", "mode": "-", "baseline": None}
 
 
-def cpu_model(machine: dict) -> str | None:
+def recorded_cpu(machine: dict) -> str | None:
     """The CPU's name: ours, or pytest-benchmark's own (py-cpuinfo) in a foreign JSON."""
     return machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw")
 
@@ -96,7 +96,7 @@ def _rows(data: dict, source: str):
         "run_id": run_id(source, data),
         "datetime": data.get("datetime"),
         "host": machine.get("node"),
-        "cpu_model": cpu_model(machine),
+        "cpu_model": recorded_cpu(machine),
         "gpu": machine.get("gpu"),
         "threads": machine.get("threads"),
         "torch": machine.get("torch"),

@@ -14,10 +14,10 @@ from bench.compare import KEY, compare_loaded, compare_runs
 from bench.errors import UserError
 from bench.plots import figure_svg, plot_history
 from bench.records import (
-    cpu_model,
     cut_short,
     load_runs,
     outcomes_frame,
+    recorded_cpu,
     results_frame,
     run_id,
     suite_info,
@@ -143,7 +143,7 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
     info = data["machine_info"]
     own = outcomes[outcomes["run_id"] == run_id(source, data)]
     devices = {str((b.get("extra_info") or {}).get("device")) for b in data["benchmarks"]}
-    cpu = cpu_model(info)  # ours, or py-cpuinfo's brand in a foreign JSON
+    cpu = recorded_cpu(info)  # ours, or py-cpuinfo's brand in a foreign JSON
     machine = info.get("gpu") or cpu or info.get("node") or "an unnamed machine"
     others = info.get("others_cpu_share")
     others = others if is_number(others) else None
