@@ -736,6 +736,16 @@ def test_bad_input_is_the_same_value_error_where_the_pooling_is_launched_before_
         message in BOX_VALUES)
 
 
+@APART
+def test_a_tile_that_is_not_a_power_of_two_still_gets_power_of_two_blocks(apart):
+    x = torch.randn(2, 5, 30, 40).relu()
+    boxes = torch.tensor([[0, 0, 0, 39, 29], [1, -10, 5, 20, 50], [0, 3, 3, 17, 11.0]])
+    with settings(TILE=24, PYRAMID_BLOCK_C=3, MAX_BLOCK_C=3, PYRAMID_APART=apart):
+        assert same_bits(tri.roi_spp(*on(x, boxes), (6, 3, 2, 1)).cpu(),
+                         tv_pyramid(x, boxes, (6, 3, 2, 1)))
+        assert same_bits(tri.roi_pool(*on(x, boxes), 7).cpu(), tv(x, boxes, 7))
+
+
 @pytest.mark.parametrize("levels", [None, (4, 2, 1)])  # roi_pool's kernel, the pyramid's
 def test_a_batch_index_outside_the_images_reads_the_nearest_image(levels, monkeypatch):
     # what a launch before the check's wait reads of a box that the check then refuses

@@ -1316,8 +1316,8 @@ def _pyramid_apart(x, strides, rois, scale: int, order, out, argmax, plan, first
         # take the rest)
         block_c = _floor_pow2(min(PYRAMID_BLOCK_C, _pow2(c),
                                   max(16, TILE // (block_f * block_d))))
-        block_f = min(block_f, max(1, TILE // block_c))
-        block_d = min(block_d, max(1, TILE // (block_c * block_f)))
+        block_f = _floor_pow2(min(block_f, max(1, TILE // block_c)))
+        block_d = _floor_pow2(min(block_d, max(1, TILE // (block_c * block_f))))
         _, block_b, block_q = _tiles(block_c, level * level, _bin_bound(height, level, h),
                                      _bin_bound(width, level, w), block_c)
         _spp_launch(x, strides, rois, scale, order, out, argmax, (rows[0], row),
@@ -1376,9 +1376,11 @@ class _RoISPP(torch.autograd.Function):
                 c, max(level * level for level in pooled),
                 _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w), PYRAMID_BLOCK_C)
             steps = [step for *_, step in plan if step > 0]
-            block_f = min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c))
-            block_d = min(_pow2(max((max(levels) // step) ** 2 for step in steps)
-                                if steps else 1), max(1, TILE // (block_c * block_f)))
+            block_f = _floor_pow2(min(_pow2(max(steps, default=1) ** 2),
+                                      max(1, TILE // block_c)))
+            block_d = _floor_pow2(min(_pow2(max((max(levels) // step) ** 2 for step in steps)
+                                            if steps else 1),
+                                      max(1, TILE // (block_c * block_f))))
             _spp_launch(x, strides, rois, scale, order, out, argmax,
                         _finest_first(plan, first_fine),
                         (block_b, block_q, block_d, block_f, block_c), max(levels),
