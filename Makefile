@@ -103,10 +103,14 @@ gpu-sweep:
 	-timeout -k 20 -s INT $$(( $(GPU_SWEEP_BUDGET) + 60 )) $(GPU_PY) -m bench.ops.roi_triton_sweep --budget $(GPU_SWEEP_BUDGET) --json $(GPU_OUT)/sweep.json 2>&1 | tee $(GPU_OUT)/sweep.log
 
 # The Triton kernels' tuning in one call of the GPU machine: the sweep, then their CUDA-only tests
-# (the settings on NaN and tied zeros, compiled), about 300 s at GPU_SWEEP_BUDGET=170.
+# (the settings on NaN and tied zeros, compiled), then the device-time tests of the timer (events
+# against graph replay and the profiler; calls queued slower than a sleep lasts), about 330 s at
+# GPU_SWEEP_BUDGET=170.
 gpu-tune: gpu-sweep
 	-timeout -k 10 -s INT 90 $(GPU_PYTEST) tests/test_roi_triton.py -m cuda -ra -q --durations=5 > $(GPU_OUT)/tests-triton-cuda.log 2>&1
 	tail -n 3 $(GPU_OUT)/tests-triton-cuda.log
+	-timeout -k 10 -s INT 60 $(GPU_PYTEST) tests/test_cuda.py -k "device_time or queues_slowly or waits_for_the_device" -ra -q > $(GPU_OUT)/tests-timing-cuda.log 2>&1
+	tail -n 3 $(GPU_OUT)/tests-timing-cuda.log
 
 lint: $(STAMP)
 	$(BIN)/ruff check bench tests
