@@ -426,10 +426,11 @@ def test_runs_of_the_same_time_are_ordered_by_their_folders(tmp_path):
 
 def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_path, slowed):
     """run0 and run2 measured conv1x1 (matmul twice as slow in run2), run1 another suite."""
-    def run(n, suite, factor):
+    def run(n, suite, factor, torch="2.14.1+cu130"):
         data = slowed(json.loads(SAMPLE.read_text()), "matmul", factor)
         data["datetime"] = f"2026-11-2{n}T10:00:00+00:00"
         data["machine_info"]["run_id"] = f"run{n}"
+        data["machine_info"]["torch"] = torch
         for bench in data["benchmarks"]:
             bench["extra_info"]["suite"] = suite
         folder = tmp_path / "runs" / f"run{n}"
@@ -445,6 +446,12 @@ def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_pat
     html = render_index(tmp_path).read_text()
     assert "in common (run0 then run2): 1 slower, 0 faster, 2 same." in html
     assert "a ratio of medians past 5% <em>and</em> raw rounds" in html
+    assert "The two differ in" not in html
+    run(3, "conv1x1", 2.0, torch="2.15.0")  # another torch: the change may be its
+    html = render_index(tmp_path).read_text()
+    assert "in common (run2 then run3): 0 slower, 0 faster, 3 same." in html
+    assert ("The two differ in torch (2.14.1+cu130, 2.15.0): a change may come from any of "
+            "these.") in html
 
 
 def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path, slowed):
@@ -489,7 +496,7 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     assert re.findall(r'<p class="warning">(.*?)</p>', page.read_text()) == [
         "Run B: other processes took 44.8% of the CPUs&#39; time during the run, so its times "
         "may be slower and noisier than on an idle machine.",
-        "The runs differ in node (vm, other-vm): a change may be theirs, not the code's."]
+        "The runs differ in node (vm, other-vm): a change may come from any of these."]
 
 
 def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, write_json):
@@ -507,7 +514,7 @@ def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, writ
                                      tmp_path / "apart")
     assert differ == ("threads (2, 1); torch (2.14.1+cu130, 2.15.0); dirty (False, True); "
                       "max_time (0.2, 1.0)")
-    assert f"The runs differ in {differ}: a change may be theirs" in page.read_text()
+    assert f"The runs differ in {differ}: a change may come from any of these" in page.read_text()
 
 
 def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):

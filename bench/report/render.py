@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from bench import graphs
-from bench.compare import KEY, compare_loaded, compare_runs
+from bench.compare import KEY, compare_loaded
 from bench.errors import UserError
 from bench.plots import figure_svg, plot_history
 from bench.records import (
@@ -373,11 +373,12 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
         shared = [n for n in range(len(history) - 1) if measured[n] & measured[-1]]
         if shared:
             previous, latest = history[shared[-1]], history[-1]
-            changes = compare_runs(*(reports_dir / "runs" / r["name"] / "benchmark.json"
-                                     for r in (previous, latest)), threshold)
+            pair = [load_runs([reports_dir / "runs" / r["name"] / "benchmark.json"])[0]
+                    for r in (previous, latest)]
+            changes = compare_loaded(*pair, threshold)
             changed = changes[changes["verdict"].isin(["slower", "faster"])]
             entry |= {"pair": (previous["name"], latest["name"]),
-                      "tally": tally(changes),
+                      "tally": tally(changes), "differ": conditions_apart(pair[0][1], pair[1][1]),
                       "changes": _compare_table(changed.sort_values("ratio", ascending=False),
                                                 "Changed since that run", "the latest run")}
         machines.append(entry)
