@@ -47,37 +47,43 @@ def wall_clock(device: torch.device):
 
 # The sleep kernel that holds the device while the calls are queued behind it, in GPU clock
 # cycles (about 25 ms at 2 GHz), and how often the calls are queued again behind a longer one
-# where the host took longer than the sleep to queue them.
+# where the device caught up with the host.
 SLEEP_CYCLES = 50_000_000
 QUEUE_TRIES = 3
+# Calls timed back to back, at least, for a device time by events.
+FEWEST_HELD = 3
 
 
 def device_time(fn, device: torch.device, reps: int = 20, setup=None) -> float:
     """Median seconds the device spends on one call of `fn`, from CUDA events around each call;
-    NaN where the queue could not be kept full (`measure` then sums the kernels' times by the
+    NaN where too few calls ran back to back (`measure` then sums the kernels' times by the
     profiler).
 
     A sleep kernel first holds the device while the host queues the calls behind it, so that
     they run back to back: events then time the kernels, not the host's launch gaps. That holds
-    only where the sleep outlasts the queuing; where it ended first, the device may have waited
-    for the host between calls, and events count the wait (on an H200 a ResNet-50 backward whose
-    setup, a forward pass, is queued with it: 7.17 ms of device time against a wall median of
-    5.16). So the sleep's end is checked once the last call is queued, and where it had come,
-    the calls are queued again behind a sleep lengthened to the host's queuing time. `setup`,
-    when given, runs before each call, outside the events, and returns `fn`'s (args, kwargs)."""
+    for a call only if the device had not reached it when the host had queued all of it; where
+    it had, the device may have waited for the host within the call, and its events count the
+    wait (on an H200 a ResNet-50 backward, whose setup, a forward pass, is queued with it, had
+    7.17 ms of device time against a wall median of 5.16). So each call's start event is asked,
+    once the call is queued, whether the device has reached it: only the calls it had not are
+    timed. (A host held back by a full launch queue keeps the device busy: its calls count.)
+    Where some call was reached, the calls are queued again behind a sleep lengthened to the
+    host's queuing time. `setup`, when given, runs before each call, outside the events, and
+    returns `fn`'s (args, kwargs)."""
     cycles = SLEEP_CYCLES
-    for _ in range(QUEUE_TRIES):
-        times, held, queuing, slept = _behind_a_sleep(fn, device, reps, setup, cycles)
-        if held:
-            return statistics.median(times)
+    for attempt in range(1, QUEUE_TRIES + 1):
+        times, queuing, slept = _behind_a_sleep(fn, device, reps, setup, cycles)
+        held = [t for t in times if not math.isnan(t)]
+        if len(held) == len(times) or (attempt == QUEUE_TRIES and len(held) >= FEWEST_HELD):
+            return statistics.median(held)
         cycles = int(cycles * max(2.0, 1.5 * queuing / max(slept, 1e-6)))
     return math.nan
 
 
 def _behind_a_sleep(fn, device: torch.device, reps: int, setup, cycles: int):
-    """(each call's seconds by events, whether the sleep still ran when the last call was
-    queued, the host's seconds queuing the calls, the sleep's seconds) for `reps` calls queued
-    behind a sleep of `cycles`."""
+    """(each call's seconds by events, NaN for a call the device had reached before the host
+    had queued all of it; the host's seconds queuing the calls; the sleep's seconds) for `reps`
+    calls queued behind a sleep of `cycles`."""
     starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
     asleep, awake = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -86,15 +92,17 @@ def _behind_a_sleep(fn, device: torch.device, reps: int, setup, cycles: int):
     torch.cuda._sleep(cycles)
     awake.record()
     begun = time.perf_counter()
+    reached = []
     for start, end in zip(starts, ends):
         args, kwargs = setup() if setup else ((), {})
         start.record()
         fn(*args, **kwargs)
         end.record()
+        reached.append(start.query())
     queuing = time.perf_counter() - begun
-    held = not awake.query()
     torch.cuda.synchronize(device)
-    return ([s.elapsed_time(e) / 1e3 for s, e in zip(starts, ends)], held, queuing,
+    return ([math.nan if late else s.elapsed_time(e) / 1e3
+             for s, e, late in zip(starts, ends, reached)], queuing,
             asleep.elapsed_time(awake) / 1e3)
 
 

@@ -2,7 +2,6 @@
 
 import contextlib
 import math
-import statistics
 import time
 import warnings
 from types import SimpleNamespace
@@ -28,15 +27,21 @@ class FakeDevice:
     """A host and a device, each with its clock: the host queues work and moves on; the device
     runs it in order, each piece once the host has queued it and the piece before is done.
     Events record when the device reaches them; a sleep of n cycles takes n / 2e9 s. `fn` takes
-    `host` seconds of the host's time, then queues its next kernel."""
+    `host` seconds of the host's time, then queues its next kernel. With a `depth`, a kernel
+    waits on the host until fewer than `depth` kernels are pending (CUDA's launch queue)."""
 
-    def __init__(self, kernels, host, sleeps_hold=True):
+    def __init__(self, kernels, host, sleeps_hold=True, depth=None):
         self.kernels, self.host_per_call, self.sleeps_hold = iter(kernels), host, sleeps_hold
         self.host = self.free = 0.0  # the host's time; when the device is done with its queue
-        self.sleeps = []
+        self.sleeps, self.depth, self.done_at = [], depth, []
 
-    def queue(self, seconds):
+    def queue(self, seconds, kernel=True):
+        pending = [t for t in self.done_at if t > self.host]
+        if kernel and self.depth and len(pending) >= self.depth:
+            self.host = sorted(pending)[len(pending) - self.depth]  # blocked until one is done
         self.free = max(self.free, self.host) + seconds
+        if kernel:
+            self.done_at.append(self.free)
 
     def fn(self):
         self.host += self.host_per_call
@@ -52,7 +57,7 @@ class FakeDevice:
                 self.at = None
 
             def record(self):
-                device.queue(0.0)
+                device.queue(0.0, kernel=False)
                 self.at = device.free
 
             def query(self):
@@ -87,24 +92,40 @@ def test_device_time_is_the_median_of_event_pairs():
 
 
 def test_calls_the_host_queues_slower_than_the_sleep_lasts_are_queued_again_behind_a_longer():
-    # 20 calls of 1 ms on the device, each 5 ms on the host (with a ResNet's forward as its
-    # setup, say): 100 ms of queuing behind a 25 ms sleep, and the device idles between calls
-    device = FakeDevice([1e-3] * 20, host=5e-3)
+    # 20 calls of 1 ms on the device, each 4.5 ms on the host (with a ResNet's forward as its
+    # setup, say): 90 ms of queuing behind a 25 ms sleep, and the device idles between calls
+    device = FakeDevice([1e-3] * 20, host=4.5e-3)
     with device.patched():
-        times, held, queuing, slept = timing._behind_a_sleep(
+        times, queuing, slept = timing._behind_a_sleep(
             device.fn, torch.device("cuda"), 20, None, timing.SLEEP_CYCLES)
-    # what events alone said: the host's 5 ms a call
-    assert not held and statistics.median(times) == pytest.approx(5e-3)
-    assert queuing == pytest.approx(0.1) and slept == pytest.approx(0.025)
-    device = FakeDevice([1e-3] * 40, host=5e-3)
+    # the six calls queued before the device caught up ran back to back (the sixth from 30 ms,
+    # queued by 27); the device reached each of the others before the host had queued it
+    assert times[:6] == pytest.approx([1e-3] * 6) and all(math.isnan(t) for t in times[6:])
+    assert queuing == pytest.approx(0.09) and slept == pytest.approx(0.025)
+    device = FakeDevice([1e-3] * 40, host=4.5e-3)
     assert device.device_time(reps=20) == pytest.approx(1e-3)
-    assert device.sleeps == [timing.SLEEP_CYCLES, int(timing.SLEEP_CYCLES * 1.5 * 0.1 / 0.025)]
+    assert device.sleeps == [timing.SLEEP_CYCLES, int(timing.SLEEP_CYCLES * 1.5 * 0.09 / 0.025)]
+
+
+def test_calls_held_back_by_a_full_launch_queue_ran_back_to_back_and_count():
+    # 3 ms kernels queued in 0.1 ms, four pending at most: past the sleep the host waits on the
+    # queue, and the device never waits on the host
+    device = FakeDevice([3e-3] * 20, host=1e-4, depth=4)
+    assert device.device_time(reps=20) == pytest.approx(3e-3)
+    assert device.sleeps == [timing.SLEEP_CYCLES]
 
 
 def test_device_time_is_nan_where_no_sleep_holds_the_queue():
     device = FakeDevice([1e-3] * 100, host=5e-3, sleeps_hold=False)
     assert math.isnan(device.device_time(reps=20))
     assert len(device.sleeps) == timing.QUEUE_TRIES
+
+
+def test_the_calls_held_on_the_last_try_count_where_at_least_three_were():
+    # a sleep that never lasts: only calls the host queues within a running kernel are held
+    device = FakeDevice([2e-3, 1e-3] * 30, host=1.5e-3, sleeps_hold=False)
+    found = device.device_time(reps=20)
+    assert len(device.sleeps) == timing.QUEUE_TRIES and found == pytest.approx(1e-3)
 
 
 def test_a_step_that_waits_for_the_device_is_told_by_torchs_sync_debug_mode():
