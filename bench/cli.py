@@ -234,7 +234,7 @@ def cmd_compare(args) -> int:
         page, tally, differ = render_compare(a, b, out, args.threshold)
     print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})")
     if differ:
-        print(f"bench: the runs differ in {differ}: a change may come from any of these")
+        print(f"bench: the runs differ (A → B): {differ}. A change may come from any of these")
     print(f"bench: compare {page}")
     return 0
 

@@ -90,8 +90,8 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
     data["machine_info"]["threads"] = 1
     code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
                             "-o", str(tmp_path / "one-thread"))
-    assert out.splitlines()[1] == ("bench: the runs differ in threads (2, 1): a change may come "
-                                   "from any of these")
+    assert out.splitlines()[1] == ("bench: the runs differ (A → B): threads 2 → 1. A change may "
+                                   "come from any of these")
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
         assert code == 2 and err == ("bench: error: --threshold is a fraction, at least 0 and "

@@ -450,8 +450,8 @@ def test_the_latest_run_is_compared_with_the_last_that_shares_benchmarks(tmp_pat
     run(3, "conv1x1", 2.0, torch="2.15.0")  # another torch: the change may be its
     html = render_index(tmp_path).read_text()
     assert "in common (run2 then run3): 0 slower, 0 faster, 3 same." in html
-    assert ("The two differ in torch (2.14.1+cu130, 2.15.0): a change may come from any of "
-            "these.") in html
+    assert ("The two differ (earlier → latest): torch 2.14.1+cu130 → 2.15.0. A change may come "
+            "from any of these.") in html
 
 
 def test_a_run_that_got_faster_is_listed_among_the_changes(tmp_path, slowed):
@@ -496,7 +496,7 @@ def test_the_compare_page_names_each_run_s_machine_and_counts_the_missing(tmp_pa
     assert re.findall(r'<p class="warning">(.*?)</p>', page.read_text()) == [
         "Run B: other processes took 44.8% of the CPUs&#39; time during the run, so its times "
         "may be slower and noisier than on an idle machine.",
-        "The runs differ in node (vm, other-vm): a change may come from any of these."]
+        "The runs differ (A → B): node vm → other-vm. A change may come from any of these."]
 
 
 def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, write_json):
@@ -512,9 +512,17 @@ def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, writ
         bench["options"]["max_time"] = 1.0
     page, _, differ = render_compare(write_json("a.json", a), write_json("b.json", b),
                                      tmp_path / "apart")
-    assert differ == ("threads (2, 1); torch (2.14.1+cu130, 2.15.0); dirty (False, True); "
-                      "max_time (0.2, 1.0)")
-    assert f"The runs differ in {differ}: a change may come from any of these" in page.read_text()
+    assert differ == ("threads 2 → 1; torch 2.14.1+cu130 → 2.15.0; dirty False → True; "
+                      "max_time 0.2 → 1.0")
+    assert f"The runs differ (A → B): {differ}. A change may come from any of these" in \
+        page.read_text()
+    # a mapping by its entries: only those that differ
+    b["machine_info"]["tf32_flags"] = {**a["machine_info"]["tf32_flags"],
+                                       "float32_matmul_precision": "high"}
+    _, _, differ = render_compare(write_json("a.json", a), write_json("b.json", b),
+                                  tmp_path / "flags")
+    assert "tf32_flags float32_matmul_precision highest → high" in differ
+    assert "matmul_allow_tf32" not in differ
 
 
 def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):
@@ -996,21 +1004,17 @@ def test_the_repeat_page_names_the_machine_by_its_node(tmp_path, write_json):
     assert "<h1>Run-to-run spread on vm</h1>" in page.read_text()
 
 
-def test_the_runs_conditions_are_compared_as_the_environment_lists_them():
-    """The TF32 flags as name=value pairs, not a Python dict; torch's CUDA version apart where
-    one run had a GPU and the other none (one build, but only one run used CUDA)."""
+def test_the_runs_conditions_are_compared_entry_by_entry():
+    """The TF32 flags by the one that changed, not two whole mappings; a GPU in one run only
+    named (torch's CUDA version is the same build's in both)."""
     from bench.report.render import conditions_apart
 
     a, b = json.loads(SAMPLE.read_text()), json.loads(SAMPLE.read_text())
     b["machine_info"]["tf32_flags"]["float32_matmul_precision"] = "high"
-    assert conditions_apart(a, b) == (
-        "tf32_flags (matmul_allow_tf32=False, cudnn_allow_tf32=True, "
-        "float32_matmul_precision=highest, matmul_allow_tf32=False, cudnn_allow_tf32=True, "
-        "float32_matmul_precision=high)")
+    assert conditions_apart(a, b) == "tf32_flags float32_matmul_precision highest → high"
     b = json.loads(SAMPLE.read_text())
     b["machine_info"]["gpu"] = "NVIDIA H200"
-    assert conditions_apart(a, b) == (
-        "gpu (—, NVIDIA H200); cuda (13.0 (the torch build's; no GPU in this run), 13.0)")
+    assert conditions_apart(a, b) == "gpu — → NVIDIA H200"
 
 
 def test_a_run_that_recorded_no_thread_count_is_said_to_run_under_its_torch_alone(

@@ -236,16 +236,18 @@ DERIVE_BY_CHANNEL = False
 # 0.549) in both; at 512 regions faster in one, slower in the other; the pyramid faster at 128
 # channels a program (1.67 against 2.48 ms), slower at 64 (3.16 against 2.39), not timed at 256.
 LONGEST_FIRST = False
-# Wait for the boxes' check before launching the pooling: a bad box is then refused before
-# anything else is launched, and tiles are sized for the largest region. Otherwise the pooling is
-# launched right behind the check, its tiles sized for bins as large as the map, and the host
-# waits for the check after that launch, the wait then overlapping the pooling instead of standing
-# between the two (on an H200 the wait took 0.075 ms of the 0.161 at 512 regions on 256x50x50,
-# torchvision's whole call 0.100). A bad box is refused all the same, with the same ValueError,
-# the outputs dropped: the kernels clip every bin to the map and read a batch index outside the
-# images as its nearest image, so that no launch reads outside the input. On a GPU, tiles of 64
-# channels or more take one column a step of a 7x7 or 6x6 grid whatever the regions' size: the
-# same tiles. Not timed: not the default until a GPU has (`make gpu-sweep`).
+# Wait for the boxes' check before launching the pooling: a bad box is then refused before anything
+# else is launched, and tiles are sized for the largest region. Otherwise the pooling is launched
+# right behind the check, its tiles sized for bins as large as the map, and the host waits for the
+# check after that launch, the wait then overlapping the pooling instead of standing between the two
+# (on an H200 the wait took 0.075 ms of the 0.161 at 512 regions on 256x50x50, torchvision's whole
+# call 0.100). The price: the check's result is copied in stream order, so the host waits for the
+# pooling too, and a backward's launches no longer overlap it (a pinned copy and an event would wait
+# for the check alone: not tried). A bad box is refused all the same, with the same ValueError, the
+# outputs dropped: the kernels clip every bin to the map and read a batch index outside the images
+# as its nearest image, so that no launch reads outside the input. On a GPU, tiles of 64 channels or
+# more take one column a step of a 7x7 or 6x6 grid whatever the regions' size: the same tiles. Not
+# timed: not the default until a GPU has (`make gpu-sweep`).
 WAIT_FOR_CHECK = True
 # The backward's lanes per program, and the sorted gradient terms each lane owns. On an H200 (the
 # first two sweeps), at 2000 regions on 2x512x38x50, a lane per term took 8.6 ms of forward and

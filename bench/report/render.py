@@ -446,20 +446,28 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
 
 def conditions_apart(a: dict, b: dict) -> str:
     """What besides the code two runs' times depend on, where they differ (the machine-info
-    fields the page lists, and the time each benchmark's rounds were given), as "name (A's, B's)"
-    in a sentence; "" where they agree."""
-    def seconds(data):
-        return {(bench.get("options") or {}).get("max_time") for bench in data["benchmarks"]}
+    fields the page lists, a mapping's entries one by one, and the seconds each benchmark's
+    rounds were given), as "name A's -> B's" items in a sentence; "" where they agree."""
+    def flat(data):
+        info = data["machine_info"]
+        pairs = {}
+        for key in MACHINE_FIELDS:
+            value = info.get(key)
+            if isinstance(value, dict):
+                pairs |= {f"{key} {name}": flag for name, flag in value.items()}
+            else:
+                pairs[key] = value
+        seconds = {(bench.get("options") or {}).get("max_time") for bench in data["benchmarks"]}
+        pairs["max_time"] = " and ".join(sorted(str(t) for t in seconds if t is not None))
+        return pairs
 
-    pairs = [(key, _field(a["machine_info"], key), _field(b["machine_info"], key))
-             for key in MACHINE_FIELDS]
-    pairs.append(("max_time", *(", ".join(sorted(str(t) for t in seconds(run)))
-                                for run in (a, b))))
     def shown(value):
-        return "—" if value in (None, "") else value
+        return "—" if value in (None, "") else str(value)
 
-    return "; ".join(f"{key} ({shown(value_a)}, {shown(value_b)})"
-                     for key, value_a, value_b in pairs if value_a != value_b)
+    flat_a, flat_b = flat(a), flat(b)
+    return "; ".join(f"{key} {shown(flat_a.get(key))} → {shown(flat_b.get(key))}"
+                     for key in dict.fromkeys([*flat_a, *flat_b])
+                     if flat_a.get(key) != flat_b.get(key))
 
 
 def _compare_table(table: pd.DataFrame, title: str, later: str = "B") -> Table:
