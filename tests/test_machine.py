@@ -112,17 +112,24 @@ def test_an_untracked_file_does_not_make_the_tree_dirty_a_changed_tracked_one_do
     assert machine.git_state()["dirty"] is True
 
 
-def test_the_peak_flops_of_a_mode_multiply_its_dtype(monkeypatch):
+def spied(monkeypatch, peak, sizes: dict, size: int, calls):
+    """A cached peak measured on a `size` problem by a spy standing in for blocked_median (1 s a
+    call): the results of `peak("cpu", *args)` for each of `calls`, and the dtypes of the two
+    operands each measurement gave the spy."""
     seen = []
-    monkeypatch.setattr(machine, "blocked_median",
-                        lambda stmt, t, a, b: seen.append((a.dtype, b.dtype)) or 1.0)
-    monkeypatch.setitem(machine.MATMUL_SIZE, "cpu", 8)
-    machine.peak_flops.cache_clear()
+    monkeypatch.setattr(machine, "blocked_median", lambda stmt, t, **operands: seen.append(
+        tuple(operand.dtype for operand in operands.values())) or 1.0)
+    monkeypatch.setitem(sizes, "cpu", size)
+    peak.cache_clear()
     try:
-        machine.peak_flops("cpu", "bf16")
-        machine.peak_flops("cpu", "fp32")
+        return [peak("cpu", *args) for args in calls], seen
     finally:
-        machine.peak_flops.cache_clear()
+        peak.cache_clear()
+
+
+def test_the_peak_flops_of_a_mode_multiply_its_dtype(monkeypatch):
+    _, seen = spied(monkeypatch, machine.peak_flops, machine.MATMUL_SIZE, 8,
+                    [("bf16",), ("fp32",)])
     assert seen == [(torch.bfloat16, torch.bfloat16), (torch.float32, torch.float32)]
 
 
@@ -160,13 +167,5 @@ def test_machine_info_names_triton_under_each_of_its_package_names(monkeypatch, 
 
 
 def test_the_bandwidth_copies_float32_as_it_counts_four_bytes_an_element(monkeypatch):
-    seen = []
-    monkeypatch.setattr(machine, "blocked_median",
-                        lambda stmt, t, src, dst: seen.append((src.dtype, dst.dtype)) or 1.0)
-    monkeypatch.setitem(machine.COPY_ELEMENTS, "cpu", 16)
-    machine.peak_bandwidth.cache_clear()
-    try:
-        assert machine.peak_bandwidth("cpu") == 2 * 16 * 4
-    finally:
-        machine.peak_bandwidth.cache_clear()
-    assert seen == [(torch.float32, torch.float32)]
+    found, seen = spied(monkeypatch, machine.peak_bandwidth, machine.COPY_ELEMENTS, 16, [()])
+    assert found == [2 * 16 * 4] and seen == [(torch.float32, torch.float32)]

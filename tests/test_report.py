@@ -949,13 +949,18 @@ def test_the_compare_page_lists_an_unclear_change_before_the_unchanged(tmp_path,
     assert re.findall(r">(same|unclear)</td>", page.read_text()) == ["unclear", "same", "same"]
 
 
-def test_a_page_of_two_runs_gives_each_run_the_status_of_its_own_outcomes(tmp_path, write_json):
+def two_runs_of_the_sample(write_json) -> list[Path]:
+    """The sample run twice, as runs r0 and r1."""
     paths = []
     for n in range(2):
         data = json.loads(SAMPLE.read_text())
         data["machine_info"]["run_id"] = f"r{n}"
         paths.append(write_json(f"r{n}.json", data))
-    render_report(paths, tmp_path / "out")
+    return paths
+
+
+def test_a_page_of_two_runs_gives_each_run_the_status_of_its_own_outcomes(tmp_path, write_json):
+    render_report(two_runs_of_the_sample(write_json), tmp_path / "out")
     status = json.loads((tmp_path / "out" / "summary.json").read_text())["status"]
     assert status == "; ".join(["interrupted after 5 of 6 benchmarks; 3 passed, 1 failed, "
                                 "1 skipped"] * 2)
@@ -993,14 +998,9 @@ def test_the_environment_gives_the_timer_settings_and_every_timer_used(tmp_path,
 def test_the_repeat_page_names_the_machine_by_its_node(tmp_path, write_json):
     from bench.report.render import render_repeat
 
-    paths = []
-    for n in range(2):
-        data = json.loads(SAMPLE.read_text())
-        data["machine_info"]["run_id"] = f"r{n}"
-        paths.append(write_json(f"r{n}.json", data))
     out = tmp_path / "reports" / "repeat" / "x"
     out.mkdir(parents=True)
-    page, _ = render_repeat(paths, out)
+    page, _ = render_repeat(two_runs_of_the_sample(write_json), out)
     assert "<h1>Run-to-run spread on vm</h1>" in page.read_text()
 
 
