@@ -145,6 +145,7 @@ levels' tiles, the backward by sort or by tiles and their blocks and chunks) sid
 torchvision.
 """
 
+import contextlib
 import functools
 import itertools
 import math
@@ -1028,13 +1029,17 @@ def _refuse(stats, input: torch.Tensor) -> tuple[int, int]:
     return height, width
 
 
-def _largest(stats, input: torch.Tensor) -> tuple[int, int]:
-    """The largest region's (height, width) that sizes the tiles: the check's, waited for, or,
-    where the check is waited for after the pooling's launch (WAIT_FOR_CHECK off), an extent
-    that bounds a bin by the map alone."""
-    if WAIT_FOR_CHECK:
-        return _refuse(stats, input)
-    return 2 * COORD_LIMIT, 2 * COORD_LIMIT
+@contextlib.contextmanager
+def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
+    """The boxes checked around the pooling's launches in the block: yields (boxes, scale bits,
+    the largest region's height and width that size the tiles, the regions' order). The check
+    is waited for before the block, or with WAIT_FOR_CHECK off after it, the tiles then sized
+    by an extent that bounds a bin by the map alone."""
+    rois, scale, stats, order = _check(input, rois, spatial_scale)
+    height, width = _refuse(stats, input) if WAIT_FOR_CHECK else (2 * COORD_LIMIT,) * 2
+    yield rois, scale, height, width, order
+    if not WAIT_FOR_CHECK:
+        _refuse(stats, input)
 
 
 def _bin_bound(extent: int, pooled: int, size: int) -> int:
@@ -1236,15 +1241,12 @@ class _RoIPool(torch.autograd.Function):
         n, c, h, w = input.shape
         ph, pw = output_size
         k = rois.shape[0]
-        rois, scale, stats, order = _check(input, rois, spatial_scale)
-        height, width = _largest(stats, input)
-        launch = k * c and h * w
-        out, argmax = _outputs((k, c, ph, pw), launch, input)
-        if launch:
-            _pool_launch(*_laid_out(input), rois, scale, order, out, argmax, output_size,
-                         height, width, c * ph * pw, 0)
-        if not WAIT_FOR_CHECK:
-            _refuse(stats, input)
+        with _checked(input, rois, spatial_scale) as (rois, scale, height, width, order):
+            launch = k * c and h * w
+            out, argmax = _outputs((k, c, ph, pw), launch, input)
+            if launch:
+                _pool_launch(*_laid_out(input), rois, scale, order, out, argmax, output_size,
+                             height, width, c * ph * pw, 0)
         _save(ctx, argmax, rois, input, scale, (output_size,))
         return out
 
@@ -1351,44 +1353,43 @@ def _spp_launch(x, strides, rois, scale: int, order, out, argmax, rows: tuple, b
         enable_fp_fusion=False)
 
 
+def _pyramid_tiles(shape, levels, plan, height: int, width: int) -> tuple:
+    """(BLOCK_B, BLOCK_Q, BLOCK_D, BLOCK_F, BLOCK_C) of the pyramid in one launch, for regions
+    at most height x width once scaled. Tiles sized for the levels pooled from the input. A
+    region whose edges do not allow a derivation pools the level from the input with these tiles
+    too: where the tile has room (the interpreter's; on a GPU, few channels), a scan's steps may
+    take as many columns as the coarsest level's bins have. On a GPU with many channels such a
+    level still goes one column a step, with few of the tile's bin lanes busy."""
+    _, c, h, w = shape
+    pooled = [level for level, _, step in plan if step == 0]
+    coarsest = min(levels) if SCAN else min(pooled)
+    block_c, block_b, block_q = _tiles(
+        c, max(level * level for level in pooled),
+        _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w), PYRAMID_BLOCK_C)
+    steps = [step for *_, step in plan if step > 0]
+    block_f = _floor_pow2(min(_pow2(max(steps, default=1) ** 2), max(1, TILE // block_c)))
+    block_d = _floor_pow2(min(_pow2(max((max(levels) // step) ** 2 for step in steps)
+                                    if steps else 1), max(1, TILE // (block_c * block_f))))
+    return block_b, block_q, block_d, block_f, block_c
+
+
 class _RoISPP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, input, rois, levels, spatial_scale):
         n, c, h, w = input.shape
         k = rois.shape[0]
-        rois, scale, stats, order = _check(input, rois, spatial_scale)
-        height, width = _largest(stats, input)
         plan, first_fine = _plan(levels)
-        row_len = c * sum(level * level for level in levels)
         launch = k * c and h * w
-        out, argmax = _outputs((k, row_len), launch, input)
-        if launch and PYRAMID_APART:
-            _pyramid_apart(*_laid_out(input), rois, scale, order, out, argmax, plan, first_fine,
-                           height, width)
-        elif launch:
-            x, strides = _laid_out(input)
-            # Tiles sized for the levels pooled from the input. A region whose edges do not
-            # allow a derivation pools the level from the input with these tiles too: where the
-            # tile has room (the interpreter's; on a GPU, few channels), a scan's steps may take
-            # as many columns as the coarsest level's bins have. On a GPU with many channels such
-            # a level still goes one column a step, with few of the tile's bin lanes busy.
-            pooled = [level for level, _, step in plan if step == 0]
-            coarsest = min(levels) if SCAN else min(pooled)
-            block_c, block_b, block_q = _tiles(
-                c, max(level * level for level in pooled),
-                _bin_bound(height, coarsest, h), _bin_bound(width, coarsest, w), PYRAMID_BLOCK_C)
-            steps = [step for *_, step in plan if step > 0]
-            block_f = _floor_pow2(min(_pow2(max(steps, default=1) ** 2),
-                                      max(1, TILE // block_c)))
-            block_d = _floor_pow2(min(_pow2(max((max(levels) // step) ** 2 for step in steps)
-                                            if steps else 1),
-                                      max(1, TILE // (block_c * block_f))))
-            _spp_launch(x, strides, rois, scale, order, out, argmax,
-                        _finest_first(plan, first_fine),
-                        (block_b, block_q, block_d, block_f, block_c), max(levels),
-                        derived=bool(steps), first=0)
-        if not WAIT_FOR_CHECK:
-            _refuse(stats, input)
+        out, argmax = _outputs((k, c * sum(level * level for level in levels)), launch, input)
+        with _checked(input, rois, spatial_scale) as (rois, scale, height, width, order):
+            if launch and PYRAMID_APART:
+                _pyramid_apart(*_laid_out(input), rois, scale, order, out, argmax, plan, first_fine,
+                               height, width)
+            elif launch:
+                _spp_launch(*_laid_out(input), rois, scale, order, out, argmax,
+                            _finest_first(plan, first_fine),
+                            _pyramid_tiles(input.shape, levels, plan, height, width), max(levels),
+                            derived=any(step > 0 for *_, step in plan), first=0)
         _save(ctx, argmax, rois, input, scale, tuple((level, level) for level in levels))
         ctx.spans = [(c * offset, c * level * level) for level, offset, _ in plan]
         return out
