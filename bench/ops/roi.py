@@ -337,7 +337,11 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
         out = input.new_zeros(k, ph, pw, c)
         return out, torch.zeros(out.shape, dtype=index_type, device=input.device) \
             if winners else None
-    pixels = input.permute(0, 2, 3, 1).reshape(-1, c)  # a view when input is channels-last
+    # Rows of channels: a view when the input is channels-last, else a copy. Not `reshape`:
+    # of one NCHW image it gives a view whose channels lie H*W apart, and gathering rows from
+    # that took the forward 2.2 to 2.6 times as long (one image of 256x50x50, 512 regions, 7x7;
+    # 2.0 to 2.2 on 512x38x50; medians of 21 calls interleaved, 2-core EPYC VM).
+    pixels = input.permute(0, 2, 3, 1).contiguous().view(-1, c)
     # -0.0 is looked for in the whole map when that costs less than in every gathered block.
     negative_zero = _has_negative_zero(input) if total >= n * h * w else None
     floor = torch.tensor(-FLT_MAX, dtype=input.dtype, device=input.device)  # -inf in float16
