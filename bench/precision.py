@@ -67,23 +67,37 @@ def _legacy_flags() -> dict | None:
 
 
 def _new_switches() -> dict:
-    """The per-operation switches of float32 matmuls, cuDNN convolutions and cuDNN RNNs (what
-    the legacy `cudnn.allow_tf32` covers), by their names under `torch.backends`."""
+    """The per-operation switches of float32 matmuls, convolutions and RNNs, by their names under
+    `torch.backends`: cuBLAS and cuDNN's (what the legacy flags cover on CUDA), then oneDNN's
+    (the CPU's; the legacy matmul precision covers its matmuls only). Empty where torch has none.
+    """
     import torch
 
     backends = torch.backends
+    if not hasattr(backends.cudnn, "conv"):
+        return {}
     return {"cuda.matmul": backends.cuda.matmul, "cudnn.conv": backends.cudnn.conv,
-            "cudnn.rnn": backends.cudnn.rnn}
+            "cudnn.rnn": backends.cudnn.rnn, "mkldnn.matmul": backends.mkldnn.matmul,
+            "mkldnn.conv": backends.mkldnn.conv, "mkldnn.rnn": backends.mkldnn.rnn}
+
+
+# oneDNN's switches that the legacy flags leave alone: a value other than torch's "none" (IEEE
+# float32) set by the run's own code changes the CPU's float32 convolutions and RNNs (to
+# bfloat16, say), and is recorded beside the legacy flags.
+ONEDNN_BESIDE_LEGACY = ("mkldnn.conv", "mkldnn.rnn")
 
 
 def tf32_flags() -> dict:
-    """The switches that decide whether float32 matmuls and convolutions may use TF32: the
-    legacy flags where they can be read, else the new switches."""
+    """The switches that decide whether float32 matmuls and convolutions may use TF32 (or
+    bfloat16 on the CPU): the legacy flags where they can be read, with oneDNN's convolution and
+    RNN switches where set, else the new switches."""
     legacy = _legacy_flags()
+    switches = _new_switches()
     if legacy is not None:
-        return legacy
-    return {f"{name}.fp32_precision": switch.fp32_precision
-            for name, switch in _new_switches().items()}
+        return legacy | {f"{name}.fp32_precision": switches[name].fp32_precision
+                         for name in ONEDNN_BESIDE_LEGACY
+                         if switches and switches[name].fp32_precision != "none"}
+    return {f"{name}.fp32_precision": switch.fp32_precision for name, switch in switches.items()}
 
 
 @contextmanager
@@ -102,25 +116,28 @@ def precision_mode(name: str):
     if mode.tf32 is None:
         yield dtype
         return
+    value = "tf32" if mode.tf32 else "ieee"
     legacy = _legacy_flags()
+    switches = _new_switches()
     if legacy is not None:  # always where torch has no fp32_precision switches
+        # The legacy flags, so that code inside (torch's own: inductor reads them) can still
+        # read them; oneDNN's convolutions and RNNs, which they do not reach, by their switches.
+        switches = {name: switches[name] for name in ONEDNN_BESIDE_LEGACY if switches}
+    saved = {name: switch.fp32_precision for name, switch in switches.items()}
+    if legacy is not None:
         # the precision, not cuda.matmul.allow_tf32: from "medium" (bfloat16 in oneDNN's
         # matmuls) the flag would leave the two views apart, and "highest" turns that off too
         torch.set_float32_matmul_precision("high" if mode.tf32 else "highest")
         torch.backends.cudnn.allow_tf32 = mode.tf32
+    for switch in switches.values():
+        switch.fp32_precision = value
 
-        def restore():
+    def restore():
+        if legacy is not None:
             torch.set_float32_matmul_precision(legacy["float32_matmul_precision"])
             torch.backends.cudnn.allow_tf32 = legacy["cudnn_allow_tf32"]
-    else:
-        switches = _new_switches()
-        saved = {name: switch.fp32_precision for name, switch in switches.items()}
-        for switch in switches.values():
-            switch.fp32_precision = "tf32" if mode.tf32 else "ieee"
-
-        def restore():
-            for name, switch in switches.items():
-                switch.fp32_precision = saved[name]
+        for name, switch in switches.items():
+            switch.fp32_precision = saved[name]
     try:
         yield dtype
     finally:

@@ -26,6 +26,11 @@ def switches():
         backends.cuda.matmul, backends.cudnn.conv, backends.cudnn.rnn))
 
 
+def onednn():
+    backends = torch.backends.mkldnn
+    return backends.matmul.fp32_precision, backends.conv.fp32_precision, backends.rnn.fp32_precision
+
+
 @pytest.fixture(autouse=True)
 def shipped_switches():
     """Each test leaves the switches as torch ships them (through the new API where a test
@@ -36,6 +41,8 @@ def shipped_switches():
         torch.backends.cuda.matmul.fp32_precision = "none"
         torch.backends.cudnn.conv.fp32_precision = "tf32"
         torch.backends.cudnn.rnn.fp32_precision = "tf32"
+        for switch in (torch.backends.mkldnn.conv, torch.backends.mkldnn.rnn):
+            switch.fp32_precision = "none"
     torch.set_float32_matmul_precision("high" if matmul else "highest")
     torch.backends.cudnn.allow_tf32 = cudnn
 
@@ -76,14 +83,34 @@ def test_switches_the_run_set_by_the_new_api_are_set_read_and_restored_by_it():
     torch.backends.cudnn.rnn.fp32_precision = "ieee"
     with pytest.raises(RuntimeError, match="mix of the legacy and new"):
         flags()
+    torch.backends.mkldnn.conv.fp32_precision = "bf16"
     with precision_mode("fp32"):
         assert switches() == ("ieee", "ieee", "ieee")
-        assert tf32_flags() == {"cuda.matmul.fp32_precision": "ieee",
-                                "cudnn.conv.fp32_precision": "ieee",
-                                "cudnn.rnn.fp32_precision": "ieee"}
+        assert onednn() == ("ieee", "ieee", "ieee")
+        assert tf32_flags() == {f"{name}.fp32_precision": "ieee" for name in (
+            "cuda.matmul", "cudnn.conv", "cudnn.rnn", "mkldnn.matmul", "mkldnn.conv",
+            "mkldnn.rnn")}
     with precision_mode("tf32"):
         assert switches() == ("tf32", "tf32", "tf32")
     assert switches() == ("tf32", "tf32", "ieee")
+    assert onednn()[1:] == ("bf16", "none")
+    assert tf32_flags()["mkldnn.conv.fp32_precision"] == "bf16"
+
+
+@needs_new_api
+def test_onednn_switches_the_legacy_flags_miss_are_set_recorded_and_restored():
+    # A CPU convolution in bfloat16 under "fp32, TF32 off" would be a lie the legacy flags do
+    # not show: they stay readable, and say nothing of oneDNN's convolutions.
+    assert "mkldnn.conv.fp32_precision" not in tf32_flags()  # as shipped: not recorded
+    torch.backends.mkldnn.conv.fp32_precision = "bf16"
+    assert tf32_flags() == {"matmul_allow_tf32": False, "cudnn_allow_tf32": True,
+                            "float32_matmul_precision": "highest",
+                            "mkldnn.conv.fp32_precision": "bf16"}
+    for name in ("fp32", "bf16"):
+        with precision_mode(name):
+            assert onednn() == ("ieee", "ieee", "ieee")
+            assert flags() == (False, False)  # still through the legacy flags
+    assert onednn()[1:] == ("bf16", "none")
 
 
 def test_flags_are_restored_after_an_exception():
@@ -107,8 +134,11 @@ def test_cuda_modes_are_skipped_on_cpu_with_a_reason():
 
 def test_recorded_flags_follow_the_mode():
     with precision_mode("tf32"):
+        # oneDNN's convolutions and RNNs, which the legacy flags miss, are set beside them
         assert tf32_flags() == {"matmul_allow_tf32": True, "cudnn_allow_tf32": True,
-                                "float32_matmul_precision": "high"}
+                                "float32_matmul_precision": "high"} | (
+            {"mkldnn.conv.fp32_precision": "tf32", "mkldnn.rnn.fp32_precision": "tf32"}
+            if NEW_API else {})
 
 
 @pytest.mark.parametrize("name, dtype", [("fp32", torch.float32), ("tf32", torch.float32),

@@ -34,7 +34,7 @@ def test_page_has_the_sections_a_reader_needs(tmp_path):
     assert "<details open" not in html
     assert "Run <code>sample-run</code>, 2026-" in summary  # a date, not an ISO stamp
     # a CPU-only run's TF32 flags explained
-    assert "Of these flags only the float32 matmul precision reaches the CPU" in html
+    assert "Of these flags only the float32 matmul precision (oneDNN" in html
     # what the machine lacks or the JSON does not record is a dash, not Python's None
     assert "<dt>gpu</dt><dd>—</dd>" in html and "<dt>triton</dt><dd>—</dd>" in html
     assert "<dd>None</dd>" not in html
@@ -329,9 +329,20 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
     for flags, said in (
             ({"matmul_allow_tf32": False, "cudnn_allow_tf32": True,
               "float32_matmul_precision": "medium"},
-             "Of these flags only the float32 matmul precision reaches the CPU"),
+             "Of these flags only the float32 matmul precision (oneDNN&#39;s float32 matmuls: "
+             "highest is IEEE float32, high allows TF32, medium bfloat16) reaches the CPU: rows "
+             "of the default precision mode ran under them, fp32 rows in IEEE float32, whatever "
+             "they say; the others govern CUDA only."),
             ({"cuda.matmul.fp32_precision": "tf32", "cudnn.conv.fp32_precision": "tf32"},
-             "this run measured no CUDA device, so they changed nothing here")):
+             "this run measured no CUDA device, so they changed nothing here"),
+            # oneDNN's own switches reach the CPU, whichever API recorded them
+            ({"cuda.matmul.fp32_precision": "tf32", "mkldnn.conv.fp32_precision": "bf16"},
+             "Of these flags only the mkldnn switches (oneDNN&#39;s own: ieee is IEEE float32, "
+             "bf16 bfloat16) reach the CPU"),
+            ({"float32_matmul_precision": "highest", "mkldnn.conv.fp32_precision": "bf16"},
+             "Of these flags only the float32 matmul precision (oneDNN&#39;s float32 matmuls: "
+             "highest is IEEE float32, high allows TF32, medium bfloat16) and the mkldnn "
+             "switches (oneDNN&#39;s own: ieee is IEEE float32, bf16 bfloat16) reach the CPU")):
         data["machine_info"]["tf32_flags"] = flags
         html = render_report([write_json("b.json", data)], tmp_path / "b").read_text()
         assert said in html, flags

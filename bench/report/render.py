@@ -175,21 +175,33 @@ def _describe_run(source: str, data: dict, outcomes: pd.DataFrame) -> dict:
             | {"cpu_model": cpu}
             | {"CPU time taken by other processes": None if others is None
                else fmt.percent(others)},
-            # where the devices are ours to know (another project's JSON has none)
-            "tf32_note": (
-                "The TF32 flags above are the process's own: rows of the default precision "
-                "mode ran under them, fp32 rows with TF32 off and tf32 rows with it "
-                "on, whatever these say." if "cuda" in devices
-                # set_float32_matmul_precision also sets oneDNN's float32 matmuls on the CPU
-                else "Of these flags only the float32 matmul precision reaches the CPU (oneDNN's "
-                "float32 matmuls: highest is IEEE float32, high allows TF32, medium bfloat16): "
-                "rows of the default precision mode ran under it, fp32 rows at highest, "
-                "whatever it says; the others govern CUDA only."
-                if "cpu" in devices and "float32_matmul_precision" in (info.get("tf32_flags")
-                                                                         or {})
-                else "The TF32 flags govern CUDA matmuls and convolutions only: this run "
-                "measured no CUDA device, so they changed nothing here." if "cpu" in devices
-                else None)}
+            "tf32_note": tf32_note(info.get("tf32_flags") or {}, devices)}
+
+
+def tf32_note(flags: dict, devices: set) -> str | None:
+    """What the recorded precision switches governed, by the devices the run measured (ours to
+    know: another project's JSON has none)."""
+    onednn = any(key.startswith("mkldnn.") for key in flags)
+    if "cuda" in devices:
+        return ("The TF32 flags above are the process's own: rows of the default precision mode "
+                "ran under them, fp32 rows with TF32 off and tf32 rows with it on, whatever "
+                "these say.")
+    if "cpu" not in devices:
+        return None
+    # set_float32_matmul_precision also sets oneDNN's float32 matmuls on the CPU; the mkldnn
+    # switches are oneDNN's own (matmuls, convolutions, RNNs)
+    reach = [part for part in (
+        "the float32 matmul precision (oneDNN's float32 matmuls: highest is IEEE float32, high "
+        "allows TF32, medium bfloat16)" if "float32_matmul_precision" in flags else None,
+        "the mkldnn switches (oneDNN's own: ieee is IEEE float32, bf16 bfloat16)"
+        if onednn else None) if part]
+    if not reach:
+        return ("The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
+                "CUDA device, so they changed nothing here.")
+    return (f"Of these flags only {' and '.join(reach)} "
+            f"{'reach' if onednn else 'reaches'} the CPU: rows of the default precision "
+            "mode ran under them, fp32 rows in IEEE float32, whatever they say; the others "
+            "govern CUDA only.")
 
 
 def busy_note(info: dict) -> str | None:
