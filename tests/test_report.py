@@ -177,6 +177,9 @@ def test_formatting_picks_units_and_three_figures():
     # a B200-class peak, and a run of twenty minutes
     assert [fmt.si(2.25e15, "FLOP/s"), fmt.seconds(1234.0), fmt.seconds(999.4),
             fmt.seconds(999.6)] == ["2.25 PFLOP/s", "1,230 s", "999 s", "1,000 s"]
+    # below a nanosecond (a difference of two medians, say) still with a prefix
+    assert [fmt.seconds(5e-10), fmt.seconds(-3.21e-11), fmt.seconds(0.0)] == [
+        "500 ps", "-32.1 ps", "0 s"]
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):

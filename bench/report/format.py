@@ -3,7 +3,7 @@
 import math
 
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
-_SMALL = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"))
+_SMALL = ((1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"))
 
 
 def _missing(value) -> bool:
@@ -11,7 +11,7 @@ def _missing(value) -> bool:
 
 
 def si(value, unit: str) -> str:
-    """1.23e9, 'FLOP/s' -> '1.23 GFLOP/s'; values below one use m, µ, n."""
+    """1.23e9, 'FLOP/s' -> '1.23 GFLOP/s'; values below one use m, µ, n, p."""
     if _missing(value):
         return "–"
     value = float(f"{value:.3g}")  # rounded before the unit is chosen: 0.9996 s is "1 s"
@@ -23,7 +23,7 @@ def si(value, unit: str) -> str:
 
 
 def seconds(value) -> str:
-    """Seconds with m, µ, n below one; from 1000 on written out ("1,230 s", not "1.23 ks")."""
+    """Seconds with m, µ, n, p below one; from 1000 on written out ("1,230 s", not "1.23 ks")."""
     if not _missing(value) and abs(float(f"{value:.3g}")) >= 1000:
         return f"{figures(value)} s"
     return si(value, "s")
