@@ -1201,7 +1201,8 @@ def test_cuda_equals_torchvision_cuda_kernel(dtype):
                                      {"LONGEST_FIRST": True}, {"COPY_KERNEL": False},
                                      {"PYRAMID_APART": True}, {"PYRAMID_BLOCK_C": 64},
                                      {"PYRAMID_BLOCK_C": 128}, {"DERIVE_BY_CHANNEL": True},
-                                     {"DERIVE_BY_CHANNEL": True, "PYRAMID_APART": True}])
+                                     {"DERIVE_BY_CHANNEL": True, "PYRAMID_APART": True},
+                                     {"WAIT_FOR_CHECK": False}])
 def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
     """The property tests run the module's settings only on a GPU; here the others, on NaN and
     tied zeros of both signs (the sweep's inputs have neither)."""
@@ -1215,6 +1216,21 @@ def test_cuda_settings_the_sweep_tries_equal_torchvision_cuda_kernel(variant):
         assert same_bits(tri.roi_spp(x, boxes, levels),
                          torch.cat([torchvision.ops.roi_pool(x, boxes, lv, 1.0).flatten(1)
                                     for lv in levels], dim=1))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+@pytest.mark.parametrize("call, message", [case for case in BAD_INPUTS if case[1] in BOX_VALUES])
+def test_cuda_box_values_are_refused_through_the_pinned_copy_after_the_launch(call, message,
+                                                                               monkeypatch):
+    """With WAIT_FOR_CHECK off on CUDA the check's results come through pinned memory behind an
+    event (`_fetch`); what the boxes decide is refused all the same, and the next call, on good
+    boxes, is torchvision's (nothing the refused launch left behind)."""
+    monkeypatch.setattr(tri, "WAIT_FOR_CHECK", False)
+    refused(call, message, monkeypatch)
+    x = hard_input("cuda")
+    boxes = torch.tensor(HARD_BOXES, device="cuda")
+    assert same_bits(tri.roi_pool(x, boxes, 7), torchvision.ops.roi_pool(x, boxes, 7, 1.0))
 
 
 @pytest.mark.cuda

@@ -242,13 +242,13 @@ LONGEST_FIRST = False
 # right behind the check, its tiles sized for bins as large as the map, and the host waits for the
 # check after that launch, the wait then overlapping the pooling instead of standing between the two
 # (on an H200 the wait took 0.075 ms of the 0.161 at 512 regions on 256x50x50, torchvision's whole
-# call 0.100). The price: the check's result is copied in stream order, so the host waits for the
-# pooling too, and a backward's launches no longer overlap it (a pinned copy and an event would wait
-# for the check alone: not tried). A bad box is refused all the same, with the same ValueError, the
-# outputs dropped: the kernels clip every bin to the map and read a batch index outside the images
-# as its nearest image, so that no launch reads outside the input. On a GPU, tiles of 64 channels or
-# more take one column a step of a 7x7 or 6x6 grid whatever the regions' size: the same tiles. Not
-# timed: not the default until a GPU has (`make gpu-sweep`).
+# call 0.100). The check's result is copied into pinned memory behind an event (`_fetch`), so that
+# the host waits for the check alone: a copy to ordinary memory waits for the whole stream, the
+# pooling too, and a backward's launches would no longer overlap it. A bad box is refused all the
+# same, with the same ValueError, the outputs dropped: the kernels clip every bin to the map and
+# read a batch index outside the images as its nearest image, so that no launch reads outside the
+# input. On a GPU, tiles of 64 channels or more take one column a step of a 7x7 or 6x6 grid whatever
+# the regions' size: the same tiles. Not timed: not the default until a GPU has (`make gpu-sweep`).
 WAIT_FOR_CHECK = True
 # The backward's lanes per program, and the sorted gradient terms each lane owns. On an H200 (the
 # first two sweeps), at 2000 regions on 2x512x38x50, a lane per term took 8.6 ms of forward and
@@ -1015,13 +1015,33 @@ def _check(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     return rois, scale, stats, order
 
 
-def _refuse(stats, input: torch.Tensor) -> tuple[int, int]:
-    """Wait for the check (its results' one transfer from the device) and raise its first
-    failure as `bench.ops.roi` would; else (the largest scaled region's height, width, rounded
-    up)."""
+def _fetch(stats):
+    """Start bringing the check's results to the host; returns what waits for them (None
+    without boxes). With WAIT_FOR_CHECK off on CUDA, into pinned memory behind an event: the
+    wait is then for the check alone, not for the pooling launched after it, as a copy to
+    ordinary memory, which waits for the whole stream, would be."""
     if stats is None:
+        return lambda: None
+    if WAIT_FOR_CHECK or stats.device.type != "cuda":
+        return stats.tolist
+    host = torch.empty(stats.shape, dtype=stats.dtype, pin_memory=True)
+    host.copy_(stats, non_blocking=True)
+    copied = torch.cuda.Event()
+    copied.record()
+
+    def wait():
+        copied.synchronize()
+        return host.tolist()
+    return wait
+
+
+def _refuse(results, input: torch.Tensor) -> tuple[int, int]:
+    """Wait for the check (`_fetch`'s wait) and raise its first failure as `bench.ops.roi`
+    would; else (the largest scaled region's height, width, rounded up)."""
+    results = results()
+    if results is None:
         return 0, 0
-    non_finite, outside, too_large, too_long, height, width = stats.tolist()
+    non_finite, outside, too_large, too_long, height, width = results
     for failed, message in ((non_finite, NON_FINITE), (outside, OUTSIDE), (too_large, TOO_LARGE),
                             (too_long, HALF_TOO_WIDE)):
         if failed:
@@ -1036,10 +1056,11 @@ def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     is waited for before the block, or with WAIT_FOR_CHECK off after it, the tiles then sized
     by an extent that bounds a bin by the map alone."""
     rois, scale, stats, order = _check(input, rois, spatial_scale)
-    height, width = _refuse(stats, input) if WAIT_FOR_CHECK else (2 * COORD_LIMIT,) * 2
+    results = _fetch(stats)
+    height, width = _refuse(results, input) if WAIT_FOR_CHECK else (2 * COORD_LIMIT,) * 2
     yield rois, scale, height, width, order
     if not WAIT_FOR_CHECK:
-        _refuse(stats, input)
+        _refuse(results, input)
 
 
 def _bin_bound(extent: int, pooled: int, size: int) -> int:
