@@ -334,8 +334,8 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
               "float32_matmul_precision": "medium"},
              "Of these flags only the float32 matmul precision (oneDNN&#39;s float32 matmuls: "
              "highest is IEEE float32, high allows TF32, medium bfloat16) reaches the CPU: rows "
-             "of the default precision mode ran under them, fp32 rows in IEEE float32, whatever "
-             "they say; the others govern CUDA only."),
+             "of the default precision mode ran under it, fp32 rows in IEEE float32, whatever "
+             "it says; the others govern CUDA only."),
             ({"cuda.matmul.fp32_precision": "tf32", "cudnn.conv.fp32_precision": "tf32"},
              "this run measured no CUDA device, so they changed nothing here"),
             # oneDNN's own switches reach the CPU, whichever API recorded them
@@ -345,7 +345,9 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
             ({"float32_matmul_precision": "highest", "mkldnn.conv.fp32_precision": "bf16"},
              "Of these flags only the float32 matmul precision (oneDNN&#39;s float32 matmuls: "
              "highest is IEEE float32, high allows TF32, medium bfloat16) and the mkldnn "
-             "switches (oneDNN&#39;s own: ieee is IEEE float32, bf16 bfloat16) reach the CPU")):
+             "switches (oneDNN&#39;s own: ieee is IEEE float32, bf16 bfloat16) reach the CPU: "
+             "rows of the default precision mode ran under them, fp32 rows in IEEE float32, "
+             "whatever they say")):
         data["machine_info"]["tf32_flags"] = flags
         html = render_report([write_json("b.json", data)], tmp_path / "b").read_text()
         assert said in html, flags

@@ -198,10 +198,10 @@ def tf32_note(flags: dict, devices: set) -> str | None:
     if not reach:
         return ("The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
                 "CUDA device, so they changed nothing here.")
-    return (f"Of these flags only {' and '.join(reach)} "
-            f"{'reach' if onednn else 'reaches'} the CPU: rows of the default precision "
-            "mode ran under them, fp32 rows in IEEE float32, whatever they say; the others "
-            "govern CUDA only.")
+    verb, them, they_say = ("reach", "them", "they say") if onednn else ("reaches", "it", "it says")
+    return (f"Of these flags only {' and '.join(reach)} {verb} the CPU: rows of the default "
+            f"precision mode ran under {them}, fp32 rows in IEEE float32, whatever {they_say}; "
+            "the others govern CUDA only.")
 
 
 def busy_note(info: dict) -> str | None:
