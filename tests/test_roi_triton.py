@@ -1234,6 +1234,26 @@ def test_cuda_box_values_are_refused_through_the_pinned_copy_after_the_launch(ca
 
 
 @pytest.mark.cuda
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_a_tensor_on_another_gpu_than_the_current_one_is_pooled_there():
+    """Triton launches on the current device; the functions make the input's current."""
+    device = f"cuda:{torch.cuda.device_count() - 1}"
+    x = hard_input(device).requires_grad_()
+    boxes = torch.tensor(HARD_BOXES, device=device)
+    grad = torch.randn(len(HARD_BOXES), x.shape[1], 7, 7, device=device)
+    with torch.cuda.device(0):
+        ours = tri.roi_pool(x, boxes, 7)
+        (ours_grad,) = torch.autograd.grad(ours, x, grad)
+        pyramid = tri.roi_spp(x.detach(), boxes, (2, 1))
+    assert same_bits(ours, torchvision.ops.roi_pool(x.detach(), boxes, 7, 1.0))
+    xc = x.detach().cpu().requires_grad_()
+    assert same_bits(ours_grad.cpu(), torch.autograd.grad(tv(xc, boxes.cpu(), 7), xc,
+                                                          grad.cpu())[0])
+    assert same_bits(pyramid, torch.cat([torchvision.ops.roi_pool(x.detach(), boxes, lv, 1.0)
+                                         .flatten(1) for lv in (2, 1)], dim=1))
+
+
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_cuda_bin_arithmetic_is_torchvision_cuda_on_many_random_boxes(dtype):

@@ -995,24 +995,25 @@ def _cdiv(a: int, b: int) -> int:
 
 def _check(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     """Launch the check of the boxes that `bench.ops.roi` makes (the same checks, messages and
-    order; `_refuse` waits for it). Returns (boxes, scale bits, the check's results on the
-    device, None without boxes, and the order of the regions for the pooling programs: largest
-    first with LONGEST_FIRST, else None; on the device that sort runs while the host launches
-    the pooling)."""
+    order) and the transfer of its results. Returns (boxes, scale bits, what waits for the
+    results (`_fetch`; `_refuse` calls it), and the order of the regions for the pooling
+    programs: largest first with LONGEST_FIRST, else None; on the device that sort runs while
+    the host launches the pooling)."""
     dtype = torch.float32 if rois.dtype == torch.bfloat16 else rois.dtype
     scale = _scale_bits(spatial_scale, dtype)
     rois = rois.contiguous()
     k = rois.shape[0]
     if k == 0:
-        return rois, scale, None, None
+        return rois, scale, _fetch(None), None
     stats = torch.empty(6, dtype=torch.int32, device=rois.device)
     sizes = torch.empty(k, dtype=torch.float32, device=rois.device) if LONGEST_FIRST else stats
     n, _, h, w = input.shape
     _check_kernel[(1,)](rois, scale, stats, sizes, k, n, h, w, float(COORD_LIMIT),
                         HALF_SPAN_LIMIT, EDGE=_EDGE[input.dtype][0], BLOCK=min(1024, _pow2(k)),
                         SIZES=LONGEST_FIRST, enable_fp_fusion=False)
+    results = _fetch(stats)
     order = torch.argsort(sizes, descending=True, stable=True) if LONGEST_FIRST else None
-    return rois, scale, stats, order
+    return rois, scale, results, order
 
 
 def _fetch(stats):
@@ -1036,8 +1037,8 @@ def _fetch(stats):
 
 
 def _refuse(results, input: torch.Tensor) -> tuple[int, int]:
-    """Wait for the check (`_fetch`'s wait) and raise its first failure as `bench.ops.roi`
-    would; else (the largest scaled region's height, width, rounded up)."""
+    """Wait for the check (`results`: `_fetch`'s wait) and raise its first failure as
+    `bench.ops.roi` would; else (the largest scaled region's height, width, rounded up)."""
     results = results()
     if results is None:
         return 0, 0
@@ -1055,8 +1056,7 @@ def _checked(input: torch.Tensor, rois: torch.Tensor, spatial_scale: float):
     the largest region's height and width that size the tiles, the regions' order). The check
     is waited for before the block, or with WAIT_FOR_CHECK off after it, the tiles then sized
     by an extent that bounds a bin by the map alone."""
-    rois, scale, stats, order = _check(input, rois, spatial_scale)
-    results = _fetch(stats)
+    rois, scale, results, order = _check(input, rois, spatial_scale)
     height, width = _refuse(results, input) if WAIT_FOR_CHECK else (2 * COORD_LIMIT,) * 2
     yield rois, scale, height, width, order
     if not WAIT_FOR_CHECK:
@@ -1291,6 +1291,13 @@ def _check_input(input: torch.Tensor) -> None:
     _check_runnable(input)
 
 
+def _on(device: torch.device):
+    """The input's GPU made the current one around the forward's launches: Triton launches on
+    the current device's stream, whatever device the tensors are on. (Autograd runs a CUDA
+    backward on its device's thread, with that device current.)"""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
 def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0):
     """Max-pool each region of `input` into an output_size grid: [K, C, PH, PW].
 
@@ -1300,7 +1307,8 @@ def roi_pool(input: torch.Tensor, boxes, output_size, spatial_scale: float = 1.0
     spatial_scale = _check_scale(spatial_scale)
     rois = _boxes(input, boxes)
     _check_input(input)
-    return _RoIPool.apply(input, rois, output_size, spatial_scale)
+    with _on(input.device):
+        return _RoIPool.apply(input, rois, output_size, spatial_scale)
 
 
 def _plan(levels):
@@ -1439,4 +1447,5 @@ def roi_spp(input: torch.Tensor, boxes, levels: Sequence[int] = (6, 3, 2, 1),
     spatial_scale = _check_scale(spatial_scale)
     rois = _boxes(input, boxes)
     _check_input(input)
-    return _RoISPP.apply(input, rois, levels, spatial_scale)
+    with _on(input.device):
+        return _RoISPP.apply(input, rois, levels, spatial_scale)
