@@ -81,16 +81,17 @@ def _new_switches() -> dict:
             "mkldnn.conv": backends.mkldnn.conv, "mkldnn.rnn": backends.mkldnn.rnn}
 
 
-# oneDNN's switches that the legacy flags leave alone: a value other than torch's "none" (IEEE
-# float32) set by the run's own code changes the CPU's float32 convolutions and RNNs (to
-# bfloat16, say), and is recorded beside the legacy flags.
-ONEDNN_BESIDE_LEGACY = ("mkldnn.conv", "mkldnn.rnn")
+# oneDNN's switches beside the legacy flags: these leave its convolutions and RNNs alone, and the
+# run's own code may set its matmuls apart from them (the flags stay readable). A value other than
+# torch's "none" (IEEE float32 as shipped) changes the CPU's float32 work (to bfloat16, say) and is
+# recorded beside the legacy flags.
+ONEDNN_BESIDE_LEGACY = ("mkldnn.matmul", "mkldnn.conv", "mkldnn.rnn")
 
 
 def tf32_flags() -> dict:
     """The switches that decide whether float32 matmuls and convolutions may use TF32 (or
-    bfloat16 on the CPU): the legacy flags where they can be read, with oneDNN's convolution and
-    RNN switches where set, else the new switches."""
+    bfloat16 on the CPU): the legacy flags where they can be read, with oneDNN's switches where
+    set, else the new switches."""
     legacy = _legacy_flags()
     switches = _new_switches()
     if legacy is not None:
@@ -121,7 +122,8 @@ def precision_mode(name: str):
     switches = _new_switches()
     if legacy is not None:  # always where torch has no fp32_precision switches
         # The legacy flags, so that code inside (torch's own: inductor reads them) can still
-        # read them; oneDNN's convolutions and RNNs, which they do not reach, by their switches.
+        # read them; oneDNN's, which they reach only in part, by its switches too, set after
+        # them and put back after them (the matmul precision's setter overwrites oneDNN's).
         switches = {name: switches[name] for name in ONEDNN_BESIDE_LEGACY if switches}
     saved = {name: switch.fp32_precision for name, switch in switches.items()}
     if legacy is not None:

@@ -5,6 +5,7 @@ import math
 import statistics
 import time
 import warnings
+from unittest import mock
 
 import torch
 
@@ -110,14 +111,24 @@ def _behind_a_sleep(fn, device: torch.device, reps: int, setup, cycles: int):
 SYNC_WARNING = "called a synchronizing CUDA operation"
 
 
+def _told(wait):
+    """`wait` (a waiting function the sync debug mode does not see) made to warn as it does."""
+    def told(*args, **kwargs):
+        warnings.warn(SYNC_WARNING, stacklevel=2)
+        return wait(*args, **kwargs)
+    return told
+
+
 def synchronises(fn, setup=None) -> bool:
     """Whether one call of `fn` makes the host wait for the device (a copy to the host, `.item()`,
-    a stream synchronisation), by torch's sync debug mode, which then warns at each such operation.
-    It does not see `torch.cuda.synchronize()` or an event's synchronize. `setup`, when given, runs
-    first, outside the mode."""
+    a stream synchronisation), by torch's sync debug mode, which then warns at each such operation;
+    `torch.cuda.synchronize()` and an event's synchronize, which it does not see, are made to warn
+    too meanwhile. `setup`, when given, runs first, outside the mode."""
     args, kwargs = setup() if setup else ((), {})
     mode = torch.cuda.get_sync_debug_mode()
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, \
+            mock.patch.object(torch.cuda, "synchronize", _told(torch.cuda.synchronize)), \
+            mock.patch.object(torch.cuda.Event, "synchronize", _told(torch.cuda.Event.synchronize)):
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")
         try:

@@ -45,6 +45,9 @@ def test_a_step_that_waits_for_the_device_gets_its_kernels_time_not_the_wait():
         time.sleep(0.002)  # ...then works on while the device idles
 
     assert timing.synchronises(step) and not timing.synchronises(lambda: a @ a)
+    done = torch.cuda.Event()  # waits the sync debug mode does not see are told too
+    assert timing.synchronises(lambda: (done.record(), done.synchronize()))
+    assert timing.synchronises(lambda: (a @ a, torch.cuda.synchronize()))
     assert torch.cuda.get_sync_debug_mode() == 0  # put back
     times, _, _ = timing._behind_a_sleep(step, DEVICE, 5, None, timing.SLEEP_CYCLES)
     kernels = measurement.profiler_kernel_time(step, DEVICE, reps=5)

@@ -41,10 +41,12 @@ def shipped_switches():
         torch.backends.cuda.matmul.fp32_precision = "none"
         torch.backends.cudnn.conv.fp32_precision = "tf32"
         torch.backends.cudnn.rnn.fp32_precision = "tf32"
-        for switch in (torch.backends.mkldnn.conv, torch.backends.mkldnn.rnn):
-            switch.fp32_precision = "none"
     torch.set_float32_matmul_precision("high" if matmul else "highest")
     torch.backends.cudnn.allow_tf32 = cudnn
+    if NEW_API:  # after the precision's setter, which sets oneDNN's matmuls
+        for switch in (torch.backends.mkldnn.matmul, torch.backends.mkldnn.conv,
+                       torch.backends.mkldnn.rnn):
+            switch.fp32_precision = "none"
 
 
 @pytest.mark.parametrize("name, expected", [("fp32", (False, False)), ("tf32", (True, True)),
@@ -111,6 +113,14 @@ def test_onednn_switches_the_legacy_flags_miss_are_set_recorded_and_restored():
             assert onednn() == ("ieee", "ieee", "ieee")
             assert flags() == (False, False)  # still through the legacy flags
     assert onednn()[1:] == ("bf16", "none")
+    # oneDNN's matmuls set apart from the legacy precision: still readable, recorded, and put
+    # back after the mode (the precision's setter would leave them at bfloat16)
+    torch.set_float32_matmul_precision("medium")
+    torch.backends.mkldnn.matmul.fp32_precision = "ieee"
+    assert tf32_flags()["mkldnn.matmul.fp32_precision"] == "ieee"
+    with precision_mode("fp32"):
+        assert onednn()[0] == "ieee" and torch.get_float32_matmul_precision() == "highest"
+    assert onednn()[0] == "ieee" and torch.get_float32_matmul_precision() == "medium"
 
 
 def test_flags_are_restored_after_an_exception():
@@ -134,10 +144,10 @@ def test_cuda_modes_are_skipped_on_cpu_with_a_reason():
 
 def test_recorded_flags_follow_the_mode():
     with precision_mode("tf32"):
-        # oneDNN's convolutions and RNNs, which the legacy flags miss, are set beside them
+        # oneDNN's switches, which the legacy flags reach only in part, are set beside them
         assert tf32_flags() == {"matmul_allow_tf32": True, "cudnn_allow_tf32": True,
                                 "float32_matmul_precision": "high"} | (
-            {"mkldnn.conv.fp32_precision": "tf32", "mkldnn.rnn.fp32_precision": "tf32"}
+            {f"mkldnn.{op}.fp32_precision": "tf32" for op in ("matmul", "conv", "rnn")}
             if NEW_API else {})
 
 

@@ -178,8 +178,8 @@ def test_formatting_picks_units_and_three_figures():
     assert [fmt.si(2.25e15, "FLOP/s"), fmt.seconds(1234.0), fmt.seconds(999.4),
             fmt.seconds(999.6)] == ["2.25 PFLOP/s", "1,230 s", "999 s", "1,000 s"]
     # below a nanosecond (a difference of two medians, say) still with a prefix
-    assert [fmt.seconds(5e-10), fmt.seconds(-3.21e-11), fmt.seconds(0.0)] == [
-        "500 ps", "-32.1 ps", "0 s"]
+    assert [fmt.seconds(5e-10), fmt.seconds(-3.21e-11), fmt.seconds(0.0), fmt.seconds(1.5e-13)
+            ] == ["500 ps", "-32.1 ps", "0 s", "0.15 ps"]
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):
@@ -340,12 +340,15 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
              "this run measured no CUDA device, so they changed nothing here"),
             # oneDNN's own switches reach the CPU, whichever API recorded them
             ({"cuda.matmul.fp32_precision": "tf32", "mkldnn.conv.fp32_precision": "bf16"},
-             "Of these flags only the mkldnn switches (oneDNN&#39;s own: ieee is IEEE float32, "
-             "bf16 bfloat16) reach the CPU"),
+             "Of these flags only the mkldnn switches (oneDNN&#39;s own, which decide where set: "
+             "ieee is IEEE float32, tf32 allows TF32, bf16 bfloat16, none leaves it to "
+             "oneDNN&#39;s general switch, IEEE float32 as shipped) reach the CPU"),
             ({"float32_matmul_precision": "highest", "mkldnn.conv.fp32_precision": "bf16"},
              "Of these flags only the float32 matmul precision (oneDNN&#39;s float32 matmuls: "
              "highest is IEEE float32, high allows TF32, medium bfloat16) and the mkldnn "
-             "switches (oneDNN&#39;s own: ieee is IEEE float32, bf16 bfloat16) reach the CPU: "
+             "switches (oneDNN&#39;s own, which decide where set: ieee is IEEE float32, tf32 "
+             "allows TF32, bf16 bfloat16, none leaves it to oneDNN&#39;s general switch, IEEE "
+             "float32 as shipped) reach the CPU: "
              "rows of the default precision mode ran under them, fp32 rows in IEEE float32, "
              "whatever they say")):
         data["machine_info"]["tf32_flags"] = flags

@@ -164,8 +164,8 @@ def test_tile_lists_name_each_tile_s_bins_in_torchvision_s_order(problem, dtype,
     x, boxes = x.to(dtype), boxes.to(dtype)
     try:
         xd, rois = on(x, boxes)
-        rois, bits, stats, _ = tri._check(xd, rois, scale)
-        tri._refuse(stats, xd)
+        rois, bits, wait, _ = tri._check(xd, rois, scale)
+        tri._refuse(wait, xd)
     except ValueError:  # a float16 region too wide for its dtype, refused as by bench.ops.roi
         hypothesis.reject()
     start, bins, stride = (t.tolist() for t in tri._tile_lists(rois, bits, grids, x.shape, dtype,
@@ -604,8 +604,8 @@ def test_longest_first_starts_the_largest_regions_programs_first_and_changes_no_
     assert launches["_roi_spp_kernel"].grids[0] == (5 * 3,)
     # the programs take their regions from the order: all of them region 0's, or in reverse
     x_laid, strides = tri._laid_out(xd)
-    rois, scale, stats, _ = tri._check(xd, boxes_d, 1.0)
-    height, width = tri._refuse(stats, xd)
+    rois, scale, wait, _ = tri._check(xd, boxes_d, 1.0)
+    height, width = tri._refuse(wait, xd)
     for order, written in (([0] * 5, [0]), ([4, 3, 2, 1, 0], range(5))):
         out = torch.full((5, 5 * 12), math.nan, device=DEVICE)
         argmax = torch.full((5, 5 * 12), -7, dtype=torch.int32, device=DEVICE)
@@ -750,7 +750,7 @@ def test_a_tile_that_is_not_a_power_of_two_still_gets_power_of_two_blocks(apart)
 def test_a_batch_index_outside_the_images_reads_the_nearest_image(levels, monkeypatch):
     # what a launch before the check's wait reads of a box that the check then refuses
     monkeypatch.setattr(tri, "WAIT_FOR_CHECK", False)
-    monkeypatch.setattr(tri, "_refuse", lambda stats, input: None)  # nothing refused
+    monkeypatch.setattr(tri, "_refuse", lambda wait, input: None)  # nothing refused
     x = torch.randn(2, 3, 9, 11)
     boxes = torch.tensor([[5.0, 1, 0, 8, 6], [-3.0, 0, 2, 10, 8], [1.0, 2, 2, 4, 4]])
     nearest = torch.cat([torch.tensor([[1.0], [0.0], [1.0]]), boxes[:, 1:]], 1)
@@ -1234,9 +1234,27 @@ def test_cuda_box_values_are_refused_through_the_pinned_copy_after_the_launch(ca
 
 
 @pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_cuda_the_wait_for_the_check_after_the_launch_is_for_the_check_alone(monkeypatch):
+    """With WAIT_FOR_CHECK off the host waits for the check, not for what was queued after it
+    (a copy to ordinary memory would wait for the whole stream: this sleep too)."""
+    monkeypatch.setattr(tri, "WAIT_FOR_CHECK", False)
+    x = hard_input("cuda")
+    *_, wait, _ = tri._check(x, torch.tensor([[0, math.nan, 0, 1, 1]], device="cuda"), 1.0)
+    torch.cuda._sleep(10**9)  # cycles: about half a second
+    results = wait()
+    assert not torch.cuda.current_stream().query()  # the sleep runs on
+    assert results[0] == 1  # the non-finite box was seen
+    torch.cuda.synchronize()
+
+
+@pytest.mark.cuda
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
-def test_a_tensor_on_another_gpu_than_the_current_one_is_pooled_there():
-    """Triton launches on the current device; the functions make the input's current."""
+@pytest.mark.parametrize("wait", [True, False])
+def test_a_tensor_on_another_gpu_than_the_current_one_is_pooled_there(wait, monkeypatch):
+    """Triton launches on the current device; the functions make the input's current (and the
+    pinned copy's event is recorded on its stream)."""
+    monkeypatch.setattr(tri, "WAIT_FOR_CHECK", wait)
     device = f"cuda:{torch.cuda.device_count() - 1}"
     x = hard_input(device).requires_grad_()
     boxes = torch.tensor(HARD_BOXES, device=device)

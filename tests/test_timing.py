@@ -146,7 +146,20 @@ def test_a_step_that_waits_for_the_device_is_told_by_torchs_sync_debug_mode():
         assert timing.synchronises(waits, setup=setup) is True
         with pytest.raises(RuntimeError, match="step failed"):
             timing.synchronises(fails)
-    assert modes == ["warn", 0] * 5  # the mode is put back every time, after a failure too
+        # waits the mode does not see are told too, and put back afterwards
+        waited = []
+        with mock.patch.object(torch.cuda, "synchronize", lambda: waited.append("device")), \
+                mock.patch.object(torch.cuda.Event, "synchronize", lambda e: waited.append(e)):
+            assert timing.synchronises(lambda: torch.cuda.synchronize()) is True
+            event = torch.cuda.Event.__new__(torch.cuda.Event)
+            assert timing.synchronises(lambda: event.synchronize()) is True
+            assert waited == ["device", event]  # still waited
+            assert timing.synchronises(lambda: None) is False
+            with warnings.catch_warnings(record=True) as after:
+                warnings.simplefilter("always")
+                torch.cuda.synchronize()
+            assert waited[-1] == "device" and not after
+    assert modes == ["warn", 0] * 8  # the mode is put back every time, after a failure too
 
 
 def test_paired_ratio_alternates_the_two_timers_and_brackets_its_median():

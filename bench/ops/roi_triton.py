@@ -1026,9 +1026,9 @@ def _fetch(stats):
     if WAIT_FOR_CHECK or stats.device.type != "cuda":
         return stats.tolist
     host = torch.empty(stats.shape, dtype=stats.dtype, pin_memory=True)
-    host.copy_(stats, non_blocking=True)
+    host.copy_(stats, non_blocking=True)  # on the current stream of stats' device
     copied = torch.cuda.Event()
-    copied.record()
+    copied.record(torch.cuda.current_stream(stats.device))
 
     def wait():
         copied.synchronize()

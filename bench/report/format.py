@@ -19,7 +19,7 @@ def si(value, unit: str) -> str:
     for scale, prefix in scales:
         if abs(value) >= scale:
             return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
+    return "0 " + unit if value == 0 else f"{value / scales[-1][0]:.3g} {scales[-1][1]}{unit}"
 
 
 def seconds(value) -> str:

@@ -193,7 +193,9 @@ def tf32_note(flags: dict, devices: set) -> str | None:
     reach = [part for part in (
         "the float32 matmul precision (oneDNN's float32 matmuls: highest is IEEE float32, high "
         "allows TF32, medium bfloat16)" if "float32_matmul_precision" in flags else None,
-        "the mkldnn switches (oneDNN's own: ieee is IEEE float32, bf16 bfloat16)"
+        "the mkldnn switches (oneDNN's own, which decide where set: ieee is IEEE float32, tf32 "
+        "allows TF32, bf16 bfloat16, none leaves it to oneDNN's general switch, IEEE float32 as "
+        "shipped)"
         if onednn else None) if part]
     if not reach:
         return ("The TF32 flags govern CUDA matmuls and convolutions only: this run measured no "
