@@ -227,12 +227,13 @@ def cmd_compare(args) -> int:
             names = [f"{name}-{i}" for i, name in zip("AB", names)]
         args.output = str(Path(args.reports) / "compare" / "-vs-".join(names))
     out = check_output(args.output, args.force)
-    from bench.report import format as fmt
     from bench.report.render import render_compare
 
     with writing(out):
-        page, tally, differ = render_compare(a, b, out, args.threshold)
-    print(f"bench: B against A: {tally} (threshold {fmt.percent(args.threshold)})")
+        page, tally, differ, rule = render_compare(a, b, out, args.threshold)
+    print(f"bench: B against A: {tally} (threshold {rule['threshold']}"
+          + (f": the run-to-run spread python -m bench repeat measured on this machine, more "
+             f"than the {rule['asked']} asked)" if rule["by_spread"] else ")"))
     if differ:
         print(f"bench: the runs differ (A → B): {differ}. A change may come from any of these")
     print(f"bench: compare {page}")

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 
 from bench.records import load_runs, results_frame
-from bench.schema import HARNESS
+from bench.schema import HARNESS, is_number
 from bench.tables import quartiles
 
 KEY = list(HARNESS)
@@ -38,6 +38,17 @@ def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> 
     if not (p < ALPHA if not math.isnan(p) else quartiles_apart):
         return "unclear"
     return "slower" if ratio > 1 else "faster"
+
+
+def threshold_between(a: dict, b: dict, asked: float) -> tuple[float, float | None]:
+    """(the threshold a change between runs `a` and `b` (their JSON data) must pass, the
+    run-to-run spread recorded by either): the one asked for, or where larger the spread that
+    `python -m bench repeat` measured on their machine for their grid (unchanged code moved that
+    much between runs, which each run's rank test cannot see: it has one run's rounds). The
+    spread is None where neither run recorded one."""
+    spreads = [d["machine_info"].get("expected_spread") for d in (a, b)]
+    spread = max((s for s in spreads if is_number(s)), default=None)
+    return max(asked, spread or 0.0), spread
 
 
 def compare_runs(a_path, b_path, threshold: float = 0.05) -> pd.DataFrame:

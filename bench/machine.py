@@ -44,7 +44,9 @@ def allocator() -> str:
     chosen = {name: os.environ[name] for name in ("MALLOC_MMAP_THRESHOLD_",
                                                   "MALLOC_TRIM_THRESHOLD_") if name in os.environ}
     if not chosen:
-        return "glibc defaults: large blocks mapped afresh on every call"
+        # glibc's mmap threshold starts at 128 KiB and rises to a freed block's size (32 MiB at
+        # most): whether a fresh output is mapped afresh depends on what the process freed before
+        return "glibc defaults: blocks above a moving threshold (128 KiB to 32 MiB) mapped afresh"
     return "glibc, " + " ".join(f"{name}={value}" for name, value in chosen.items())
 
 

@@ -493,6 +493,8 @@ def pytest_benchmark_update_machine_info(config, machine_info: dict):
 
     machine_info.update(machine.machine_info())
     machine_info["grid"] = grid(config)
+    # a profiled call follows each timing; the profiler may linger and slow what comes after
+    machine_info["profile"] = config.getoption("profile")
     run = config.stash.get(RUN, None) or {}
     machine_info["run_id"] = run["dir"].name if run.get("dir") else None
     if run.get("cpu_start"):

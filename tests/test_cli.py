@@ -92,6 +92,18 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
                             "-o", str(tmp_path / "one-thread"))
     assert out.splitlines()[1] == ("bench: the runs differ (A → B): threads 2 → 1. A change may "
                                    "come from any of these")
+    # where the runs recorded their machine's run-to-run spread and it is larger, a change must
+    # pass it: matmul's 2x passes 50%, not 150%
+    for spread, tally in ((0.5, "1 slower, 0 faster, 2 same"), (1.5, "0 slower, 0 faster, 3 same")):
+        data["machine_info"] |= {"threads": 2, "expected_spread": spread}
+        code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
+                                "-o", str(tmp_path / f"spread-{spread}"))
+        assert code == 0 and out.splitlines()[0] == (
+            f"bench: B against A: {tally} (threshold {spread:.0%}: the run-to-run spread python "
+            "-m bench repeat measured on this machine, more than the 5% asked)")
+        html = " ".join((tmp_path / f"spread-{spread}" / "index.html").read_text().split())
+        assert (f"ratio of medians past {spread:.0%} (the run-to-run spread that <code>python -m "
+                "bench repeat</code> measured on this machine, more than the 5% asked)") in html
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
         assert code == 2 and err == ("bench: error: --threshold is a fraction, at least 0 and "

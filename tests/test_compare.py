@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import compare_runs, rank_test, verdict
+from bench.compare import compare_runs, rank_test, threshold_between, verdict
 
 SAMPLE = Path(__file__).parent / "data" / "benchmark.json"
 
@@ -223,3 +223,17 @@ def test_without_raw_rounds_quartiles_that_touch_are_not_apart(write_json):
     row = compare_runs(write_json("a.json", a), write_json("b.json", b)).set_index(
         "impl").loc["matmul"]
     assert row["q1_b"] == row["q3_a"] and row["verdict"] == "unclear"
+
+
+@pytest.mark.parametrize("spreads, expected", [
+    ((None, None), (0.05, None)),       # no repeat measured: the threshold asked for
+    ((0.12, None), (0.12, 0.12)),       # runs moved 12%: a change must pass that
+    ((None, 0.03), (0.05, 0.03)),       # within the threshold: the threshold
+    ((0.08, 0.2), (0.2, 0.2)),          # the larger of the two runs' spreads
+    (("12%", 0.02), (0.05, 0.02)),      # a value that is not a number is not a spread
+])
+def test_the_threshold_is_the_machine_s_run_to_run_spread_where_that_is_larger(spreads,
+                                                                              expected):
+    runs = [{"machine_info": {} if spread is None else {"expected_spread": spread}}
+            for spread in spreads]
+    assert threshold_between(*runs, 0.05) == expected

@@ -171,6 +171,18 @@ def test_a_noisy_benchmark_is_measured_once_more_with_as_many_calls(peaks):
     assert 0 < bench.extra_info["remeasured_median"] < 1e-3
 
 
+def test_the_second_look_comes_right_after_the_first_before_the_peaks(monkeypatch):
+    """The peaks are measured at a device and precision's first benchmark: a noisy one is
+    measured again first, while the load that spoiled it may still be there."""
+    order = []
+    monkeypatch.setattr(measurement, "peak_flops", lambda *a: order.append("flops") or 1e12)
+    monkeypatch.setattr(measurement, "peak_bandwidth", lambda *a: order.append("copy") or 1e11)
+    bench = FakeBenchmark(median=1e-3, iqr=2e-4)
+    measurement.measure(bench, lambda: order.append("call"), device="cpu", precision="fp32")
+    calls = measurement.WARMUP_CALLS + 1
+    assert order == ["call"] * (calls + 6 * 2) + ["flops", "copy"]
+
+
 def test_a_quiet_benchmark_is_measured_once(peaks):
     bench = FakeBenchmark(median=1e-3, iqr=1e-4)  # 10%: not above the threshold
     measurement.measure(bench, lambda: None, device="cpu", precision="fp32")

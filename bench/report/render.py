@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from bench import graphs
-from bench.compare import KEY, compare_loaded
+from bench.compare import KEY, compare_loaded, threshold_between
 from bench.errors import UserError
 from bench.plots import figure_svg, plot_history
 from bench.records import (
@@ -32,8 +32,11 @@ from bench.tables import add_derived, add_speedup
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("bench.report", "templates"),
                          autoescape=True, undefined=jinja2.StrictUndefined)
 
-MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "torch", "torchvision", "triton", "cuda",
-                  "cudnn", "tf32_flags", "allocator", "grid", "commit", "dirty")
+MACHINE_FIELDS = ("node", "cpu_model", "threads", "gpu", "python_version", "torch", "torchvision",
+                  "triton", "cuda", "cudnn", "tf32_flags", "allocator", "grid", "profile", "commit",
+                  "dirty")
+# pytest-benchmark's options that decide how a benchmark's rounds are timed
+TIMER_OPTIONS = ("timer", "min_rounds", "min_time", "max_time", "warmup", "disable_gc")
 # Other processes' share of the CPUs' time during a run above which its status says so. An idle
 # 2-core VM measured 2-5% (system services, the host's steal) around a busy matmul of its own.
 BUSY_SHARE = 0.10
@@ -354,8 +357,7 @@ def render_index(reports_dir, threshold: float = 0.05) -> Path:
                      "date": readable_date(info["datetime"]) if info else "",
                      **(info or INCOMPLETE)})
     html = ENV.get_template("index.html.j2").render(
-        runs=runs, machines=_history(reports_dir, runs, threshold),
-        threshold=fmt.percent(threshold))
+        runs=runs, machines=_history(reports_dir, runs, threshold))
     path = reports_dir / "index.html"
     write_atomic(path, html)
     return path
@@ -389,9 +391,11 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
             previous, latest = history[shared[-1]], history[-1]
             pair = [load_runs([reports_dir / "runs" / r["name"] / "benchmark.json"])[0]
                     for r in (previous, latest)]
-            changes = compare_loaded(*pair, threshold)
+            used, spread = threshold_between(pair[0][1], pair[1][1], threshold)
+            changes = compare_loaded(*pair, used)
             changed = changes[changes["verdict"].isin(["slower", "faster"])]
             entry |= {"pair": (previous["name"], latest["name"]),
+                      "rule": verdict_rule(used, threshold, spread),
                       "tally": tally(changes), "differ": conditions_apart(pair[0][1], pair[1][1]),
                       "changes": _compare_table(changed.sort_values("ratio", ascending=False),
                                                 "Changed since that run", "the latest run")}
@@ -424,10 +428,18 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 VERDICT_ORDER = ["slower", "faster", "unclear", "same", "missing"]
 
 
-def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str, str]:
+def verdict_rule(used: float, asked: float, spread: float | None) -> dict:
+    """The threshold a comparison used, for the verdicts' rule: the one asked for, or the
+    machine's run-to-run spread (`threshold_between`)."""
+    return {"threshold": fmt.percent(used), "asked": fmt.percent(asked),
+            "spread": None if spread is None else fmt.percent(spread), "by_spread": used > asked}
+
+
+def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str, str,
+                                                                                  dict]:
     """A page comparing run B against run A, case by case, written only if both load; with
-    its verdicts counted in words, and what the two runs' conditions differ in, for the
-    terminal."""
+    its verdicts counted in words, what the two runs' conditions differ in and the threshold
+    used (`verdict_rule`), for the terminal."""
     run_a, run_b = load_runs([a_path])[0], load_runs([b_path])[0]
     a, b = run_a[1], run_b[1]
     # two copies of one run, wherever they lie (a foreign JSON's id is its path): "all
@@ -435,7 +447,9 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
     if a.get("datetime") == b.get("datetime") and a["benchmarks"] == b["benchmarks"]:
         raise UserError(f"{a_path} and {b_path} hold the same run (measured "
                         f"{a.get('datetime')}); compare two runs")
-    table = compare_loaded(run_a, run_b, threshold)
+    used, spread = threshold_between(a, b, threshold)
+    rule = verdict_rule(used, threshold, spread)
+    table = compare_loaded(run_a, run_b, used)
     differ = conditions_apart(a, b)
     if (table["verdict"] == "missing").all():
         raise UserError(f"{a_path} and {b_path} share no benchmark; nothing to compare")
@@ -444,7 +458,7 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
     # has hundreds), each verdict's rows in the runs' order
     table = table.sort_values("verdict", key=lambda v: v.map(VERDICT_ORDER.index), kind="stable")
     html = ENV.get_template("compare.html.j2").render(
-        a=str(a_path), b=str(b_path), threshold=fmt.percent(threshold), tally=text,
+        a=str(a_path), b=str(b_path), rule=rule, tally=text,
         # a JSON need not name its host or CPU (py-cpuinfo has no brand on some ARM machines)
         machines=[next(iter(table[f"{c}_a"].dropna()), "—") for c in ("host", "cpu_model")],
         machines_b=[next(iter(table[f"{c}_b"].dropna()), "—") for c in ("host", "cpu_model")],
@@ -455,13 +469,13 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(out_dir / "index.html", html)
-    return out_dir / "index.html", text, differ
+    return out_dir / "index.html", text, differ, rule
 
 
 def conditions_apart(a: dict, b: dict) -> str:
     """What besides the code two runs' times depend on, where they differ (the machine-info
-    fields the page lists, a mapping's entries one by one, and the seconds each benchmark's
-    rounds were given), as "name A's -> B's" items in a sentence; "" where they agree."""
+    fields the page lists, a mapping's entries one by one, and pytest-benchmark's options for
+    the rounds), as "name A's -> B's" items in a sentence; "" where they agree."""
     def flat(data):
         info = data["machine_info"]
         pairs = {}
@@ -471,8 +485,9 @@ def conditions_apart(a: dict, b: dict) -> str:
                 pairs |= {f"{key} {name}": flag for name, flag in value.items()}
             else:
                 pairs[key] = value
-        seconds = {(bench.get("options") or {}).get("max_time") for bench in data["benchmarks"]}
-        pairs["max_time"] = " and ".join(sorted(str(t) for t in seconds if t is not None))
+        for option in TIMER_OPTIONS:
+            values = {(bench.get("options") or {}).get(option) for bench in data["benchmarks"]}
+            pairs[option] = " and ".join(sorted(str(v) for v in values if v is not None))
         return pairs
 
     def shown(value):
