@@ -339,7 +339,7 @@ def _pool_bins(input, rois, output_size, edges, winners, flat):
             if winners else None
     # Rows of channels: a view when the input is channels-last, else a copy where the bins hold
     # as many pixels as the map or more. Of one NCHW image, `reshape` gives a view whose channels
-    # lie H*W apart, slow to gather from (the forward took 2.0 to 2.6 times as long at 512
+    # lie H*W apart, slow to gather from (the forward took 1.96 to 2.62 times as long at 512
     # regions on 256x50x50 and 512x38x50, 1.5 and 2.0 times at 128 and 256 on the FPN map),
     # but faster than copying the map for a few regions (16 regions of about 2% of the FPN
     # map: 1.7 ms against 8.9 with the copy). Medians of 21 calls interleaved, 2-core EPYC VM.
