@@ -232,8 +232,8 @@ def cmd_compare(args) -> int:
     with writing(out):
         page, tally, differ, rule = render_compare(a, b, out, args.threshold)
     print(f"bench: B against A: {tally} (threshold {rule['threshold']}"
-          + (f": the run-to-run spread python -m bench repeat measured on this machine, more "
-             f"than the {rule['asked']} asked)" if rule["by_spread"] else ")"))
+          + (f": the run-to-run spread `python -m bench repeat` measured on {rule['node']}, "
+             f"more than the {rule['asked']} asked)" if rule["by_spread"] else ")"))
     if differ:
         print(f"bench: the runs differ (A → B): {differ}. A change may come from any of these")
     print(f"bench: compare {page}")

@@ -40,14 +40,25 @@ def verdict(ratio: float, p: float, quartiles_apart: bool, threshold: float) -> 
     return "slower" if ratio > 1 else "faster"
 
 
+def _repeated_alike(data: dict) -> tuple:
+    """What a recorded run-to-run spread is of: the machine, the grid and the seconds per
+    benchmark (the plugin records it only for runs matching the repeat in all three)."""
+    info = data["machine_info"]
+    seconds = {(bench.get("options") or {}).get("max_time") for bench in data["benchmarks"]}
+    return info.get("node"), info.get("grid"), sorted(seconds, key=str)
+
+
 def threshold_between(a: dict, b: dict, asked: float) -> tuple[float, float | None]:
     """(the threshold a change between runs `a` and `b` (their JSON data) must pass, the
-    run-to-run spread recorded by either): the one asked for, or where larger the spread that
-    `python -m bench repeat` measured on their machine for their grid (unchanged code moved that
-    much between runs, which each run's rank test cannot see: it has one run's rounds). The
-    spread is None where neither run recorded one."""
+    run-to-run spread that applies): the one asked for, or where larger the spread that
+    `python -m bench repeat` measured on their machine for their grid and seconds per benchmark,
+    as either run recorded it (unchanged code moved that much between runs, which each run's
+    rank test cannot see: it has one run's rounds). The spread is None where neither recorded
+    one, or where the runs differ in machine, grid or seconds: it is not theirs then."""
     spreads = [d["machine_info"].get("expected_spread") for d in (a, b)]
-    spread = max((s for s in spreads if is_number(s)), default=None)
+    spread = max((s for s in spreads if is_number(s) and s >= 0), default=None)
+    if _repeated_alike(a) != _repeated_alike(b):
+        spread = None
     return max(asked, spread or 0.0), spread
 
 

@@ -99,11 +99,11 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
         code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
                                 "-o", str(tmp_path / f"spread-{spread}"))
         assert code == 0 and out.splitlines()[0] == (
-            f"bench: B against A: {tally} (threshold {spread:.0%}: the run-to-run spread python "
-            "-m bench repeat measured on this machine, more than the 5% asked)")
+            f"bench: B against A: {tally} (threshold {spread:.0%}: the run-to-run spread "
+            "`python -m bench repeat` measured on vm, more than the 5% asked)")
         html = " ".join((tmp_path / f"spread-{spread}" / "index.html").read_text().split())
         assert (f"ratio of medians past {spread:.0%} (the run-to-run spread that <code>python -m "
-                "bench repeat</code> measured on this machine, more than the 5% asked)") in html
+                "bench repeat</code> measured on vm, more than the 5% asked)") in html
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
         assert code == 2 and err == ("bench: error: --threshold is a fraction, at least 0 and "

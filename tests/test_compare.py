@@ -231,9 +231,24 @@ def test_without_raw_rounds_quartiles_that_touch_are_not_apart(write_json):
     ((None, 0.03), (0.05, 0.03)),       # within the threshold: the threshold
     ((0.08, 0.2), (0.2, 0.2)),          # the larger of the two runs' spreads
     (("12%", 0.02), (0.05, 0.02)),      # a value that is not a number is not a spread
+    ((-0.5, None), (0.05, None)),       # nor is a negative one
 ])
 def test_the_threshold_is_the_machine_s_run_to_run_spread_where_that_is_larger(spreads,
                                                                               expected):
-    runs = [{"machine_info": {} if spread is None else {"expected_spread": spread}}
-            for spread in spreads]
+    runs = [{"machine_info": {} if spread is None else {"expected_spread": spread},
+             "benchmarks": []} for spread in spreads]
     assert threshold_between(*runs, 0.05) == expected
+
+
+@pytest.mark.parametrize("change", [{"node": "other-vm"}, {"grid": "default"}, {"max_time": 1.0}])
+def test_a_spread_is_not_applied_to_runs_of_another_machine_grid_or_seconds(change):
+    """The plugin records the spread of a repeat of the run's own machine, grid and seconds
+    per benchmark; two runs apart in any of these have no spread in common."""
+    a, b = (json.loads(SAMPLE.read_text()) for _ in range(2))
+    a["machine_info"]["expected_spread"] = 0.5
+    assert threshold_between(a, b, 0.05) == (0.5, 0.5)  # alike: A's spread applies
+    seconds = change.pop("max_time", None)
+    for bench in b["benchmarks"]:
+        bench["options"]["max_time"] = seconds or bench["options"]["max_time"]
+    b["machine_info"] |= change
+    assert threshold_between(a, b, 0.05) == (0.05, None)

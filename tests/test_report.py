@@ -395,10 +395,10 @@ RULE = ("Slower or faster means a ratio of medians past 5% <em>and</em> raw roun
         "(Mann-Whitney rank test, p &lt; 0.05; where the rounds were not saved, non-overlapping "
         "interquartile ranges); unclear, a ratio past it that the rounds do not show: too few, or "
         "too scattered, to tell a change from noise. The rank test has each run's own rounds: it "
-        "cannot see how far runs of unchanged code land apart on this machine, which on a shared "
-        "machine can pass the threshold (<code>python -m bench repeat</code> measures it, and "
-        "comparisons of later runs of the same grid take it as their threshold where it is "
-        "larger)")
+        "cannot see how far runs of unchanged code land apart (on a shared machine that can pass "
+        "the threshold: <code>python -m bench repeat</code> measures it, and a comparison of two "
+        "later runs of that machine, grid and seconds per benchmark takes it as its threshold "
+        "where it is larger)")
 
 
 def test_the_list_of_runs_shows_each_machines_history_and_what_changed(tmp_path, slowed):
@@ -428,10 +428,20 @@ def test_the_list_of_runs_takes_the_machine_s_run_to_run_spread_as_its_threshold
     html = index(1.5)
     assert "(run1 then run2): 0 slower, 0 faster, 3 same" in html
     assert ("past 150% (the run-to-run spread that <code>python -m bench repeat</code> measured "
-            "on this machine, more than the 5% asked)") in html
+            "on vm, more than the 5% asked)") in html
+    assert "cannot see how far runs of unchanged code land apart, hence that threshold." in html
     html = index(0.02)
     assert "(run1 then run2): 1 slower" in html and "past 5% <em>and</em>" in html
-    assert "(by <code>python -m bench repeat</code>, 2%: within the threshold)" in html
+    assert "(<code>python -m bench repeat</code> measured 2% on vm: within the threshold)" in html
+
+
+def test_the_rule_names_the_spread_as_the_threshold_only_where_the_page_shows_them_apart():
+    from bench.report.render import verdict_rule
+    # 5.004% shows as 5%: "past 5% (... more than the 5% asked)" would contradict itself
+    assert verdict_rule(0.05004, 0.05, 0.05004, "vm")["by_spread"] is False
+    assert verdict_rule(0.12, 0.05, 0.12, None) == {
+        "threshold": "12%", "asked": "5%", "node": "their machine", "spread": "12%",
+        "by_spread": True}
 
 
 def test_a_suite_one_run_measured_has_no_trend_figure(tmp_path, slowed, write_json):

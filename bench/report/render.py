@@ -391,11 +391,13 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
             previous, latest = history[shared[-1]], history[-1]
             pair = [load_runs([reports_dir / "runs" / r["name"] / "benchmark.json"])[0]
                     for r in (previous, latest)]
-            used, spread = threshold_between(pair[0][1], pair[1][1], threshold)
+            latest_data = pair[1][1]
+            used, spread = threshold_between(pair[0][1], latest_data, threshold)
             changes = compare_loaded(*pair, used)
             changed = changes[changes["verdict"].isin(["slower", "faster"])]
             entry |= {"pair": (previous["name"], latest["name"]),
-                      "rule": verdict_rule(used, threshold, spread),
+                      "rule": verdict_rule(used, threshold, spread,
+                                           latest_data["machine_info"].get("node")),
                       "tally": tally(changes), "differ": conditions_apart(pair[0][1], pair[1][1]),
                       "changes": _compare_table(changed.sort_values("ratio", ascending=False),
                                                 "Changed since that run", "the latest run")}
@@ -428,11 +430,13 @@ COMPARE_COLUMNS = {key: (key, None) for key in KEY} | {
 VERDICT_ORDER = ["slower", "faster", "unclear", "same", "missing"]
 
 
-def verdict_rule(used: float, asked: float, spread: float | None) -> dict:
+def verdict_rule(used: float, asked: float, spread: float | None, node) -> dict:
     """The threshold a comparison used, for the verdicts' rule: the one asked for, or the
-    machine's run-to-run spread (`threshold_between`)."""
-    return {"threshold": fmt.percent(used), "asked": fmt.percent(asked),
-            "spread": None if spread is None else fmt.percent(spread), "by_spread": used > asked}
+    run-to-run spread measured on `node` (`threshold_between`), as the page shows them."""
+    shown = fmt.percent(used)
+    return {"threshold": shown, "asked": fmt.percent(asked), "node": node or "their machine",
+            "spread": None if spread is None else fmt.percent(spread),
+            "by_spread": shown != fmt.percent(asked)}
 
 
 def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Path, str, str,
@@ -448,7 +452,7 @@ def render_compare(a_path, b_path, out_dir, threshold: float = 0.05) -> tuple[Pa
         raise UserError(f"{a_path} and {b_path} hold the same run (measured "
                         f"{a.get('datetime')}); compare two runs")
     used, spread = threshold_between(a, b, threshold)
-    rule = verdict_rule(used, threshold, spread)
+    rule = verdict_rule(used, threshold, spread, a["machine_info"].get("node"))
     table = compare_loaded(run_a, run_b, used)
     differ = conditions_apart(a, b)
     if (table["verdict"] == "missing").all():
