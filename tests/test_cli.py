@@ -104,6 +104,11 @@ def test_compare_writes_a_page_and_refuses_bad_input(tmp_path, capsys, write_jso
         html = " ".join((tmp_path / f"spread-{spread}" / "index.html").read_text().split())
         assert (f"ratio of medians past {spread:.0%} (the run-to-run spread that <code>python -m "
                 "bench repeat</code> measured on vm, more than the 5% asked)") in html
+    # a smaller spread leaves the threshold as asked, and the terminal says nothing of it
+    data["machine_info"]["expected_spread"] = 0.02
+    code, out, _ = run_main(capsys, "compare", str(SAMPLE), str(write_json("b.json", data)),
+                            "-o", str(tmp_path / "spread-small"))
+    assert out.splitlines()[0] == "bench: B against A: 1 slower, 0 faster, 2 same (threshold 5%)"
     for value in ("-1", "5"):  # 5 is 500%, not 5%
         code, _, err = run_main(capsys, "compare", str(SAMPLE), str(SAMPLE), "--threshold", value)
         assert code == 2 and err == ("bench: error: --threshold is a fraction, at least 0 and "

@@ -232,6 +232,7 @@ def test_without_raw_rounds_quartiles_that_touch_are_not_apart(write_json):
     ((0.08, 0.2), (0.2, 0.2)),          # the larger of the two runs' spreads
     (("12%", 0.02), (0.05, 0.02)),      # a value that is not a number is not a spread
     ((-0.5, None), (0.05, None)),       # nor is a negative one
+    ((0.0, None), (0.05, 0.0)),         # but none at all is
 ])
 def test_the_threshold_is_the_machine_s_run_to_run_spread_where_that_is_larger(spreads,
                                                                               expected):

@@ -671,6 +671,12 @@ def test_machine_info_records_the_grid_run_and_the_spread_this_machine_showed(
         assert info["grid"] == "default"  # what was run, not the option's None
         assert info["run_id"] == "20260101-000000-vm"
         assert info.get("expected_spread") == said, spread
+        assert info["profile"] is None  # not profiled
+    # a profiled run says so: its profiler may slow what comes after
+    config.getoption = options(benchmark=True, benchmark_max_time="0.5", profile="table")
+    info = {}
+    plugin.pytest_benchmark_update_machine_info(config, info)
+    assert info["profile"] == "table"
 
 
 def test_the_json_and_then_the_autosave_are_named_as_written_and_the_first_is_kept():

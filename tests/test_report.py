@@ -178,8 +178,8 @@ def test_formatting_picks_units_and_three_figures():
     assert [fmt.si(2.25e15, "FLOP/s"), fmt.seconds(1234.0), fmt.seconds(999.4),
             fmt.seconds(999.6)] == ["2.25 PFLOP/s", "1,230 s", "999 s", "1,000 s"]
     # below a nanosecond (a difference of two medians, say) still with a prefix
-    assert [fmt.seconds(5e-10), fmt.seconds(-3.21e-11), fmt.seconds(0.0), fmt.seconds(1.5e-13)
-            ] == ["500 ps", "-32.1 ps", "0 s", "0.15 ps"]
+    assert [fmt.seconds(5e-10), fmt.seconds(-3.21e-11), fmt.seconds(0.0), fmt.seconds(1.5e-13),
+            fmt.seconds(-1.5e-13)] == ["500 ps", "-32.1 ps", "0 s", "0.15 ps", "-0.15 ps"]
 
 
 def test_every_suite_renders_from_the_committed_example(tmp_path):
@@ -356,6 +356,18 @@ def test_the_tf32_flags_are_the_default_rows_on_cuda_and_explained_away_without_
         assert said in html, flags
 
 
+def test_the_precision_note_follows_the_devices_the_run_measured():
+    from bench.report.render import tf32_note
+    legacy = {"matmul_allow_tf32": False, "cudnn_allow_tf32": True,
+              "float32_matmul_precision": "highest"}
+    for devices in ({"cuda"}, {"cuda", "cpu"}):  # CUDA's rows, whatever else ran
+        assert tf32_note(legacy, devices).startswith("The TF32 flags above are the process's own")
+    assert tf32_note(legacy, {"cpu"}).startswith("Of these flags only the float32 matmul")
+    assert tf32_note({"cuda.matmul.fp32_precision": "tf32"}, {"cpu"}).endswith(
+        "so they changed nothing here.")
+    assert tf32_note(legacy, set()) is None  # another project's JSON: no devices known
+
+
 def test_an_unknown_suite_gets_the_generic_section(tmp_path):
     data = json.loads(SAMPLE.read_text())
     for bench in data["benchmarks"]:
@@ -433,6 +445,14 @@ def test_the_list_of_runs_takes_the_machine_s_run_to_run_spread_as_its_threshold
     html = index(0.02)
     assert "(run1 then run2): 1 slower" in html and "past 5% <em>and</em>" in html
     assert "(<code>python -m bench repeat</code> measured 2% on vm: within the threshold)" in html
+    assert "(<code>python -m bench repeat</code> measured 0% on vm" in index(0.0)
+    # the earlier run's spread counts as much as the latest's
+    for run, spread in (("run1", 1.5), ("run2", None)):
+        path = tmp_path / "runs" / run / "benchmark.json"
+        data = json.loads(path.read_text())
+        data["machine_info"]["expected_spread"] = spread
+        path.write_text(json.dumps(data))
+    assert "(run1 then run2): 0 slower, 0 faster, 3 same" in render_index(tmp_path).read_text()
 
 
 def test_the_rule_names_the_spread_as_the_threshold_only_where_the_page_shows_them_apart():
@@ -589,6 +609,12 @@ def test_the_compare_page_says_what_the_runs_conditions_differ_in(tmp_path, writ
                                      tmp_path / "timer")
     assert differ == ("python_version 3.11.7 → 3.12.1; profile — → table; timer perf_counter → "
                       "CudaSyncTimer and perf_counter; min_rounds 5 → 9; disable_gc False → True")
+    b["machine_info"] = a["machine_info"]
+    b["benchmarks"] = [bench | {"options": {**bench["options"], "warmup": True, "min_time": 1e-3}}
+                       for bench in a["benchmarks"]]
+    _, _, differ, _ = render_compare(write_json("a.json", a), write_json("b.json", b),
+                                     tmp_path / "warm")
+    assert differ == "min_time 5e-06 → 0.001; warmup False → True"
 
 
 def test_repeat_reports_each_benchmarks_spread_and_keeps_the_typical_one(tmp_path):
