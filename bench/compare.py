@@ -4,7 +4,7 @@ import math
 
 import pandas as pd
 
-from bench.records import load_runs, results_frame
+from bench.records import load_runs, option_values, results_frame
 from bench.schema import HARNESS, is_number
 from bench.tables import quartiles
 
@@ -44,8 +44,7 @@ def _repeated_alike(data: dict) -> tuple:
     """What a recorded run-to-run spread is of: the machine, the grid and the seconds per
     benchmark (the plugin records it only for runs matching the repeat in all three)."""
     info = data["machine_info"]
-    seconds = {(bench.get("options") or {}).get("max_time") for bench in data["benchmarks"]}
-    return info.get("node"), info.get("grid"), sorted(seconds, key=str)
+    return info.get("node"), info.get("grid"), sorted(option_values(data, "max_time"), key=str)
 
 
 def threshold_between(a: dict, b: dict, asked: float) -> tuple[float, float | None]:

@@ -85,6 +85,12 @@ def _identity(bench: dict) -> dict:
             "device": "-", "precision": "-", "mode": "-", "baseline": None}
 
 
+def option_values(data: dict, name: str) -> set:
+    """The values a run's benchmarks give pytest-benchmark's option `name` (None where one has
+    no options)."""
+    return {(bench.get("options") or {}).get(name) for bench in data["benchmarks"]}
+
+
 def recorded_cpu(machine: dict) -> str | None:
     """The CPU's name: ours, or pytest-benchmark's own (py-cpuinfo) in a foreign JSON."""
     return machine.get("cpu_model") or (machine.get("cpu") or {}).get("brand_raw")

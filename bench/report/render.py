@@ -16,6 +16,7 @@ from bench.plots import figure_svg, plot_history
 from bench.records import (
     cut_short,
     load_runs,
+    option_values,
     outcomes_frame,
     recorded_cpu,
     results_frame,
@@ -391,14 +392,14 @@ def _history(reports_dir: Path, runs: list[dict], threshold: float) -> list[dict
             previous, latest = history[shared[-1]], history[-1]
             pair = [load_runs([reports_dir / "runs" / r["name"] / "benchmark.json"])[0]
                     for r in (previous, latest)]
-            latest_data = pair[1][1]
-            used, spread = threshold_between(pair[0][1], latest_data, threshold)
+            earlier, later = (data for _, data in pair)
+            used, spread = threshold_between(earlier, later, threshold)
             changes = compare_loaded(*pair, used)
             changed = changes[changes["verdict"].isin(["slower", "faster"])]
             entry |= {"pair": (previous["name"], latest["name"]),
                       "rule": verdict_rule(used, threshold, spread,
-                                           latest_data["machine_info"].get("node")),
-                      "tally": tally(changes), "differ": conditions_apart(pair[0][1], pair[1][1]),
+                                           later["machine_info"].get("node")),
+                      "tally": tally(changes), "differ": conditions_apart(earlier, later),
                       "changes": _compare_table(changed.sort_values("ratio", ascending=False),
                                                 "Changed since that run", "the latest run")}
         machines.append(entry)
@@ -490,8 +491,8 @@ def conditions_apart(a: dict, b: dict) -> str:
             else:
                 pairs[key] = value
         for option in TIMER_OPTIONS:
-            values = {(bench.get("options") or {}).get(option) for bench in data["benchmarks"]}
-            pairs[option] = " and ".join(sorted(str(v) for v in values if v is not None))
+            pairs[option] = " and ".join(sorted(str(v) for v in option_values(data, option)
+                                                if v is not None))
         return pairs
 
     def shown(value):
